@@ -1,0 +1,60 @@
+"""Keyed random numbers: every draw is a pure function of (seed, key...), never of query order.
+
+Each random object (a layer's weights, a node of a Brownian tree) gets its own 63-bit key mixed from the
+study seed and its coordinates with SplitMix64, and is drawn from a generator re-seeded with that key.
+So any depth, any chunk and any query order give the same numbers, and no global RNG state is touched.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def mix(seed: int, *parts: int) -> int:
+    """A 63-bit key for the object at coordinates ``parts`` of the stream ``seed``."""
+    h = _splitmix64(seed & _MASK)
+    for p in parts:
+        h = _splitmix64(h ^ (p & _MASK))
+    return h >> 1
+
+
+class KeyedNormal:
+    """Draws tensors of i.i.d. standard normals (or other laws) keyed by integers.
+
+    Args:
+        shape: shape of one draw, e.g. (ensemble, width, width).
+        dtype, device: of the draws.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.device = device
+        self._gen = torch.Generator(device=device)
+
+    def fill(self, out: torch.Tensor, key: int, dist: str = "gaussian") -> torch.Tensor:
+        """Fill ``out`` (of ``self.shape``) with the draw of law ``dist`` keyed by ``key``; unit variance."""
+        self._gen.manual_seed(key)
+        if dist == "gaussian":
+            return out.normal_(generator=self._gen)
+        if dist == "uniform":  # U(-sqrt 3, sqrt 3): mean 0, variance 1
+            return out.uniform_(-(3.0**0.5), 3.0**0.5, generator=self._gen)
+        if dist == "rademacher":
+            return out.bernoulli_(0.5, generator=self._gen).mul_(2.0).sub_(1.0)
+        raise ValueError(f"dist must be one of 'gaussian', 'uniform', 'rademacher'; got {dist!r}")
+
+    def draw(self, keys, dist: str = "gaussian") -> torch.Tensor:
+        """Stack the draws for each key in ``keys``: shape (len(keys), *self.shape)."""
+        out = torch.empty((len(keys), *self.shape), dtype=self.dtype, device=self.device)
+        for i, key in enumerate(keys):
+            self.fill(out[i], key, dist)
+        return out

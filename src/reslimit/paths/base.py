@@ -1,0 +1,119 @@
+"""The contract every weight path honours.
+
+A weight path X is a random matrix-valued function on [0, 1] with an ensemble of independent draws:
+X(t) has shape (ensemble, width, width). It feeds both sides of a comparison:
+
+* ``weights(L)`` gives the weights V_1..V_L of a depth-L network, shape (L, ensemble, width, width),
+  normalised so that the entries of sqrt(width) * V_k have variance ``std**2``;
+* ``evaluate(s, t=None)`` gives the value X(s), or the increment X(t) - X(s), that a continuous
+  solver integrates against.
+
+One seed gives one path whatever is asked of it and in whatever order: ``weights(16)`` and
+``weights(1024)`` are two discretisations of the same path. ``weights(L, start, stop)`` returns layers
+start..stop-1 only, with the very numbers of the full call, so deep networks draw their weights in chunks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .. import _checks
+
+
+class WeightPath(ABC):
+    """Base class of the weight processes.
+
+    Subclasses set ``kind`` ("increments": V_k is a scaled increment of X over [k/L, (k+1)/L];
+    "values": V_k = X((k+1)/L); "iid": no continuous path) and ``natural_beta`` (the scaling
+    alpha_L = L^-beta under which the network has a non-degenerate limit), and implement ``_weights``.
+    """
+
+    kind: ClassVar[str]
+    refinement_consistent: ClassVar[bool] = True
+
+    def __init__(self, width, ensemble=1, *, seed=0, std=1.0, dtype=torch.float64, device="cpu"):
+        self._width = _checks.positive_int("width", width)
+        self._ensemble = _checks.positive_int("ensemble", ensemble)
+        self._seed = _checks.nonnegative_int("seed", seed)
+        self._std = _checks.real("std", std, low=0.0, low_open=True)
+        self._dtype = _checks.dtype(dtype)
+        self._device = torch.device(device)
+
+    # Read-only description -------------------------------------------------------------------
+    width = property(lambda self: self._width, doc="d: the weights are d x d matrices.")
+    ensemble = property(lambda self: self._ensemble, doc="E: number of independent draws.")
+    seed = property(lambda self: self._seed, doc="The seed every number of the path derives from.")
+    std = property(lambda self: self._std, doc="Standard deviation of the entries of sqrt(d) V.")
+    dtype = property(lambda self: self._dtype)
+    device = property(lambda self: self._device)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape of X(t): (ensemble, width, width)."""
+        return (self._ensemble, self._width, self._width)
+
+    @property
+    @abstractmethod
+    def natural_beta(self) -> float:
+        """The beta of alpha_L = L^-beta under which this path's network has a continuous limit."""
+
+    def _repr_args(self) -> dict:
+        return {"ensemble": self._ensemble, "seed": self._seed, "std": self._std}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
+        return f"{type(self).__name__}({self._width}, {args}, dtype={self._dtype}, device={str(self._device)!r})"
+
+    # Queries ---------------------------------------------------------------------------------
+    def weights(self, depth, start=0, stop=None) -> torch.Tensor:
+        """Weights V_{start+1}..V_{stop} of a depth-``depth`` network: shape (stop - start, E, d, d)."""
+        depth = _checks.positive_int("depth", depth)
+        stop = depth if stop is None else stop
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= depth:
+            raise ValueError(f"start must be an integer in [0, depth={depth}]; got {start!r}")
+        if isinstance(stop, bool) or not isinstance(stop, (int, np.integer)) or not start <= stop <= depth:
+            raise ValueError(f"stop must be an integer in [start={start}, depth={depth}]; got {stop!r}")
+        self._check_depth(depth)
+        return self._weights(depth, int(start), int(stop))
+
+    def _check_depth(self, depth: int) -> None:
+        """Refuse depths the path cannot discretise exactly (fBm: depths dividing its resolution)."""
+
+    @abstractmethod
+    def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor: ...
+
+    def evaluate(self, s, t=None) -> torch.Tensor:
+        """X(s), or the increment X(t) - X(s) when ``t`` is given.
+
+        ``s`` (and ``t``) are floats in [0, 1], giving shape (E, d, d), or 1-D sequences of such,
+        giving shape (len(s), E, d, d).
+        """
+        s_arr = self._check_times("s", s)
+        if t is None:
+            out = self._values(s_arr)
+        else:
+            t_arr = self._check_times("t", t)
+            if t_arr.shape != s_arr.shape:
+                raise ValueError(f"t must have the shape of s {s_arr.shape}; got {t_arr.shape}")
+            if np.any(t_arr < s_arr):
+                raise ValueError("t must be >= s for an increment X(t) - X(s)")
+            both = self._values(np.concatenate([s_arr, t_arr]))
+            out = both[len(s_arr):] - both[: len(s_arr)]
+        return out[0] if np.ndim(s) == 0 else out
+
+    @staticmethod
+    def _check_times(name, value) -> np.ndarray:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0.0) or np.any(arr > 1.0):
+            raise ValueError(f"{name} must be a time or 1-D sequence of times in [0, 1]; got {value!r}")
+        return arr
+
+    def _values(self, times: np.ndarray) -> torch.Tensor:
+        """X at each of ``times`` (1-D float64 array): shape (len(times), E, d, d)."""
+        raise ValueError(f"{type(self).__name__} weights have no continuous path to evaluate")

@@ -1,0 +1,44 @@
+"""I.i.d. weights: V_k = std * Z_k / sqrt(d), the Z_k independent with unit-variance entries."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import _checks
+from .._rng import KeyedNormal, mix
+from .base import WeightPath
+
+DISTS = ("gaussian", "uniform", "rademacher")
+
+
+class IID(WeightPath):
+    """Independent, identically distributed layer weights (the usual initialisation).
+
+    V_k = std * Z_k / sqrt(d), Z_k with i.i.d. entries of mean 0 and variance 1 drawn from ``dist``
+    (gaussian; uniform on [-sqrt 3, sqrt 3]; rademacher +-1). Layer k's weights are the same at every
+    depth, so this is *not* a refinement-consistent path: it has no continuous limit to evaluate. Its
+    natural scaling is beta = 1/2, where the network approximates the neural SDE driven by Brownian
+    motion (use :class:`Brownian` to compare pathwise).
+
+    Example:
+        >>> V = IID(40, ensemble=8, seed=1).weights(1000)   # (1000, 8, 40, 40)
+    """
+
+    kind = "iid"
+    refinement_consistent = False
+
+    def __init__(self, width, ensemble=1, *, dist="gaussian", seed=0, std=1.0, dtype=torch.float64,
+                 device="cpu"):
+        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+        self._dist = _checks.choice("dist", dist, DISTS)
+        self._draw = KeyedNormal(self.shape, self.dtype, self.device)
+
+    dist = property(lambda self: self._dist)
+    natural_beta = 0.5
+
+    def _repr_args(self) -> dict:
+        return {"ensemble": self.ensemble, "dist": self._dist, "seed": self.seed, "std": self.std}
+
+    def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
+        out = self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist)
+        return out.mul_(self.std / self.width**0.5)

@@ -1,0 +1,203 @@
+"""The discrete engine: a scaled ResNet of depth L, looped over depth, batched over ensemble and inputs.
+
+    h_0 = A x,   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   F(x) = B h_L,   alpha_L = L^-beta
+
+(Marion, Fermanian, Biau, Vert 2022, eq. (1)), with V_{k+1} = outer.weights(L)[k] and
+W_{k+1} = inner.weights(L)[k]. The backward states p_k = dLoss/dh_k follow the adjoint recursion
+
+    p_k = p_{k+1} + alpha_L (dg/dh (h_k))^T V_{k+1}^T p_{k+1}.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import _checks
+from ._rng import KeyedNormal, mix
+from .blocks import get_block
+from .paths import IID, WeightPath
+
+Tensor = torch.Tensor
+_CHUNK_BYTES = 64 * 2**20  # weights drawn per chunk when streaming
+
+
+def diverged(h: Tensor) -> Tensor:
+    """Which samples overflowed: True where a state of shape (..., width) has a non-finite entry."""
+    return ~torch.isfinite(h).all(-1)
+
+
+class ScaledResNet(nn.Module):
+    """A scaled ResNet h_{k+1} = h_k + L^-beta V_{k+1} g(h_k, W_{k+1}) on weights read from paths.
+
+    Args:
+        depth: L >= 1.
+        width: d >= 1, the width of the hidden states.
+        beta: scaling exponent, alpha_L = L^-beta (default 1/2); or give ``alpha`` directly (not both).
+        block: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
+        activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable.
+        outer: the path of V (default ``IID(width, ensemble, seed=seed)``).
+        inner: the path of W for res2/res3 (default an IID path with a seed derived from ``seed``).
+        ensemble, seed, dtype: used for the default paths only.
+        input_dim, output_dim: add an input layer x -> A x and an output layer h_L -> B h_L.
+        stream: draw the weights from the paths in chunks of depth on every pass instead of holding
+            them as trainable parameters: memory O(chunk) instead of O(L), for very deep networks.
+
+    States have shape (ensemble, batch, width); an input of shape (batch, width) is fed to every
+    ensemble member. A sample whose states overflow ends non-finite: see :func:`diverged`.
+
+    Example:
+        >>> net = ScaledResNet(1000, 40, beta=0.5, block="res3", ensemble=8)
+        >>> h0 = torch.randn(8, 32, 40, dtype=torch.float64)
+        >>> hL = net(h0)                                   # (8, 32, 40)
+        >>> states = net.trajectory(h0, every=10)          # (101, 8, 32, 40)
+    """
+
+    def __init__(self, depth, width, *, beta=None, alpha=None, block="res1", activation="relu", outer=None,
+                 inner=None, ensemble=1, seed=0, dtype=torch.float64, input_dim=None, output_dim=None,
+                 stream=False):
+        super().__init__()
+        self.depth = _checks.positive_int("depth", depth)
+        self.width = _checks.positive_int("width", width)
+        self.alpha, self.beta = _scaling(self.depth, beta, alpha)
+        self.block = get_block(block, activation)
+        self.outer = _check_path("outer", outer, self.width) or IID(width, ensemble, seed=seed, dtype=dtype)
+        if self.block.inner:
+            default = IID(width, self.outer.ensemble, seed=mix(seed, 1) % 2**62, dtype=self.outer.dtype)
+            self.inner = _check_path("inner", inner, self.width) or default
+            _check_compatible(self.outer, self.inner)
+        elif inner is not None:
+            raise ValueError(f"inner must be None for block {block!r}, which has no inner weights W")
+        else:
+            self.inner = None
+        self.stream = bool(stream)
+        if not self.stream:
+            self.V = nn.Parameter(self.outer.weights(self.depth))
+            self.W = nn.Parameter(self.inner.weights(self.depth)) if self.inner else None
+        draw = KeyedNormal((self.ensemble, self.width, 1), self.dtype, self.outer.device)
+        self.A = _linear("input_dim", input_dim, self.width, mix(seed, 2), draw)
+        self.B = _linear("output_dim", output_dim, self.width, mix(seed, 3), draw, out=True)
+
+    ensemble = property(lambda self: self.outer.ensemble)
+    dtype = property(lambda self: self.outer.dtype)
+
+    def extra_repr(self) -> str:
+        return (f"depth={self.depth}, width={self.width}, alpha={self.alpha:.6g}, block={self.block!r}, "
+                f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}")
+
+    # Weights ---------------------------------------------------------------------------------
+    def weight_chunks(self, reverse=False):
+        """Yield (start, V[start:stop], W[start:stop] or None) over the depth, in chunks."""
+        if not self.stream:
+            yield 0, self.V, self.W
+            return
+        per_layer = self.ensemble * self.width**2 * self.dtype.itemsize * (2 if self.inner else 1)
+        size = max(1, _CHUNK_BYTES // per_layer)
+        starts = range(0, self.depth, size)
+        for start in reversed(starts) if reverse else starts:
+            stop = min(start + size, self.depth)
+            W = self.inner.weights(self.depth, start, stop) if self.inner else None
+            yield start, self.outer.weights(self.depth, start, stop), W
+
+    # Passes ----------------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """F(x) = B h_L (h_L itself without an output layer): shape (E, batch, output_dim or width)."""
+        h = self._run(self.embed(x), None)
+        return h if self.B is None else torch.bmm(h, self.B.mT)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """h_0 = A x (x itself without an input layer), checked and broadcast to (E, batch, width)."""
+        if self.A is None:
+            return self._check_state("h0", x, self.width)
+        return torch.bmm(self._check_state("x", x, self.A.shape[-1]), self.A.mT)
+
+    def trajectory(self, x: Tensor, every: int = 1) -> Tensor:
+        """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
+        every = _checks.positive_int("every", every)
+        states: list[Tensor] = []
+        self._run(self.embed(x), states, every)
+        return torch.stack(states)
+
+    def adjoint(self, x: Tensor, grad_output: Tensor, every: int = 1) -> Tensor:
+        """Backward states p_k = dLoss/dh_k by the adjoint recursion, for p_L = ``grad_output``.
+
+        Returns p_k for k = 0, every, ..., L (as :meth:`trajectory`), shape (T, E, batch, width).
+        """
+        every = _checks.positive_int("every", every)
+        states: list[Tensor] = []
+        self._run(self.embed(x), states, 1)
+        p = self._check_state("grad_output", grad_output, self.width)
+        record = set(_recorded(self.depth, every))
+        out = {self.depth: p}
+        for start, V, W in self.weight_chunks(reverse=True):
+            for j in range(V.shape[0] - 1, -1, -1):
+                k = start + j
+                p = p + self.alpha * self.block.g_vjp(states[k], None if W is None else W[j], torch.bmm(p, V[j]))
+                if k in record:
+                    out[k] = p
+        return torch.stack([out[k] for k in sorted(out)])
+
+    def _run(self, h: Tensor, states: list | None, every: int = 1) -> Tensor:
+        """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state."""
+        if states is not None:
+            states.append(h)
+        for start, V, W in self.weight_chunks():
+            for j in range(V.shape[0]):
+                h = torch.baddbmm(h, self.block.g(h, None if W is None else W[j]), V[j].mT, alpha=self.alpha)
+                if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
+                    states.append(h)
+        return h
+
+    def _check_state(self, name: str, h: Tensor, dim: int) -> Tensor:
+        if not isinstance(h, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor; got {type(h).__name__}")
+        if h.dim() == 2:
+            h = h.expand(self.ensemble, *h.shape)
+        if h.dim() != 3 or h.shape[0] != self.ensemble or h.shape[2] != dim:
+            raise ValueError(f"{name} must have shape (ensemble={self.ensemble}, batch, {dim}) or (batch, {dim}); "
+                             f"got {tuple(h.shape)}")
+        if h.dtype != self.dtype:
+            raise ValueError(f"{name} must have dtype {self.dtype} like the weights; got {h.dtype}")
+        if torch.isnan(h).any():
+            raise ValueError(f"{name} contains NaN")
+        return h
+
+
+def _recorded(depth: int, every: int) -> list[int]:
+    """The layers k = 0, every, 2 every, ..., and L that trajectory() and adjoint() return."""
+    return sorted(set(range(0, depth + 1, every)) | {depth})
+
+
+def _scaling(depth: int, beta, alpha) -> tuple[float, float | None]:
+    if beta is not None and alpha is not None:
+        raise ValueError(f"give beta or alpha, not both; got beta={beta!r}, alpha={alpha!r}")
+    if alpha is not None:
+        return _checks.real("alpha", alpha, low=0.0), None
+    beta = _checks.real("beta", 0.5 if beta is None else beta, low=0.0)
+    return depth**-beta, beta
+
+
+def _check_path(name: str, path, width: int):
+    if path is None:
+        return None
+    if not isinstance(path, WeightPath):
+        raise ValueError(f"{name} must be a reslimit.paths.WeightPath; got {type(path).__name__}")
+    if path.width != width:
+        raise ValueError(f"{name} has width {path.width} but the network has width {width}")
+    return path
+
+
+def _check_compatible(outer: WeightPath, inner: WeightPath) -> None:
+    if (outer.ensemble, outer.dtype, outer.device) != (inner.ensemble, inner.dtype, inner.device):
+        raise ValueError(f"outer and inner must share ensemble, dtype and device; got {outer!r} and {inner!r}")
+
+
+def _linear(name, dim, width, key, draw, out=False):
+    """An (E, width, dim) input matrix A, or (E, dim, width) output matrix B, entries N(0, 1/fan_in)."""
+    if dim is None:
+        return None
+    dim = _checks.positive_int(name, dim)
+    shape = (draw.shape[0], dim, width) if out else (draw.shape[0], width, dim)
+    weight = torch.empty(shape, dtype=draw.dtype, device=draw.device)
+    draw._gen.manual_seed(key)
+    return nn.Parameter(weight.normal_(generator=draw._gen).div_(shape[2] ** 0.5))
