@@ -130,3 +130,15 @@ def test_bad_input_names_the_argument(make, arg):
 def test_unknown_path_option_is_a_type_error():
     with pytest.raises(TypeError, match="hurst"):
         make_path("iid", 3, hurst=0.7)
+
+
+def test_numbers_do_not_depend_on_the_number_of_drawing_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = IID(64, ensemble=16, seed=3).weights(20)  # 1.3M numbers: above the parallel threshold
+        torch.set_num_threads(2)
+        two = IID(64, ensemble=16, seed=3).weights(20)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)

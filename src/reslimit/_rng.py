@@ -7,7 +7,12 @@ So any depth, any chunk and any query order give the same numbers, and no global
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 import torch
+
+_PARALLEL_MIN = 2**20  # draws of at least this many numbers are split over torch's threads
 
 _MASK = (1 << 64) - 1
 
@@ -39,22 +44,44 @@ class KeyedNormal:
         self.shape = tuple(shape)
         self.dtype = dtype
         self.device = device
-        self._gen = torch.Generator(device=device)
+        self._gens = [torch.Generator(device=device) for _ in range(_threads(self.device.type))]
 
-    def fill(self, out: torch.Tensor, key: int, dist: str = "gaussian") -> torch.Tensor:
+    def fill(self, out: torch.Tensor, key: int, dist: str = "gaussian", gen: int = 0) -> torch.Tensor:
         """Fill ``out`` (of ``self.shape``) with the draw of law ``dist`` keyed by ``key``; unit variance."""
-        self._gen.manual_seed(key)
+        g = self._gens[gen]
+        g.manual_seed(key)
         if dist == "gaussian":
-            return out.normal_(generator=self._gen)
+            return out.normal_(generator=g)
         if dist == "uniform":  # U(-sqrt 3, sqrt 3): mean 0, variance 1
-            return out.uniform_(-(3.0**0.5), 3.0**0.5, generator=self._gen)
+            return out.uniform_(-(3.0**0.5), 3.0**0.5, generator=g)
         if dist == "rademacher":
-            return out.bernoulli_(0.5, generator=self._gen).mul_(2.0).sub_(1.0)
+            return out.bernoulli_(0.5, generator=g).mul_(2.0).sub_(1.0)
         raise ValueError(f"dist must be one of 'gaussian', 'uniform', 'rademacher'; got {dist!r}")
 
     def draw(self, keys, dist: str = "gaussian") -> torch.Tensor:
-        """Stack the draws for each key in ``keys``: shape (len(keys), *self.shape)."""
+        """Stack the draws for each key in ``keys``: shape (len(keys), *self.shape).
+
+        Large CPU draws are split over torch's threads, one generator each; every slice is still keyed
+        by its own key, so the numbers do not depend on the number of threads.
+        """
         out = torch.empty((len(keys), *self.shape), dtype=self.dtype, device=self.device)
-        for i, key in enumerate(keys):
-            self.fill(out[i], key, dist)
+        workers = len(self._gens) if out.numel() >= _PARALLEL_MIN else 1
+
+        def part(w: int) -> None:
+            for i in range(w, len(keys), workers):
+                self.fill(out[i], keys[i], dist, gen=w)
+
+        if workers == 1:
+            part(0)
+        else:
+            list(_pool(workers).map(part, range(workers)))
         return out
+
+
+def _threads(device_type: str) -> int:
+    return torch.get_num_threads() if device_type == "cpu" else 1
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="reslimit-draw")

@@ -198,6 +198,5 @@ def _linear(name, dim, width, key, draw, out=False):
         return None
     dim = _checks.positive_int(name, dim)
     shape = (draw.shape[0], dim, width) if out else (draw.shape[0], width, dim)
-    weight = torch.empty(shape, dtype=draw.dtype, device=draw.device)
-    draw._gen.manual_seed(key)
-    return nn.Parameter(weight.normal_(generator=draw._gen).div_(shape[2] ** 0.5))
+    weight = draw.fill(torch.empty(shape, dtype=draw.dtype, device=draw.device), key)
+    return nn.Parameter(weight.div_(shape[2] ** 0.5))

@@ -1,0 +1,110 @@
+"""Engine speed and memory, as ratios measured in one run (machines are noisy).
+
+    python benchmarks/engine.py            # throughput vs a per-layer nn.Linear loop, GEMM efficiency
+    python benchmarks/engine.py --memory   # peak memory at depth 10,000 (run in a fresh process)
+
+Throughput counts layer-samples per second (one layer applied to one input of one weight draw) for
+forward + backward (the backward states p_k), the weights' drawing included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+from torch import nn
+
+from reslimit import IID, ScaledResNet
+
+L, D, E, N = 1000, 40, 32, 32
+
+
+def gemm_peak(size=1024, repeats=20) -> float:
+    """float32 GFLOP/s of a size x size matmul on this machine."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+class _RefBlock(nn.Module):
+    """res-3 block as the published reference code writes it: two nn.Linear per layer."""
+
+    def __init__(self, d, alpha):
+        super().__init__()
+        self.W, self.V, self.alpha = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False), alpha
+        nn.init.normal_(self.W.weight, std=d**-0.5)
+        nn.init.normal_(self.V.weight, std=d**-0.5)
+
+    def forward(self, h):
+        return h + self.alpha * self.V(torch.relu(self.W(h)))
+
+
+def reference(draws=2, inputs=4) -> float:
+    """Layer-samples/s of the reference style: build L modules per draw, then batch-1 fwd + bwd per input."""
+    t = time.perf_counter()
+    for _ in range(draws):
+        model = nn.Sequential(*[_RefBlock(D, L**-0.5) for _ in range(L)])
+        for _ in range(inputs):
+            model(torch.randn(1, D, requires_grad=True)).sum().backward()
+    return draws * inputs * L / (time.perf_counter() - t)
+
+
+def ours(repeats=3) -> dict:
+    """Draw V, W (float32) + forward trajectory + adjoint, batched over E draws x N inputs."""
+    draw = run = 0.0
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        outer, inner = IID(D, E, seed=r, dtype=torch.float32), IID(D, E, seed=r + 100, dtype=torch.float32)
+        net = ScaledResNet(L, D, beta=0.5, block="res3", outer=outer, inner=inner).requires_grad_(False)
+        t1 = time.perf_counter()
+        h0 = torch.randn(E, N, D)
+        net.adjoint(h0, torch.ones(E, N, D))  # forward (states kept) + backward states, loss <1, h_L>
+        t2 = time.perf_counter()
+        draw, run = draw + t1 - t0, run + t2 - t1
+    flops = 2 * E * N * D * D * L * 5  # bmm per layer: forward W h, V g; backward W h, W^T q, V^T p
+    return {"draw_s": draw / repeats, "pass_s": run / repeats, "flops": flops,
+            "throughput": E * N * L / ((draw + run) / repeats)}
+
+
+def memory(depth=10_000, width=64, ensemble=64, batch=16) -> None:
+    """Peak resident memory of a depth-10,000 streamed forward pass, no trajectory kept."""
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    net = ScaledResNet(depth, width, beta=0.5, block="res1", activation="tanh", ensemble=ensemble,
+                       dtype=torch.float32, stream=True)
+    t = time.perf_counter()
+    with torch.no_grad():
+        hL = net(torch.randn(ensemble, batch, width))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"depth {depth}, width {width}, ensemble {ensemble} x {batch} inputs, float32, streamed: "
+          f"{time.perf_counter() - t:.1f} s, peak RSS {peak:.2f} GiB (torch and Python alone: {base:.2f} GiB), "
+          f"all weights at once would need {depth * ensemble * width**2 * 4 / 2**30:.1f} GiB; "
+          f"finite: {bool(torch.isfinite(hL).all())}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memory", action="store_true")
+    if parser.parse_args().memory:
+        return memory()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    peak = gemm_peak()
+    ref = reference()
+    res = ours()
+    pass_gflops = res["flops"] / res["pass_s"] / 1e9
+    print(f"float32 GEMM peak (1024^2 matmul): {peak:.1f} GFLOP/s")
+    print(f"reference (per-layer nn.Linear, batch 1, model built per draw): {ref:,.0f} layer-samples/s")
+    print(f"reslimit (L={L}, d={D}, {E} draws x {N} inputs, res-3, fwd + bwd): {res['throughput']:,.0f} "
+          f"layer-samples/s = {res['throughput'] / ref:.0f}x the reference")
+    print(f"  drawing V, W: {res['draw_s']:.3f} s; pass: {res['pass_s']:.3f} s "
+          f"({pass_gflops:.1f} GFLOP/s = {100 * pass_gflops / peak:.0f}% of GEMM peak; "
+          f"{100 * res['flops'] / (res['draw_s'] + res['pass_s']) / 1e9 / peak:.0f}% with the drawing)")
+
+
+if __name__ == "__main__":
+    main()
