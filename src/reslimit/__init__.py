@@ -1,13 +1,16 @@
 """reslimit: very deep scaled ResNets beside their continuous-depth limits."""
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
-from .paths import IID, PATHS, Brownian, WeightPath, make_path
+from .compare import Convergence, Rate, converge, fit_rate
+from .ode import NeuralODE
+from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
 from .resnet import ScaledResNet, diverged
+from .sde import NeuralSDE, PathBrownian
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "BLOCKS", "PATHS", "Activation", "Brownian", "IID", "ScaledResNet",
-    "WeightPath", "make_path",
-    "diverged", "get_activation", "get_block",
+    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "FractionalBrownian",
+    "FunctionPath", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "ScaledResNet", "Smooth", "WeightPath",
+    "converge", "diverged", "fit_rate", "get_activation", "get_block", "make_path",
 ]

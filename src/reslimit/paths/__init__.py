@@ -6,11 +6,15 @@ import inspect
 
 from .base import WeightPath
 from .brownian import Brownian
+from .fbm import FractionalBrownian
 from .iid import IID
+from .smooth import FunctionPath, Smooth
 
 PATHS: dict[str, type[WeightPath]] = {
     "iid": IID,
     "brownian": Brownian,
+    "smooth": Smooth,
+    "fbm": FractionalBrownian,
 }
 
 
@@ -26,4 +30,30 @@ def make_path(name: str, width: int, ensemble: int = 1, **options) -> WeightPath
     return cls(width, ensemble, **options)
 
 
-__all__ = ["PATHS", "WeightPath", "IID", "Brownian", "make_path"]
+def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | None) -> None:
+    """Refuse outer/inner combinations without a pathwise limit, saying which ones have one.
+
+    ode: a smooth outer path (V_k = X(k/L), beta = 1); sde: Brownian outer (beta = 1/2); fbm: fractional
+    Brownian outer with hurst > 1/2 (beta = H). Inner weights (res2, res3) must be a smooth path, which
+    the limit evaluates at t. I.i.d. weights have no path to evaluate: use Brownian for a pathwise SDE.
+    """
+    wanted = {"ode": "values", "sde": Brownian, "fbm": FractionalBrownian}[limit]
+    ok = outer.kind == wanted if limit == "ode" else isinstance(outer, wanted)
+    if not ok:
+        name = "smooth (e.g. Smooth)" if limit == "ode" else wanted.__name__
+        raise ValueError(f"the {limit} limit needs a {name} outer path; got {type(outer).__name__} (smooth "
+                         f"weights converge to the neural ODE, Brownian ones to the SDE, fBm ones to the fbm limit)")
+    if limit == "fbm" and outer.hurst <= 0.5:
+        raise ValueError(f"hurst must be > 1/2 for the fbm limit (the Young regime); got {outer.hurst!r}")
+    if block.inner and (inner is None or inner.kind != "values"):
+        found = "none" if inner is None else type(inner).__name__
+        raise ValueError(f"inner must be a smooth path (e.g. Smooth) for block {block.name!r} in the {limit} "
+                         f"limit: a pathwise limit needs W(t) continuous in t; got {found}")
+    if inner is not None and (inner.width, inner.ensemble) != (outer.width, outer.ensemble):
+        raise ValueError("inner and outer must share width and ensemble")
+
+
+__all__ = [
+    "IID", "PATHS", "Brownian", "FractionalBrownian", "FunctionPath", "Smooth", "WeightPath", "check_limit_paths",
+    "make_path",
+]

@@ -64,33 +64,33 @@ class Brownian(WeightPath):
         grid_idx = np.array([0, 1], dtype=np.int64)  # points of the current level known so far
         grid_val = torch.stack([torch.zeros(self.shape, dtype=self.dtype, device=self.device),
                                 self._nodes(0, np.array([1]))[0]])
+
+        def at(points: np.ndarray) -> torch.Tensor:  # values of the current level at integer points
+            return grid_val[torch.from_numpy(np.searchsorted(grid_idx, points)).to(self.device)]
+
         pending = np.arange(len(times))
         for level in range(self._levels + 1):
             scaled = times[pending] * 2.0**level  # exact: a power-of-two scaling
             on_grid = scaled == np.floor(scaled)
             if on_grid.any():
-                pos = np.searchsorted(grid_idx, scaled[on_grid].astype(np.int64))
-                out[pending[on_grid]] = grid_val[pos]
+                out[torch.from_numpy(pending[on_grid]).to(self.device)] = at(scaled[on_grid].astype(np.int64))
                 pending, scaled = pending[~on_grid], scaled[~on_grid]
             if len(pending) == 0:
                 break
             left = np.floor(scaled).astype(np.int64)
             if level == self._levels:  # bridge inside the leaf [a, b] = [left, left+1] * 2^-level
-                a = torch.as_tensor(grid_val[np.searchsorted(grid_idx, left)])
-                b = grid_val[np.searchsorted(grid_idx, left + 1)]
+                a, b = at(left), at(left + 1)
                 frac = torch.as_tensor(scaled - left, dtype=self.dtype, device=self.device)[:, None, None, None]
                 sd = torch.sqrt(frac * (1 - frac) * 2.0**-level)
-                out[pending] = a + frac * (b - a) + sd * self._nodes(level, left, _LEAF)
+                out[torch.from_numpy(pending).to(self.device)] = a + frac * (b - a) + sd * self._nodes(level, left, _LEAF)
                 break
             # next level: the endpoints of every pending interval; odd ones are new bridge midpoints
             need = np.unique(np.concatenate([2 * left, 2 * left + 1, 2 * left + 2]))
-            odd = need[need % 2 == 1]
-            parents = torch.stack([grid_val[np.searchsorted(grid_idx, (odd - 1) // 2)],
-                                   grid_val[np.searchsorted(grid_idx, (odd + 1) // 2)]])
-            mid = parents.mean(0) + 2.0 ** (-(level + 2) / 2) * self._nodes(level + 1, odd)
-            even = need[need % 2 == 0]
+            odd, even = need[need % 2 == 1], need[need % 2 == 0]
             new_val = torch.empty((len(need), *self.shape), dtype=self.dtype, device=self.device)
-            new_val[need % 2 == 1] = mid
-            new_val[need % 2 == 0] = grid_val[np.searchsorted(grid_idx, even // 2)]
+            is_odd = torch.from_numpy(need % 2 == 1).to(self.device)
+            new_val[is_odd] = (at((odd - 1) // 2) + at((odd + 1) // 2)).mul_(0.5).add_(
+                self._nodes(level + 1, odd), alpha=2.0 ** (-(level + 2) / 2))
+            new_val[~is_odd] = at(even // 2)
             grid_idx, grid_val = need, new_val
         return out.mul_(self.std)

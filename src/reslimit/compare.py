@@ -1,0 +1,211 @@
+"""The comparator: a depth-L network beside its continuous limit on the same path, over depths.
+
+For each sample m (an independent draw of the weight path, one input h_0 of unit norm) and depth L:
+
+    path error      e_L = max_k ||H_{k/L} - h_k||       terminal error   ||H_1 - h_L||
+    gradient error  ||P_0 - p_0||   with p the network's adjoint and P that of the limit, both for the
+                    loss 1/2 ||h_L - y||^2 (resp. 1/2 ||H_1 - y||^2) and a fixed target y,
+
+then the rate: the least-squares slope of log(mean over samples of e_L) against log L, with a percentile
+bootstrap interval over samples, beside the theory (ode -1, sde -1/2, fbm 1 - 2H).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import _checks, theory
+from .blocks import get_block
+from .paths import Brownian, FractionalBrownian, Smooth, WeightPath
+from .ode import NeuralODE
+from .resnet import ScaledResNet
+from .sde import NeuralSDE
+
+# |slope - theory| allowed for a pass (issue #3's acceptance), per limit.
+TOLERANCE = {"ode": 0.05, "sde": 0.07, "fbm": 0.1}
+FLOAT_FLOOR = 1e-12  # errors below this are rounding, not discretisation: left out of the fit
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A fitted slope of log(mean error) on log(depth), with its bootstrap interval."""
+
+    slope: float
+    ci_low: float
+    ci_high: float
+
+
+def fit_rate(depths, errors, *, boot: int = 1000, seed: int = 0, level: float = 0.95) -> Rate:
+    """Least-squares slope of log(mean_m errors[:, m]) on log(depths), bootstrap over the samples m.
+
+    Args:
+        depths: (K,) depths L.
+        errors: (K, M) errors per depth and sample.
+    """
+    depths, errors = np.asarray(depths, dtype=float), np.asarray(errors, dtype=float)
+    keep = errors.mean(1) > FLOAT_FLOOR
+    if keep.sum() < 2:
+        raise ValueError("fewer than 2 depths have errors above the float floor: nothing to fit")
+    x, err = np.log(depths[keep]), errors[keep]
+    slope = np.polyfit(x, np.log(err.mean(1)), 1)[0]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, err.shape[1], size=(boot, err.shape[1]))
+    boot_means = np.log(err[:, idx].mean(2))  # (K, boot)
+    boot_slopes = np.polyfit(x, boot_means, 1)[0]
+    lo, hi = np.quantile(boot_slopes, [(1 - level) / 2, (1 + level) / 2])
+    return Rate(float(slope), float(lo), float(hi))
+
+
+@dataclass
+class Convergence:
+    """Errors of the networks against their limit over depths, and the fitted rates.
+
+    Attributes:
+        params: the study's parameters (see :func:`converge`).
+        depths: (K,) depths.
+        path_error, terminal_error, grad_error: (K, M) per depth and sample.
+        rate, grad_rate: fitted on path_error and grad_error.
+        theory: the theoretical slope; tolerance: |rate.slope - theory| allowed; passed: the verdict.
+    """
+
+    params: dict
+    depths: np.ndarray
+    path_error: np.ndarray
+    terminal_error: np.ndarray
+    grad_error: np.ndarray
+    rate: Rate = field(init=False)
+    grad_rate: Rate = field(init=False)
+    theory: float = field(init=False)
+    tolerance: float = field(init=False)
+    passed: bool = field(init=False)
+
+    def __post_init__(self):
+        seed = self.params["seed"]
+        self.rate = fit_rate(self.depths, self.path_error, seed=seed)
+        self.grad_rate = fit_rate(self.depths, self.grad_error, seed=seed)
+        self.theory = theory.rate(self.params["limit"], self.params.get("hurst"))
+        self.tolerance = TOLERANCE[self.params["limit"]]
+        self.passed = bool(abs(self.rate.slope - self.theory) <= self.tolerance)
+
+    def rows(self) -> list[dict]:
+        """Tidy rows: one per depth x sample."""
+        return [
+            {"depth": int(L), "sample": m, "path_error": float(self.path_error[i, m]),
+             "terminal_error": float(self.terminal_error[i, m]), "grad_error": float(self.grad_error[i, m])}
+            for i, L in enumerate(self.depths) for m in range(self.path_error.shape[1])
+        ]
+
+    def save(self, out) -> None:
+        """Write out/results.csv (one row per depth x sample), out/manifest.json and out/convergence.png.
+
+        Raises ValueError, before writing anything, if ``out`` holds a study with other parameters.
+        """
+        from . import plots, store
+
+        out = store.prepare(out, self.params)
+        store.write_rows(out / "results.csv", self.rows())
+        plots.convergence_figure(self, out / "convergence.png")
+        store.write_manifest(out, self.params, **self.summary())
+
+    def summary(self) -> dict:
+        """The verdict and rates, as written to manifest.json."""
+        return {"slope": self.rate.slope, "ci_low": self.rate.ci_low, "ci_high": self.rate.ci_high,
+                "theory": self.theory, "tolerance": self.tolerance, "passed": self.passed,
+                "grad_rate": asdict(self.grad_rate)}
+
+
+def _paths(limit, width, samples, seed, hurst, lengthscale, resolution, inner_needed):
+    """The outer path of the limit and, for res2/res3, a smooth inner path (its own seed)."""
+    outer = {
+        "ode": lambda: Smooth(width, samples, lengthscale=lengthscale, seed=seed),
+        "sde": lambda: Brownian(width, samples, seed=seed),
+        "fbm": lambda: FractionalBrownian(width, samples, hurst=hurst, resolution=resolution, seed=seed),
+    }[limit]()
+    inner = Smooth(width, samples, lengthscale=lengthscale, seed=seed + 1) if inner_needed else None
+    return outer, inner
+
+
+def _reference(limit, blk, outer, inner, h0, target, top, factor):
+    """H at t = k/top, (top+1, M, 1, d), and the limit's adjoint P_0 = d(1/2 ||H_1 - y||^2)/dh_0.
+
+    ode: torchdiffeq (dopri5); sde, fbm: torchsde on the path's grid k/(top factor). P_0 is obtained by
+    backpropagation through the solver.
+    """
+    x = h0.clone().requires_grad_(True)
+    if limit == "ode":
+        ts = torch.arange(top + 1, dtype=h0.dtype) / top
+        H = NeuralODE(blk.name, blk.activation, outer=outer, inner=inner).solve(x, ts)
+    else:
+        H = NeuralSDE(blk.name, blk.activation, outer=outer, inner=inner).solve(x, steps=top * factor, every=factor)
+    (P0,) = torch.autograd.grad(((H[-1] - target) ** 2).sum() / 2, x)
+    return H.detach(), P0
+
+
+def _check_depths(depths) -> list[int]:
+    try:
+        depths = sorted(set(depths))
+    except TypeError:
+        raise ValueError(f"depths must be a list of positive integers; got {depths!r}") from None
+    for L in depths:
+        _checks.positive_int("depths", L)
+    if len(depths) < 3:
+        raise ValueError(f"depths must hold at least 3 distinct depths to fit a rate; got {depths}")
+    return depths
+
+
+def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
+             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, progress=False,
+             dtype=torch.float64) -> Convergence:
+    """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
+
+    Args:
+        limit: "ode" (Smooth weights, beta = 1), "sde" (Brownian, beta = 1/2) or "fbm" (fractional
+            Brownian with hurst > 1/2, beta = hurst).
+        block, activation: the residual block; res2/res3 read W from a smooth inner path.
+        width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
+        seed: every number derives from it.  hurst: fbm only.  lengthscale: of the smooth paths.
+        reference_factor: the reference solves on a grid ``reference_factor`` times finer than the largest
+            depth (sde default 64, fbm 8); the ode reference is adaptive (dopri5, rtol 1e-10).
+        progress: show a progress bar over depths.
+
+    Returns:
+        A :class:`Convergence` with the errors (K, M), the fitted rates and the verdict.
+    """
+    limit = _checks.choice("limit", limit, theory.LIMITS)
+    depths = _check_depths(depths)
+    samples = _checks.positive_int("samples", samples)
+    width = _checks.positive_int("width", width)
+    seed = _checks.nonnegative_int("seed", seed)
+    if limit == "fbm":
+        hurst = _checks.real("hurst", hurst, low=0.5, high=1.0, low_open=True, high_open=True)
+    top = depths[-1]
+    if any(top % L for L in depths):
+        raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
+    factor = _checks.positive_int("reference_factor", reference_factor or {"ode": 1, "sde": 64, "fbm": 8}[limit])
+    blk = get_block(block, activation)
+    outer, inner = _paths(limit, width, samples, seed, hurst, lengthscale, top * factor, blk.inner)
+    gen = torch.Generator().manual_seed(seed)
+    h0 = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
+    h0 = h0 / h0.norm(dim=-1, keepdim=True)
+    target = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
+    H, P0 = _reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
+    beta = theory.natural_beta(limit, hurst if limit == "fbm" else None)
+    path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
+    for i, L in enumerate(tqdm(depths, desc=f"{limit} depths", disable=not progress)):
+        net = ScaledResNet(L, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+                           stream=True)
+        with torch.no_grad():
+            h = net.trajectory(h0)
+            p = net.adjoint(h0, h[-1] - target, every=L)
+        diff = (H[:: top // L] - h).norm(dim=-1)[..., 0]  # (L+1, M)
+        path_err[i] = diff.max(0).values.numpy()
+        term_err[i] = diff[-1].numpy()
+        grad_err[i] = (P0 - p[0]).norm(dim=-1)[:, 0].numpy()
+    params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
+              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
+              "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
+    return Convergence(params, np.array(depths), path_err, term_err, grad_err)

@@ -1,0 +1,147 @@
+"""Matrix fractional Brownian motion, exact on the grid k / resolution by circulant embedding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import _checks
+from .._rng import KeyedNormal, mix
+from .base import WeightPath
+
+_NOISE = 1  # key tag of the normals of a chunk of entries
+_CHUNK = 1024  # complex columns per keyed chunk: one FFT gives 2 * _CHUNK entries (real and imaginary parts)
+
+
+def fgn_autocovariance(hurst: float, n: int) -> np.ndarray:
+    """gamma(k) = (|k+1|^2H - 2|k|^2H + |k-1|^2H) / 2, k = 0..n: the autocovariance of unit fGn."""
+    k = np.arange(n + 1, dtype=np.float64)
+    return 0.5 * (np.abs(k + 1) ** (2 * hurst) - 2 * k ** (2 * hurst) + np.abs(k - 1) ** (2 * hurst))
+
+
+def circulant_eigenvalues(gamma: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the 2n-circulant with first row (gamma_0..gamma_n, gamma_{n-1}..gamma_1).
+
+    Raises:
+        ValueError: an eigenvalue is negative beyond rounding (-1e-12 max), so the embedding is no
+            covariance and the sample would not have the law of ``gamma``.
+    """
+    lam = np.fft.fft(np.concatenate([gamma, gamma[-2:0:-1]])).real
+    if lam.min() < -1e-12 * lam.max():
+        raise ValueError(
+            f"the circulant embedding has a negative eigenvalue {lam.min():.3g}: not a covariance"
+        )
+    return np.clip(lam, 0.0, None)
+
+
+class FractionalBrownian(WeightPath):
+    """A d x d matrix fractional Brownian motion B^H (independent entries) times ``std``, exact on a grid.
+
+    Each entry is a centred Gaussian process with Cov(B^H(s), B^H(t)) = (s^2H + t^2H - |t - s|^2H) / 2,
+    so Var B^H(t) = t^2H and the increments on a grid of step 1/n are n^-H times unit fractional Gaussian
+    noise, gamma(k) = (|k+1|^2H - 2|k|^2H + |k-1|^2H) / 2. weights(L)[k] =
+    L^H std (B^H((k+1)/L) - B^H(k/L)) / sqrt(d): each weight has the law of an i.i.d. Gaussian
+    initialisation (entries of sqrt(d) V with variance std^2), consecutive weights are correlated as fGn,
+    and with alpha_L = L^-H (``natural_beta`` = H) the network is the Euler scheme of
+    dH = (std / sqrt(d)) dB^H_t g(H). For H > 1/2 this is a Young equation and the Euler scheme converges
+    pathwise with order 2H - 1 (Neuenkirch & Nourdin 2007, J. Theor. Probab. 20); H = 1/2 is Brownian
+    motion (the Ito limit, order 1/2 for the SDE of the same path); H < 1/2 is beyond the Young regime.
+
+    Sampling (Davies & Harte 1987, Biometrika 74; Dietrich & Newsam 1997, SIAM J. Sci. Comput. 18): the
+    fGn covariance of size n = ``resolution`` is embedded in a circulant of size 2n whose eigenvalues
+    lam_j (the FFT of its first row) are >= 0 for every H in (0, 1). With xi, eta independent standard
+    normal vectors, Y = FFT(sqrt(lam / 2n) (xi + i eta)) has Re Y and Im Y independent with the circulant
+    covariance, so each FFT gives two entries: their first n terms are exact fGn. The entries are
+    generated in chunks of 2 * 1024, the normals of chunk c keyed by (seed, c), all columns of a chunk in
+    one batched torch.fft call: the path is a function of the seed (and shape, resolution) alone.
+
+    The path is known on the grid k / n only: weights(L) exists for L dividing ``resolution`` (any other
+    depth raises), and evaluate(s, t) for times on the grid. The grid, (n + 1) E d^2 numbers, is
+    generated on the first query and cached on the object; a chunk's FFT needs 2n * 1024 complex numbers.
+
+    Example:
+        >>> path = FractionalBrownian(16, ensemble=4, hurst=0.75, resolution=1024, seed=2)
+        >>> V = path.weights(256)                     # (256, 4, 16, 16)
+        >>> B = path.evaluate(0.5)                    # std * B^H(1/2), (4, 16, 16)
+    """
+
+    kind = "increments"
+
+    def __init__(
+        self,
+        width,
+        ensemble=1,
+        *,
+        hurst=0.5,
+        resolution=4096,
+        seed=0,
+        std=1.0,
+        dtype=torch.float64,
+        device="cpu",
+    ):
+        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+        self._hurst = _checks.real("hurst", hurst, low=0.0, high=1.0, low_open=True, high_open=True)
+        self._resolution = _checks.positive_int("resolution", resolution)
+        self._eig = circulant_eigenvalues(fgn_autocovariance(self._hurst, self._resolution))
+        self._grid = None
+
+    hurst = property(lambda self: self._hurst, doc="H: Var B^H(t) = t^2H; H = 1/2 is Brownian motion.")
+    resolution = property(lambda self: self._resolution, doc="n: the path is sampled at the times k / n.")
+
+    @property
+    def natural_beta(self) -> float:
+        """H: alpha_L = L^-H makes the network the Euler scheme of the fBm-driven equation."""
+        return self._hurst
+
+    def _repr_args(self) -> dict:
+        return {
+            "ensemble": self.ensemble,
+            "hurst": self._hurst,
+            "resolution": self._resolution,
+            "seed": self.seed,
+            "std": self.std,
+        }
+
+    def _check_depth(self, depth: int) -> None:
+        if self._resolution % depth:
+            allowed = [k for k in range(1, self._resolution + 1) if self._resolution % k == 0]
+            raise ValueError(
+                f"depth={depth} does not divide resolution={self._resolution}: the path is known "
+                f"only on the grid k/resolution, so the allowed depths are its divisors {allowed}"
+            )
+
+    def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
+        step = self._resolution // depth
+        x = self._path()[torch.arange(start, stop + 1, device=self.device) * step]
+        return torch.diff(x, dim=0).mul_(depth**self._hurst / self.width**0.5)
+
+    def _values(self, times: np.ndarray) -> torch.Tensor:
+        """std * B^H at ``times``, each a multiple of 1/resolution within 1e-12."""
+        idx = np.rint(times * self._resolution)
+        off = np.abs(times - idx / self._resolution) > 1e-12
+        if off.any():
+            raise ValueError(
+                f"FractionalBrownian is known only on the grid k/resolution (resolution="
+                f"{self._resolution}); got times off it: {times[off]}"
+            )
+        return self._path()[torch.as_tensor(idx.astype(np.int64), device=self.device)]
+
+    def _path(self) -> torch.Tensor:
+        """std * B^H at k / n, k = 0..n: shape (n + 1, E, d, d), generated once and cached."""
+        if self._grid is None:
+            n, entries = self._resolution, math.prod(self.shape)
+            sqrt_lam = torch.as_tensor(np.sqrt(self._eig / (2 * n)), device=self.device)[:, None]
+            scale = self.std * n**-self._hurst
+            grid = torch.zeros((n + 1, entries), dtype=self.dtype, device=self.device)
+            for c, first in enumerate(range(0, entries, 2 * _CHUNK)):
+                cols = min(_CHUNK, -(-(entries - first) // 2))
+                z = KeyedNormal((2, 2 * n, cols), torch.float64, self.device).draw(
+                    [mix(self.seed, _NOISE, c)]
+                )
+                y = torch.fft.fft(torch.complex(*z[0].mul_(sqrt_lam)), dim=0)[:n].mul_(scale)
+                noise = torch.cat([y.real, y.imag], dim=1)[:, : entries - first]
+                grid[1:, first : first + noise.shape[1]] = noise.cumsum(0)
+            self._grid = grid.reshape(n + 1, *self.shape)
+        return self._grid

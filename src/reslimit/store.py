@@ -1,0 +1,65 @@
+"""Writing a study to disk: a tidy CSV, a JSON manifest beside it, and a guard against mixing studies.
+
+A study directory holds ``manifest.json`` with a "params" entry. Writing into a directory whose manifest
+has other parameters is refused with a ValueError before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+
+
+def versions() -> dict:
+    """Versions of Python and of the packages that produce the numbers."""
+    out = {"python": platform.python_version()}
+    for pkg in ("reslimit", "torch", "torchdiffeq", "torchsde", "numpy", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def prepare(out, params: dict) -> Path:
+    """Create ``out`` if needed; refuse it if it holds a study with other parameters."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a directory; {str(out)!r} is a file")
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            old = json.loads(manifest.read_text()).get("params")
+        except (json.JSONDecodeError, AttributeError):
+            raise ValueError(f"out {str(out)!r} holds an unreadable {MANIFEST}; choose another directory") from None
+        if old != json.loads(json.dumps(params)):
+            diff = sorted(k for k in set(old or {}) | set(params) if (old or {}).get(k) != params.get(k))
+            raise ValueError(f"out {str(out)!r} holds a different study (parameters differ: {', '.join(diff)}); "
+                             f"choose another directory, nothing was overwritten")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    """Write tidy rows to a CSV file atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_manifest(out, params: dict, **entries) -> None:
+    """manifest.json: the parameters, the entries given (results, verdicts) and the package versions."""
+    path = Path(out) / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"params": params, **entries, "versions": versions()}, indent=2) + "\n")
+    os.replace(tmp, path)
