@@ -47,11 +47,17 @@ class KeyedNormal:
         self._gens = [torch.Generator(device=device) for _ in range(_threads(self.device.type))]
 
     def fill(self, out: torch.Tensor, key: int, dist: str = "gaussian", gen: int = 0) -> torch.Tensor:
-        """Fill ``out`` (of ``self.shape``) with the draw of law ``dist`` keyed by ``key``; unit variance."""
+        """Fill ``out`` (of ``self.shape``) with the draw of law ``dist`` keyed by ``key``; unit variance.
+
+        Gaussians are drawn in float32 (torch's vectorised Box-Muller, 3x faster than float64 on a CPU)
+        and widened, so float32 and float64 paths of one seed hold the same numbers.
+        """
         g = self._gens[gen]
         g.manual_seed(key)
         if dist == "gaussian":
-            return out.normal_(generator=g)
+            if out.dtype == torch.float32:
+                return out.normal_(generator=g)
+            return out.copy_(torch.empty(out.shape, dtype=torch.float32, device=out.device).normal_(generator=g))
         if dist == "uniform":  # U(-sqrt 3, sqrt 3): mean 0, variance 1
             return out.uniform_(-(3.0**0.5), 3.0**0.5, generator=g)
         if dist == "rademacher":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -22,6 +23,8 @@ def _rate_panel(ax, depths, errors, rate, theory, label):
     ax.plot(depths, anchor * depths**theory, "--", color="C3", label=f"theory: slope {theory:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(depths, [str(int(L)) for L in depths], minor=False)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("depth L")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

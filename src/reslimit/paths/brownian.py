@@ -59,7 +59,33 @@ class Brownian(WeightPath):
         return self._draw.draw([mix(self.seed, tag, level, int(i)) for i in index])
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
-        """std * B at ``times`` by descending the dyadic tree level by level, all times at once."""
+        """std * B at ``times``; a contiguous run of a dyadic grid is refined by interleaving."""
+        for level in range(self._levels + 1):
+            scaled = times * 2.0**level
+            if np.all(scaled == np.floor(scaled)):
+                if len(times) > 2 and np.all(np.diff(scaled) == 1):
+                    return self._grid(level, int(scaled[0]), int(scaled[-1])).mul_(self.std)
+                break
+        return self._descend(times).mul_(self.std)
+
+    def _midpoints(self, level: int, left: torch.Tensor, right: torch.Tensor, odd: np.ndarray) -> torch.Tensor:
+        """Bridge values at the odd points of ``level`` between their neighbours of level - 1."""
+        return (left + right).mul_(0.5).add_(self._nodes(level, odd), alpha=2.0 ** (-(level + 1) / 2))
+
+    def _grid(self, level: int, i0: int, i1: int) -> torch.Tensor:
+        """B at k / 2^level for k = i0..i1 (i1 > i0): the parents' run, interleaved with midpoints."""
+        if level == 0:
+            return torch.stack([torch.zeros(self.shape, dtype=self.dtype, device=self.device),
+                                self._nodes(0, np.array([1]))[0]])[i0 : i1 + 1]
+        p0, p1 = i0 // 2, (i1 + 1) // 2
+        parent = self._grid(level - 1, p0, p1)
+        full = torch.empty((2 * len(parent) - 1, *self.shape), dtype=self.dtype, device=self.device)
+        full[0::2] = parent
+        full[1::2] = self._midpoints(level, parent[:-1], parent[1:], 2 * np.arange(p0, p1) + 1)
+        return full[i0 - 2 * p0 : i1 - 2 * p0 + 1]
+
+    def _descend(self, times: np.ndarray) -> torch.Tensor:
+        """B at any ``times``: descend the dyadic tree level by level, all times at once."""
         out = torch.empty((len(times), *self.shape), dtype=self.dtype, device=self.device)
         grid_idx = np.array([0, 1], dtype=np.int64)  # points of the current level known so far
         grid_val = torch.stack([torch.zeros(self.shape, dtype=self.dtype, device=self.device),
@@ -89,8 +115,7 @@ class Brownian(WeightPath):
             odd, even = need[need % 2 == 1], need[need % 2 == 0]
             new_val = torch.empty((len(need), *self.shape), dtype=self.dtype, device=self.device)
             is_odd = torch.from_numpy(need % 2 == 1).to(self.device)
-            new_val[is_odd] = (at((odd - 1) // 2) + at((odd + 1) // 2)).mul_(0.5).add_(
-                self._nodes(level + 1, odd), alpha=2.0 ** (-(level + 2) / 2))
+            new_val[is_odd] = self._midpoints(level + 1, at((odd - 1) // 2), at((odd + 1) // 2), odd)
             new_val[~is_odd] = at(even // 2)
             grid_idx, grid_val = need, new_val
         return out.mul_(self.std)

@@ -1,0 +1,91 @@
+"""The comparator: rate fitting, measured rates at small sizes, the reference's own error, files, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from reslimit import converge, fit_rate
+
+
+def test_fit_rate_recovers_an_exact_power_law():
+    depths = np.array([8, 16, 32, 64])
+    errors = 3.0 * depths[:, None] ** -0.7 * np.ones((1, 10))
+    r = fit_rate(depths, errors)
+    assert abs(r.slope + 0.7) < 1e-12 and abs(r.ci_low + 0.7) < 1e-12 and abs(r.ci_high + 0.7) < 1e-12
+
+
+def test_fit_rate_interval_covers_the_slope_of_noisy_data():
+    rng = np.random.default_rng(0)
+    depths = np.array([16, 32, 64, 128, 256])
+    errors = depths[:, None] ** -0.5 * rng.lognormal(0, 0.5, size=(5, 200))
+    r = fit_rate(depths, errors)
+    assert r.ci_low < r.slope < r.ci_high and r.ci_low < -0.5 < r.ci_high
+    assert 0.01 < r.ci_high - r.ci_low < 0.2  # about 4 SE of a mean of 200 lognormals, in log space
+
+
+def test_fit_rate_drops_float_floor_points():
+    depths = np.array([8, 16, 32, 64])
+    errors = np.array([[1 / 8], [1 / 16], [1 / 32], [0.0]]) * np.ones((1, 4))
+    assert abs(fit_rate(depths, errors).slope + 1) < 1e-12
+
+
+def _within(conv, k=3.0):
+    """|slope - theory| within k bootstrap standard errors (the 95% interval is +-1.96 SE)."""
+    se = (conv.rate.ci_high - conv.rate.ci_low) / (2 * 1.96)
+    return abs(conv.rate.slope - conv.theory) < k * se + 0.02  # + 0.02: pre-asymptotic bias at these depths
+
+
+def test_sde_rate_small():
+    c = converge("sde", block="res1", activation="tanh", width=8, depths=[16, 32, 64, 128, 256], samples=32,
+                 reference_factor=32, seed=1)
+    assert c.theory == -0.5 and _within(c)
+    assert abs(c.grad_rate.slope + 0.5) < 0.1
+    assert c.path_error.shape == (5, 32) and np.all(c.terminal_error <= c.path_error + 1e-15)
+
+
+@pytest.mark.parametrize("block,activation", [("res3", "relu"), ("res2", "tanh")])
+def test_ode_rate_small(block, activation):
+    c = converge("ode", block=block, activation=activation, width=6, depths=[8, 16, 32, 64, 128], samples=8, seed=2)
+    assert c.theory == -1.0 and _within(c) and c.passed
+
+
+def test_sde_reference_step_halving_changes_errors_by_under_2_percent():
+    kw = dict(width=8, depths=[16, 32, 64], samples=16, seed=3)
+    a, b = converge("sde", reference_factor=64, **kw), converge("sde", reference_factor=128, **kw)
+    change = np.abs(b.path_error.mean(1) / a.path_error.mean(1) - 1)
+    assert change.max() < 0.02
+
+
+def test_save_writes_tidy_results_and_refuses_another_study(tmp_path):
+    c = converge("sde", width=4, depths=[8, 16, 32], samples=4, reference_factor=8)
+    c.save(tmp_path)
+    lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert lines[0] == "depth,sample,path_error,terminal_error,grad_error" and len(lines) == 1 + 3 * 4
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert {"slope", "ci_low", "ci_high", "theory", "passed", "params", "versions"} <= set(manifest)
+    assert manifest["params"]["seed"] == 0 and manifest["versions"]["torch"]
+    assert (tmp_path / "convergence.png").stat().st_size > 10_000
+    before = (tmp_path / "results.csv").read_bytes()
+    other = converge("sde", width=4, depths=[8, 16, 32], samples=4, reference_factor=8, seed=9)
+    with pytest.raises(ValueError, match="different study.*seed"):
+        other.save(tmp_path)
+    assert (tmp_path / "results.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        (dict(depths=[0, 16, 32]), "depths"),
+        (dict(depths=[16, 32]), "at least 3"),
+        (dict(depths=[16, 24, 32]), "divide"),
+        (dict(depths="16,32"), "depths"),
+        (dict(limit="pde"), "limit"),
+        (dict(limit="fbm", hurst=0.4), "hurst"),
+        (dict(samples=0), "samples"),
+        (dict(block="res3", activation="tanh"), "activation"),
+    ],
+)
+def test_bad_input(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        converge(**({"width": 2, "samples": 2, "depths": [4, 8, 16]} | kwargs))
