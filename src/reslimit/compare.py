@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, theory
+from . import _checks, store, theory
 from .blocks import get_block
 from .paths import Brownian, FractionalBrownian, Smooth, WeightPath
 from .ode import NeuralODE
@@ -104,7 +104,7 @@ class Convergence:
 
         Raises ValueError, before writing anything, if ``out`` holds a study with other parameters.
         """
-        from . import plots, store
+        from . import plots
 
         out = store.prepare(out, self.params)
         store.write_rows(out / "results.csv", self.rows())
@@ -158,7 +158,7 @@ def _check_depths(depths) -> list[int]:
 
 
 def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
-             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, progress=False,
+             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, out=None, progress=False,
              dtype=torch.float64) -> Convergence:
     """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
 
@@ -170,6 +170,8 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
         seed: every number derives from it.  hurst: fbm only.  lengthscale: of the smooth paths.
         reference_factor: the reference solves on a grid ``reference_factor`` times finer than the largest
             depth (sde default 64, fbm 8); the ode reference is adaptive (dopri5, rtol 1e-10).
+        out: a directory to save the study in (see :meth:`Convergence.save`); one holding a study with
+            other parameters is refused before any computing.
         progress: show a progress bar over depths.
 
     Returns:
@@ -187,6 +189,11 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = _checks.positive_int("reference_factor", reference_factor or {"ode": 1, "sde": 64, "fbm": 8}[limit])
     blk = get_block(block, activation)
+    params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
+              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
+              "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
+    if out is not None:
+        store.prepare(out, params)
     outer, inner = _paths(limit, width, samples, seed, hurst, lengthscale, top * factor, blk.inner)
     gen = torch.Generator().manual_seed(seed)
     h0 = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
@@ -205,7 +212,7 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
         path_err[i] = diff.max(0).values.numpy()
         term_err[i] = diff[-1].numpy()
         grad_err[i] = (P0 - p[0]).norm(dim=-1)[:, 0].numpy()
-    params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
-              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
-              "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
-    return Convergence(params, np.array(depths), path_err, term_err, grad_err)
+    conv = Convergence(params, np.array(depths), path_err, term_err, grad_err)
+    if out is not None:
+        conv.save(out)
+    return conv

@@ -1,0 +1,46 @@
+"""What every validation script shares: arguments, running a rate study, and writing its claims.
+
+Each script checks one claim of the theory and writes DIR/claims.json, a list of
+{claim, source, theory, measured, tolerance, passed, command}, beside the study's own files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from reslimit import converge
+
+
+def parse(doc: str, name: str, argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/validation") / name)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (minutes on 2 cores)")
+    size.add_argument("--full", action="store_true", help="the acceptance sizes (default)")
+    args = parser.parse_args(argv)
+    args.command = " ".join(["python", shlex.quote(sys.argv[0])] + [shlex.quote(a) for a in (argv or sys.argv[1:])])
+    return args
+
+
+def rate_claim(claim: str, source: str, out: Path, **study) -> dict:
+    """Run :func:`reslimit.converge`, save it under ``out``, and return the claim's verdict."""
+    conv = converge(progress=True, **study)
+    conv.save(out)
+    print(f"{claim}: slope {conv.rate.slope:.3f} [{conv.rate.ci_low:.3f}, {conv.rate.ci_high:.3f}], "
+          f"theory {conv.theory:g} +- {conv.tolerance:g}: {'PASS' if conv.passed else 'FAIL'}; "
+          f"gradient slope {conv.grad_rate.slope:.3f}")
+    return {"claim": claim, "source": source, "theory": conv.theory, "measured": conv.rate.slope,
+            "tolerance": conv.tolerance, "passed": conv.passed, "figure": str(out / "convergence.png")}
+
+
+def finish(args, claims: list[dict]) -> int:
+    """Write the claims with the reproducing command; exit status 1 if any failed."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    for c in claims:
+        c.setdefault("command", args.command)
+    (args.out / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
+    return 0 if all(c["passed"] for c in claims) else 1
