@@ -73,6 +73,20 @@ def test_linear_ode_closed_form():
     assert (H - exact).abs().max() < 1e-8
 
 
+def test_ode_gradient_by_fixed_step_backpropagation_is_self_consistent():
+    # rk4 at step 1/512 and 1/1024 give the same adjoint P_0 to 1e-9 (dopri5's step control would not: 1e-2).
+    d, E = 8, 4
+    outer, inner = Smooth(d, E, seed=0), Smooth(d, E, seed=1)
+    h0 = torch.randn(E, 1, d, generator=torch.Generator().manual_seed(0))
+
+    def adjoint(step):
+        x = h0.clone().requires_grad_(True)
+        ode = NeuralODE("res2", "tanh", outer=outer, inner=inner, method="rk4", options={"step_size": step})
+        return torch.autograd.grad(ode.solve(x, torch.tensor([0.0, 1.0]))[-1].pow(2).sum() / 2, x)[0]
+
+    assert (adjoint(1 / 512) - adjoint(1 / 1024)).abs().max() < 1e-9
+
+
 def test_ode_network_error_halves_with_depth():
     # Euler on a smooth path: max_k ||H_{k/L} - h_k|| ~ c / L, so doubling L halves it (to within 10%).
     d, E = 4, 8
@@ -97,6 +111,10 @@ def test_ode_network_error_halves_with_depth():
         (lambda: NeuralSDE("res3", "relu", outer=Brownian(3), inner=IID(3)), "inner must be a smooth path"),
         (lambda: NeuralSDE("res2", outer=Brownian(3)), "inner must be a smooth path"),
         (lambda: NeuralSDE("res1", outer=Brownian(3)).solve(torch.zeros(1, 2, 4), steps=8), "h0"),
+        (lambda: NeuralSDE("res1", outer=Brownian(3)).solve(torch.zeros(1, 2, 3, dtype=torch.float32), steps=8),
+         "dtype"),
+        (lambda: NeuralODE("res1", outer=Smooth(3)).solve(torch.zeros(1, 2, 3, dtype=torch.float32),
+                                                          torch.tensor([0.0, 1.0])), "dtype"),
         (lambda: NeuralSDE("res1", outer=Brownian(3)).solve(torch.zeros(1, 2, 3), steps=8, every=3), "every"),
     ],
 )

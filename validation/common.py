@@ -26,13 +26,12 @@ def parse(doc: str, name: str, argv=None) -> argparse.Namespace:
     return args
 
 
-def rate_claim(claim: str, source: str, out: Path, **study) -> dict:
+def rate_claim(claim: str, source: str, out: Path, judged: bool = True, **study) -> dict:
     """Run :func:`reslimit.converge`, save it under ``out``, and return the claim's verdict."""
-    conv = converge(progress=True, **study)
-    conv.save(out)
+    conv = converge(progress=True, out=out, **study)
+    verdict = ("PASS" if conv.passed else "FAIL") if judged else "shown, not judged"
     print(f"{claim}: slope {conv.rate.slope:.3f} [{conv.rate.ci_low:.3f}, {conv.rate.ci_high:.3f}], "
-          f"theory {conv.theory:g} +- {conv.tolerance:g}: {'PASS' if conv.passed else 'FAIL'}; "
-          f"gradient slope {conv.grad_rate.slope:.3f}")
+          f"theory {conv.theory:g} +- {conv.tolerance:g}: {verdict}; gradient slope {conv.grad_rate.slope:.3f}")
     return {"claim": claim, "source": source, "theory": conv.theory, "measured": conv.rate.slope,
             "tolerance": conv.tolerance, "passed": conv.passed, "figure": str(out / "convergence.png")}
 

@@ -124,6 +124,8 @@ class NeuralSDE:
         E, d = self.outer.ensemble, self.outer.width
         if h0.dim() != 3 or h0.shape[0] != E or h0.shape[2] != d:
             raise ValueError(f"h0 must have shape (ensemble={E}, batch, {d}); got {tuple(h0.shape)}")
+        if h0.dtype != self.outer.dtype:
+            raise ValueError(f"h0 must have dtype {self.outer.dtype} like the path; got {h0.dtype}")
         n = h0.shape[1]
         sde_type = "ito" if self.limit == "sde" else "stratonovich"
         term = _TorchsdeTerm(self.block, self.inner, d, E, n, sde_type)
