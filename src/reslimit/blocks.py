@@ -22,38 +22,41 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation sigma with its derivative sigma'."""
+    """An elementwise activation sigma and its vector-Jacobian product (x, q) -> sigma'(x) * q."""
 
     name: str
     fn: Callable[[Tensor], Tensor]
-    grad: Callable[[Tensor], Tensor]
+    vjp: Callable[[Tensor, Tensor], Tensor]
+
+
+_aten = torch.ops.aten  # the fused backward kernels autograd itself uses: one pass instead of three
 
 
 def _leaky_relu(slope: float) -> Activation:
     return Activation(
         f"leaky_relu:{slope:g}",
         lambda x: torch.nn.functional.leaky_relu(x, slope),
-        lambda x: torch.where(x > 0, 1.0, slope).to(x.dtype),
+        lambda x, q: _aten.leaky_relu_backward(q, x, slope, False),
     )
 
 
 def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
-    """Wrap a user's elementwise function; sigma' comes from autograd."""
+    """Wrap a user's elementwise function; sigma'(x) * q comes from autograd."""
 
-    def grad(x: Tensor) -> Tensor:
+    def vjp(x: Tensor, q: Tensor) -> Tensor:
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            (d,) = torch.autograd.grad(fn(x).sum(), x)
+            (d,) = torch.autograd.grad(fn(x), x, q)
         return d
 
-    return Activation(getattr(fn, "__name__", "callable"), fn, grad)
+    return Activation(getattr(fn, "__name__", "callable"), fn, vjp)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, lambda x: (x > 0).to(x.dtype)),
-    "tanh": Activation("tanh", torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2),
+    "relu": Activation("relu", torch.relu, lambda x, q: _aten.threshold_backward(q, x, 0)),
+    "tanh": Activation("tanh", torch.tanh, lambda x, q: _aten.tanh_backward(q, torch.tanh(x))),
     "leaky_relu": _leaky_relu(0.01),
-    "identity": Activation("identity", lambda x: x, torch.ones_like),
+    "identity": Activation("identity", lambda x: x, lambda x, q: q),
 }
 
 
@@ -77,7 +80,11 @@ def get_activation(spec) -> Activation:
 
 
 class Block:
-    """g(h, W) and q -> (dg/dh)^T q for one residual block; ``inner`` says whether it uses W."""
+    """g(h, W) and its adjoint for one residual block; ``inner`` says whether it uses W.
+
+    ``cached(h, W)`` returns g and what the adjoint needs (the pre-activation), so that the backward
+    pass p -> (dg/dh)^T p reads it instead of recomputing a matrix product.
+    """
 
     name: str
     inner: bool
@@ -87,11 +94,19 @@ class Block:
 
     def g(self, h: Tensor, W: Tensor | None) -> Tensor:
         """g(h, W): (E, n, d) -> (E, n, d)."""
+        return self.cached(h, W)[0]
+
+    def cached(self, h: Tensor, W: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(g(h, W), pre-activation z) with g = sigma(z)."""
         raise NotImplementedError
 
-    def g_vjp(self, h: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
-        """(dg/dh)^T q at h, for q of shape (E, n, d)."""
+    def vjp(self, z: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
+        """(dg/dh)^T q at the pre-activation z of h, for q of shape (E, n, d)."""
         raise NotImplementedError
+
+    def adjoint_step(self, p: Tensor, z: Tensor, V: Tensor, W: Tensor | None, alpha: float) -> Tensor:
+        """p_k = p_{k+1} + alpha (dg/dh)^T V^T p_{k+1}, for p_{k+1} = ``p`` and the cached z of layer k."""
+        return p.add(self.vjp(z, W, torch.bmm(p, V)), alpha=alpha)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
@@ -102,11 +117,11 @@ class Res1(Block):
 
     name, inner = "res1", False
 
-    def g(self, h, W):
-        return self.activation.fn(h)
+    def cached(self, h, W):
+        return self.activation.fn(h), h
 
-    def g_vjp(self, h, W, q):
-        return self.activation.grad(h) * q
+    def vjp(self, z, W, q):
+        return self.activation.vjp(z, q)
 
 
 class Res2(Block):
@@ -114,15 +129,19 @@ class Res2(Block):
 
     name, inner = "res2", True
 
-    def g(self, h, W):
-        return self.activation.fn(torch.bmm(h, W.mT))
+    def cached(self, h, W):
+        z = torch.bmm(h, W.mT)
+        return self.activation.fn(z), z
 
-    def g_vjp(self, h, W, q):
-        return torch.bmm(self.activation.grad(torch.bmm(h, W.mT)) * q, W)
+    def vjp(self, z, W, q):
+        return torch.bmm(self.activation.vjp(z, q), W)
+
+    def adjoint_step(self, p, z, V, W, alpha):  # the last product fused with the sum: one kernel
+        return torch.baddbmm(p, self.activation.vjp(z, torch.bmm(p, V)), W, alpha=alpha)
 
 
 class Res3(Res2):
-    """res-3: g(h, W) = ReLU(W h), whatever activation is named for the other blocks."""
+    """res-3: g(h, W) = ReLU(W h); the activation must be ReLU (res-2 takes any)."""
 
     name = "res3"
 

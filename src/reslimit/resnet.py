@@ -124,26 +124,32 @@ class ScaledResNet(nn.Module):
         Returns p_k for k = 0, every, ..., L (as :meth:`trajectory`), shape (T, E, batch, width).
         """
         every = _checks.positive_int("every", every)
-        states: list[Tensor] = []
-        self._run(self.embed(x), states, 1)
+        cache: list[Tensor] = []
+        self._run(self.embed(x), None, cache=cache)
         p = self._check_state("grad_output", grad_output, self.width)
         record = set(_recorded(self.depth, every))
         out = {self.depth: p}
         for start, V, W in self.weight_chunks(reverse=True):
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
-                p = p + self.alpha * self.block.g_vjp(states[k], None if W is None else W[j], torch.bmm(p, V[j]))
+                p = self.block.adjoint_step(p, cache[k], V[j], None if W is None else W[j], self.alpha)
                 if k in record:
                     out[k] = p
         return torch.stack([out[k] for k in sorted(out)])
 
-    def _run(self, h: Tensor, states: list | None, every: int = 1) -> Tensor:
-        """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state."""
+    def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None) -> Tensor:
+        """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state.
+
+        With ``cache``, the pre-activation of every layer is appended to it for the adjoint.
+        """
         if states is not None:
             states.append(h)
         for start, V, W in self.weight_chunks():
             for j in range(V.shape[0]):
-                h = torch.baddbmm(h, self.block.g(h, None if W is None else W[j]), V[j].mT, alpha=self.alpha)
+                g, z = self.block.cached(h, None if W is None else W[j])
+                if cache is not None:
+                    cache.append(z)
+                h = torch.baddbmm(h, g, V[j].mT, alpha=self.alpha)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(h)
         return h
