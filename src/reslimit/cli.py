@@ -1,0 +1,159 @@
+"""The command line ``reslimit``: ``simulate`` runs one network, ``demo`` the second-moment study.
+
+    reslimit simulate --block res3 --init iid --depth 100 --width 16 --beta 0.5 --save run.npz
+    reslimit demo --out results/demo [--quick]
+
+Exit status: 0 on success; 1 when a demo verdict fails or a file cannot be written; 2 on bad input. A
+ValueError or TypeError raised by the package (a bad depth, width, beta, block, activation, option...) is
+printed as ``reslimit: error: <message>`` on stderr, without a traceback, as argparse's own errors are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__, _checks, demo
+from .blocks import ACTIVATIONS, BLOCKS, get_block
+from .paths import PATHS, make_path
+from .resnet import ScaledResNet
+
+INNER_SEED_OFFSET = 1_000_003  # the inner path W gets seed s + INNER_SEED_OFFSET, the outer path V seed s
+PATH_OPTIONS = ("dist", "hurst", "lengthscale", "resolution")  # passed to make_path only when given
+
+
+def main(argv=None) -> int:
+    """The ``reslimit`` console script.
+
+    Args:
+        argv: the arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 success, 1 a failed demo verdict or an I/O error, 2 bad input.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help, --version (0) or a usage error (2)
+        return exit_.code
+    try:
+        return args.run(args)
+    except (ValueError, TypeError) as err:
+        print(f"reslimit: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"reslimit: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reslimit", description="Very deep scaled ResNets h_{k+1} = h_k + "
+                                     "L^-beta V_{k+1} g(h_k) beside their continuous-depth limits.")
+    parser.add_argument("--version", action="version", version=f"reslimit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = commands.add_parser("simulate", help="run one network at initialisation, summarise ||h_L - h_0||",
+                              description="Run one scaled ResNet on n standard normal inputs per ensemble "
+                                          "member and summarise r = ||h_L - h_0|| / ||h_0||.")
+    sim.add_argument("--block", default="res3", help=f"one of {', '.join(BLOCKS)} (default res3)")
+    sim.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
+    sim.add_argument("--depth", type=int, default=100, help="L (default 100)")
+    sim.add_argument("--width", type=int, default=16, help="d (default 16)")
+    sim.add_argument("--beta", type=float, default=0.5, help="alpha_L = L^-beta (default 0.5)")
+    sim.add_argument("--ensemble", type=int, default=8, help="E independent weight draws (default 8)")
+    sim.add_argument("--samples", type=int, default=16, help="n inputs h_0 per ensemble member (default 16)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the weights and the inputs (default 0)")
+    sim.add_argument("--activation", default="relu",
+                     help=f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope> (default relu)")
+    sim.add_argument("--dtype", choices=sorted(_checks.DTYPES), default="float64", help="(default float64)")
+    sim.add_argument("--dist", help="law of the entries, for --init iid: gaussian, uniform or rademacher")
+    sim.add_argument("--hurst", type=float, help="Hurst index H, for --init fbm")
+    sim.add_argument("--resolution", type=int, help="grid of the fractional Brownian path, for --init fbm")
+    sim.add_argument("--lengthscale", type=float, help="length scale of the path, for --init smooth")
+    sim.add_argument("--save", metavar="RUN.npz", help="write V, W, h (every layer), alpha, beta, params")
+    sim.set_defaults(run=_simulate)
+
+    dem = commands.add_parser("demo", help="check E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1",
+                              description=demo.__doc__.split("\n\n")[0])
+    dem.add_argument("--out", required=True, metavar="DIR", help="folder for demo.csv, demo.png, demo.json")
+    depths = ", ".join(map(str, demo.QUICK["depths"]))
+    dem.add_argument("--quick", action="store_true",
+                     help=f"depths {depths}, {demo.QUICK['ensemble']} draws x {demo.QUICK['inputs']} inputs")
+    dem.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    dem.set_defaults(run=_demo)
+    return parser
+
+
+def _simulate(args) -> int:
+    """``reslimit simulate``: build the network, run it, print the summary, save the run."""
+    samples = _checks.positive_int("samples", args.samples)
+    dtype = _checks.dtype(args.dtype)
+    has_inner = get_block(args.block, args.activation).inner
+    options = {k: getattr(args, k) for k in PATH_OPTIONS if getattr(args, k) is not None}
+    path = functools.partial(make_path, args.init, args.width, args.ensemble, dtype=dtype, **options)
+    inner = path(seed=args.seed + INNER_SEED_OFFSET) if has_inner else None
+    net = ScaledResNet(args.depth, args.width, beta=args.beta, block=args.block, activation=args.activation,
+                       outer=path(seed=args.seed), inner=inner, stream=False)
+    h0 = torch.randn((args.ensemble, samples, args.width), generator=torch.Generator().manual_seed(args.seed),
+                     dtype=dtype)
+    with torch.no_grad():
+        h = net.trajectory(h0) if args.save else None
+        stats = demo.sample_statistics(h0, net(h0) if h is None else h[-1])
+    print(f"reslimit simulate: {net.block!r} on {args.init} weights, L = {net.depth}, d = {net.width}, "
+          f"E = {net.ensemble} x n = {samples} inputs, {args.dtype}")
+    print(f"alpha = L^-beta = {net.depth}^-{net.beta:g} = {net.alpha:.6g}")
+    exact = args.init in demo.IID_INITS  # the identity needs i.i.d. weights; then c depends on the block
+    c = demo.SECOND_MOMENT_C.get((net.block.name, net.block.activation.name)) if exact else None
+    _print_statistics(stats, c, net)
+    if args.save:
+        params = {k: v for k, v in vars(args).items() if k != "run"}
+        params.update(alpha=net.alpha, inner_seed=args.seed + INNER_SEED_OFFSET if has_inner else None,
+                      reslimit=__version__, torch=torch.__version__)
+        arrays = {"V": net.V, "h": h} | ({"W": net.W} if has_inner else {})
+        with open(args.save, "wb") as f:  # a file object: np.savez then adds no suffix
+            np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(params),
+                     **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+        print(f"saved {', '.join(sorted(arrays))}, alpha, beta, params to {args.save}")
+    return 0
+
+
+def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
+    """The lines of the simulate summary on r = ||h_L - h_0|| / ||h_0||, and the theory where it is exact."""
+    n, k = stats["samples"], stats["diverged"]
+    if k < n:
+        over = f"over all {n} samples" if k == 0 else f"over the {n - k} samples that did not diverge"
+        print(f"r = ||h_L - h_0|| / ||h_0|| {over}: median {stats['median']:.6g}, "
+              f"quartiles {stats['q25']:.6g} .. {stats['q75']:.6g}")
+    print(f"diverged: {k} of {n} samples (non-finite h_L)")
+    if k:
+        print("E r^2: not estimated, some samples diverged")
+        return
+    line = f"E r^2: measured {stats['mean_sq']:.6g} +- {stats['se_sq']:.3g} (SE over the ensemble)"
+    if c is not None:
+        theory = demo.second_moment_theory(c, net.alpha, net.depth)
+        line += f", theory (1 + {c:g} alpha^2)^L - 1 = {theory:.6g}"
+    print(line)
+
+
+def _demo(args) -> int:
+    """``reslimit demo``: run the study, print the table, write csv, png and a JSON manifest."""
+    seed = _checks.nonnegative_int("seed", args.seed)
+    settings = (demo.QUICK if args.quick else demo.DEMO) | {"seed": seed}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = demo.run_demo(**settings)
+    print(demo.format_table(rows))
+    demo.write_csv(rows, out / "demo.csv")
+    demo.plot(rows, out / "demo.png")
+    manifest = {"command": "reslimit demo", "settings": settings, "reslimit": __version__,
+                "torch": torch.__version__, "numpy": np.__version__}
+    (out / "demo.json").write_text(json.dumps(manifest, indent=2))
+    failed = sum(r["verdict"] == "fail" for r in rows)
+    print(f"{len(rows) - failed} of {len(rows)} rows within 4 SE of theory; wrote {out / 'demo.csv'}, "
+          f"{out / 'demo.png'}")
+    return 1 if failed else 0

@@ -1,0 +1,192 @@
+"""The command line: simulate's summary against its saved run, the error path, divergence, the demo study."""
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import reslimit
+from reslimit import demo
+from reslimit.cli import INNER_SEED_OFFSET, main
+
+SMALL = ["--depth", "12", "--width", "6", "--ensemble", "4", "--samples", "5", "--seed", "3"]
+SCRIPT = Path(sys.executable).with_name("reslimit")  # the console script installed beside this interpreter
+
+
+def _printed(name: str, text: str) -> float:
+    """The number printed after ``name`` (e.g. "median 0.79" -> 0.79)."""
+    match = re.search(rf"{re.escape(name)} ([-+0-9.einf]+)", text)
+    assert match, f"no {name!r} in output:\n{text}"
+    return float(match.group(1))
+
+
+def _simulate(capsys, *args):
+    code = main(["simulate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_summary_matches_saved_run(tmp_path, capsys):
+    path = tmp_path / "run.npz"
+    code, out, _ = _simulate(capsys, "--block", "res3", *SMALL, "--save", str(path))
+    assert code == 0
+    run = np.load(path)
+    assert run["h"].shape == (13, 4, 5, 6) and run["V"].shape == run["W"].shape == (12, 4, 6, 6)
+    params = json.loads(str(run["params"]))
+    assert (params["block"], params["depth"], params["seed"]) == ("res3", 12, 3)
+    assert params["inner_seed"] == 3 + 1_000_003
+    assert float(run["alpha"]) == 12**-0.5 and float(run["beta"]) == 0.5
+    ratio = np.linalg.norm(run["h"][-1] - run["h"][0], axis=-1) / np.linalg.norm(run["h"][0], axis=-1)
+    # printed with 6 significant digits
+    assert _printed("median", out) == pytest.approx(np.median(ratio), rel=1e-5)
+    assert _printed("quartiles", out) == pytest.approx(np.quantile(ratio, 0.25), rel=1e-5)
+    assert _printed("..", out) == pytest.approx(np.quantile(ratio, 0.75), rel=1e-5)
+    assert _printed("measured", out) == pytest.approx(np.mean(ratio**2), rel=1e-5)
+    assert _printed("+-", out) == pytest.approx(np.std((ratio**2).mean(1), ddof=1) / 2, rel=5e-3)  # 3 digits
+    assert "diverged: 0 of 20 samples" in out
+
+
+@pytest.mark.parametrize("block,activation", [("res1", "tanh"), ("res3", "relu")])
+def test_saved_run_recomputed_by_hand(tmp_path, capsys, block, activation):
+    # h_{k+1} = h_k + alpha V_{k+1} g(h_k) in numpy from the saved V, W, h: g = tanh(h) or ReLU(W h).
+    path = tmp_path / "run.npz"
+    code, _, _ = _simulate(capsys, "--block", block, "--activation", activation, *SMALL, "--save", str(path))
+    assert code == 0
+    run = np.load(path)
+    h, V, alpha = run["h"], run["V"], float(run["alpha"])
+    assert ("W" in run) == (block == "res3")
+    for k in range(12):
+        pre = h[k] if block == "res1" else np.einsum("eij,enj->eni", run["W"][k], h[k])
+        g = np.tanh(pre) if block == "res1" else np.maximum(pre, 0.0)
+        expected = h[k] + alpha * np.einsum("eij,enj->eni", V[k], g)
+        np.testing.assert_allclose(h[k + 1], expected, rtol=0, atol=1e-12)
+    # and the run is rebuilt from its seed: the inputs, and V (W) as the paths' weights
+    gen = torch.Generator().manual_seed(3)
+    np.testing.assert_array_equal(h[0], torch.randn((4, 5, 6), generator=gen, dtype=torch.float64).numpy())
+    np.testing.assert_array_equal(V, reslimit.make_path("iid", 6, 4, seed=3).weights(12).numpy())
+    if block == "res3":
+        inner = reslimit.make_path("iid", 6, 4, seed=3 + INNER_SEED_OFFSET).weights(12).numpy()
+        np.testing.assert_array_equal(run["W"], inner)
+
+
+@pytest.mark.parametrize("block,activation,c",
+                         [("res3", "relu", 0.5), ("res1", "identity", 1.0), ("res1", "tanh", None)])
+def test_theory_printed_where_exact(capsys, block, activation, c):
+    code, out, _ = _simulate(capsys, "--block", block, "--activation", activation, "--beta", "0.3", *SMALL)
+    assert code == 0
+    if c is None:
+        assert "theory" not in out
+    else:
+        assert _printed("- 1 =", out) == pytest.approx((1 + c * (12**-0.3) ** 2) ** 12 - 1, rel=1e-5)
+
+
+def test_installed_script_runs_and_fails_cleanly(tmp_path):
+    ok = subprocess.run([SCRIPT, "simulate", *SMALL, "--init", "brownian"], capture_output=True, text=True,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "median" in ok.stdout and "diverged: 0 of 20 samples" in ok.stdout
+    bad = subprocess.run([SCRIPT, "simulate", "--width", "0"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("reslimit: error: width") and "Traceback" not in bad.stderr
+
+
+def _needs(path_name):
+    return pytest.mark.skipif(path_name not in reslimit.PATHS, reason=f"path {path_name!r} not registered")
+
+
+@pytest.mark.parametrize("args,name", [
+    (["--depth", "0"], "depth"),
+    (["--width", "0"], "width"),
+    (["--beta", "-1"], "beta"),
+    (["--block", "res9"], "block"),
+    (["--activation", "foo"], "activation"),
+    (["--block", "res3", "--activation", "tanh"], "activation"),
+    (["--samples", "0"], "samples"),
+    (["--seed", "-1"], "seed"),
+    (["--init", "nope"], "init"),
+    (["--dist", "cauchy"], "dist"),
+    (["--init", "brownian", "--dist", "uniform"], "dist"),
+    (["--init", "iid", "--hurst", "0.7"], "hurst"),
+    (["--init", "iid", "--lengthscale", "0.2"], "lengthscale"),
+    pytest.param(["--init", "fbm", "--hurst", "1.5", "--depth", "64"], "hurst", marks=_needs("fbm")),
+    pytest.param(["--init", "smooth", "--hurst", "0.7"], "hurst", marks=_needs("smooth")),
+    (["--depth", "x"], "--depth"),
+    (["--dtype", "float16"], "--dtype"),
+])
+def test_bad_arguments_exit_2_naming_the_argument(capsys, args, name):
+    code, out, err = _simulate(capsys, *args)
+    assert code == 2
+    assert name in err and "error:" in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_usage_errors_outside_simulate(capsys, tmp_path):
+    assert main([]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--seed", "-1"]) == 2
+    assert "reslimit: error: seed" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert reslimit.__version__ in capsys.readouterr().out
+
+
+def test_diverging_network_is_reported_not_raised(capsys):
+    # alpha = 1: E||h_{k+1}||^2 = 2 E||h_k||^2, so float32 overflows after about 256 of the 5000 layers.
+    code, out, err = _simulate(capsys, "--block", "res1", "--activation", "identity", "--beta", "0",
+                               "--depth", "5000", "--dtype", "float32")
+    assert code == 0 and err == ""
+    assert "diverged: 128 of 128 samples" in out
+
+
+def test_statistics_skip_diverged_samples():
+    h0 = torch.ones(2, 3, 4, dtype=torch.float64)
+    hL = 2 * h0
+    hL[0, 1, 2] = float("inf")
+    hL[1, 0, 0] = float("nan")
+    stats = demo.sample_statistics(h0, hL)
+    assert (stats["samples"], stats["diverged"]) == (6, 2)
+    assert stats["median"] == stats["q25"] == stats["q75"] == 1.0  # ||2 h0 - h0|| / ||h0|| on the other four
+    assert np.isnan(stats["mean_sq"])
+
+
+@pytest.mark.parametrize("init,option", [
+    pytest.param("smooth", ["--lengthscale", "0.2"], marks=_needs("smooth")),
+    pytest.param("fbm", ["--hurst", "0.7"], marks=_needs("fbm")),
+])
+def test_smooth_and_fbm_paths(tmp_path, capsys, init, option):
+    path = tmp_path / "run.npz"
+    args = ["--init", init, *option, "--block", "res2", "--activation", "tanh", "--depth", "16",
+            "--width", "4", "--ensemble", "2", "--samples", "3", "--save", str(path)]
+    code, out, _ = _simulate(capsys, *args)
+    assert code == 0 and "median" in out and "theory" not in out
+    options = {option[0][2:]: float(option[1])}
+    run = np.load(path)
+    expected = reslimit.make_path(init, 4, 2, seed=0, **options).weights(16).numpy()
+    np.testing.assert_array_equal(run["V"], expected)
+
+
+def test_demo_writes_table_csv_png_and_passes(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
+    out = capsys.readouterr().out
+    with open(tmp_path / "demo.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 3 * 3 and all(r["verdict"] == "pass" for r in rows)
+    assert out.count(" pass") == len(rows) and "18 of 18 rows" in out
+    for r in rows:
+        alpha, depth, c = float(r["alpha"]), int(r["depth"]), float(r["c"])
+        assert alpha == pytest.approx(depth ** -float(r["beta"]))
+        assert float(r["theory"]) == pytest.approx((1 + c * alpha**2) ** depth - 1, rel=1e-12)
+        assert abs(float(r["measured"]) - float(r["theory"])) <= 4 * float(r["se"])
+    assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "demo.json").read_text())["settings"]["ensemble"] == demo.QUICK["ensemble"]
+
+
+def test_demo_negative_control_fails(tmp_path, capsys, monkeypatch):
+    # res-3 measured against the res-1/identity constant c = 1 must be rejected: exit status 1.
+    monkeypatch.setitem(demo.SECOND_MOMENT_C, ("res3", "relu"), 1.0)
+    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 1
+    assert "fail" in capsys.readouterr().out
