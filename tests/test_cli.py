@@ -190,3 +190,25 @@ def test_demo_negative_control_fails(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(demo.SECOND_MOMENT_C, ("res3", "relu"), 1.0)
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 1
     assert "fail" in capsys.readouterr().out
+
+
+def test_converge_command_writes_the_study_and_refuses_another(tmp_path, capsys):
+    from reslimit.cli import main
+
+    out = tmp_path / "sde"
+    args = ["converge", "--width", "4", "--depths", "8,16,32", "--samples", "8", "--out", str(out)]
+    code = main(args)
+    text = capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert f"slope {manifest['slope']:.3f}" in text and code == (0 if manifest["passed"] else 1)
+    assert main(args[:-2] + ["--seed", "5", "--out", str(out)]) == 2
+    assert "different study" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad,arg", [(["--depths", "8,16"], "at least 3"), (["--depths", "8,x"], "depths"),
+                                     (["--limit", "fbm", "--hurst", "0.4"], "hurst")])
+def test_converge_bad_input(tmp_path, capsys, bad, arg):
+    from reslimit.cli import main
+
+    assert main(["converge", "--width", "2", "--samples", "2", "--out", str(tmp_path)] + bad) == 2
+    assert arg in capsys.readouterr().err

@@ -86,7 +86,44 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"depths {depths}, {demo.QUICK['ensemble']} draws x {demo.QUICK['inputs']} inputs")
     dem.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
     dem.set_defaults(run=_demo)
+
+    con = commands.add_parser("converge", help="errors of depth-L networks against their continuous limit",
+                              description="Measure max_k ||H_{k/L} - h_k|| over depths, fit the rate, judge it.")
+    con.add_argument("--limit", default="sde", help="ode, sde or fbm (default sde)")
+    con.add_argument("--block", default="res1", help=f"one of {', '.join(BLOCKS)} (default res1)")
+    con.add_argument("--activation", default="tanh", help="sigma (default tanh)")
+    con.add_argument("--width", type=int, default=16, help="d (default 16)")
+    con.add_argument("--depths", type=_int_list, default=[16, 32, 64, 128, 256, 512, 1024],
+                     help="comma list, each dividing the largest (default 16,32,...,1024)")
+    con.add_argument("--samples", type=int, default=64, help="independent path draws (default 64)")
+    con.add_argument("--seed", type=int, default=0)
+    con.add_argument("--hurst", type=float, default=0.8, help="for --limit fbm (default 0.8)")
+    con.add_argument("--lengthscale", type=float, default=0.1, help="of the smooth paths (default 0.1)")
+    con.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, png")
+    con.set_defaults(run=_converge)
     return parser
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers; got {text!r}") from None
+
+
+def _converge(args) -> int:
+    """``reslimit converge``: run the study with a progress bar, print the verdict, write DIR."""
+    from .compare import converge
+
+    c = converge(args.limit, block=args.block, activation=args.activation, width=args.width, depths=args.depths,
+                 samples=args.samples, seed=args.seed, hurst=args.hurst, lengthscale=args.lengthscale,
+                 out=args.out, progress=True)
+    for L, e in zip(c.depths, c.path_error.mean(1)):
+        print(f"L = {L:5d}: mean max_k ||H_k/L - h_k|| = {e:.4g}")
+    print(f"slope {c.rate.slope:.3f} [{c.rate.ci_low:.3f}, {c.rate.ci_high:.3f}] (95% bootstrap), theory "
+          f"{c.theory:g} +- {c.tolerance:g}: {'PASS' if c.passed else 'FAIL'}; gradient slope "
+          f"{c.grad_rate.slope:.3f}; wrote {args.out}")
+    return 0 if c.passed else 1
 
 
 def _simulate(args) -> int:
