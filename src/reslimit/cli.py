@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, _checks, demo
+from . import __version__, _checks, demo, theory
 from .blocks import ACTIVATIONS, BLOCKS, get_block
 from .paths import PATHS, make_path
 from .resnet import ScaledResNet
@@ -172,7 +172,7 @@ def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
         return
     line = f"E r^2: measured {stats['mean_sq']:.6g} +- {stats['se_sq']:.3g} (SE over the ensemble)"
     if c is not None:
-        theory = demo.second_moment_theory(c, net.alpha, net.depth)
+        theory = theory.second_moment(c, net.alpha, net.depth)
         line += f", theory (1 + {c:g} alpha^2)^L - 1 = {theory:.6g}"
     print(line)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import theory
 from .resnet import ScaledResNet, diverged
 
 # (block, activation) -> c of the identity, for the blocks where E||g(h)||^2 / ||h||^2 is constant.
@@ -41,14 +42,6 @@ DEMO = {"blocks": (("res3", "relu"), ("res1", "identity")), "betas": (0.25, 0.5,
 QUICK = DEMO | {"depths": (4, 16, 64), "ensemble": 32}
 CSV_COLUMNS = ("block", "activation", "beta", "depth", "alpha", "c", "ensemble", "inputs", "measured", "se",
                "theory", "z", "verdict")
-
-
-def second_moment_theory(c: float, alpha: float, depth: int) -> float:
-    """(1 + c alpha^2)^L - 1, computed as expm1(L log1p(c alpha^2)); ``inf`` past the float range."""
-    try:
-        return math.expm1(depth * math.log1p(c * alpha**2))
-    except OverflowError:
-        return math.inf
 
 
 def ensemble_mean(x: np.ndarray) -> tuple[float, float]:
@@ -122,7 +115,7 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
                                    ensemble=ensemble, seed=seed, dtype=torch.float64)
                 with torch.no_grad():
                     stats = sample_statistics(h0, net(h0))
-                theory = second_moment_theory(c, net.alpha, depth)
+                theory = theory.second_moment(c, net.alpha, depth)
                 z = (stats["mean_sq"] - theory) / stats["se_sq"]
                 rows.append({"block": block, "activation": activation, "beta": beta, "depth": depth,
                              "alpha": net.alpha, "c": c, "ensemble": ensemble, "inputs": inputs,
@@ -165,7 +158,7 @@ def plot(rows: list[dict], path) -> None:
             pts = [r for r in mine if r["beta"] == beta]
             depth = np.array([r["depth"] for r in pts], dtype=float)
             grid = np.geomspace(depth.min(), depth.max(), 200)
-            theory = [second_moment_theory(pts[0]["c"], L**-beta, L) for L in grid]
+            theory = [theory.second_moment(pts[0]["c"], L**-beta, L) for L in grid]
             ax.plot(grid, theory, color=f"C{i}", lw=1.2, label=f"theory, beta = {beta:g}")
             ax.errorbar(depth, [r["measured"] for r in pts], yerr=[r["se"] for r in pts], fmt="o",
                         color=f"C{i}", capsize=3, label=f"measured, beta = {beta:g}")

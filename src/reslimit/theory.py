@@ -6,6 +6,8 @@ Neuenkirch & Nourdin (2007).
 
 from __future__ import annotations
 
+import math
+
 LIMITS = ("ode", "sde", "fbm")
 
 
@@ -34,5 +36,11 @@ def natural_beta(limit: str, hurst: float | None = None) -> float:
 
 
 def second_moment(c: float, alpha: float, depth: int) -> float:
-    """E||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha^2)^L - 1 for i.i.d. weights (c = 1/2 res-3, 1 res-1 id)."""
-    return (1.0 + c * alpha**2) ** depth - 1.0
+    """E||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha^2)^L - 1 for i.i.d. weights (c = 1/2 res-3, 1 res-1 id).
+
+    Computed as expm1(L log1p(c alpha^2)); ``inf`` past the float range.
+    """
+    try:
+        return math.expm1(depth * math.log1p(c * alpha**2))
+    except OverflowError:
+        return math.inf
