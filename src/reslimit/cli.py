@@ -172,8 +172,8 @@ def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
         return
     line = f"E r^2: measured {stats['mean_sq']:.6g} +- {stats['se_sq']:.3g} (SE over the ensemble)"
     if c is not None:
-        theory = theory.second_moment(c, net.alpha, net.depth)
-        line += f", theory (1 + {c:g} alpha^2)^L - 1 = {theory:.6g}"
+        expected = theory.second_moment(c, net.alpha, net.depth)
+        line += f", theory (1 + {c:g} alpha^2)^L - 1 = {expected:.6g}"
     print(line)
 
 

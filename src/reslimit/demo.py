@@ -115,11 +115,11 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
                                    ensemble=ensemble, seed=seed, dtype=torch.float64)
                 with torch.no_grad():
                     stats = sample_statistics(h0, net(h0))
-                theory = theory.second_moment(c, net.alpha, depth)
-                z = (stats["mean_sq"] - theory) / stats["se_sq"]
+                expected = theory.second_moment(c, net.alpha, depth)
+                z = (stats["mean_sq"] - expected) / stats["se_sq"]
                 rows.append({"block": block, "activation": activation, "beta": beta, "depth": depth,
                              "alpha": net.alpha, "c": c, "ensemble": ensemble, "inputs": inputs,
-                             "measured": stats["mean_sq"], "se": stats["se_sq"], "theory": theory, "z": z,
+                             "measured": stats["mean_sq"], "se": stats["se_sq"], "theory": expected, "z": z,
                              "verdict": "pass" if abs(z) <= 4 else "fail"})
     return rows
 
@@ -158,8 +158,8 @@ def plot(rows: list[dict], path) -> None:
             pts = [r for r in mine if r["beta"] == beta]
             depth = np.array([r["depth"] for r in pts], dtype=float)
             grid = np.geomspace(depth.min(), depth.max(), 200)
-            theory = [theory.second_moment(pts[0]["c"], L**-beta, L) for L in grid]
-            ax.plot(grid, theory, color=f"C{i}", lw=1.2, label=f"theory, beta = {beta:g}")
+            expected = [theory.second_moment(pts[0]["c"], L**-beta, L) for L in grid]
+            ax.plot(grid, expected, color=f"C{i}", lw=1.2, label=f"theory, beta = {beta:g}")
             ax.errorbar(depth, [r["measured"] for r in pts], yerr=[r["se"] for r in pts], fmt="o",
                         color=f"C{i}", capsize=3, label=f"measured, beta = {beta:g}")
         ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
