@@ -49,7 +49,7 @@ class Brownian(WeightPath):
     levels = property(lambda self: self._levels, doc="Depth of the dyadic tree: leaves are 2^-levels wide.")
 
     def _repr_args(self) -> dict:
-        return {"ensemble": self.ensemble, "seed": self.seed, "std": self.std, "levels": self._levels}
+        return super()._repr_args() | {"levels": self._levels}
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         x = self._values(np.arange(start, stop + 1, dtype=np.float64) / depth)

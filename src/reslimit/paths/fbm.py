@@ -96,13 +96,7 @@ class FractionalBrownian(WeightPath):
         return self._hurst
 
     def _repr_args(self) -> dict:
-        return {
-            "ensemble": self.ensemble,
-            "hurst": self._hurst,
-            "resolution": self._resolution,
-            "seed": self.seed,
-            "std": self.std,
-        }
+        return super()._repr_args() | {"hurst": self._hurst, "resolution": self._resolution}
 
     def _check_depth(self, depth: int) -> None:
         if self._resolution % depth:

@@ -37,7 +37,7 @@ class IID(WeightPath):
     natural_beta = 0.5
 
     def _repr_args(self) -> dict:
-        return {"ensemble": self.ensemble, "dist": self._dist, "seed": self.seed, "std": self.std}
+        return super()._repr_args() | {"dist": self._dist}
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         out = self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist)

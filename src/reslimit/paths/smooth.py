@@ -90,12 +90,7 @@ class Smooth(_LipschitzPath):
     n_features = property(lambda self: self._coef.shape[0], doc="2K + 1 cos/sin features of the quadrature.")
 
     def _repr_args(self) -> dict:
-        return {
-            "ensemble": self.ensemble,
-            "lengthscale": self._lengthscale,
-            "seed": self.seed,
-            "std": self.std,
-        }
+        return super()._repr_args() | {"lengthscale": self._lengthscale}
 
     def covariance(self, tau) -> np.ndarray:
         """Cov(X(s), X(s + tau)) of this construction, std^2 sum_k a_k cos(k h tau), for an array ``tau``.
