@@ -55,8 +55,12 @@ def test_lemma1_two_sided_bound(depth, beta):
     assert lower + 4 * se < r.mean() < upper - 4 * se
 
 
-@pytest.mark.parametrize("block,activation", [("res1", "tanh"), ("res1", "leaky_relu:0.8"), ("res2", "tanh"),
-                                              ("res3", "relu"), ("res1", torch.sin)])
+ACTIVATION_CASES = [("res1", "tanh"), ("res1", "leaky_relu:0.8"), ("res2", "tanh"), ("res3", "relu"),
+                    ("res1", torch.sin), ("res1", "identity"), ("res1", lambda x: x), ("res2", "leaky_relu:-0.5"),
+                    ("res2", "identity")]
+
+
+@pytest.mark.parametrize("block,activation", ACTIVATION_CASES)
 def test_adjoint_equals_autograd(block, activation):
     net = ScaledResNet(40, 6, beta=0.5, block=block, activation=activation, ensemble=3, seed=2)
     h0 = torch.randn(3, 5, 6, generator=torch.Generator().manual_seed(0), requires_grad=True)
@@ -68,6 +72,21 @@ def test_adjoint_equals_autograd(block, activation):
         p = net.adjoint(h0, hL - target)
     assert p.shape == (41, 3, 5, 6)
     assert torch.allclose(p[-1], hL - target) and (p[0] - grad_h0).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("block,activation", ACTIVATION_CASES)
+def test_in_place_passes_equal_recorded_ones(block, activation):
+    """Without autograd the engine updates h and p in place: same numbers, inputs untouched, no aliasing."""
+    net = ScaledResNet(30, 5, beta=0.5, block=block, activation=activation, ensemble=2, seed=3)
+    h0 = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(0))
+    pL = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(1))
+    h0_copy, pL_copy = h0.clone(), pL.clone()
+    recorded, adjoint = net.trajectory(h0, every=7), net.adjoint(h0, pL, every=7)  # weights require grad
+    with torch.no_grad():
+        in_place, adjoint_in_place = net.trajectory(h0, every=7), net.adjoint(h0, pL, every=7)
+    assert torch.equal(h0, h0_copy) and torch.equal(pL, pL_copy)
+    assert (in_place - recorded).abs().max() < 1e-13 and (adjoint_in_place - adjoint).abs().max() < 1e-13
+    assert len({s.data_ptr() for s in in_place}) == len(in_place)  # every recorded state its own tensor
 
 
 def test_one_step_by_hand():

@@ -22,26 +22,32 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation sigma and its vector-Jacobian product (x, q) -> sigma'(x) * q."""
+    """An elementwise activation sigma and its vector-Jacobian product q -> sigma'(x) * q.
+
+    ``vjp(s, q)`` reads s = sigma(x), the output, when ``from_output`` (relu, tanh, leaky ReLU with a
+    positive slope, identity: sigma' is a function of sigma), and s = x otherwise. The engine keeps s
+    from the forward pass, so the backward pass neither recomputes sigma nor keeps both x and sigma(x).
+    """
 
     name: str
     fn: Callable[[Tensor], Tensor]
     vjp: Callable[[Tensor, Tensor], Tensor]
+    from_output: bool = True
 
 
 _aten = torch.ops.aten  # the fused backward kernels autograd itself uses: one pass instead of three
 
 
 def _leaky_relu(slope: float) -> Activation:
-    return Activation(
-        f"leaky_relu:{slope:g}",
-        lambda x: torch.nn.functional.leaky_relu(x, slope),
-        lambda x, q: _aten.leaky_relu_backward(q, x, slope, False),
-    )
+    if slope > 0:  # sigma(x) has the sign of x, so sigma' is read from the output
+        return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
+                          lambda y, q: _aten.leaky_relu_backward(q, y, slope, True))
+    return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
+                      lambda x, q: _aten.leaky_relu_backward(q, x, slope, False), from_output=False)
 
 
 def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
-    """Wrap a user's elementwise function; sigma'(x) * q comes from autograd."""
+    """Wrap a user's elementwise function; sigma'(x) * q comes from autograd at the input x."""
 
     def vjp(x: Tensor, q: Tensor) -> Tensor:
         with torch.enable_grad():
@@ -49,14 +55,14 @@ def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
             (d,) = torch.autograd.grad(fn(x), x, q)
         return d
 
-    return Activation(getattr(fn, "__name__", "callable"), fn, vjp)
+    return Activation(getattr(fn, "__name__", "callable"), fn, vjp, from_output=False)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, lambda x, q: _aten.threshold_backward(q, x, 0)),
-    "tanh": Activation("tanh", torch.tanh, lambda x, q: _aten.tanh_backward(q, torch.tanh(x))),
+    "relu": Activation("relu", torch.relu, lambda y, q: _aten.threshold_backward(q, y, 0)),
+    "tanh": Activation("tanh", torch.tanh, lambda y, q: _aten.tanh_backward(q, y)),
     "leaky_relu": _leaky_relu(0.01),
-    "identity": Activation("identity", lambda x: x, lambda x, q: q),
+    "identity": Activation("identity", lambda x: x, lambda y, q: q),
 }
 
 
@@ -82,8 +88,8 @@ def get_activation(spec) -> Activation:
 class Block:
     """g(h, W) and its adjoint for one residual block; ``inner`` says whether it uses W.
 
-    ``cached(h, W)`` returns g and what the adjoint needs (the pre-activation), so that the backward
-    pass p -> (dg/dh)^T p reads it instead of recomputing a matrix product.
+    ``cached(h, W)`` returns g and what the adjoint needs (sigma(z) or z, see :class:`Activation`), so
+    that the backward pass p -> (dg/dh)^T p reads it instead of recomputing a matrix product.
     """
 
     name: str
@@ -97,16 +103,21 @@ class Block:
         return self.cached(h, W)[0]
 
     def cached(self, h: Tensor, W: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(g(h, W), pre-activation z) with g = sigma(z)."""
+        """(g(h, W), s) with g = sigma(z) and s the tensor ``activation.vjp`` reads; neither aliases h."""
         raise NotImplementedError
 
-    def vjp(self, z: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
-        """(dg/dh)^T q at the pre-activation z of h, for q of shape (E, n, d)."""
+    def vjp(self, s: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
+        """(dg/dh)^T q for the s that :meth:`cached` returned, q of shape (E, n, d)."""
         raise NotImplementedError
 
-    def adjoint_step(self, p: Tensor, z: Tensor, V: Tensor, W: Tensor | None, alpha: float) -> Tensor:
-        """p_k = p_{k+1} + alpha (dg/dh)^T V^T p_{k+1}, for p_{k+1} = ``p`` and the cached z of layer k."""
-        return p.add(self.vjp(z, W, torch.bmm(p, V)), alpha=alpha)
+    def adjoint_step(self, p: Tensor, s: Tensor, V: Tensor, W: Tensor | None, alpha: float,
+                     inplace: bool = False) -> Tensor:
+        """p_k = p_{k+1} + alpha (dg/dh)^T V^T p_{k+1}, for p_{k+1} = ``p`` and the cached s of layer k.
+
+        ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
+        """
+        q = self.vjp(s, W, torch.bmm(p, V))
+        return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
@@ -118,10 +129,13 @@ class Res1(Block):
     name, inner = "res1", False
 
     def cached(self, h, W):
-        return self.activation.fn(h), h
+        g = self.activation.fn(h)
+        if g.data_ptr() == h.data_ptr():  # e.g. the identity: the engine may update h in place
+            g = g.clone()
+        return g, g if self.activation.from_output else h.clone()
 
-    def vjp(self, z, W, q):
-        return self.activation.vjp(z, q)
+    def vjp(self, s, W, q):
+        return self.activation.vjp(s, q)
 
 
 class Res2(Block):
@@ -131,13 +145,15 @@ class Res2(Block):
 
     def cached(self, h, W):
         z = torch.bmm(h, W.mT)
-        return self.activation.fn(z), z
+        g = self.activation.fn(z)
+        return g, g if self.activation.from_output else z
 
-    def vjp(self, z, W, q):
-        return torch.bmm(self.activation.vjp(z, q), W)
+    def vjp(self, s, W, q):
+        return torch.bmm(self.activation.vjp(s, q), W)
 
-    def adjoint_step(self, p, z, V, W, alpha):  # the last product fused with the sum: one kernel
-        return torch.baddbmm(p, self.activation.vjp(z, torch.bmm(p, V)), W, alpha=alpha)
+    def adjoint_step(self, p, s, V, W, alpha, inplace=False):  # the last product fused with the sum
+        q = self.activation.vjp(s, torch.bmm(p, V))
+        return p.baddbmm_(q, W, alpha=alpha) if inplace else torch.baddbmm(p, q, W, alpha=alpha)
 
 
 class Res3(Res2):

@@ -127,32 +127,45 @@ class ScaledResNet(nn.Module):
         cache: list[Tensor] = []
         self._run(self.embed(x), None, cache=cache)
         p = self._check_state("grad_output", grad_output, self.width)
+        inplace = not self._records_graph(p)
+        p = p.clone() if inplace else p
         record = set(_recorded(self.depth, every))
-        out = {self.depth: p}
+        out = {self.depth: p.clone() if inplace else p}
         for start, V, W in self.weight_chunks(reverse=True):
+            Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
-                p = self.block.adjoint_step(p, cache[k], V[j], None if W is None else W[j], self.alpha)
+                p = self.block.adjoint_step(p, cache.pop(), Vs[j], Ws[j], self.alpha, inplace)
                 if k in record:
-                    out[k] = p
+                    out[k] = p.clone() if inplace else p
         return torch.stack([out[k] for k in sorted(out)])
 
     def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None) -> Tensor:
         """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state.
 
-        With ``cache``, the pre-activation of every layer is appended to it for the adjoint.
+        With ``cache``, what the adjoint reads of every layer (see ``Block.cached``) is appended to it.
+        When autograd is not recording, h is updated in place: one kernel and no new tensor per layer.
         """
+        inplace = not self._records_graph(h)
+        h = h.clone() if inplace else h
         if states is not None:
-            states.append(h)
+            states.append(h.clone() if inplace else h)
         for start, V, W in self.weight_chunks():
+            VT, Ws = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
-                g, z = self.block.cached(h, None if W is None else W[j])
+                g, saved = self.block.cached(h, Ws[j])
                 if cache is not None:
-                    cache.append(z)
-                h = torch.baddbmm(h, g, V[j].mT, alpha=self.alpha)
+                    cache.append(saved)
+                h = h.baddbmm_(g, VT[j], alpha=self.alpha) if inplace else torch.baddbmm(h, g, VT[j], alpha=self.alpha)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
-                    states.append(h)
+                    states.append(h.clone() if inplace else h)
         return h
+
+    def _records_graph(self, h: Tensor) -> bool:
+        """Whether autograd records this pass (then states are never overwritten in place)."""
+        weights = () if self.stream else (self.V, self.W)
+        return torch.is_grad_enabled() and (h.requires_grad or any(w is not None and w.requires_grad
+                                                                    for w in weights))
 
     def _check_state(self, name: str, h: Tensor, dim: int) -> Tensor:
         if not isinstance(h, torch.Tensor):
