@@ -63,3 +63,24 @@ def write_manifest(out, params: dict, **entries) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"params": params, **entries, "versions": versions()}, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of a CSV written by write_rows or by a sweep, typed back.
+
+    A cell that is the str() of an int comes back as that int, one that is the repr() of a float as that
+    float (exactly: floats are written with repr), anything else as its string.
+    """
+    with open(path, newline="") as f:
+        return [{key: _typed(cell) for key, cell in row.items()} for row in csv.DictReader(f)]
+
+
+def _typed(cell: str):
+    for kind, text in ((int, str), (float, repr)):
+        try:
+            value = kind(cell)
+        except ValueError:
+            continue
+        if text(value) == cell:
+            return value
+    return cell

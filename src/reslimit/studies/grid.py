@@ -1,0 +1,65 @@
+"""Grids typed on a command line: a comma list ("0.25,0.5,1") or "start:stop:num" (inclusive, like numpy.linspace)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, high_open=False,
+               integer=False) -> list:
+    """The values that ``text`` lists, in order, duplicates removed.
+
+    ``text`` is a comma list of numbers or ``start:stop:num`` with ``num >= 1`` values from start to stop
+    inclusive (``num == 1`` gives start). With ``integer=True`` (depths, say) the values are ints >= 1, a
+    linspace cast like ``np.linspace(start, stop, num, dtype=int)`` (so "10:1e3:10" gives the paper's depths);
+    otherwise floats. Every value must be finite and lie in the interval given by low/high (open ends where asked).
+
+    Raises:
+        ValueError naming ``name`` (e.g. "--betas"), the text, what is wrong and what is allowed.
+    """
+    if integer and (low is None or low < 1):
+        low, low_open = 1, False
+    kind = "integers" if integer else "reals"
+    interval = (f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
+                f"{'inf' if high is None else high}{')' if high_open else ']'}")
+
+    def fail(why: str):
+        raise ValueError(f"{name} must be a comma list or start:stop:num (num >= 1) of {kind} in {interval}; "
+                         f"got {text!r}: {why}")
+
+    def number(item: str) -> float:
+        try:
+            value = float(item)
+        except ValueError:
+            fail(f"{item.strip()!r} is not a number")
+        if not math.isfinite(value):
+            fail(f"{item.strip()!r} is not a finite number")
+        return value
+
+    if not isinstance(text, str) or not text.strip():
+        fail("it is empty")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            fail("a range needs exactly start:stop:num")
+        start, stop = number(parts[0]), number(parts[1])
+        try:
+            num = int(parts[2])
+        except ValueError:
+            num = 0
+        if num < 1:
+            fail(f"num must be an integer >= 1, not {parts[2].strip()!r}")
+        values = np.linspace(start, stop, num, dtype=int if integer else None).tolist()
+    else:
+        values = [number(item) for item in text.split(",")]
+        if integer:
+            if any(v != int(v) for v in values):
+                fail(f"{next(v for v in values if v != int(v))!r} is not an integer")
+            values = [int(v) for v in values]
+    for v in values:
+        if (low is not None and (v < low or (low_open and v == low))) or \
+                (high is not None and (v > high or (high_open and v == high))):
+            fail(f"{v!r} is outside {interval}")
+    return list(dict.fromkeys(values))

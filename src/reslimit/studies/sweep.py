@@ -1,0 +1,343 @@
+"""Sweeps: compute a study's grid of points in-process, on a local process pool or on a Dask cluster, and keep
+each point's rows on disk as soon as it finishes, so that an interrupted sweep resumes where it stopped.
+
+A study directory DIR holds
+- ``manifest.json``: the params, the study's name, its grid and whether it is complete (see store.py);
+- ``results.csv``: the rows, a ``point`` column first (the point's index in the grid), in the order the
+  points finished;
+- ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ...}`` per finished point, written
+  after its rows (sha256 of the CSV header line and the point's lines as written).
+
+A point counts as done only when its ledger line and its rows agree; on resume anything else (a line cut
+short, a garbled line, rows missing or altered, rows of a point that never reached the ledger) is reported,
+dropped, and its points are computed again. The calling process is the only writer of these files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import numbers
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tqdm.auto import tqdm
+
+from .. import store
+from .._checks import positive_int
+
+RESULTS = "results.csv"
+LEDGER = "points.jsonl"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A grid of points and what to compute at each.
+
+    Attributes:
+        name: e.g. "scaling"; stored in the manifest.
+        params: JSON-able parameters that define the study; stored as manifest["params"].
+        points: the grid, a non-empty list of JSON-able dicts of coordinates.
+        compute: ``compute(params, point) -> rows``, a list of dicts with identical keys (not "point").
+            A module-level function, so that worker processes can import it; deterministic, its randomness
+            derived only from params["seed"] and the point, and independent of process-wide state such as
+            torch's default dtype, so that every executor gives the same numbers.
+    """
+
+    name: str
+    params: dict
+    points: list[dict]
+    compute: Callable[[dict, dict], list[dict]]
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not isinstance(self.params, dict) or not callable(self.compute) \
+                or not isinstance(self.points, (list, tuple)) or not all(isinstance(p, dict) for p in self.points):
+            raise TypeError("Study needs a name (str), params (dict), points (a list of dicts) and compute (callable)")
+        if not self.name:
+            raise ValueError("name must be a non-empty string")
+        if not self.points:
+            raise ValueError("points: the grid must hold at least one point; got none")
+        for what, value in (("params", self.params), ("points", self.points)):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{what} must be JSON-able (finite numbers, strings, lists, dicts): {err}") from None
+
+
+def run_study(study: Study, out, *, workers: int | None = None, scheduler: str | None = None,
+              progress: bool = True) -> list[dict]:
+    """Compute the points of ``study`` not yet in ``out``/results.csv and return all its rows.
+
+    Each point's rows are appended (and fsync'd) as soon as the point finishes, then its ledger line, so a
+    killed sweep loses no finished point, and a rerun computes only the missing ones and ends with the same
+    numbers as an uninterrupted run. Damage found on resume is reported (a warning and a line on stderr),
+    the damaged points' rows dropped and those points recomputed.
+
+    Args:
+        study: what to compute.
+        out: the study directory; refused (ValueError, nothing overwritten) if it holds a study with other
+            params or another grid.
+        workers: compute on a local pool of this many processes (spawned, each with cpu_count // workers
+            torch threads). A script that uses it needs the usual ``if __name__ == "__main__":`` guard.
+        scheduler: compute on the Dask cluster at "tcp://HOST:PORT" (needs ``pip install "reslimit[dask]"``).
+            Neither: in this process.
+        progress: show a progress bar over points, with the time left.
+
+    Returns:
+        Every row of every point, in grid order and, within a point, in the order compute returned them,
+        each with its ``point`` index first, typed back from the file (see store.read_rows).
+    """
+    _check_executor(workers, scheduler)
+    grid = json.loads(json.dumps(study.points))
+    out = store.prepare(out, study.params)
+    kept = _kept_entries(out, study.name, grid)
+    claim = {**kept, "study": study.name, "points": len(grid), "grid": grid, "results": RESULTS, "ledger": LEDGER}
+    store.write_manifest(out, study.params, **claim, complete=False)
+    results = _Results(out, len(grid))
+    todo = [i for i in range(len(grid)) if i not in results.done]
+    with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="point", desc=study.name,
+              disable=not progress) as bar, \
+            closing(_execute(study.compute, study.params, study.points, todo, workers, scheduler)) as finished:
+        for i, rows in finished:
+            results.add(i, rows)
+            bar.update()
+    store.write_manifest(out, study.params, **claim, complete=True)
+    rows = store.read_rows(out / RESULTS) if results.header else []
+    return sorted(rows, key=lambda row: row["point"])
+
+
+def _check_executor(workers, scheduler) -> None:
+    if workers is not None:
+        positive_int("workers", workers)
+        if scheduler is not None:
+            raise ValueError("give workers (a local pool) or scheduler (a Dask cluster), not both")
+    if scheduler is None:
+        return
+    parts = urlsplit(scheduler) if isinstance(scheduler, str) else None
+    try:
+        ok = (parts is not None and parts.scheme == "tcp" and bool(parts.hostname) and parts.port is not None
+              and parts.path in ("", "/") and not parts.query)
+    except ValueError:  # a port out of range
+        ok = False
+    if not ok:
+        raise ValueError(f"scheduler must look like 'tcp://HOST:PORT'; got {scheduler!r}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError('scheduler needs the Dask distributed package: pip install "reslimit[dask]"') from None
+
+
+def _kept_entries(out: Path, name: str, grid: list) -> dict:
+    """The manifest's entries other than params and versions; refuses another study's name or grid."""
+    path = out / store.MANIFEST
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if old.get("study", name) != name or old.get("grid", grid) != grid:
+        raise ValueError(f"out {str(out)!r} holds study {old.get('study')!r} of {len(old.get('grid', []))} points, "
+                         f"not {name!r} on this grid of {len(grid)}; choose another directory, nothing was "
+                         f"overwritten")
+    return {k: v for k, v in old.items() if k not in ("params", "versions", "complete")}
+
+
+def _execute(compute, params, points, todo, workers, scheduler):
+    """Yield (index, rows) for each point of ``todo`` as it finishes."""
+    if not todo:
+        return
+    if workers is None and scheduler is None:
+        for i in todo:
+            yield i, compute(params, points[i])
+        return
+    if scheduler is not None:
+        from distributed import Client
+        from distributed import as_completed as finished
+
+        with Client(scheduler) as client:
+            futures = [client.submit(compute, params, points[i], pure=False) for i in todo]
+            index = {future.key: i for future, i in zip(futures, todo)}
+            for future in finished(futures):
+                yield index[future.key], future.result()
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(max(1, (os.cpu_count() or 1) // workers),))
+    try:
+        futures = {pool.submit(compute, params, points[i]): i for i in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class _Results:
+    """results.csv and its ledger, as the parent process appends to them; recovered on creation."""
+
+    def __init__(self, out: Path, n: int):
+        self.csv, self.ledger = out / RESULTS, out / LEDGER
+        self.header, self.done = _recover(self.csv, self.ledger, n)
+
+    def add(self, i: int, rows) -> None:
+        """Append point ``i``'s rows, then its ledger line, each flushed to disk."""
+        rows = list(rows)
+        columns = _columns(rows)
+        prefix = b""
+        if rows and self.header is None:
+            prefix = self.header = _line(["point", *columns])
+        elif rows and _fields(self.header) != ["point", *columns]:
+            raise ValueError(f"rows: point {i} gives columns {columns}, results.csv has {_fields(self.header)[1:]}")
+        lines = b"".join(_line([i, *(_cell(row[key]) for key in columns)]) for row in rows)
+        entry = {"point": i, "rows": len(rows)}
+        if rows:
+            entry["sha256"] = _digest(self.header, lines)
+            _append(self.csv, prefix + lines)
+        _append(self.ledger, (json.dumps(entry) + "\n").encode())
+        self.done.add(i)
+
+
+def _columns(rows: list) -> list[str]:
+    if not rows:
+        return []
+    if not all(isinstance(row, dict) for row in rows):
+        raise ValueError("rows: compute must return a list of dicts")
+    columns = list(rows[0])
+    if any(set(row) != set(columns) for row in rows):
+        raise ValueError("rows: the rows of a point must all have the same keys")
+    if "point" in columns or not all(isinstance(key, str) for key in columns):
+        raise ValueError(f"rows: keys must be strings other than 'point'; got {columns}")
+    return columns
+
+
+def _cell(value):
+    """An int as an int, a float with repr (exact round trip), anything else with str (no line breaks)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy and torch scalars
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return repr(float(value))
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"rows: values must not hold line breaks; got {text!r}")
+    return text
+
+
+def _line(cells: list) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue().encode()
+
+
+def _fields(line: bytes | None) -> list[str] | None:
+    """The cells of one CSV line, or None if it is not one."""
+    try:
+        return next(csv.reader([line.decode().rstrip("\n")]))
+    except (AttributeError, UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+
+
+def _digest(header: bytes, lines: bytes) -> str:
+    return hashlib.sha256(header + lines).hexdigest()
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _lines(path: Path) -> tuple[list[bytes], bool]:
+    """The complete lines of a file (each with its newline) and whether it ends in a line cut short."""
+    data = path.read_bytes() if path.exists() else b""
+    lines = data.split(b"\n")
+    cut = lines.pop() != b""
+    return [line + b"\n" for line in lines], cut
+
+
+def _recover(results: Path, ledger: Path, n: int) -> tuple[bytes | None, set[int]]:
+    """The header and the finished points of a study directory of ``n`` points.
+
+    Keeps the points whose rows match their ledger line; if anything else is found, reports it and rewrites
+    both files atomically with only what is kept.
+    """
+    entries, bad_entries = {}, 0
+    ledger_lines, ledger_cut = _lines(ledger)
+    for line in ledger_lines:
+        try:
+            entry = json.loads(line)
+            ok = (type(entry["point"]) is int and 0 <= entry["point"] < n and type(entry["rows"]) is int
+                  and entry["rows"] >= 0 and (entry["rows"] == 0 or isinstance(entry["sha256"], str)))
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if ok:
+            entries[entry["point"]] = entry
+        else:
+            bad_entries += 1
+    lines, cut = _lines(results)
+    header, body = (lines[0], lines[1:]) if lines else (None, [])
+    columns = _fields(header)
+    bad_header = header is not None and (not columns or columns[0] != "point" or len(set(columns)) != len(columns))
+    groups, owner, unreadable = {}, [], 0
+    for line in body:
+        fields = None if bad_header else _fields(line)
+        i = _index(fields[0]) if fields and len(fields) == len(columns) else None
+        if i is None or i >= n:
+            unreadable, i = unreadable + 1, None
+        else:
+            groups.setdefault(i, []).append(line)
+        owner.append(i)
+    done = {i for i, e in entries.items() if len(groups.get(i, ())) == e["rows"]
+            and (e["rows"] == 0 or _digest(header, b"".join(groups[i])) == e["sha256"])}
+    lost = sorted((set(groups) | set(entries)) - done)
+    if not (cut or ledger_cut or bad_header or unreadable or bad_entries or lost):
+        return header, done
+    kept = [line for line, i in zip(body, owner) if i in done]
+    lost_rows = sum(len(groups.get(i, ())) for i in lost)
+    header = header if kept else None
+    _replace(results, header + b"".join(kept) if kept else b"")
+    _replace(ledger, b"".join((json.dumps(entries[i]) + "\n").encode() for i in sorted(done)))
+    dropped = [what for count, what in (
+        (cut, "a line cut short at the end"),
+        (bad_header, "an unreadable header"),
+        (unreadable, f"{unreadable} unreadable line(s)"),
+        (lost_rows, f"{lost_rows} row(s) of point(s) missing, altered or not recorded as finished"),
+        (bad_entries + ledger_cut, f"{bad_entries + ledger_cut} unreadable line(s) of {LEDGER}"),
+    ) if count]
+    if not dropped:  # ledger entries whose rows are all gone
+        dropped = [f"the {LEDGER} entries of point(s) {', '.join(map(str, lost))}, whose rows are missing"]
+    message = (f"{results} was damaged: dropped {'; '.join(dropped)}; kept {len(kept)} valid row(s) of "
+               f"{len(done)} finished point(s); point(s) {', '.join(map(str, lost)) or 'none'} will be computed "
+               f"again")
+    print(message, file=sys.stderr)
+    warnings.warn(message, stacklevel=4)  # at the caller of run_study
+    return header, done
+
+
+def _index(cell: str) -> int | None:
+    try:
+        i = int(cell)
+    except ValueError:
+        return None
+    return i if str(i) == cell and i >= 0 else None

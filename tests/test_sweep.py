@@ -1,0 +1,227 @@
+"""Sweeps: resume after an interruption or a kill, damaged files on resume, the three executors, the guards,
+and grids typed on a command line."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from reslimit._rng import mix
+from reslimit.studies import Study, parse_grid, read_rows, run_study
+
+CALLS = []  # the points computed in this process
+FAIL_AT = None  # a point whose computation raises, to interrupt a sweep
+
+
+def toy(params, point):
+    """Rows of seeded normal draws: an int, a float that needs all 17 digits, a string."""
+    if point["i"] == FAIL_AT:
+        raise RuntimeError(f"interrupted at point {point['i']}")
+    CALLS.append(point["i"])
+    time.sleep(params.get("sleep", 0))
+    g = torch.Generator().manual_seed(mix(params["seed"], point["i"]))
+    draws = torch.randn(params["rows"], generator=g, dtype=torch.float64).tolist()
+    return [{"k": k, "x": x / 3, "label": f"p{point['i']}"} for k, x in enumerate(draws)]
+
+
+def study(n=6, seed=7, **params) -> Study:
+    return Study("toy", {"seed": seed, "rows": 3, **params}, [{"i": i} for i in range(n)], toy)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch):
+    CALLS.clear()
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", None)
+
+
+def _ledger(out) -> list[int]:
+    """The points of the complete lines of the ledger."""
+    lines = (Path(out) / "points.jsonl").read_text().split("\n")[:-1]
+    return [json.loads(line)["point"] for line in lines]
+
+
+def test_rows_are_typed_in_grid_order_and_exact(tmp_path, capsys):
+    rows = run_study(study(), tmp_path)
+    expected = [{"point": i, **row} for i in range(6) for row in toy(study().params, {"i": i})]
+    assert rows == expected and read_rows(tmp_path / "results.csv") == expected
+    assert [type(v) for v in rows[0].values()] == [int, int, float, str]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["params"] == study().params and manifest["study"] == "toy" and manifest["points"] == 6
+    assert manifest["complete"] is True
+    err = capsys.readouterr().err
+    assert "6/6" in err and "point" in err  # the progress bar
+
+
+def test_resume_computes_only_missing_points(tmp_path, monkeypatch):
+    reference = run_study(study(), tmp_path / "ref", progress=False)
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", 4)
+    with pytest.raises(RuntimeError, match="interrupted at point 4"):
+        run_study(study(), tmp_path / "cut", progress=False)
+    assert _ledger(tmp_path / "cut") == [0, 1, 2, 3]
+    assert json.loads((tmp_path / "cut" / "manifest.json").read_text())["complete"] is False
+    monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", None)
+    CALLS.clear()
+    assert run_study(study(), tmp_path / "cut", progress=False) == reference
+    assert CALLS == [4, 5]
+    CALLS.clear()
+    assert run_study(study(), tmp_path / "cut", progress=False) == reference
+    assert CALLS == []
+
+
+def test_killed_sweep_resumes_to_the_same_rows(tmp_path):
+    slow = study(n=12, sleep=0.1)
+    reference = run_study(slow, tmp_path / "ref", progress=False)
+    out = tmp_path / "killed"
+    script = ("import sys; from test_sweep import run_study, study; "
+              "run_study(study(n=12, sleep=0.1), sys.argv[1], progress=False)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], env=env)
+    deadline = time.monotonic() + 60
+    while not ((out / "points.jsonl").exists() and len(_ledger(out)) >= 3) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = set(_ledger(out))
+    assert 3 <= len(finished) < 12
+    CALLS.clear()
+    with warnings.catch_warnings(record=True) as caught:  # a kill between a point's rows and its ledger line
+        warnings.simplefilter("always")
+        rows = run_study(slow, out, progress=False)
+    assert all("not recorded as finished" in str(w.message) for w in caught)
+    assert rows == reference
+    assert CALLS == sorted(set(range(12)) - finished)
+
+
+def _cut(data: bytes) -> bytes:
+    return data[:-7]  # mid-way through the last row (point 5)
+
+
+def _altered_value(data: bytes) -> bytes:
+    lines = data.split(b"\n")
+    lines[8] = lines[8].replace(b"p2", b"p3")  # the last row of point 2 (line 0 is the header)
+    return b"\n".join(lines)
+
+
+def _garbage_line(data: bytes) -> bytes:
+    lines = data.split(b"\n")
+    lines[8] = b"\xff\x00@@ garbage"
+    return b"\n".join(lines)
+
+
+def _missing_row(data: bytes) -> bytes:
+    lines = data.split(b"\n")
+    del lines[8]
+    return b"\n".join(lines)
+
+
+@pytest.mark.parametrize("file, damage, recomputed, said", [
+    ("results.csv", _cut, [5], "a line cut short"),
+    ("results.csv", _altered_value, [2], "3 row(s) of point(s) missing, altered"),
+    ("results.csv", _garbage_line, [2], "1 unreadable line(s); 2 row(s)"),
+    ("results.csv", _missing_row, [2], "2 row(s) of point(s) missing"),
+    ("points.jsonl", _cut, [5], "1 unreadable line(s) of points.jsonl"),
+])
+def test_damaged_files_are_reported_and_their_points_recomputed(tmp_path, capsys, file, damage, recomputed, said):
+    reference = run_study(study(), tmp_path, progress=False)
+    path = tmp_path / file
+    path.write_bytes(damage(path.read_bytes()))
+    CALLS.clear()
+    with pytest.warns(UserWarning, match="was damaged") as caught:
+        assert run_study(study(), tmp_path, progress=False) == reference
+    message = str(caught[0].message)
+    assert said in message and "kept 15 valid row(s) of 5 finished point(s)" in message, message
+    assert message in capsys.readouterr().err
+    assert CALLS == recomputed
+    CALLS.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rewritten files are whole again
+        assert run_study(study(), tmp_path, progress=False) == reference
+    assert CALLS == [] and sorted(_ledger(tmp_path)) == list(range(6))
+
+
+def test_executors_give_identical_rows(tmp_path):
+    from distributed import LocalCluster
+
+    grid = study(n=5)
+    local = run_study(grid, tmp_path / "local", progress=False)
+    CALLS.clear()
+    assert run_study(grid, tmp_path / "pool", workers=2, progress=False) == local
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert run_study(grid, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False) == local
+    assert CALLS == []  # the pool and the cluster computed elsewhere
+    assert (tmp_path / "pool" / "results.csv").read_bytes() != b""
+
+
+def test_a_directory_of_another_study_is_refused_untouched(tmp_path):
+    run_study(study(seed=1), tmp_path, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="different study .*seed"):
+        run_study(study(seed=2), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="holds study .toy. of 6 points, not .toy. on this grid of 7"):
+        run_study(study(n=7, seed=1), tmp_path, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"workers": 0}, "workers must be an integer >= 1; got 0"),
+    ({"workers": 2.5}, "workers must be an integer"),
+    ({"workers": True}, "workers must be an integer"),
+    ({"workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, "not both"),
+    ({"scheduler": "127.0.0.1:8786"}, "tcp://HOST:PORT"),
+    ({"scheduler": "http://host:8786"}, "tcp://HOST:PORT"),
+    ({"scheduler": "tcp://host"}, "tcp://HOST:PORT"),
+    ({"scheduler": "tcp://host:99999"}, "tcp://HOST:PORT"),
+])
+def test_bad_executors_are_refused_before_anything_is_written(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        run_study(study(), tmp_path / "out", progress=False, **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_distributed_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    with pytest.raises(ValueError, match=r'pip install "reslimit\[dask\]"'):
+        run_study(study(), tmp_path, scheduler="tcp://127.0.0.1:8786")
+
+
+def test_an_empty_grid_is_refused():
+    with pytest.raises(ValueError, match="^points: "):
+        Study("toy", {"seed": 1}, [], toy)
+
+
+def test_parse_grid():
+    assert parse_grid("--betas", "0.25, 0.5,1") == [0.25, 0.5, 1.0]
+    assert parse_grid("--betas", "0:1:5", low=0) == [0.0, 0.25, 0.5, 0.75, 1.0]  # inclusive
+    assert parse_grid("--betas", "0.3:0.9:1") == [0.3]
+    paper = parse_grid("--depths", "10:1e3:10", integer=True)
+    assert paper == [10, 120, 230, 340, 450, 560, 670, 780, 890, 1000]
+    assert all(type(d) is int for d in paper)
+    assert parse_grid("--depths", "1:3:7", integer=True) == [1, 2, 3]  # duplicates of the cast removed
+    assert parse_grid("--depths", "16,1e3,16", integer=True) == [16, 1000]
+
+
+@pytest.mark.parametrize("text, kwargs, says", [
+    ("", {}, "it is empty"),
+    ("0.5,,1", {}, "'' is not a number"),
+    ("0.5,abc", {}, "'abc' is not a number"),
+    ("nan", {}, "'nan' is not a finite number"),
+    ("0:1", {}, "a range needs exactly start:stop:num"),
+    ("0:1:0", {}, "num must be an integer >= 1, not '0'"),
+    ("0:1:2.5", {}, "num must be an integer >= 1"),
+    ("0,0.5", {"low": 0, "low_open": True}, r"0.0 is outside \(0, inf\]"),
+    ("0.5,1", {"high": 1, "high_open": True}, r"1.0 is outside \[-inf, 1\)"),
+    ("0,10", {"integer": True}, r"0 is outside \[1, inf\]"),
+    ("2.5", {"integer": True}, "2.5 is not an integer"),
+])
+def test_parse_grid_errors_name_the_argument(text, kwargs, says):
+    with pytest.raises(ValueError, match=rf"^--grid must be .* got {text!r}: {says}"):
+        parse_grid("--grid", text, **kwargs)
