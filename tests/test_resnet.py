@@ -182,3 +182,25 @@ def test_bad_construction_names_the_argument(kwargs, arg):
 def test_bad_state_names_the_argument(h0, msg):
     with pytest.raises(ValueError, match=msg):
         ScaledResNet(10, 4, ensemble=2)(h0)
+
+
+def test_per_input_alpha_equals_separate_networks():
+    """One weight draw, several betas: per-input alpha equals one network per beta (forward and adjoint)."""
+    depth, betas = 50, torch.tensor([0.25, 0.5, 1.0])
+    net = ScaledResNet(depth, 6, block="res2", activation="tanh", ensemble=2, seed=7)
+    h0 = torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(0))
+    pL = torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        batched = net.trajectory(h0, every=depth, alpha=depth**-betas)
+        p_batched = net.adjoint(h0, pL, every=depth, alpha=depth**-betas)
+        for i, beta in enumerate(betas.tolist()):
+            one = ScaledResNet(depth, 6, beta=beta, block="res2", activation="tanh", outer=net.outer, inner=net.inner)
+            assert (one.trajectory(h0[:, i:i + 1], every=depth) - batched[:, :, i:i + 1]).abs().max() < 1e-13
+            assert (one.adjoint(h0[:, i:i + 1], pL[:, i:i + 1], every=depth) - p_batched[:, :, i:i + 1]).abs().max() < 1e-13
+        per_sample = net(h0, alpha=torch.full((2, 3), 0.3))
+        assert (per_sample - ScaledResNet(depth, 6, alpha=0.3, block="res2", activation="tanh", outer=net.outer,
+                                          inner=net.inner)(h0)).abs().max() < 1e-13
+    with pytest.raises(ValueError, match=r"alpha must be a tensor of shape \(batch=3,\)"):
+        net(h0, alpha=torch.ones(4))
+    with pytest.raises(ValueError, match="alpha must hold finite scales >= 0"):
+        net(h0, alpha=torch.tensor([1.0, -1.0, 0.5]))

@@ -114,13 +114,19 @@ class Block:
                      inplace: bool = False) -> Tensor:
         """p_k = p_{k+1} + alpha (dg/dh)^T V^T p_{k+1}, for p_{k+1} = ``p`` and the cached s of layer k.
 
+        ``alpha`` is a float, or a tensor of shape (E or 1, n, 1): one scale per input row.
         ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
         """
-        q = self.vjp(s, W, torch.bmm(p, V))
+        q, alpha = _scaled(self.vjp(s, W, torch.bmm(p, V)), alpha)
         return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
+
+
+def _scaled(q: Tensor, alpha) -> tuple[Tensor, float]:
+    """(alpha * q, 1) for per-row scales alpha of shape (E or 1, n, 1); (q, alpha) for a float."""
+    return (q * alpha, 1.0) if isinstance(alpha, Tensor) else (q, alpha)
 
 
 class Res1(Block):
@@ -152,7 +158,7 @@ class Res2(Block):
         return torch.bmm(self.activation.vjp(s, q), W)
 
     def adjoint_step(self, p, s, V, W, alpha, inplace=False):  # the last product fused with the sum
-        q = self.activation.vjp(s, torch.bmm(p, V))
+        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(p, V)), alpha)
         return p.baddbmm_(q, W, alpha=alpha) if inplace else torch.baddbmm(p, q, W, alpha=alpha)
 
 

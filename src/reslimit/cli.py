@@ -1,7 +1,11 @@
-"""The command line ``reslimit``: ``simulate`` runs one network, ``demo`` the second-moment study.
+"""The command line ``reslimit``: one network, the demo, convergence, scaling regimes, phase, bounds.
 
     reslimit simulate --block res3 --init iid --depth 100 --width 16 --beta 0.5 --save run.npz
     reslimit demo --out results/demo [--quick]
+    reslimit converge --limit sde --out results/sde
+    reslimit scaling --init iid --betas 0.25,0.5,1 --depths 10:1000:10 --out results/scaling [--workers 2]
+    reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
+    reslimit bounds --out results/bounds
 
 Exit status: 0 on success; 1 when a demo verdict fails or a file cannot be written; 2 on bad input. A
 ValueError or TypeError raised by the package (a bad depth, width, beta, block, activation, option...) is
@@ -101,7 +105,98 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("--lengthscale", type=float, default=0.1, help="of the smooth paths (default 0.1)")
     con.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, png")
     con.set_defaults(run=_converge)
+
+    sca = commands.add_parser("scaling", help="hidden and gradient ratios against L for several betas",
+                              description="Per sample ||h_L - h_0||/||h_0|| and ||p_0 - p_L||/||p_L|| over a grid "
+                                          "of depths x betas, at initialisation; figures and a tidy CSV.")
+    sca.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
+    _study_arguments(sca, betas="0.25,0.5,1", depths="10:1000:10", ensemble=50, samples=1)
+    sca.add_argument("--hurst", type=float, help="Hurst index H, for --init fbm")
+    sca.add_argument("--lengthscale", type=float, default=0.1, help="for --init smooth (default 0.1)")
+    sca.set_defaults(run=_scaling)
+
+    pha = commands.add_parser("phase", help="fBm weights: heatmaps over (beta, H) and the critical beta of each H",
+                              description="For each Hurst index, both ratios at every beta and depth on one fBm "
+                                          "draw; the critical beta where the hidden ratio stops depending on L.")
+    pha.add_argument("--hursts", default="0.1:0.9:9", help="comma list or start:stop:num (default 0.1:0.9:9)")
+    _study_arguments(pha, betas="0:1.3:27", depths="100,1000", ensemble=5, samples=10)
+    pha.set_defaults(run=_phase)
+
+    bnd = commands.add_parser("bounds", help="Monte-Carlo checks of the theory's bounds (Lemma 1, Props 2-9)",
+                              description="Each check: the measured value, its bound(s), a verdict.")
+    bnd.add_argument("--full", action="store_true", help="paper-scale sizes (default: quick)")
+    bnd.add_argument("--seed", type=int, default=0)
+    bnd.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, bounds.png")
+    bnd.set_defaults(run=_bounds)
     return parser
+
+
+def _study_arguments(cmd, *, betas, depths, ensemble, samples) -> None:
+    """The arguments the sweep studies share."""
+    cmd.add_argument("--block", default="res3", help=f"one of {', '.join(BLOCKS)} (default res3)")
+    cmd.add_argument("--activation", default="relu", help="sigma (default relu)")
+    cmd.add_argument("--betas", default=betas, help=f"comma list or start:stop:num, inclusive (default {betas})")
+    cmd.add_argument("--depths", default=depths, help=f"comma list or start:stop:num of integers (default {depths})")
+    cmd.add_argument("--width", type=int, default=40, help="d (default 40)")
+    cmd.add_argument("--ensemble", type=int, default=ensemble, help=f"weight draws per point (default {ensemble})")
+    cmd.add_argument("--samples", type=int, default=samples, help=f"inputs per draw (default {samples})")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
+    cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
+    cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run points on a Dask cluster")
+    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, figures")
+
+
+def _grids(args) -> dict:
+    from .studies.grid import parse_grid
+
+    return {"betas": parse_grid("--betas", args.betas, low=0.0),
+            "depths": parse_grid("--depths", args.depths, low=1, integer=True)}
+
+
+def _common(args) -> dict:
+    return {"block": args.block, "activation": args.activation, "width": args.width, "ensemble": args.ensemble,
+            "samples": args.samples, "seed": args.seed, "dtype": args.dtype} | _grids(args)
+
+
+def _scaling(args) -> int:
+    """``reslimit scaling``: run or resume the sweep, print the medians per beta and depth."""
+    from .studies.scaling import scaling
+
+    rows = scaling(args.out, workers=args.workers, scheduler=args.scheduler, init=args.init, hurst=args.hurst,
+                   lengthscale=args.lengthscale, **_common(args))
+    diverged = sum(r["status"] != "ok" for r in rows)
+    for beta in sorted({r["beta"] for r in rows}):
+        med = {L: np.median([r["hidden_ratio"] if r["status"] == "ok" else np.inf for r in rows
+                             if r["beta"] == beta and r["depth"] == L]) for L in sorted({r["depth"] for r in rows})}
+        print(f"beta = {beta:g}: median ||h_L - h_0||/||h_0|| " + ", ".join(f"L={L}: {m:.3g}" for L, m in med.items()))
+    print(f"{len(rows)} rows, {diverged} diverged; wrote {Path(args.out) / 'results.csv'}, scaling.png, histograms.png")
+    return 0
+
+
+def _phase(args) -> int:
+    """``reslimit phase``: run or resume the sweep, print the critical beta of each H beside beta = H."""
+    from .studies.grid import parse_grid
+    from .studies.phase import phase
+
+    hursts = parse_grid("--hursts", args.hursts, low=0.0, high=1.0, low_open=True, high_open=True)
+    found = phase(args.out, workers=args.workers, scheduler=args.scheduler, hursts=hursts, **_common(args))
+    for h, b in found["critical_beta"].items():
+        g = found["critical_beta_grad"][h]
+        print(f"H = {h:.3g}: critical beta {'none on the grid' if b is None else f'{b:.3f}'} (hidden), "
+              f"{'none on the grid' if g is None else f'{g:.3f}'} (gradient); first-order theory {h:.3g}")
+    print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (critical_beta), phase.png")
+    return 0
+
+
+def _bounds(args) -> int:
+    """``reslimit bounds``: every check with its measured value, bound(s) and verdict."""
+    from .studies.bounds import bounds
+
+    checks = bounds(args.out, quick=not args.full, seed=_checks.nonnegative_int("seed", args.seed))
+    failed = [c for c in checks if not c["passed"]]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks pass; wrote {args.out}")
+    return 1 if failed else 0
 
 
 def _int_list(text: str) -> list[int]:

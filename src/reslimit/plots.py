@@ -43,3 +43,90 @@ def convergence_figure(conv, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+RATIOS = {"hidden_ratio": r"$\|h_L - h_0\| / \|h_0\|$", "grad_ratio": r"$\|p_0 - p_L\| / \|p_L\|$"}
+
+
+def _by(rows, key, value):
+    return [r for r in rows if r[key] == value]
+
+
+def _ratio_values(rows, ratio) -> np.ndarray:
+    """The ratio of each row, +inf for a diverged sample."""
+    return np.array([r[ratio] if r["status"] == "ok" else np.inf for r in rows], dtype=float)
+
+
+def scaling_figures(rows, params, out) -> list:
+    """scaling.png: both ratios against L per beta (median, quartile band, theory); histograms.png at max L."""
+    from .studies.scaling import growth
+
+    depths = np.array(sorted(params["depths"]), dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for ax, ratio in zip(axes, RATIOS):
+        for c, beta in enumerate(params["betas"]):
+            sub = _by(rows, "beta", beta)
+            q = np.array([np.quantile(_ratio_values(_by(sub, "depth", int(L)), ratio), [0.25, 0.5, 0.75])
+                          for L in depths])
+            ax.fill_between(depths, q[:, 0], q[:, 2], color=f"C{c}", alpha=0.2)
+            ax.plot(depths, q[:, 1], "o-", color=f"C{c}", label=rf"$\beta$ = {beta:g}: median, 25-75%")
+            curve, label = growth(params, beta, depths)
+            if not label.startswith("theory"):  # an order of growth: anchored at the first median
+                curve = curve * q[0, 1] / curve[0]
+            ax.plot(depths, curve, "--", color=f"C{c}", alpha=0.8, label=label)
+        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=RATIOS[ratio])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_title(f"{params['init']} weights, {params['block']} ({params['activation']}), d = {params['width']}")
+    axes[1].set_title("backward states, loss of a linear read-out")
+    fig.tight_layout()
+    paths = _save(fig, out, "scaling")
+    L = int(depths[-1])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, ratio in zip(axes, RATIOS):
+        for c, beta in enumerate(params["betas"]):
+            v = _ratio_values(_by(_by(rows, "beta", beta), "depth", L), ratio)
+            v = v[np.isfinite(v) & (v > 0)]
+            if len(v):
+                ax.hist(np.log10(v), bins=30, color=f"C{c}", alpha=0.5, label=rf"$\beta$ = {beta:g} ({len(v)} samples)")
+            curve, label = growth(params, beta, [L])
+            if label.startswith("theory") and np.isfinite(curve[0]) and curve[0] > 0:
+                ax.axvline(np.log10(curve[0]), color=f"C{c}", ls="--", label=r"theory: $\sqrt{E\,\mathrm{ratio}^2}$")
+        ax.set(xlabel=f"log10 {RATIOS[ratio]}", ylabel="samples", title=f"L = {L}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return paths + _save(fig, out, "histograms")
+
+
+def phase_figure(rows, params, found, out) -> list:
+    """phase.png: log10 median ratios at the largest depth over (beta, H), the critical betas over them."""
+    from .studies.phase import medians
+
+    betas, hursts = np.array(params["betas"]), np.array(params["hursts"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, ratio, key in zip(axes, RATIOS, ("critical_beta", "critical_beta_grad")):
+        m = medians(rows, params, ratio)[:, -1, :]
+        with np.errstate(divide="ignore"):
+            z = np.clip(np.log10(m), -6, 6)
+        mesh = ax.pcolormesh(betas, hursts, z, shading="nearest", cmap="RdBu_r", vmin=-3, vmax=3)
+        fig.colorbar(mesh, ax=ax, label=f"log10 median {RATIOS[ratio]}, L = {params['depths'][-1]}")
+        hs = [h for h in hursts if found[key].get(h) is not None]
+        ax.plot([found[key][h] for h in hs], hs, "ko-", ms=3, label=rf"measured critical $\beta$ ({key})")
+        ax.plot(hursts, hursts, "w--", lw=2, label=r"first-order theory $\beta = H$")
+        ax.plot(np.maximum(hursts, 0.5), hursts, "y:", lw=2, label=r"with the second-order term: $\max(H, 1/2)$")
+        ax.set(xlabel=r"$\beta$ ($\alpha_L = L^{-\beta}$)", ylabel="Hurst index H")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_title(f"fBm weights, {params['block']} ({params['activation']}), depths {params['depths']}")
+    fig.tight_layout()
+    return _save(fig, out, "phase")
+
+
+def _save(fig, out, name) -> list:
+    """Save as PNG and PDF in ``out``; return the paths."""
+    from pathlib import Path
+
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return paths

@@ -100,9 +100,14 @@ class ScaledResNet(nn.Module):
             yield start, self.outer.weights(self.depth, start, stop), W
 
     # Passes ----------------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> Tensor:
-        """F(x) = B h_L (h_L itself without an output layer): shape (E, batch, output_dim or width)."""
-        h = self._run(self.embed(x), None)
+    def forward(self, x: Tensor, alpha: Tensor | None = None) -> Tensor:
+        """F(x) = B h_L (h_L itself without an output layer): shape (E, batch, output_dim or width).
+
+        ``alpha`` (here and in :meth:`trajectory`, :meth:`adjoint`) replaces alpha_L by one scale per input:
+        a tensor of shape (batch,) or (E, batch). One weight draw then serves several betas at once.
+        """
+        h0 = self.embed(x)
+        h = self._run(h0, None, alpha=self._check_alpha(alpha, h0))
         return h if self.B is None else torch.bmm(h, self.B.mT)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -111,22 +116,29 @@ class ScaledResNet(nn.Module):
             return self._check_state("h0", x, self.width)
         return torch.bmm(self._check_state("x", x, self.A.shape[-1]), self.A.mT)
 
-    def trajectory(self, x: Tensor, every: int = 1) -> Tensor:
+    def trajectory(self, x: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
         """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
         every = _checks.positive_int("every", every)
         states: list[Tensor] = []
-        self._run(self.embed(x), states, every)
+        h0 = self.embed(x)
+        self._run(h0, states, every, alpha=self._check_alpha(alpha, h0))
         return torch.stack(states)
 
-    def adjoint(self, x: Tensor, grad_output: Tensor, every: int = 1) -> Tensor:
+    def adjoint(self, x: Tensor, grad_output: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
         """Backward states p_k = dLoss/dh_k by the adjoint recursion, for p_L = ``grad_output``.
 
+        ``grad_output`` is p_L, or a function h_L -> p_L (the gradient of a loss at the network's output),
+        called once the forward pass has reached h_L.
         Returns p_k for k = 0, every, ..., L (as :meth:`trajectory`), shape (T, E, batch, width).
         """
         every = _checks.positive_int("every", every)
         cache: list[Tensor] = []
-        self._run(self.embed(x), None, cache=cache)
-        p = self._check_state("grad_output", grad_output, self.width)
+        h0 = self.embed(x)
+        alpha = self._check_alpha(alpha, h0)
+        hL = self._run(h0, None, cache=cache, alpha=alpha)
+        p = self._check_state("grad_output", grad_output(hL) if callable(grad_output) else grad_output, self.width)
+        if p.shape != h0.shape:
+            raise ValueError(f"grad_output must have the shape of the states {tuple(h0.shape)}; got {tuple(p.shape)}")
         inplace = not self._records_graph(p)
         p = p.clone() if inplace else p
         record = set(_recorded(self.depth, every))
@@ -135,17 +147,20 @@ class ScaledResNet(nn.Module):
             Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
-                p = self.block.adjoint_step(p, cache.pop(), Vs[j], Ws[j], self.alpha, inplace)
+                p = self.block.adjoint_step(p, cache.pop(), Vs[j], Ws[j], alpha, inplace)
                 if k in record:
                     out[k] = p.clone() if inplace else p
         return torch.stack([out[k] for k in sorted(out)])
 
-    def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None) -> Tensor:
+    def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None,
+             alpha: Tensor | float | None = None) -> Tensor:
         """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state.
 
         With ``cache``, what the adjoint reads of every layer (see ``Block.cached``) is appended to it.
+        ``alpha``: alpha_L when None, else as :meth:`_check_alpha` returns it.
         When autograd is not recording, h is updated in place: one kernel and no new tensor per layer.
         """
+        alpha = self.alpha if alpha is None else alpha
         inplace = not self._records_graph(h)
         h = h.clone() if inplace else h
         if states is not None:
@@ -156,10 +171,25 @@ class ScaledResNet(nn.Module):
                 g, saved = self.block.cached(h, Ws[j])
                 if cache is not None:
                     cache.append(saved)
-                h = h.baddbmm_(g, VT[j], alpha=self.alpha) if inplace else torch.baddbmm(h, g, VT[j], alpha=self.alpha)
+                g, a = (g * alpha, 1.0) if isinstance(alpha, Tensor) else (g, alpha)
+                h = h.baddbmm_(g, VT[j], alpha=a) if inplace else torch.baddbmm(h, g, VT[j], alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(h.clone() if inplace else h)
         return h
+
+    def _check_alpha(self, alpha, h: Tensor) -> Tensor | float:
+        """alpha_L (a float), or per-input scales of shape (batch,) or (E, batch) as an (E or 1, batch, 1) tensor."""
+        if alpha is None:
+            return self.alpha
+        if isinstance(alpha, (int, float)):
+            return _checks.real("alpha", alpha, low=0.0)
+        if not isinstance(alpha, Tensor) or alpha.dim() not in (1, 2) or alpha.shape[-1] != h.shape[1] or (
+                alpha.dim() == 2 and alpha.shape[0] != h.shape[0]):
+            raise ValueError(f"alpha must be a tensor of shape (batch={h.shape[1]},) or (ensemble={h.shape[0]}, "
+                             f"batch={h.shape[1]}); got {tuple(alpha.shape) if isinstance(alpha, Tensor) else alpha!r}")
+        if not (torch.isfinite(alpha).all() and (alpha >= 0).all()):
+            raise ValueError("alpha must hold finite scales >= 0")
+        return alpha.to(h.dtype).reshape(-1 if alpha.dim() == 2 else 1, h.shape[1], 1)
 
     def _records_graph(self, h: Tensor) -> bool:
         """Whether autograd records this pass (then states are never overwritten in place)."""

@@ -1,0 +1,114 @@
+"""The phase diagram over (beta, H) for fBm weights, and the critical beta of each Hurst index.
+
+For each H, one pair of fBm paths (outer V, inner W) serves every depth and every beta: weights(L) of a
+path sampled at resolution lcm(depths). The critical beta of H is where the hidden ratio stops depending
+on L: the slope s(beta) of log median ratio against log L (least squares over the depths) changes sign
+from + (explodes) to - (identity); it is interpolated linearly between the two betas of the grid around
+the first sign change. The first-order argument (alpha_L sum_k V_k is of size L^(H - beta)) gives
+beta = H (Marion, Fermanian, Biau, Vert 2022, Section 4 and Figure 7). For H < 1/2 the second-order
+term alpha_L^2 sum_k V_k V_k g' ... has a mean-square of order alpha_L^2 L = L^(1 - 2 beta), which exceeds
+the first-order one, so the measured critical beta is max(H, 1/2): what `validation/phase_line.py` checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _checks
+from . import scaling
+from .sweep import Study, run_study
+
+MAX_RESOLUTION = 2**16
+
+
+def compute_point(params: dict, point: dict) -> list[dict]:
+    """One Hurst index: every depth, beta, draw and input on one pair of fBm paths."""
+    outer, inner = scaling.paths(params, hurst=point["hurst"], resolution=params["resolution"])
+    out = []
+    for depth in params["depths"]:
+        net = scaling.network(params, depth, outer, inner)
+        result = scaling.ratios(net, params["betas"], params["samples"], params["seed"])
+        out += scaling.rows(params, {"hurst": point["hurst"], "depth": depth}, result, params["betas"])
+    return out
+
+
+def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25, 0.5, 0.75, 1.0),
+          depths=(100, 1000), width=40, ensemble=5, samples=10, seed=0, dtype="float32") -> Study:
+    """The phase study as a sweep: one point per Hurst index."""
+    hursts = [_checks.real("hursts", h, low=0.0, high=1.0, low_open=True, high_open=True) for h in hursts]
+    if not hursts:
+        raise ValueError("hursts must be non-empty")
+    base = scaling.study(init="fbm", block=block, activation=activation, betas=sorted(betas), depths=depths, width=width,
+                         ensemble=ensemble, samples=samples, seed=seed, hurst=hursts[0], dtype=dtype)
+    depths = base.params["depths"]
+    resolution = math.lcm(*depths)
+    if resolution > MAX_RESOLUTION:
+        raise ValueError(f"depths {depths} have least common multiple {resolution} > {MAX_RESOLUTION}: one fBm "
+                         f"path is sampled on the grid k/lcm for all depths; choose depths dividing a common "
+                         f"resolution, e.g. 250,500,1000")
+    params = base.params | {"hurst": None, "hursts": hursts, "resolution": resolution}
+    return Study("phase", params, [{"hurst": h} for h in hursts], compute_point)
+
+
+def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
+    """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["hurst"], r["depth"], r["beta"]), []).append(
+            r[ratio] if r["status"] == "ok" else math.inf)
+    return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
+                     for h in params["hursts"]])
+
+
+def slopes(median: np.ndarray, depths) -> np.ndarray:
+    """s(H, beta): least-squares slope of log median against log L, shape (hursts, betas); +-inf past overflow."""
+    y = np.log(median)  # (hursts, depths, betas)
+    x = np.log(depths) - np.mean(np.log(depths))
+    with np.errstate(invalid="ignore"):
+        s = np.einsum("d,hdb->hb", x, y) / np.sum(x**2)
+    over = ~np.isfinite(y).all(axis=1)
+    s[over] = np.where(np.isposinf(y).any(axis=1), math.inf, -math.inf)[over]
+    return s
+
+
+def critical_betas(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> dict[float, float | None]:
+    """For each H, the beta where d log median(ratio) / d log L changes sign from + to - (interpolated).
+
+    None where the slope has no such sign change on the grid of betas (all explode or all vanish).
+    """
+    s = slopes(medians(rows, params, ratio), params["depths"])
+    return {h: _sign_change(params["betas"], s[i]) for i, h in enumerate(params["hursts"])}
+
+
+def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> dict:
+    """Run (or resume) the phase study in ``out``; write the critical betas to manifest.json.
+
+    Returns {"rows": rows, "critical_beta": {H: beta}, "critical_beta_grad": {H: beta}}.
+    """
+    st = study(**options)
+    result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
+    found = {"critical_beta": critical_betas(result, st.params),
+             "critical_beta_grad": critical_betas(result, st.params, "grad_ratio")}
+    from .. import store
+
+    store.write_manifest(out, st.params, study="phase", points=len(st.points),
+                         **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
+                         critical_beta_first_order={str(h): h for h in st.params["hursts"]},
+                         critical_beta_second_order={str(h): max(h, 0.5) for h in st.params["hursts"]})
+    if figures:
+        from ..plots import phase_figure
+
+        phase_figure(result, st.params, found, out)
+    return {"rows": result, **found}
+
+
+def _sign_change(betas, slopes) -> float | None:
+    for i in range(len(betas) - 1):
+        s0, s1 = slopes[i], slopes[i + 1]
+        if s0 > 0 and s1 <= 0:
+            if math.isinf(s0) or math.isinf(s1):
+                return float(betas[i + 1] if math.isinf(s0) else betas[i])
+            return float(betas[i] + s0 / (s0 - s1) * (betas[i + 1] - betas[i]))
+    return None

@@ -1,0 +1,175 @@
+"""Scaling regimes at initialisation: how ||h_L - h_0|| / ||h_0|| and ||p_0 - p_L|| / ||p_L|| grow with L.
+
+For alpha_L = L^-beta and weights of a given kind, the network at initialisation tends to the identity
+(both ratios -> 0), explodes (-> inf) or stays non-degenerate, according to beta against a critical value
+(Marion, Fermanian, Biau, Vert 2022, Sections 3-4): 1/2 for i.i.d. (and Brownian-increment) weights,
+1 for smooth weights, H for fBm increments at first order. One weight draw serves every beta: the betas
+are stacked along the batch, each input row with its own alpha_L (``ScaledResNet.adjoint(alpha=...)``).
+
+The backward states come from the loss 1/2 sum (B h_L - y)^2 of a linear read-out B (entries N(0, 1/d))
+against a random target y ~ N(0, 1): p_L = B^T (B h_L - y).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import _checks, theory
+from .._rng import KeyedNormal, mix
+from ..blocks import get_block
+from ..paths import make_path
+from ..resnet import ScaledResNet, diverged
+from .sweep import Study, run_study
+
+INITS = ("iid", "brownian", "smooth", "fbm")
+CRITICAL = {"iid": 0.5, "brownian": 0.5, "smooth": 1.0}  # fbm: H (first order)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_OUTER, _INNER, _INPUT, _READOUT, _TARGET = range(5)  # sub-streams of the study seed
+
+
+def ratios(net: ScaledResNet, betas, samples: int, seed: int) -> dict:
+    """Hidden and gradient ratios of ``net`` for every beta at once, on ``samples`` inputs per draw.
+
+    Inputs h_0 ~ N(0, I_d), read-out B and target y are keyed by ``seed``, the same for every beta and
+    depth. Returns arrays of shape (len(betas), E, samples): "hidden" ||h_L - h_0|| / ||h_0||, "grad"
+    ||p_0 - p_L|| / ||p_L|| and "diverged" (a non-finite h_L or p_0).
+    """
+    E, d, nb, dtype = net.ensemble, net.width, len(betas), net.dtype
+    h0 = _normal((E, samples, d), mix(seed, _INPUT), dtype)
+    B = _normal((E, 1, d), mix(seed, _READOUT), dtype) / math.sqrt(d)
+    y = _normal((E, samples, 1), mix(seed, _TARGET), dtype)
+    rows_h0 = h0.repeat(1, nb, 1)  # row b * samples + i: input i under beta b
+    alpha = torch.tensor([float(net.depth) ** -b for b in betas], dtype=dtype).repeat_interleave(samples)
+    out = {}
+
+    def grad_output(hL):
+        out["hL"] = hL.clone()
+        residual = torch.bmm(hL, B.mT) - y.repeat(1, nb, 1)  # B h_L - y, (E, nb * samples, 1)
+        return torch.nan_to_num(residual * B, nan=0.0, posinf=0.0, neginf=0.0)
+
+    with torch.no_grad():
+        p = net.adjoint(rows_h0, grad_output, every=net.depth, alpha=alpha)
+    p0, pL, hL = p[0], p[-1], out["hL"]
+    hidden = (hL - rows_h0).norm(dim=-1) / rows_h0.norm(dim=-1)
+    grad = (p0 - pL).norm(dim=-1) / pL.norm(dim=-1)
+    bad = diverged(hL) | diverged(p0)
+
+    def split(x):  # (E, nb * samples) -> (nb, E, samples)
+        return x.reshape(E, nb, samples).permute(1, 0, 2).numpy()
+
+    return {"hidden": split(hidden), "grad": split(grad), "diverged": split(bad)}
+
+
+def paths(params: dict, hurst: float | None = None, resolution: int | None = None):
+    """(outer, inner or None): the study's paths, keyed by the study seed alone (the same at every point)."""
+    dtype = DTYPES[params["dtype"]]
+
+    def path(stream):
+        options = {"seed": mix(params["seed"], stream) % 2**62, "dtype": dtype}
+        if params["init"] == "smooth":
+            options["lengthscale"] = params["lengthscale"]
+        if params["init"] == "fbm":
+            options |= {"hurst": params["hurst"] if hurst is None else hurst, "resolution": resolution}
+        return make_path(params["init"], params["width"], params["ensemble"], **options)
+
+    return path(_OUTER), path(_INNER) if get_block(params["block"], params["activation"]).inner else None
+
+
+def network(params: dict, depth: int, outer, inner) -> ScaledResNet:
+    """The study's network at ``depth`` on the given paths; weights streamed past 1 GiB."""
+    weights = depth * params["ensemble"] * params["width"] ** 2 * DTYPES[params["dtype"]].itemsize
+    return ScaledResNet(depth, params["width"], beta=0.0, block=params["block"], activation=params["activation"],
+                        outer=outer, inner=inner, stream=weights * (1 if inner is None else 2) > 2**30)
+
+
+def rows(params: dict, point: dict, result: dict, betas) -> list[dict]:
+    """Tidy rows, one per beta x draw x input, from :func:`ratios`' arrays."""
+    out = []
+    for b, beta in enumerate(betas):
+        for e in range(params["ensemble"]):
+            for i in range(params["samples"]):
+                bad = bool(result["diverged"][b, e, i])
+                out.append({**point, "beta": beta, "draw": e, "input": i,
+                            "hidden_ratio": float(result["hidden"][b, e, i]),
+                            "grad_ratio": float(result["grad"][b, e, i]),
+                            "status": "diverged" if bad else "ok"})
+    return out
+
+
+def compute_point(params: dict, point: dict) -> list[dict]:
+    """One depth of the scaling study: every beta, draw and input (a sweep's unit of work)."""
+    net = network(params, point["depth"], *paths(params, resolution=point["depth"]))
+    return rows(params, point, ratios(net, params["betas"], params["samples"], params["seed"]), params["betas"])
+
+
+def growth(params: dict, beta: float, depths) -> tuple[np.ndarray, str] | None:
+    """The theory's curve for the hidden ratio against L, or its order of growth, with a label.
+
+    i.i.d./Brownian weights with res-3, res-2 + ReLU or res-1 + identity: sqrt(E ratio^2) =
+    sqrt((1 + c alpha_L^2)^L - 1) exactly (c = 1/2 with ReLU(W h), 1 with the identity). Otherwise the
+    first-order term alpha_L sum_k V_k g(h_0), of size L^(crit - beta) with crit = 1/2 (i.i.d.),
+    1 (smooth), H (fBm): returned as the exponent, to be anchored to the data by the caller.
+    """
+    depths = np.asarray(depths, dtype=float)
+    c = exact_c(params)
+    if c is not None:
+        return np.sqrt([theory.second_moment(c, L**-beta, int(L)) for L in depths]), \
+            rf"theory $\sqrt{{(1+{c:g}\alpha_L^2)^L-1}}$"
+    crit = params["hurst"] if params["init"] == "fbm" else CRITICAL[params["init"]]
+    return depths ** (crit - beta), rf"first order $\propto L^{{{crit - beta:+.2g}}}$"
+
+
+def exact_c(params: dict) -> float | None:
+    """c of the exact identity E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, where it holds."""
+    if params["init"] not in ("iid", "brownian"):
+        return None
+    if params["block"] in ("res2", "res3") and params["activation"] == "relu":
+        return 0.5
+    if params["block"] == "res1" and params["activation"] == "identity":
+        return 1.0
+    return None
+
+
+def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=(10, 100, 1000), width=40,
+          ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32") -> Study:
+    """The scaling study as a sweep: one point per depth, every beta computed on the same draw."""
+    init = _checks.choice("init", init, INITS)
+    get_block(block, activation)  # validates block and activation
+    if not isinstance(activation, str):
+        raise ValueError("activation must be a name for a study (it is stored in the manifest)")
+    betas = [_checks.real("betas", b, low=0.0) for b in betas]
+    depths = [_checks.positive_int("depths", L) for L in depths]
+    if not betas or not depths:
+        raise ValueError(f"betas and depths must be non-empty; got betas={betas}, depths={depths}")
+    if init == "fbm":
+        hurst = _checks.real("hurst", 0.5 if hurst is None else hurst, low=0.0, high=1.0, low_open=True,
+                             high_open=True)
+    elif hurst is not None:
+        raise ValueError(f"hurst is for init 'fbm' only; got hurst={hurst!r} with init {init!r}")
+    params = {"init": init, "block": block, "activation": activation, "betas": betas, "depths": depths,
+              "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble),
+              "samples": _checks.positive_int("samples", samples), "seed": _checks.nonnegative_int("seed", seed),
+              "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
+              "dtype": _checks.choice("dtype", dtype, tuple(DTYPES))}
+    return Study("scaling", params, [{"depth": L} for L in depths], compute_point)
+
+
+def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> list[dict]:
+    """Run (or resume) the scaling study in ``out``: results.csv, manifest.json and the figures.
+
+    ``options`` are those of :func:`study`. Returns the rows.
+    """
+    st = study(**options)
+    result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
+    if figures:
+        from ..plots import scaling_figures
+
+        scaling_figures(result, st.params, out)
+    return result
+
+
+def _normal(shape, key, dtype):
+    return KeyedNormal(shape, dtype, torch.device("cpu")).fill(torch.empty(shape, dtype=dtype), key)

@@ -1,0 +1,127 @@
+"""The scaling and phase studies: batched betas, ratios against autograd and theory, divergence, the CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reslimit import IID, ScaledResNet, cli
+from reslimit._rng import mix
+from reslimit.studies import phase, scaling
+from reslimit.studies import read_rows
+
+
+def _net(depth, block="res3", activation="relu", width=8, ensemble=6, seed=1, dtype=torch.float64):
+    inner = IID(width, ensemble, seed=seed + 1, dtype=dtype) if block != "res1" else None
+    return ScaledResNet(depth, width, beta=0.0, block=block, activation=activation,
+                        outer=IID(width, ensemble, seed=seed, dtype=dtype), inner=inner)
+
+
+def test_one_draw_serves_every_beta():
+    net = _net(40)
+    every = scaling.ratios(net, [0.25, 0.5, 1.0], samples=3, seed=4)
+    alone = scaling.ratios(net, [0.5], samples=3, seed=4)
+    for key in ("hidden", "grad"):
+        assert every[key].shape == (3, 6, 3)
+        assert np.abs(every[key][1] - alone[key][0]).max() < 1e-12
+    assert every["hidden"][0].mean() > every["hidden"][1].mean() > every["hidden"][2].mean()
+
+
+def test_gradient_ratio_is_that_of_autograd():
+    """p_0 = dLoss/dh_0 for Loss = 1/2 sum (B h_L - y)^2, B and y keyed by the seed as the study keys them."""
+    depth, d, E, n, seed = 30, 8, 6, 3, 4
+    net = _net(depth, block="res2", activation="tanh")
+    got = scaling.ratios(net, [0.5], samples=n, seed=seed)
+    h0 = scaling._normal((E, n, d), mix(seed, scaling._INPUT), torch.float64).requires_grad_(True)
+    B = scaling._normal((E, 1, d), mix(seed, scaling._READOUT), torch.float64) / math.sqrt(d)
+    y = scaling._normal((E, n, 1), mix(seed, scaling._TARGET), torch.float64)
+    hL = net(h0, alpha=torch.full((n,), depth**-0.5, dtype=torch.float64))
+    hL.retain_grad()
+    (((torch.bmm(hL, B.mT) - y) ** 2).sum() / 2).backward()
+    expected = (h0.grad - hL.grad).norm(dim=-1) / hL.grad.norm(dim=-1)
+    assert np.abs(got["grad"][0] - expected.detach().numpy()).max() < 1e-10
+    assert np.abs(got["hidden"][0] - ((hL - h0).norm(dim=-1) / h0.norm(dim=-1)).detach().numpy()).max() < 1e-12
+
+
+@pytest.mark.parametrize("beta", [0.25, 0.5, 1.0])
+def test_hidden_ratio_second_moment_is_exact(beta):
+    """i.i.d. res-3: E ratio^2 = (1 + alpha^2/2)^L - 1, within 4 standard errors over 400 draws."""
+    depth, E = 64, 400
+    r = scaling.ratios(_net(depth, width=16, ensemble=E, seed=9), [beta], samples=2, seed=3)["hidden"][0]
+    per_draw = (r**2).mean(1)  # inputs of one draw are dependent: the SE is over draws
+    expected = (1 + depth ** (-2 * beta) / 2) ** depth - 1
+    se = per_draw.std(ddof=1) / math.sqrt(E)
+    assert abs(per_draw.mean() - expected) < 4 * se, (per_draw.mean(), expected, se)
+
+
+def test_overflow_is_a_status_not_a_crash():
+    net = _net(3000, block="res1", activation="identity", width=8, ensemble=4, dtype=torch.float32)
+    got = scaling.ratios(net, [0.0, 1.0], samples=2, seed=0)
+    assert got["diverged"][0].all() and not got["diverged"][1].any()
+    assert np.isfinite(got["hidden"][1]).all()
+
+
+def test_growth_curve_is_the_exact_identity_where_it_holds():
+    params = {"init": "iid", "block": "res3", "activation": "relu"}
+    curve, label = scaling.growth(params, 0.5, [100])
+    assert curve[0] == pytest.approx(math.sqrt(1.005**100 - 1)) and label.startswith("theory")
+    curve, label = scaling.growth({"init": "smooth", "block": "res1", "activation": "tanh"}, 0.5, [4, 16])
+    assert curve[1] / curve[0] == pytest.approx(2.0) and "first order" in label  # L^(1 - beta)
+
+
+def test_sign_change_is_interpolated():
+    assert phase._sign_change([0.0, 0.5, 1.0], [2.0, 1.0, -1.0]) == pytest.approx(0.75)
+    assert phase._sign_change([0.0, 0.5], [math.inf, -0.5]) == 0.5
+    assert phase._sign_change([0.0, 0.5], [1.0, 0.5]) is None
+
+
+def _run(args, capsys):
+    code = cli.main(args)
+    return code, capsys.readouterr()
+
+
+def test_scaling_cli_writes_resumes_and_refuses(tmp_path, capsys):
+    out = str(tmp_path / "s")
+    args = ["scaling", "--depths", "4,16", "--betas", "0.5,1", "--width", "6", "--ensemble", "3", "--samples", "2",
+            "--out", out]
+    code, cap = _run(args, capsys)
+    assert code == 0, cap.err
+    rows = read_rows(tmp_path / "s" / "results.csv")
+    assert len(rows) == 2 * 2 * 3 * 2
+    assert {"depth", "beta", "hidden_ratio", "grad_ratio", "status", "draw", "input"} <= set(rows[0])
+    for name in ("scaling.png", "scaling.pdf", "histograms.png", "manifest.json"):
+        assert (tmp_path / "s" / name).stat().st_size > 0
+    before = (tmp_path / "s" / "results.csv").read_text()
+    assert _run(args, capsys)[0] == 0  # resumed: nothing left to compute, same file
+    assert (tmp_path / "s" / "results.csv").read_text() == before
+    code, cap = _run(args[:-2] + ["--width", "7", "--out", out], capsys)
+    assert code == 2 and "different study" in cap.err and "width" in cap.err and "Traceback" not in cap.err
+    assert (tmp_path / "s" / "results.csv").read_text() == before
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--betas", "0.5,,1"], "--betas"),
+    (["--betas", "-0.5"], "--betas"),
+    (["--betas", "0:1:0"], "--betas"),
+    (["--depths", "0,10"], "--depths"),
+    (["--init", "fbm", "--hurst", "1.5"], "hurst"),
+    (["--init", "gauss"], "init"),
+])
+def test_scaling_cli_bad_input(tmp_path, capsys, args, needle):
+    code, cap = _run(["scaling", "--out", str(tmp_path / "s"), "--depths", "4", "--ensemble", "2", *args], capsys)
+    assert code == 2 and needle in cap.err and "Traceback" not in cap.err
+
+
+def test_phase_finds_half_below_one_half_and_h_above(tmp_path, capsys):
+    """Critical beta = max(H, 1/2): 1/2 for H = 0.3 (the second-order term), near H for H = 0.8."""
+    code, cap = _run(["phase", "--hursts", "0.3,0.8", "--betas", "0.2:1.1:10", "--depths", "64,512", "--width", "12",
+                      "--ensemble", "4", "--samples", "4", "--out", str(tmp_path / "p")], capsys)
+    assert code == 0, cap.err
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    found = manifest["critical_beta"]
+    assert abs(found["0.3"] - 0.5) < 0.1 and abs(found["0.8"] - 0.8) < 0.15, found
+    assert (tmp_path / "p" / "phase.png").stat().st_size > 0
+    code, cap = _run(["phase", "--hursts", "0.3", "--depths", "997,1000", "--out", str(tmp_path / "q")], capsys)
+    assert code == 2 and "least common multiple" in cap.err
