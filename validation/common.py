@@ -43,3 +43,26 @@ def finish(args, claims: list[dict]) -> int:
         c.setdefault("command", args.command)
     (args.out / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
     return 0 if all(c["passed"] for c in claims) else 1
+
+
+def bound_claims(rows: list[dict], out: Path, name: str) -> list[dict]:
+    """Claims from rows of :mod:`reslimit.studies.bounds`: save them (CSV) and their figure under ``out``."""
+    from reslimit import store
+    from reslimit.studies.bounds import figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    store.write_rows(out / f"{name}.csv", rows)
+    figure(rows, out / f"{name}.png")
+    claims = []
+    for r in rows:
+        lo, hi = r["lower"], r["upper"]
+        theory = lo if lo is not None and lo == hi else f"[{'-inf' if lo is None else f'{lo:.6g}'}, " \
+                                                         f"{'inf' if hi is None else f'{hi:.6g}'}]"
+        print(f"{r['source']} ({r['check']}, beta={r['beta']}, L={r['depth']}): {r['quantity']} = "
+              f"{r['measured']:.6g} (SE {r['se']:.3g}), theory {theory}: {'PASS' if r['passed'] else 'FAIL'} "
+              f"({r['verdict']})")
+        claims.append({"claim": f"{r['quantity']} ({r['activation']}, {r['init']}, beta={r['beta']}, "
+                                f"L={r['depth']}, d={r['width']}, n={r['samples']}): {r['verdict']}",
+                       "source": r["source"], "theory": theory, "measured": r["measured"], "tolerance": r["rule"],
+                       "passed": bool(r["passed"]), "figure": str(out / f"{name}.png")})
+    return claims
