@@ -1,0 +1,197 @@
+"""``reslimit report``: run every validation script and gather their claims into one self-contained page.
+
+Each script ``validation/NAME.py`` is run as ``python validation/NAME.py --quick|--full --out OUT/NAME`` and
+writes ``OUT/NAME/claims.json``. The report writes ``OUT/claims.json`` (every claim), copies each figure
+(PNG, and the PDF beside it when there is one) into ``OUT/figures/``, and writes ``OUT/index.html``: the
+table of claims, then one section per claim with its figure (embedded as a base64 data URI) and the
+command that reproduces it. The page makes no external request, so it can be mailed or opened offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+VALIDATION_DIR = Path(__file__).resolve().parents[2] / "validation"
+VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
+TAIL_CHARS = 3000  # how much of a crashed script's output goes into its failing claim
+
+
+def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None) -> list[dict]:
+    """Run the validation scripts and write ``out/claims.json``, ``out/index.html`` and ``out/figures/``.
+
+    Args:
+        out: the output folder (created).
+        quick: pass ``--quick`` to every script (``False``: ``--full``, the acceptance sizes).
+        scripts: names of the scripts to run (``"ode_rate"`` or ``"ode_rate.py"``); default every
+            ``*.py`` of the validation folder but ``common.py``.
+        progress: echo each script's output to stderr while it runs.
+        validation_dir: the folder of scripts (default the repository's ``validation/``).
+
+    Returns:
+        Every claim, each a dict {claim, source, theory, measured, tolerance, passed, figure, command, script}.
+        A script that crashes or writes no claims.json gives one failing claim that says so.
+
+    Raises:
+        ValueError: the validation folder does not exist, or a named script is not in it.
+    """
+    folder = Path(validation_dir) if validation_dir is not None else VALIDATION_DIR
+    if not folder.is_dir():
+        raise ValueError(f"no validation folder at {folder}: the report needs the source checkout "
+                         "(pip install -e .) or validation_dir=")
+    available = {p.stem: p for p in sorted(folder.glob("*.py")) if p.stem != "common"}
+    names = list(available) if scripts is None else [Path(s).stem for s in scripts]
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValueError(f"no validation script {', '.join(missing)} in {folder} "
+                         f"(there are: {', '.join(available)})")
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    claims = []
+    for i, name in enumerate(names, 1):
+        if progress:
+            print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
+        claims += _run(available[name], out / name, quick, progress)
+    _copy_figures(claims, out / "figures")
+    (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
+    (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
+    return claims
+
+
+def _run(script: Path, out: Path, quick: bool, progress: bool) -> list[dict]:
+    """Run one script from the repository root, its output logged to ``out/output.log``; return its claims."""
+    out.mkdir(parents=True, exist_ok=True)
+    root = script.parent.parent
+    args = [str(script.relative_to(root)), "--quick" if quick else "--full", "--out", str(out)]
+    chunks = []
+    with subprocess.Popen([sys.executable, *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            chunks.append(chunk)
+            if progress:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+    text = b"".join(chunks).decode(errors="replace")
+    (out / "output.log").write_text(text)
+    command = shlex.join(["python", *args])
+    try:
+        claims = json.loads((out / "claims.json").read_text())
+    except (OSError, ValueError) as err:
+        return [{"claim": f"{script.stem} ran to completion and wrote its claims", "source": script.name,
+                 "theory": "claims.json written", "measured": f"exit status {proc.returncode}; {err}",
+                 "tolerance": None, "passed": False, "figure": None, "command": command, "script": script.stem,
+                 "error": text[-TAIL_CHARS:]}]
+    for c in claims:
+        c["script"] = script.stem
+        c.setdefault("command", command)
+        if c.get("figure") and not Path(c["figure"]).is_absolute():
+            c["figure"] = str(root / c["figure"])
+    return claims
+
+
+def _copy_figures(claims: list[dict], folder: Path) -> None:
+    """Copy each claim's PNG (and the PDF beside it) into ``folder``; set the claim's ``figure_copy``."""
+    copies = {}
+    for c in claims:
+        png = Path(c["figure"]) if c.get("figure") else None
+        if png is None or not png.is_file():
+            continue
+        if png not in copies:
+            folder.mkdir(parents=True, exist_ok=True)
+            run_dir = folder.parent / c["script"]
+            stem = "_".join(png.relative_to(run_dir).with_suffix("").parts) if png.is_relative_to(run_dir) \
+                else png.stem
+            copies[png] = folder / f"{c['script']}_{stem}.png"
+            copies[png].write_bytes(png.read_bytes())
+            if png.with_suffix(".pdf").is_file():
+                copies[png].with_suffix(".pdf").write_bytes(png.with_suffix(".pdf").read_bytes())
+        c["figure_copy"] = str(copies[png])
+
+
+def _fmt(value) -> str:
+    """A claim's value as short text: floats to 4 significant digits, None as a dash."""
+    if value is None:
+        return "\u2014"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _versions() -> str:
+    found = []
+    for name in VERSIONED:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join([f"Python {platform.python_version()}"] + found)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:72rem;
+padding:1rem;line-height:1.45;color:#1b1b1b}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+.meta{color:#555;font-size:.9rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;min-width:40rem;width:100%;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+.PASS{background:#dff3e0;color:#14591b;font-weight:600}.FAIL{background:#fbe0e0;color:#8a1010;font-weight:600}
+img{max-width:100%;height:auto;border:1px solid #eee}
+pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+code{font-size:.85rem}
+"""
+
+# Marks the page once every figure has decoded: <body data-figures-loaded="N/M"> (read by the browser test).
+LOADED_SCRIPT = """window.addEventListener("load",function(){var i=document.images,n=0;
+for(var k=0;k<i.length;k++){if(i[k].complete&&i[k].naturalWidth>0)n++;}
+document.body.setAttribute("data-figures-loaded",n+"/"+i.length);});"""
+
+
+def _html(claims: list[dict], quick: bool) -> str:
+    """The page: header, table of claims, then one section per claim; every figure embedded once."""
+    e = html.escape
+    passed = sum(bool(c.get("passed")) for c in claims)
+    rows, sections, shown = [], [], {}
+    for i, c in enumerate(claims, 1):
+        verdict = "PASS" if c.get("passed") else "FAIL"
+        rows.append(f'<tr><td><a href="#claim-{i}">{i}</a></td><td>{e(_fmt(c.get("claim")))}</td>'
+                    f'<td>{e(_fmt(c.get("source")))}</td><td>{e(_fmt(c.get("theory")))}</td>'
+                    f'<td>{e(_fmt(c.get("measured")))}</td><td>{e(_fmt(c.get("tolerance")))}</td>'
+                    f'<td class="{verdict}">{verdict}</td></tr>')
+        copy = c.get("figure_copy")
+        if copy is None:
+            figure = "<p>No figure.</p>"
+        elif copy in shown:
+            figure = f'<p>Figure: as for <a href="#claim-{shown[copy]}">claim {shown[copy]}</a>.</p>'
+        else:
+            shown[copy] = i
+            data = base64.b64encode(Path(copy).read_bytes()).decode("ascii")
+            figure = (f'<img src="data:image/png;base64,{data}" alt="{e(_fmt(c.get("claim")))}">'
+                      f'<p class="meta">figures/{e(Path(copy).name)}</p>')
+        error = f"<p>Output (tail):</p><pre><code>{e(c['error'])}</code></pre>" if c.get("error") else ""
+        sections.append(f'<section id="claim-{i}"><h2>{i}. {e(_fmt(c.get("claim")))} '
+                        f'<span class="{verdict}">{verdict}</span></h2>'
+                        f'<p>{e(_fmt(c.get("source")))}: theory {e(_fmt(c.get("theory")))}, measured '
+                        f'{e(_fmt(c.get("measured")))}, tolerance {e(_fmt(c.get("tolerance")))}.</p>'
+                        f'{figure}<p>Reproduce (from the repository root):</p>'
+                        f'<pre><code>{e(_fmt(c.get("command")))}</code></pre>{error}</section>')
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    table = ("<div class=\"scroll\"><table><thead><tr><th>#</th><th>Claim</th><th>Source</th><th>Theory</th>"
+             "<th>Measured</th><th>Tolerance</th><th>Verdict</th></tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table></div>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>reslimit validation report</title><style>{CSS}</style></head><body>"
+            f"<header><h1>reslimit validation report</h1><p class=\"meta\">{e(date)}; "
+            f"{'quick' if quick else 'full'} sizes; {passed}/{len(claims)} claims pass.<br>"
+            f"{e(_versions())}</p></header>{table}{''.join(sections)}"
+            f"<script>{LOADED_SCRIPT}</script></body></html>\n")

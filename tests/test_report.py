@@ -1,0 +1,114 @@
+"""The validation report on a folder of tiny fake scripts: one passing, one failing, one crashing."""
+
+import base64
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+
+import pytest
+
+from reslimit.report import report
+
+
+def _png(width=3, height=2) -> bytes:
+    """A valid RGB PNG of the given size (grey), without matplotlib."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\x80" * 3 * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+SCRIPT = """import argparse, base64, json, sys
+from pathlib import Path
+p = argparse.ArgumentParser()
+p.add_argument("--out", type=Path)
+p.add_argument("--quick", action="store_true")
+p.add_argument("--full", action="store_true")
+a = p.parse_args()
+a.out.mkdir(parents=True, exist_ok=True)
+(a.out / "sub").mkdir(exist_ok=True)
+(a.out / "sub" / "fig.png").write_bytes(base64.b64decode({png!r}))
+(a.out / "sub" / "fig.pdf").write_bytes(b"%PDF-1.4 fake")
+claims = [dict(claim={claim!r}, source="Prop. <1>", theory=-1.0, measured={measured!r}, tolerance=0.05,
+               passed={passed!r}, figure=str(a.out / "sub" / "fig.png"), command="python x.py --quick")]
+if {second!r}:
+    claims.append(dict(claim="same figure", source="Lemma 1", theory="[0, 1]", measured=None, tolerance="rule",
+                       passed=True, figure=str(a.out / "sub" / "fig.png"), command="python x.py --quick"))
+(a.out / "claims.json").write_text(json.dumps(claims))
+print("quick" if a.quick else "full")
+sys.exit(0 if {passed!r} else 1)
+"""
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    folder = root / "validation"
+    folder.mkdir()
+    png = base64.b64encode(_png()).decode()
+    (folder / "common.py").write_text("raise RuntimeError('common is not a script')\n")
+    (folder / "good.py").write_text(SCRIPT.format(png=png, claim="slope <b>&</b>", measured=-1.01, passed=True,
+                                                  second=True))
+    (folder / "bad.py").write_text(SCRIPT.format(png=png, claim="bad slope", measured=-0.5, passed=False,
+                                                 second=False))
+    (folder / "crash.py").write_text("raise RuntimeError('boom <script>alert(1)</script>')\n")
+    out = root / "out"
+    claims = report(out, quick=True, progress=False, validation_dir=folder)
+    return out, claims
+
+
+def test_claims_json(made):
+    out, claims = made
+    assert json.loads((out / "claims.json").read_text()) == claims
+    assert [c["script"] for c in claims] == ["bad", "crash", "good", "good"]
+    assert [c["passed"] for c in claims] == [False, False, True, True]
+    assert claims[0]["measured"] == -0.5 and claims[2]["claim"] == "slope <b>&</b>"
+    crash = claims[1]
+    assert "boom" in crash["error"] and "RuntimeError" in crash["error"]
+    assert "--quick" in crash["command"] and "crash.py" in crash["command"]
+    assert (out / "good" / "output.log").read_text().strip() == "quick"
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == ["bad_sub_fig.pdf", "bad_sub_fig.png", "good_sub_fig.pdf", "good_sub_fig.png"]
+    assert (out / "figures" / "good_sub_fig.png").read_bytes() == _png()
+
+
+def test_index_html(made):
+    out, _ = made
+    page = (out / "index.html").read_text()
+    assert '<meta name="viewport"' in page and "<table>" in page and "http" not in page.replace(
+        "http-equiv", "")
+    assert page.count('<img src="data:image/png;base64,') == 2  # two distinct figures, each embedded once
+    assert base64.b64encode(_png()).decode() in page
+    assert page.count('<td class="PASS">PASS</td>') == 2 and page.count('<td class="FAIL">FAIL</td>') == 2
+    assert page.count("<code>python x.py --quick</code>") == 3
+    assert "slope &lt;b&gt;&amp;&lt;/b&gt;" in page and "<b>&</b>" not in page
+    assert "Prop. &lt;1&gt;" in page
+    assert "boom &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "reslimit " in page and "torch " in page
+
+
+def test_quick_or_full_and_selection(tmp_path, made):
+    folder = made[0].parent / "validation"
+    claims = report(tmp_path, quick=False, scripts=["good.py"], progress=False, validation_dir=folder)
+    assert [c["claim"] for c in claims] == ["slope <b>&</b>", "same figure"]
+    assert (tmp_path / "good" / "output.log").read_text().strip() == "full"
+    with pytest.raises(ValueError, match="no validation script nope"):
+        report(tmp_path, scripts=["nope"], progress=False, validation_dir=folder)
+    with pytest.raises(ValueError, match="no validation folder"):
+        report(tmp_path, progress=False, validation_dir=tmp_path / "missing")
+
+
+def test_browser_loads_every_figure(made):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium or chromium-browser executable on PATH (apt-get install chromium)")
+    out, _ = made
+    dom = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=5000",
+                          "--dump-dom", (out / "index.html").as_uri()],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    assert re.search(r'data-figures-loaded="2/2"', dom), dom[:2000]
+    assert "<table>" in dom and dom.count("<tr>") == 5  # the header row and four claims
