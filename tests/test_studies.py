@@ -125,3 +125,15 @@ def test_phase_finds_half_below_one_half_and_h_above(tmp_path, capsys):
     assert (tmp_path / "p" / "phase.png").stat().st_size > 0
     code, cap = _run(["phase", "--hursts", "0.3", "--depths", "997,1000", "--out", str(tmp_path / "q")], capsys)
     assert code == 2 and "least common multiple" in cap.err
+
+
+def test_same_numbers_in_process_in_a_pool_and_on_dask(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    options = dict(init="brownian", block="res2", activation="tanh", betas=[0.5, 1.0], depths=[8, 32], width=12,
+                   ensemble=4, samples=3, progress=False, figures=False)
+    here = scaling.scaling(tmp_path / "here", **options)
+    pool = scaling.scaling(tmp_path / "pool", workers=2, **options)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        dask = scaling.scaling(tmp_path / "dask", scheduler=cluster.scheduler_address, **options)
+    assert len(here) == 2 * 2 * 4 * 3 and here == pool == dask

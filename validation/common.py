@@ -66,3 +66,19 @@ def bound_claims(rows: list[dict], out: Path, name: str) -> list[dict]:
                        "source": r["source"], "theory": theory, "measured": r["measured"], "tolerance": r["rule"],
                        "passed": bool(r["passed"]), "figure": str(out / f"{name}.png")})
     return claims
+
+
+def critical_claim(claim: str, source: str, out: Path, tolerance: float, **study) -> dict:
+    """Run the scaling study over a grid of betas and judge its critical beta against the theory's."""
+    import json
+
+    from reslimit.studies.scaling import scaling
+
+    scaling(out, **study)
+    manifest = json.loads((out / "manifest.json").read_text())
+    measured, theory = manifest["critical_beta"], manifest["critical_beta_theory"]
+    passed = measured is not None and abs(measured - theory) <= tolerance
+    print(f"{claim}: critical beta {measured if measured is None else round(measured, 3)}, theory {theory:g} "
+          f"+- {tolerance:g} (gradient ratio: {manifest['critical_beta_grad']}): {'PASS' if passed else 'FAIL'}")
+    return {"claim": claim, "source": source, "theory": theory, "measured": measured, "tolerance": tolerance,
+            "passed": passed, "figure": str(out / "scaling.png")}

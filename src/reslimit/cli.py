@@ -170,6 +170,11 @@ def _scaling(args) -> int:
         med = {L: np.median([r["hidden_ratio"] if r["status"] == "ok" else np.inf for r in rows
                              if r["beta"] == beta and r["depth"] == L]) for L in sorted({r["depth"] for r in rows})}
         print(f"beta = {beta:g}: median ||h_L - h_0||/||h_0|| " + ", ".join(f"L={L}: {m:.3g}" for L, m in med.items()))
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    if manifest["critical_beta"] is not None:
+        theory = manifest["critical_beta_theory"]
+        print(f"critical beta (the median ratio stops depending on L): {manifest['critical_beta']:.3f} measured, "
+              f"{'none claimed' if theory is None else f'{theory:g}'} in theory")
     print(f"{len(rows)} rows, {diverged} diverged; wrote {Path(args.out) / 'results.csv'}, scaling.png, histograms.png")
     return 0
 
@@ -177,14 +182,16 @@ def _scaling(args) -> int:
 def _phase(args) -> int:
     """``reslimit phase``: run or resume the sweep, print the critical beta of each H beside beta = H."""
     from .studies.grid import parse_grid
-    from .studies.phase import phase
+    from .studies.phase import critical_theory, phase
 
     hursts = parse_grid("--hursts", args.hursts, low=0.0, high=1.0, low_open=True, high_open=True)
     found = phase(args.out, workers=args.workers, scheduler=args.scheduler, hursts=hursts, **_common(args))
     for h, b in found["critical_beta"].items():
         g = found["critical_beta_grad"][h]
+        t = critical_theory(args.block, args.activation, h)
         print(f"H = {h:.3g}: critical beta {'none on the grid' if b is None else f'{b:.3f}'} (hidden), "
-              f"{'none on the grid' if g is None else f'{g:.3f}'} (gradient); first-order theory {h:.3g}")
+              f"{'none on the grid' if g is None else f'{g:.3f}'} (gradient); theory "
+              f"{'none claimed' if t is None else f'{t:.3g}'}, first order {h:.3g}")
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (critical_beta), phase.png")
     return 0
 

@@ -113,7 +113,8 @@ def phase_figure(rows, params, found, out) -> list:
         hs = [h for h in hursts if found[key].get(h) is not None]
         ax.plot([found[key][h] for h in hs], hs, "ko-", ms=3, label=rf"measured critical $\beta$ ({key})")
         ax.plot(hursts, hursts, "w--", lw=2, label=r"first-order theory $\beta = H$")
-        ax.plot(np.maximum(hursts, 0.5), hursts, "y:", lw=2, label=r"with the second-order term: $\max(H, 1/2)$")
+        if params["block"] != "res1" and params["activation"] == "relu":
+            ax.plot(np.maximum(hursts, 0.5), hursts, "y:", lw=2, label=r"with the inner weights' noise: $\max(H, 1/2)$")
         ax.set(xlabel=r"$\beta$ ($\alpha_L = L^{-\beta}$)", ylabel="Hurst index H")
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_title(f"fBm weights, {params['block']} ({params['activation']}), depths {params['depths']}")

@@ -65,6 +65,14 @@ def write_manifest(out, params: dict, **entries) -> None:
     os.replace(tmp, path)
 
 
+def update_manifest(out, **entries) -> None:
+    """Add ``entries`` (results of a finished study: critical betas, verdicts) to manifest.json, keeping the rest."""
+    path = Path(out) / MANIFEST
+    manifest = json.loads(path.read_text())
+    kept = {k: v for k, v in manifest.items() if k not in ("params", "versions")}
+    write_manifest(out, manifest["params"], **(kept | entries))
+
+
 def read_rows(path) -> list[dict]:
     """The rows of a CSV written by write_rows or by a sweep, typed back.
 

@@ -4,10 +4,16 @@ For each H, one pair of fBm paths (outer V, inner W) serves every depth and ever
 path sampled at resolution lcm(depths). The critical beta of H is where the hidden ratio stops depending
 on L: the slope s(beta) of log median ratio against log L (least squares over the depths) changes sign
 from + (explodes) to - (identity); it is interpolated linearly between the two betas of the grid around
-the first sign change. The first-order argument (alpha_L sum_k V_k is of size L^(H - beta)) gives
-beta = H (Marion, Fermanian, Biau, Vert 2022, Section 4 and Figure 7). For H < 1/2 the second-order
-term alpha_L^2 sum_k V_k V_k g' ... has a mean-square of order alpha_L^2 L = L^(1 - 2 beta), which exceeds
-the first-order one, so the measured critical beta is max(H, 1/2): what `validation/phase_line.py` checks.
+the first sign change.
+
+The first-order argument (alpha_L sum_k V_k g(h_0) is of size L^(H - beta)) gives beta = H (Marion,
+Fermanian, Biau, Vert 2022, Section 4 and Figure 7). It holds for res-1, whose g(h_k) varies slowly
+with k. With inner weights (res-2, res-3) g(W_k h) carries the rough fBm W_k too: write
+g(W_k h) = m + f_k with m its mean. The mean part sums to L^H as before; the fluctuation part,
+sum_k V_k f_k, is a sum of products of two independent stationary sequences, of size L^(1/2) when
+H < 1/2 (their correlations are summable). So for res-3 (ReLU: m != 0) the critical beta is max(H, 1/2):
+:func:`critical_theory`, which ``validation/phase_line.py`` checks. For res-2 with an odd sigma (m = 0)
+no line is claimed: the figure shows the measurement only.
 """
 
 from __future__ import annotations
@@ -16,11 +22,20 @@ import math
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, store
 from . import scaling
 from .sweep import Study, run_study
 
 MAX_RESOLUTION = 2**16
+
+
+def critical_theory(block: str, activation: str, hurst: float) -> float | None:
+    """The critical beta for fBm weights: H for res-1; max(H, 1/2) with ReLU inner blocks; else None."""
+    if block == "res1":
+        return hurst
+    if activation == "relu":
+        return max(hurst, 0.5)
+    return None
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
@@ -53,13 +68,16 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
 
 
 def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
-    """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf."""
+    """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf.
+
+    For a scaling study (no "hursts" in params) the first axis has length 1.
+    """
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        groups.setdefault((r["hurst"], r["depth"], r["beta"]), []).append(
+        groups.setdefault((r.get("hurst"), r["depth"], r["beta"]), []).append(
             r[ratio] if r["status"] == "ok" else math.inf)
     return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
-                     for h in params["hursts"]])
+                     for h in params.get("hursts", [None])])
 
 
 def slopes(median: np.ndarray, depths) -> np.ndarray:
@@ -76,10 +94,13 @@ def slopes(median: np.ndarray, depths) -> np.ndarray:
 def critical_betas(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> dict[float, float | None]:
     """For each H, the beta where d log median(ratio) / d log L changes sign from + to - (interpolated).
 
-    None where the slope has no such sign change on the grid of betas (all explode or all vanish).
+    None where the slope has no such sign change on the grid of betas (all explode or all vanish), or
+    with a single depth. A scaling study (no "hursts" in params) gives {None: beta}.
     """
+    if len(params["depths"]) < 2:
+        return dict.fromkeys(params.get("hursts", [None]))
     s = slopes(medians(rows, params, ratio), params["depths"])
-    return {h: _sign_change(params["betas"], s[i]) for i, h in enumerate(params["hursts"])}
+    return {h: _sign_change(params["betas"], s[i]) for i, h in enumerate(params.get("hursts", [None]))}
 
 
 def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> dict:
@@ -91,12 +112,10 @@ def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **o
     result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
     found = {"critical_beta": critical_betas(result, st.params),
              "critical_beta_grad": critical_betas(result, st.params, "grad_ratio")}
-    from .. import store
-
-    store.write_manifest(out, st.params, study="phase", points=len(st.points),
-                         **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
+    store.update_manifest(out, **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
                          critical_beta_first_order={str(h): h for h in st.params["hursts"]},
-                         critical_beta_second_order={str(h): max(h, 0.5) for h in st.params["hursts"]})
+                         critical_beta_theory={str(h): critical_theory(st.params["block"], st.params["activation"], h)
+                                               for h in st.params["hursts"]})
     if figures:
         from ..plots import phase_figure
 

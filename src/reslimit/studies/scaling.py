@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks, theory
+from .. import _checks, store, theory
 from .._rng import KeyedNormal, mix
 from ..blocks import get_block
 from ..paths import make_path
@@ -118,8 +118,17 @@ def growth(params: dict, beta: float, depths) -> tuple[np.ndarray, str] | None:
     if c is not None:
         return np.sqrt([theory.second_moment(c, L**-beta, int(L)) for L in depths]), \
             rf"theory $\sqrt{{(1+{c:g}\alpha_L^2)^L-1}}$"
-    crit = params["hurst"] if params["init"] == "fbm" else CRITICAL[params["init"]]
+    crit = params["hurst"] if params["init"] == "fbm" else CRITICAL[params["init"]]  # first order
     return depths ** (crit - beta), rf"first order $\propto L^{{{crit - beta:+.2g}}}$"
+
+
+def critical(params: dict) -> float | None:
+    """The theory's critical beta: 1/2 (i.i.d., Brownian), 1 (smooth); for fBm see phase.critical_theory."""
+    if params["init"] == "fbm":
+        from .phase import critical_theory
+
+        return critical_theory(params["block"], params["activation"], params["hurst"])
+    return CRITICAL[params["init"]]
 
 
 def exact_c(params: dict) -> float | None:
@@ -162,8 +171,13 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
 
     ``options`` are those of :func:`study`. Returns the rows.
     """
+    from .phase import critical_betas
+
     st = study(**options)
     result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
+    store.update_manifest(out, critical_beta=critical_betas(result, st.params)[None],
+                         critical_beta_grad=critical_betas(result, st.params, "grad_ratio")[None],
+                         critical_beta_theory=critical(st.params))
     if figures:
         from ..plots import scaling_figures
 

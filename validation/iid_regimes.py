@@ -1,0 +1,25 @@
+"""I.i.d. weights: the critical beta is 1/2 (identity above, explosion below), for the hidden states and gradients.
+
+Claim (Marion et al. 2022, Prop. 3 and Figure 1): with alpha_L = L^-beta and i.i.d. N(0, 1/d) weights, the
+median of ||h_L - h_0|| / ||h_0|| stops depending on L at beta = 1/2. Measured as the beta where the slope
+of log median ratio in log L changes sign between the depths (interpolated on a grid of betas): within 0.05.
+"""
+
+import sys
+
+from common import critical_claim, finish, parse
+
+
+def main(argv=None) -> int:
+    args = parse(__doc__, "iid_regimes", argv)
+    size = dict(depths=[30, 300], ensemble=20, samples=4) if args.quick else dict(depths=[100, 1000], ensemble=50,
+                                                                                   samples=10)
+    claims = [critical_claim(f"i.i.d. weights, {block}: critical beta 1/2", "Prop. 3, Figure 1", args.out / block,
+                             0.05, init="iid", block=block, activation=act, betas=[0.3 + 0.04 * i for i in range(11)],
+                             width=40, seed=0, **size)
+              for block, act in (("res3", "relu"), ("res1", "tanh"))]
+    return finish(args, claims)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
