@@ -19,13 +19,15 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 install: $(VENV)/.installed
 
 report: install
-	$(BIN)/reslimit demo --out results/demo
+	$(BIN)/reslimit report --quick --out results/report
 
 test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/limits.py
+	$(BIN)/python benchmarks/studies.py
 
 clean:
 	rm -rf $(VENV) results

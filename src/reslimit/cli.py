@@ -6,6 +6,7 @@
     reslimit scaling --init iid --betas 0.25,0.5,1 --depths 10:1000:10 --out results/scaling [--workers 2]
     reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
     reslimit bounds --out results/bounds
+    reslimit report --out results/report [--quick|--full]
 
 Exit status: 0 on success; 1 when a demo verdict fails or a file cannot be written; 2 on bad input. A
 ValueError or TypeError raised by the package (a bad depth, width, beta, block, activation, option...) is
@@ -128,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
     bnd.add_argument("--seed", type=int, default=0)
     bnd.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, bounds.png")
     bnd.set_defaults(run=_bounds)
+
+    rep = commands.add_parser("report", help="run every validation script; claims.json + self-contained index.html",
+                              description="Run validation/*.py, gather their claims, write OUT/claims.json, "
+                                          "OUT/figures/ and OUT/index.html (figures embedded).")
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (default)")
+    size.add_argument("--full", action="store_true", help="the acceptance sizes")
+    rep.add_argument("--out", required=True, metavar="DIR", help="folder for claims.json, index.html, figures/")
+    rep.set_defaults(run=_report)
     return parser
 
 
@@ -295,4 +305,14 @@ def _demo(args) -> int:
     failed = sum(r["verdict"] == "fail" for r in rows)
     print(f"{len(rows) - failed} of {len(rows)} rows within 4 SE of theory; wrote {out / 'demo.csv'}, "
           f"{out / 'demo.png'}")
+    return 1 if failed else 0
+
+
+def _report(args) -> int:
+    """``reslimit report``: every validation claim in one page; exit status 1 if any failed."""
+    from .report import report
+
+    claims = report(args.out, quick=not args.full)
+    failed = [c for c in claims if not c["passed"]]
+    print(f"{len(claims) - len(failed)} of {len(claims)} claims pass; wrote {Path(args.out) / 'index.html'}")
     return 1 if failed else 0
