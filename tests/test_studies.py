@@ -90,7 +90,9 @@ def test_scaling_cli_writes_resumes_and_refuses(tmp_path, capsys):
     assert code == 0, cap.err
     rows = read_rows(tmp_path / "s" / "results.csv")
     assert len(rows) == 2 * 2 * 3 * 2
-    assert {"depth", "beta", "hidden_ratio", "grad_ratio", "status", "draw", "input"} <= set(rows[0])
+    assert {"depth", "beta", "hidden_ratio", "grad_ratio", "status", "draw", "input", "init", "block", "width",
+            "seed"} <= set(rows[0])
+    assert {r["width"] for r in rows} == {6} and {r["init"] for r in rows} == {"iid"}
     for name in ("scaling.png", "scaling.pdf", "histograms.png", "manifest.json"):
         assert (tmp_path / "s" / name).stat().st_size > 0
     before = (tmp_path / "s" / "results.csv").read_text()

@@ -68,6 +68,15 @@ def bound_claims(rows: list[dict], out: Path, name: str) -> list[dict]:
     return claims
 
 
+def regime_claims(args, init: str, name: str, source: str, betas: list, blocks) -> list[dict]:
+    """The critical-beta claim of ``init`` weights for each (block, activation), at quick or full sizes."""
+    size = dict(depths=[30, 300], ensemble=20, samples=4) if args.quick else dict(depths=[100, 1000], ensemble=50,
+                                                                                   samples=10)
+    return [critical_claim(f"{init} weights, {block}: critical beta {name}", source, args.out / block, 0.05,
+                           init=init, block=block, activation=act, betas=betas, width=40, seed=0, **size)
+            for block, act in blocks]
+
+
 def critical_claim(claim: str, source: str, out: Path, tolerance: float, **study) -> dict:
     """Run the scaling study over a grid of betas and judge its critical beta against the theory's."""
     import json

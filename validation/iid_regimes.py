@@ -7,17 +7,13 @@ of log median ratio in log L changes sign between the depths (interpolated on a 
 
 import sys
 
-from common import critical_claim, finish, parse
+from common import finish, parse, regime_claims
 
 
 def main(argv=None) -> int:
     args = parse(__doc__, "iid_regimes", argv)
-    size = dict(depths=[30, 300], ensemble=20, samples=4) if args.quick else dict(depths=[100, 1000], ensemble=50,
-                                                                                   samples=10)
-    claims = [critical_claim(f"i.i.d. weights, {block}: critical beta 1/2", "Prop. 3, Figure 1", args.out / block,
-                             0.05, init="iid", block=block, activation=act, betas=[0.3 + 0.04 * i for i in range(11)],
-                             width=40, seed=0, **size)
-              for block, act in (("res3", "relu"), ("res1", "tanh"))]
+    claims = regime_claims(args, "iid", "1/2", "Prop. 3, Figure 1", [0.3 + 0.04 * i for i in range(11)],
+                           (("res3", "relu"), ("res1", "tanh")))
     return finish(args, claims)
 
 

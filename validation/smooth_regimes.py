@@ -7,17 +7,13 @@ beta where the slope of log median ratio in log L changes sign between the depth
 
 import sys
 
-from common import critical_claim, finish, parse
+from common import finish, parse, regime_claims
 
 
 def main(argv=None) -> int:
     args = parse(__doc__, "smooth_regimes", argv)
-    size = dict(depths=[30, 300], ensemble=20, samples=4) if args.quick else dict(depths=[100, 1000], ensemble=50,
-                                                                                   samples=10)
-    claims = [critical_claim(f"smooth weights, {block}: critical beta 1", "Prop. 8, Figures 4-5", args.out / block,
-                             0.05, init="smooth", block=block, activation=act, betas=[0.7 + 0.05 * i for i in range(13)],
-                             width=40, seed=0, **size)
-              for block, act in (("res1", "tanh"), ("res3", "relu"))]
+    claims = regime_claims(args, "smooth", "1", "Prop. 8, Figures 4-5", [0.7 + 0.05 * i for i in range(13)],
+                           (("res1", "tanh"), ("res3", "relu")))
     return finish(args, claims)
 
 

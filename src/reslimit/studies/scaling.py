@@ -86,13 +86,16 @@ def network(params: dict, depth: int, outer, inner) -> ScaledResNet:
 
 
 def rows(params: dict, point: dict, result: dict, betas) -> list[dict]:
-    """Tidy rows, one per beta x draw x input, from :func:`ratios`' arrays."""
+    """Tidy rows, one per beta x draw x input, from :func:`ratios`' arrays, with the study's parameters."""
+    fixed = {k: params[k] for k in ("init", "block", "activation", "width", "seed", "dtype")}
+    if params["init"] == "fbm" and "hurst" not in point:
+        fixed["hurst"] = params["hurst"]
     out = []
     for b, beta in enumerate(betas):
         for e in range(params["ensemble"]):
             for i in range(params["samples"]):
                 bad = bool(result["diverged"][b, e, i])
-                out.append({**point, "beta": beta, "draw": e, "input": i,
+                out.append({**point, "beta": beta, "draw": e, "input": i, **fixed,
                             "hidden_ratio": float(result["hidden"][b, e, i]),
                             "grad_ratio": float(result["grad"][b, e, i]),
                             "status": "diverged" if bad else "ok"})
@@ -148,7 +151,7 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
     init = _checks.choice("init", init, INITS)
     get_block(block, activation)  # validates block and activation
     if not isinstance(activation, str):
-        raise ValueError("activation must be a name for a study (it is stored in the manifest)")
+        raise TypeError("activation must be a name for a study (it is stored in the manifest)")
     betas = [_checks.real("betas", b, low=0.0) for b in betas]
     depths = [_checks.positive_int("depths", L) for L in depths]
     if not betas or not depths:
