@@ -117,16 +117,21 @@ class Block:
         ``alpha`` is a float, or a tensor of shape (E or 1, n, 1): one scale per input row.
         ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
         """
-        q, alpha = _scaled(self.vjp(s, W, torch.bmm(p, V)), alpha)
+        q, alpha = _scaled(self.vjp(s, W, torch.bmm(p, V)), alpha, inplace)
         return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
 
 
-def _scaled(q: Tensor, alpha) -> tuple[Tensor, float]:
-    """(alpha * q, 1) for per-row scales alpha of shape (E or 1, n, 1); (q, alpha) for a float."""
-    return (q * alpha, 1.0) if isinstance(alpha, Tensor) else (q, alpha)
+def _scaled(q: Tensor, alpha, inplace: bool) -> tuple[Tensor, float]:
+    """(alpha * q, 1) for per-row scales alpha of shape (E or 1, n, 1); (q, alpha) for a float.
+
+    q is a fresh tensor of the step, so without autograd it is scaled in place (no allocation per layer).
+    """
+    if not isinstance(alpha, Tensor):
+        return q, alpha
+    return (q.mul_(alpha) if inplace else q * alpha), 1.0
 
 
 class Res1(Block):
@@ -158,7 +163,7 @@ class Res2(Block):
         return torch.bmm(self.activation.vjp(s, q), W)
 
     def adjoint_step(self, p, s, V, W, alpha, inplace=False):  # the last product fused with the sum
-        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(p, V)), alpha)
+        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(p, V)), alpha, inplace)
         return p.baddbmm_(q, W, alpha=alpha) if inplace else torch.baddbmm(p, q, W, alpha=alpha)
 
 

@@ -165,13 +165,15 @@ class ScaledResNet(nn.Module):
         h = h.clone() if inplace else h
         if states is not None:
             states.append(h.clone() if inplace else h)
+        per_row = isinstance(alpha, Tensor)
+        scaled = torch.empty_like(h) if per_row and inplace else None  # alpha * g, one buffer for all layers
         for start, V, W in self.weight_chunks():
             VT, Ws = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
                 g, saved = self.block.cached(h, Ws[j])
                 if cache is not None:
                     cache.append(saved)
-                g, a = (g * alpha, 1.0) if isinstance(alpha, Tensor) else (g, alpha)
+                g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_row else (g, alpha)
                 h = h.baddbmm_(g, VT[j], alpha=a) if inplace else torch.baddbmm(h, g, VT[j], alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(h.clone() if inplace else h)
