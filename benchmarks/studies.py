@@ -24,8 +24,8 @@ from reslimit.paths import FractionalBrownian
 from reslimit.studies.phase import phase
 from reslimit.studies.scaling import scaling
 
-FIG1 = {"init": "iid", "block": "res3", "betas": [0.25, 0.5, 1.0], "depths": np.linspace(10, 1000, 10, dtype=int).tolist(),
-        "width": 40, "ensemble": 50, "samples": 1}
+FIG1 = {"init": "iid", "block": "res3", "betas": [0.25, 0.5, 1.0],
+        "depths": np.linspace(10, 1000, 10, dtype=int).tolist(), "width": 40, "ensemble": 50, "samples": 1}
 FIG7 = {"block": "res3", "betas": np.linspace(0, 1.3, 70).tolist(), "hursts": np.linspace(0.05, 0.97, 51).tolist(),
         "depths": [100, 1000], "width": 40, "ensemble": 5, "samples": 10}
 

@@ -96,7 +96,8 @@ def test_iid_entries_have_unit_variance_and_the_named_law(dist):
 
 
 def test_repr_rebuilds_the_path():
-    from reslimit import IID as IID_, Brownian as Brownian_  # noqa: F401  (names used by eval)
+    from reslimit import IID as IID_
+    from reslimit import Brownian as Brownian_
 
     for p in (IID(3, ensemble=2, dist="uniform", seed=4), Brownian(3, ensemble=2, seed=9, levels=20)):
         q = eval(repr(p), {"IID": IID_, "Brownian": Brownian_, "torch": torch})

@@ -74,7 +74,7 @@ def test_repr_rebuilds_and_std_scales(cls):
 def test_smooth_kind_beta_and_feature_count():
     p = Smooth(2)
     assert p.kind == "values" and p.natural_beta == 1.0
-    assert [Smooth(2, lengthscale=l).n_features for l in (1.0, 0.1, 0.01)] == [
+    assert [Smooth(2, lengthscale=s).n_features for s in (1.0, 0.1, 0.01)] == [
         19,
         39,
         233,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from problems import SECOND_MOMENT, second_moment
+
 from reslimit import IID, Brownian, ScaledResNet, diverged
 from reslimit import resnet as resnet_module
 
@@ -196,7 +196,8 @@ def test_per_input_alpha_equals_separate_networks():
         for i, beta in enumerate(betas.tolist()):
             one = ScaledResNet(depth, 6, beta=beta, block="res2", activation="tanh", outer=net.outer, inner=net.inner)
             assert (one.trajectory(h0[:, i:i + 1], every=depth) - batched[:, :, i:i + 1]).abs().max() < 1e-13
-            assert (one.adjoint(h0[:, i:i + 1], pL[:, i:i + 1], every=depth) - p_batched[:, :, i:i + 1]).abs().max() < 1e-13
+            alone = one.adjoint(h0[:, i:i + 1], pL[:, i:i + 1], every=depth)
+            assert (alone - p_batched[:, :, i:i + 1]).abs().max() < 1e-13
         per_sample = net(h0, alpha=torch.full((2, 3), 0.3))
         assert (per_sample - ScaledResNet(depth, 6, alpha=0.3, block="res2", activation="tanh", outer=net.outer,
                                           inner=net.inner)(h0)).abs().max() < 1e-13

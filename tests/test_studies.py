@@ -9,8 +9,7 @@ import torch
 
 from reslimit import IID, ScaledResNet, cli
 from reslimit._rng import mix
-from reslimit.studies import phase, scaling
-from reslimit.studies import read_rows
+from reslimit.studies import phase, read_rows, scaling
 
 
 def _net(depth, block="res3", activation="relu", width=8, ensemble=6, seed=1, dtype=torch.float64):

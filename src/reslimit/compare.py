@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from . import _checks, store, theory
 from .blocks import get_block
-from .paths import Brownian, FractionalBrownian, Smooth, WeightPath
 from .ode import NeuralODE
+from .paths import Brownian, FractionalBrownian, Smooth
 from .resnet import ScaledResNet
 from .sde import NeuralSDE
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -145,13 +144,10 @@ def write_csv(rows: list[dict], path) -> None:
 
 def plot(rows: list[dict], path) -> None:
     """Log-log plot of the measured means (error bars: 1 SE) beside the theory curves, a panel per block."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from .plots import plt, save
 
     panels = list(dict.fromkeys((r["block"], r["activation"]) for r in rows))
-    fig = Figure(figsize=(5.5 * len(panels), 4.5))
-    FigureCanvasAgg(fig)  # the Agg backend, without pyplot's global state
-    axes = fig.subplots(1, len(panels), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (block, activation) in zip(axes[0], panels):
         mine = [r for r in rows if (r["block"], r["activation"]) == (block, activation)]
         for i, beta in enumerate(dict.fromkeys(r["beta"] for r in mine)):
@@ -169,4 +165,4 @@ def plot(rows: list[dict], path) -> None:
         ax.set_xticks(depths, [str(L) for L in depths])
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=120)
+    save(fig, path)

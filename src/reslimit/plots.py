@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 import matplotlib.ticker
 
@@ -21,13 +23,18 @@ def _rate_panel(ax, depths, errors, rate, theory, label):
     ax.plot(depths, fit, "-", color="C0", label=f"fit: slope {rate.slope:.3f} [{rate.ci_low:.3f}, {rate.ci_high:.3f}]")
     anchor = np.exp(np.mean(np.log(mean)) - theory * np.mean(x))
     ax.plot(depths, anchor * depths**theory, "--", color="C3", label=f"theory: slope {theory:g}")
+    _depth_axis(ax, depths)
+    ax.legend(fontsize=8)
+
+
+def _depth_axis(ax, depths) -> None:
+    """Log-log axes with the depths as the x ticks (no minor labels) and a grid."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(depths, [str(int(L)) for L in depths], minor=False)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("depth L")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
 
 
 def convergence_figure(conv, path) -> None:
@@ -41,8 +48,7 @@ def convergence_figure(conv, path) -> None:
     axes[1].set_ylabel(r"$\|P_0 - p_0\|$")
     axes[1].set_title("backward states (adjoint) at the input")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 RATIOS = {"hidden_ratio": r"$\|h_L - h_0\| / \|h_0\|$", "grad_ratio": r"$\|p_0 - p_L\| / \|p_L\|$"}
@@ -58,40 +64,61 @@ def _ratio_values(rows, ratio) -> np.ndarray:
 
 
 def scaling_figures(rows, params, out) -> list:
-    """scaling.png: both ratios against L per beta (median, quartile band, theory); histograms.png at max L."""
+    """scaling.png: both ratios against L per beta (median, quartile band, theory); histograms.png at max L.
+
+    Betas are coloured along a colormap with one legend entry each, beside the figure; the histograms show
+    at most five betas, evenly spaced along the grid, so they stay readable.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     from .studies.scaling import growth
 
     depths = np.array(sorted(params["depths"]), dtype=float)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    betas = list(params["betas"])
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6))
+    labels = set()
     for ax, ratio in zip(axes, RATIOS):
-        for c, beta in enumerate(params["betas"]):
+        for c, beta in enumerate(betas):
             sub = _by(rows, "beta", beta)
             q = np.array([np.quantile(_ratio_values(_by(sub, "depth", int(L)), ratio), [0.25, 0.5, 0.75])
                           for L in depths])
-            ax.fill_between(depths, q[:, 0], q[:, 2], color=f"C{c}", alpha=0.2)
-            ax.plot(depths, q[:, 1], "o-", color=f"C{c}", label=rf"$\beta$ = {beta:g}: median, 25-75%")
+            ax.fill_between(depths, q[:, 0], q[:, 2], color=colors[c], alpha=0.15)
+            ax.plot(depths, q[:, 1], "o-", color=colors[c], ms=4)
             curve, label = growth(params, beta, depths)
             if not label.startswith("theory"):  # an order of growth: anchored at the first median
                 curve = curve * q[0, 1] / curve[0]
-            ax.plot(depths, curve, "--", color=f"C{c}", alpha=0.8, label=label)
-        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel=RATIOS[ratio])
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+                label = r"first order $\propto L^{\beta_c - \beta}$"
+            labels.add(label)
+            ax.plot(depths, curve, "--", color=colors[c], alpha=0.8)
+        _depth_axis(ax, depths)
+        ax.set_ylabel(RATIOS[ratio])
+    handles = [Line2D([], [], color=colors[c], marker="o", ms=4, label=rf"$\beta$ = {beta:.3g}")
+               for c, beta in enumerate(betas)]
+    handles += [Line2D([], [], color="k", marker="o", ms=4, label="median over samples"),
+                Patch(color="k", alpha=0.15, label="25-75% of samples")]
+    handles += [Line2D([], [], color="k", ls="--", label=label) for label in sorted(labels)]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.84, 0.5), fontsize=8, frameon=False)
     axes[0].set_title(f"{params['init']} weights, {params['block']} ({params['activation']}), d = {params['width']}")
     axes[1].set_title("backward states, loss of a linear read-out")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     paths = _save(fig, out, "scaling")
     L = int(depths[-1])
+    shown = sorted({round(i) for i in np.linspace(0, len(betas) - 1, min(5, len(betas)))})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, ratio in zip(axes, RATIOS):
-        for c, beta in enumerate(params["betas"]):
+        for i in shown:
+            beta, color = betas[i], colors[i]
             v = _ratio_values(_by(_by(rows, "beta", beta), "depth", L), ratio)
             v = v[np.isfinite(v) & (v > 0)]
             if len(v):
-                ax.hist(np.log10(v), bins=30, color=f"C{c}", alpha=0.5, label=rf"$\beta$ = {beta:g} ({len(v)} samples)")
+                ax.hist(np.log10(v), bins=30, color=color, alpha=0.5, label=rf"$\beta$ = {beta:.3g} ({len(v)} samples)")
             curve, label = growth(params, beta, [L])
             if label.startswith("theory") and np.isfinite(curve[0]) and curve[0] > 0:
-                ax.axvline(np.log10(curve[0]), color=f"C{c}", ls="--", label=r"theory: $\sqrt{E\,\mathrm{ratio}^2}$")
+                ax.axvline(np.log10(curve[0]), color=color, ls="--")
+        if any(growth(params, betas[i], [L])[1].startswith("theory") for i in shown):
+            ax.plot([], [], "k--", label=r"theory: $\sqrt{E\,\mathrm{ratio}^2}$")
         ax.set(xlabel=f"log10 {RATIOS[ratio]}", ylabel="samples", title=f"L = {L}")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -124,9 +151,12 @@ def phase_figure(rows, params, found, out) -> list:
 
 def _save(fig, out, name) -> list:
     """Save as PNG and PDF in ``out``; return the paths."""
-    from pathlib import Path
+    return save(fig, Path(out) / f"{name}.png")
 
-    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+
+def save(fig, path) -> list:
+    """Save ``fig`` as ``path`` (PNG) and beside it as PDF, close it, and return the two paths."""
+    paths = [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
     for p in paths:
         fig.savefig(p, dpi=120)
     plt.close(fig)

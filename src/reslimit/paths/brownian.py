@@ -108,7 +108,8 @@ class Brownian(WeightPath):
                 a, b = at(left), at(left + 1)
                 frac = torch.as_tensor(scaled - left, dtype=self.dtype, device=self.device)[:, None, None, None]
                 sd = torch.sqrt(frac * (1 - frac) * 2.0**-level)
-                out[torch.from_numpy(pending).to(self.device)] = a + frac * (b - a) + sd * self._nodes(level, left, _LEAF)
+                rows = torch.from_numpy(pending).to(self.device)
+                out[rows] = a + frac * (b - a) + sd * self._nodes(level, left, _LEAF)
                 break
             # next level: the endpoints of every pending interval; odd ones are new bridge midpoints
             need = np.unique(np.concatenate([2 * left, 2 * left + 1, 2 * left + 2]))

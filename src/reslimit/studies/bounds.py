@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -290,7 +289,10 @@ def prop5_6(*, depth=64, beta=0.5, width=8, samples=2000, seed=0, claimed=None) 
 
 
 def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, seed=0) -> list[dict]:
-    """Corollary 2 (Markov for gradients), L alpha^2 <= 1: P(||p_0-p_L||^2/||p_L||^2 > (e-1) L alpha^2/delta) <= delta."""
+    """Corollary 2 (Markov for gradients), L alpha^2 <= 1.
+
+    P(||p_0-p_L||^2/||p_L||^2 > (e-1) L alpha^2/delta) <= delta.
+    """
     _check_common(depth, width, samples, seed)
     _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     t = time.perf_counter()
@@ -347,7 +349,8 @@ def prop8(*, beta=1.0, depths=(16, 64, 256, 1024), activation="tanh", width=8, s
     ratio, _, gron = _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale)
     seconds = round(time.perf_counter() - t, 3)
     common = {"activation": activation, "init": f"smooth(l={lengthscale:g})", "beta": beta,
-                  "depth": "/".join(map(str, depths)), "width": width, "samples": samples, "seed": seed, "seconds": seconds}
+                  "depth": "/".join(map(str, depths)), "width": width, "samples": samples, "seed": seed,
+                  "seconds": seconds}
     finite = np.isfinite(ratio)  # an overflowed sample cannot be compared (its bound overflows too)
     worst = float(np.max(ratio[finite] / gron[finite])) if finite.any() else math.nan
     rows = [_row("prop8", "Prop. 8", "max over samples, L of ratio / Gronwall bound", worst, 0.0, None, 1.0,
@@ -458,10 +461,7 @@ def _fmt(x) -> str:
 
 def figure(rows: list[dict], path) -> None:
     """One panel per check: the measured value with a +-2 SE bar beside its lower / upper bound(s)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import plt, save
 
     n = len(rows)
     cols = min(5, n)
@@ -494,8 +494,7 @@ def figure(rows: list[dict], path) -> None:
         ax.axis("off")
     fig.suptitle("Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929")
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _short(q: str) -> str:

@@ -55,8 +55,8 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
     hursts = [_checks.real("hursts", h, low=0.0, high=1.0, low_open=True, high_open=True) for h in hursts]
     if not hursts:
         raise ValueError("hursts must be non-empty")
-    base = scaling.study(init="fbm", block=block, activation=activation, betas=sorted(betas), depths=depths, width=width,
-                         ensemble=ensemble, samples=samples, seed=seed, hurst=hursts[0], dtype=dtype)
+    base = scaling.study(init="fbm", block=block, activation=activation, betas=sorted(betas), depths=depths,
+                         width=width, ensemble=ensemble, samples=samples, seed=seed, hurst=hursts[0], dtype=dtype)
     depths = base.params["depths"]
     resolution = math.lcm(*depths)
     if resolution > MAX_RESOLUTION:
