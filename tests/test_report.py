@@ -38,7 +38,8 @@ claims = [dict(claim={claim!r}, source="Prop. <1>", theory=-1.0, measured={measu
                passed={passed!r}, figure=str(a.out / "sub" / "fig.png"), command="python x.py --quick")]
 if {second!r}:
     claims.append(dict(claim="same figure", source="Lemma 1", theory="[0, 1]", measured=None, tolerance="rule",
-                       passed=True, figure=str(a.out / "sub" / "fig.png"), command="python x.py --quick"))
+                       passed=True, figure=str(a.out / "sub" / "fig.png"), command="python x.py --quick",
+                       note="why <this> fails at full size"))
 (a.out / "claims.json").write_text(json.dumps(claims))
 print("quick" if a.quick else "full")
 sys.exit(0 if {passed!r} else 1)
@@ -88,6 +89,7 @@ def test_index_html(made):
     assert page.count("<code>python x.py --quick</code>") == 3
     assert "slope &lt;b&gt;&amp;&lt;/b&gt;" in page and "<b>&</b>" not in page
     assert "Prop. &lt;1&gt;" in page
+    assert page.count('<p class="note">why &lt;this&gt; fails at full size</p>') == 1
     assert "boom &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
     assert "reslimit " in page and "torch " in page
 

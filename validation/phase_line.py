@@ -5,6 +5,8 @@ is of size L^(H - beta)) gives a critical beta = H. It holds for res-1. For res-
 W_k add a fluctuation sum_k V_k f_k of size L^(1/2) when H < 1/2, so the hidden ratio stops depending on
 L at beta = max(H, 1/2) (see reslimit.studies.phase). Measured per H as the beta where the slope of
 log median ||h_L - h_0||/||h_0|| in log L changes sign; judged within 0.1.
+
+Known failure at --full: res-1 at H < 0.1 (see ROUGH_NOTE, which the report shows beside those claims).
 """
 
 import json
@@ -14,6 +16,11 @@ import numpy as np
 from common import finish, parse
 
 from reslimit.studies.phase import critical_theory, phase
+
+ROUGH_NOTE = ("For res-1 at H < 0.1 the first-order line beta = H is not what sets the scale at these depths: the "
+              "second-order term alpha_L^2 sum_k V_{k+1} diag(sigma'(h)) V_k sigma(h), of size L^(1 - 2 beta), carries "
+              "the negative correlation of adjacent fBm increments; the measured critical beta rises with depth "
+              "(about 0.21 at depths 100/1000, 0.28 at 1000/8000 for H = 0.05). See validation/phase_line.py.")
 
 
 def main(argv=None) -> int:
@@ -36,7 +43,8 @@ def main(argv=None) -> int:
                   f"first order H = {float(h):.3g}: {'PASS' if passed else 'FAIL'}")
             claims.append({"claim": f"fBm phase line, {block} ({act}), H = {float(h):.3g}",
                            "source": "Section 4, Figure 7", "theory": expected, "measured": beta, "tolerance": 0.1,
-                           "passed": passed, "figure": str(out / "phase.png")})
+                           "passed": passed, "figure": str(out / "phase.png")}
+                          | ({"note": ROUGH_NOTE} if block == "res1" and float(h) < 0.1 else {}))
     return finish(args, claims)
 
 

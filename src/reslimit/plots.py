@@ -28,10 +28,20 @@ def _rate_panel(ax, depths, errors, rate, theory, label):
 
 
 def _depth_axis(ax, depths) -> None:
-    """Log-log axes with the depths as the x ticks (no minor labels) and a grid."""
+    """Log-log axes with depths as the x ticks (no minor labels) and a grid.
+
+    Only depths at least a factor 1.6 apart are labelled (always the smallest and the largest), so a
+    linearly spaced grid does not print its labels over each other.
+    """
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(depths, [str(int(L)) for L in depths], minor=False)
+    ticks = [float(depths[0])]
+    for L in depths[1:-1]:
+        if L >= 1.6 * ticks[-1] and depths[-1] >= 1.6 * L:
+            ticks.append(float(L))
+    if len(depths) > 1:
+        ticks.append(float(depths[-1]))
+    ax.set_xticks(ticks, [str(int(L)) for L in ticks], minor=False)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("depth L")
     ax.grid(True, which="both", alpha=0.3)

@@ -140,6 +140,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 aut
 padding:1rem;line-height:1.45;color:#1b1b1b}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 .meta{color:#555;font-size:.9rem}
+.note{border-left:3px solid #c90;padding-left:.6rem;color:#333}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;min-width:40rem;width:100%;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
@@ -177,12 +178,13 @@ def _html(claims: list[dict], quick: bool) -> str:
             data = base64.b64encode(Path(copy).read_bytes()).decode("ascii")
             figure = (f'<img src="data:image/png;base64,{data}" alt="{e(_fmt(c.get("claim")))}">'
                       f'<p class="meta">figures/{e(Path(copy).name)}</p>')
+        note = f'<p class="note">{e(c["note"])}</p>' if c.get("note") else ""
         error = f"<p>Output (tail):</p><pre><code>{e(c['error'])}</code></pre>" if c.get("error") else ""
         sections.append(f'<section id="claim-{i}"><h2>{i}. {e(_fmt(c.get("claim")))} '
                         f'<span class="{verdict}">{verdict}</span></h2>'
                         f'<p>{e(_fmt(c.get("source")))}: theory {e(_fmt(c.get("theory")))}, measured '
                         f'{e(_fmt(c.get("measured")))}, tolerance {e(_fmt(c.get("tolerance")))}.</p>'
-                        f'{figure}<p>Reproduce (from the repository root):</p>'
+                        f'{note}{figure}<p>Reproduce (from the repository root):</p>'
                         f'<pre><code>{e(_fmt(c.get("command")))}</code></pre>{error}</section>')
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table = ("<div class=\"scroll\"><table><thead><tr><th>#</th><th>Claim</th><th>Source</th><th>Theory</th>"
