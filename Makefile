@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/engine_parts.py
 	$(BIN)/python benchmarks/limits.py
 	$(BIN)/python benchmarks/studies.py
 

@@ -1,0 +1,70 @@
+"""Where the engine's forward + adjoint pass spends its time: the same loop with parts taken away.
+
+    python benchmarks/engine_parts.py [--rounds 15]
+
+Shapes as in engine.py (L = 1000, d = 40, 32 draws x 32 inputs, res-3, float32). Rounds are interleaved, so
+the machine's swings hit every variant alike; the minimum and median of each are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from reslimit import IID, ScaledResNet
+
+L, D, E, N = 1000, 40, 32, 32
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    rounds = parser.parse_args().rounds
+    net = ScaledResNet(L, D, beta=0.5, block="res3", outer=IID(D, E, seed=0, dtype=torch.float32),
+                       inner=IID(D, E, seed=1, dtype=torch.float32)).requires_grad_(False)
+    V, W, a = net.V.detach(), net.W.detach(), net.alpha
+    VT, Vs, Ws = V.mT.unbind(0), V.unbind(0), W.unbind(0)
+    h0, pL = torch.randn(E, N, D), torch.ones(E, N, D)
+
+    def bare_gemms():
+        """The four bmm per layer, into reused buffers: the bound."""
+        z, t = torch.empty_like(h0), torch.empty_like(h0)
+        for k in range(L):
+            torch.bmm(h0, Ws[k].mT, out=z)
+            torch.bmm(z, VT[k], out=t)
+        for k in range(L - 1, -1, -1):
+            torch.bmm(h0, Vs[k], out=z)
+            torch.bmm(z, Ws[k], out=t)
+
+    def without_cache():
+        """ReLU and both in-place updates, but the backward reads the last layer's mask for every layer."""
+        h, p, z, t = h0.clone(), pL.clone(), torch.empty_like(h0), torch.empty_like(h0)
+        for k in range(L):
+            torch.bmm(h, Ws[k].mT, out=z).relu_()
+            h.baddbmm_(z, VT[k], alpha=a)
+        for k in range(L - 1, -1, -1):
+            torch.bmm(p, Vs[k], out=t).mul_(z > 0)
+            p.baddbmm_(t, Ws[k], alpha=a)
+
+    def engine():
+        """ScaledResNet.adjoint: the activation of every layer cached for the backward pass."""
+        net.adjoint(h0, pL, every=L)
+
+    variants = (bare_gemms, without_cache, engine)
+    times = {f.__name__: [] for f in variants}
+    for _ in range(rounds):
+        for f in variants:
+            start = time.perf_counter()
+            f()
+            times[f.__name__].append(time.perf_counter() - start)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} interleaved rounds")
+    for name, t in times.items():
+        print(f"  {name:14s} min {min(t):.3f} s, median {statistics.median(t):.3f} s, "
+              f"{statistics.median(t) / statistics.median(times['bare_gemms']):.2f}x the bare GEMMs (medians)")
+
+
+if __name__ == "__main__":
+    main()
