@@ -143,12 +143,14 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 .note{border-left:3px solid #c90;padding-left:.6rem;color:#333}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;min-width:40rem;width:100%;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f3f3f3}
+.PASS,.FAIL{white-space:nowrap}
 .PASS{background:#dff3e0;color:#14591b;font-weight:600}.FAIL{background:#fbe0e0;color:#8a1010;font-weight:600}
 img{max-width:100%;height:auto;border:1px solid #eee}
 pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 code{font-size:.85rem}
+@media (max-width:40rem){.wide{display:none}table{min-width:0;font-size:.8rem}th,td{padding:.25rem .3rem}}
 """
 
 # Marks the page once every figure has decoded: <body data-figures-loaded="N/M"> (read by the browser test).
@@ -164,10 +166,10 @@ def _html(claims: list[dict], quick: bool) -> str:
     rows, sections, shown = [], [], {}
     for i, c in enumerate(claims, 1):
         verdict = "PASS" if c.get("passed") else "FAIL"
-        rows.append(f'<tr><td><a href="#claim-{i}">{i}</a></td><td>{e(_fmt(c.get("claim")))}</td>'
-                    f'<td>{e(_fmt(c.get("source")))}</td><td>{e(_fmt(c.get("theory")))}</td>'
-                    f'<td>{e(_fmt(c.get("measured")))}</td><td>{e(_fmt(c.get("tolerance")))}</td>'
-                    f'<td class="{verdict}">{verdict}</td></tr>')
+        rows.append(f'<tr><td><a href="#claim-{i}">{i}</a></td><td class="{verdict}">{verdict}</td>'
+                    f'<td>{e(_fmt(c.get("claim")))}</td><td class="wide">{e(_fmt(c.get("source")))}</td>'
+                    f'<td>{e(_fmt(c.get("theory")))}</td><td>{e(_fmt(c.get("measured")))}</td>'
+                    f'<td class="wide">{e(_fmt(c.get("tolerance")))}</td></tr>')
         copy = c.get("figure_copy")
         if copy is None:
             figure = "<p>No figure.</p>"
@@ -187,8 +189,9 @@ def _html(claims: list[dict], quick: bool) -> str:
                         f'{note}{figure}<p>Reproduce (from the repository root):</p>'
                         f'<pre><code>{e(_fmt(c.get("command")))}</code></pre>{error}</section>')
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    table = ("<div class=\"scroll\"><table><thead><tr><th>#</th><th>Claim</th><th>Source</th><th>Theory</th>"
-             "<th>Measured</th><th>Tolerance</th><th>Verdict</th></tr></thead><tbody>"
+    table = ("<div class=\"scroll\"><table><thead><tr><th>#</th><th>Verdict</th><th>Claim</th>"
+             "<th class=\"wide\">Source</th><th>Theory</th><th>Measured</th><th class=\"wide\">Tolerance</th>"
+             "</tr></thead><tbody>"
              + "".join(rows) + "</tbody></table></div>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
