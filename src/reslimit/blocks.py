@@ -27,12 +27,15 @@ class Activation:
     ``vjp(s, q)`` reads s = sigma(x), the output, when ``from_output`` (relu, tanh, leaky ReLU with a
     positive slope, identity: sigma' is a function of sigma), and s = x otherwise. The engine keeps s
     from the forward pass, so the backward pass neither recomputes sigma nor keeps both x and sigma(x).
+    ``fn_``, where given, is sigma applied in place (only for ``from_output`` activations, whose autograd
+    saves the output), so a block can overwrite a fresh pre-activation instead of allocating sigma(x).
     """
 
     name: str
     fn: Callable[[Tensor], Tensor]
     vjp: Callable[[Tensor, Tensor], Tensor]
     from_output: bool = True
+    fn_: Callable[[Tensor], Tensor] | None = None
 
 
 _aten = torch.ops.aten  # the fused backward kernels autograd itself uses: one pass instead of three
@@ -41,7 +44,8 @@ _aten = torch.ops.aten  # the fused backward kernels autograd itself uses: one p
 def _leaky_relu(slope: float) -> Activation:
     if slope > 0:  # sigma(x) has the sign of x, so sigma' is read from the output
         return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
-                          lambda y, q: _aten.leaky_relu_backward(q, y, slope, True))
+                          lambda y, q: _aten.leaky_relu_backward(q, y, slope, True),
+                          fn_=lambda x: torch.nn.functional.leaky_relu_(x, slope))
     return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
                       lambda x, q: _aten.leaky_relu_backward(q, x, slope, False), from_output=False)
 
@@ -59,10 +63,10 @@ def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, lambda y, q: _aten.threshold_backward(q, y, 0)),
-    "tanh": Activation("tanh", torch.tanh, lambda y, q: _aten.tanh_backward(q, y)),
+    "relu": Activation("relu", torch.relu, lambda y, q: _aten.threshold_backward(q, y, 0), fn_=torch.relu_),
+    "tanh": Activation("tanh", torch.tanh, lambda y, q: _aten.tanh_backward(q, y), fn_=torch.tanh_),
     "leaky_relu": _leaky_relu(0.01),
-    "identity": Activation("identity", lambda x: x, lambda y, q: q),
+    "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x),
 }
 
 
@@ -156,6 +160,9 @@ class Res2(Block):
 
     def cached(self, h, W):
         z = torch.bmm(h, W.mT)
+        if self.activation.fn_ is not None:  # z is fresh: sigma in place, one tensor per layer
+            g = self.activation.fn_(z)
+            return g, g
         g = self.activation.fn(z)
         return g, g if self.activation.from_output else z
 

@@ -117,6 +117,11 @@ def scaling_figures(rows, params, out) -> list:
     L = int(depths[-1])
     shown = sorted({round(i) for i in np.linspace(0, len(betas) - 1, min(5, len(betas)))})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    theory = {}  # the exact sqrt(E ratio^2) at L, for the shown betas where it holds
+    for i in shown:
+        curve, label = growth(params, betas[i], [L])
+        if label.startswith("theory") and np.isfinite(curve[0]) and curve[0] > 0:
+            theory[i] = curve[0]
     for ax, ratio in zip(axes, RATIOS):
         for i in shown:
             beta, color = betas[i], colors[i]
@@ -124,10 +129,9 @@ def scaling_figures(rows, params, out) -> list:
             v = v[np.isfinite(v) & (v > 0)]
             if len(v):
                 ax.hist(np.log10(v), bins=30, color=color, alpha=0.5, label=rf"$\beta$ = {beta:.3g} ({len(v)} samples)")
-            curve, label = growth(params, beta, [L])
-            if label.startswith("theory") and np.isfinite(curve[0]) and curve[0] > 0:
-                ax.axvline(np.log10(curve[0]), color=color, ls="--")
-        if any(growth(params, betas[i], [L])[1].startswith("theory") for i in shown):
+            if i in theory:
+                ax.axvline(np.log10(theory[i]), color=color, ls="--")
+        if theory:
             ax.plot([], [], "k--", label=r"theory: $\sqrt{E\,\mathrm{ratio}^2}$")
         ax.set(xlabel=f"log10 {RATIOS[ratio]}", ylabel="samples", title=f"L = {L}")
         ax.legend(fontsize=7)
