@@ -115,15 +115,19 @@ def efficiency(rounds=ROUNDS) -> dict:
 
 
 def four_bmm(V, W, h) -> None:
-    """Per layer, forward W h and V z, backward V^T p and W^T q, as bmm into two reused buffers."""
-    VT, Vs, Ws = V.mT.unbind(0), V.unbind(0), W.unbind(0)
-    z, t = torch.empty_like(h), torch.empty_like(h)
+    """Per layer, forward W x and V z, backward V^T p and W^T q, as bmm into two reused buffers.
+
+    States as columns, x = h^T of shape (E, D, N), weights the left operands: the engine's layout.
+    """
+    Vs, Ws, VT, WT = V.unbind(0), W.unbind(0), V.mT.unbind(0), W.mT.unbind(0)
+    x = h.mT.contiguous()
+    z, t = torch.empty_like(x), torch.empty_like(x)
     for k in range(len(Vs)):
-        torch.bmm(h, Ws[k].mT, out=z)
-        torch.bmm(z, VT[k], out=t)
+        torch.bmm(Ws[k], x, out=z)
+        torch.bmm(Vs[k], z, out=t)
     for k in range(len(Vs) - 1, -1, -1):
-        torch.bmm(h, Vs[k], out=z)
-        torch.bmm(z, Ws[k], out=t)
+        torch.bmm(VT[k], x, out=z)
+        torch.bmm(WT[k], z, out=t)
 
 
 def memory(depth=10_000, width=64, ensemble=64, batch=16) -> None:

@@ -25,7 +25,7 @@ def main() -> None:
     net = ScaledResNet(L, D, beta=0.5, block="res3", outer=IID(D, E, seed=0, dtype=torch.float32),
                        inner=IID(D, E, seed=1, dtype=torch.float32)).requires_grad_(False)
     V, W, a = net.V.detach(), net.W.detach(), net.alpha
-    VT, Vs, Ws = V.mT.unbind(0), V.unbind(0), W.unbind(0)
+    Vs, Ws, VT, WT = V.unbind(0), W.unbind(0), V.mT.unbind(0), W.mT.unbind(0)
     h0, pL = torch.randn(E, N, D), torch.ones(E, N, D)
 
     def bare_gemms():
@@ -34,13 +34,14 @@ def main() -> None:
 
     def without_cache():
         """ReLU and both in-place updates, but the backward reads the last layer's mask for every layer."""
-        h, p, z, t = h0.clone(), pL.clone(), torch.empty_like(h0), torch.empty_like(h0)
+        x, p = h0.mT.contiguous(), pL.mT.contiguous()  # states as columns, as the engine holds them
+        z, t = torch.empty_like(x), torch.empty_like(x)
         for k in range(L):
-            torch.bmm(h, Ws[k].mT, out=z).relu_()
-            h.baddbmm_(z, VT[k], alpha=a)
+            torch.bmm(Ws[k], x, out=z).relu_()
+            x.baddbmm_(Vs[k], z, alpha=a)
         for k in range(L - 1, -1, -1):
-            torch.bmm(p, Vs[k], out=t).mul_(z > 0)
-            p.baddbmm_(t, Ws[k], alpha=a)
+            torch.bmm(VT[k], p, out=t).mul_(z > 0)
+            p.baddbmm_(WT[k], t, alpha=a)
 
     def engine():
         """ScaledResNet.adjoint: the activation of every layer cached for the backward pass."""

@@ -74,12 +74,13 @@ def test_adjoint_equals_autograd(block, activation):
     assert torch.allclose(p[-1], hL - target) and (p[0] - grad_h0).abs().max() < 1e-10
 
 
+@pytest.mark.parametrize("batch", [4, 1])  # batch 1: a transposed state is contiguous as it is, a copy is forced
 @pytest.mark.parametrize("block,activation", ACTIVATION_CASES)
-def test_in_place_passes_equal_recorded_ones(block, activation):
+def test_in_place_passes_equal_recorded_ones(block, activation, batch):
     """Without autograd the engine updates h and p in place: same numbers, inputs untouched, no aliasing."""
     net = ScaledResNet(30, 5, beta=0.5, block=block, activation=activation, ensemble=2, seed=3)
-    h0 = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(0))
-    pL = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(1))
+    h0 = torch.randn(2, batch, 5, generator=torch.Generator().manual_seed(0))
+    pL = torch.randn(2, batch, 5, generator=torch.Generator().manual_seed(1))
     h0_copy, pL_copy = h0.clone(), pL.clone()
     recorded, adjoint = net.trajectory(h0, every=7), net.adjoint(h0, pL, every=7)  # weights require grad
     with torch.no_grad():

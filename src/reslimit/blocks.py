@@ -1,7 +1,10 @@
 """Residual blocks: the map g(h, W) of h_{k+1} = h_k + alpha V_{k+1} g(h_k, W_{k+1}), and its adjoint.
 
-States are rows: h has shape (ensemble, batch, width) and V g(h) is computed as g(h) @ V^T, batched
-over the ensemble. A block knows nothing of the depth or of alpha (Marion et al. 2022, eq. (1)):
+The engine holds its states as columns, as the formulas are written: x has shape (ensemble, width, batch)
+and V g(x) is the batched product V @ g(x), with the weights as the left operand, the layout in which
+torch's small batched GEMMs run fastest here (see benchmarks/README.md). ``g(h, W)`` takes states as
+rows, h of shape (ensemble, batch, width), for the ODE and SDE solvers. A block knows nothing of the
+depth or of alpha (Marion et al. 2022, eq. (1)):
 
 | block | g(h, W)          | weights per layer |
 |-------|------------------|-------------------|
@@ -92,8 +95,9 @@ def get_activation(spec) -> Activation:
 class Block:
     """g(h, W) and its adjoint for one residual block; ``inner`` says whether it uses W.
 
-    ``cached(h, W)`` returns g and what the adjoint needs (sigma(z) or z, see :class:`Activation`), so
-    that the backward pass p -> (dg/dh)^T p reads it instead of recomputing a matrix product.
+    ``cached(x, W)`` returns g for states as columns and what the adjoint needs (sigma(z) or z, see
+    :class:`Activation`), so that the backward pass p -> (dg/dx)^T p reads it instead of recomputing a
+    matrix product.
     """
 
     name: str
@@ -103,25 +107,26 @@ class Block:
         self.activation = activation
 
     def g(self, h: Tensor, W: Tensor | None) -> Tensor:
-        """g(h, W): (E, n, d) -> (E, n, d)."""
-        return self.cached(h, W)[0]
+        """g(h, W) for states as rows: (E, n, d) -> (E, n, d)."""
+        raise NotImplementedError
 
-    def cached(self, h: Tensor, W: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(g(h, W), s) with g = sigma(z) and s the tensor ``activation.vjp`` reads; neither aliases h."""
+    def cached(self, x: Tensor, W: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(g(x, W), s) for states as columns, x of shape (E, d, n), with g = sigma(z) and s the tensor
+        ``activation.vjp`` reads; neither aliases x."""
         raise NotImplementedError
 
     def vjp(self, s: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
-        """(dg/dh)^T q for the s that :meth:`cached` returned, q of shape (E, n, d)."""
+        """(dg/dx)^T q for the s that :meth:`cached` returned, q of shape (E, d, n)."""
         raise NotImplementedError
 
     def adjoint_step(self, p: Tensor, s: Tensor, V: Tensor, W: Tensor | None, alpha: float,
                      inplace: bool = False) -> Tensor:
-        """p_k = p_{k+1} + alpha (dg/dh)^T V^T p_{k+1}, for p_{k+1} = ``p`` and the cached s of layer k.
+        """p_k = p_{k+1} + alpha (dg/dx)^T V^T p_{k+1}, for p_{k+1} = ``p`` (E, d, n) and the cached s of layer k.
 
-        ``alpha`` is a float, or a tensor of shape (E or 1, n, 1): one scale per input row.
+        ``alpha`` is a float, or a tensor of shape (E or 1, 1, n): one scale per input (column).
         ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
         """
-        q, alpha = _scaled(self.vjp(s, W, torch.bmm(p, V)), alpha, inplace)
+        q, alpha = _scaled(self.vjp(s, W, torch.bmm(V.mT, p)), alpha, inplace)
         return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
 
     def __repr__(self) -> str:
@@ -129,7 +134,7 @@ class Block:
 
 
 def _scaled(q: Tensor, alpha, inplace: bool) -> tuple[Tensor, float]:
-    """(alpha * q, 1) for per-row scales alpha of shape (E or 1, n, 1); (q, alpha) for a float.
+    """(alpha * q, 1) for per-input scales alpha of shape (E or 1, 1, n); (q, alpha) for a float.
 
     q is a fresh tensor of the step, so without autograd it is scaled in place (no allocation per layer).
     """
@@ -143,11 +148,14 @@ class Res1(Block):
 
     name, inner = "res1", False
 
-    def cached(self, h, W):
-        g = self.activation.fn(h)
-        if g.data_ptr() == h.data_ptr():  # e.g. the identity: the engine may update h in place
+    def g(self, h, W):
+        return self.activation.fn(h)
+
+    def cached(self, x, W):
+        g = self.activation.fn(x)
+        if g.data_ptr() == x.data_ptr():  # e.g. the identity: the engine may update x in place
             g = g.clone()
-        return g, g if self.activation.from_output else h.clone()
+        return g, g if self.activation.from_output else x.clone()
 
     def vjp(self, s, W, q):
         return self.activation.vjp(s, q)
@@ -158,8 +166,11 @@ class Res2(Block):
 
     name, inner = "res2", True
 
-    def cached(self, h, W):
-        z = torch.bmm(h, W.mT)
+    def g(self, h, W):
+        return self.activation.fn(torch.bmm(h, W.mT))
+
+    def cached(self, x, W):
+        z = torch.bmm(W, x)
         if self.activation.fn_ is not None:  # z is fresh: sigma in place, one tensor per layer
             g = self.activation.fn_(z)
             return g, g
@@ -167,11 +178,11 @@ class Res2(Block):
         return g, g if self.activation.from_output else z
 
     def vjp(self, s, W, q):
-        return torch.bmm(self.activation.vjp(s, q), W)
+        return torch.bmm(W.mT, self.activation.vjp(s, q))
 
     def adjoint_step(self, p, s, V, W, alpha, inplace=False):  # the last product fused with the sum
-        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(p, V)), alpha, inplace)
-        return p.baddbmm_(q, W, alpha=alpha) if inplace else torch.baddbmm(p, q, W, alpha=alpha)
+        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(V.mT, p)), alpha, inplace)
+        return p.baddbmm_(W.mT, q, alpha=alpha) if inplace else torch.baddbmm(p, W.mT, q, alpha=alpha)
 
 
 class Res3(Res2):

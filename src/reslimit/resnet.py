@@ -140,47 +140,49 @@ class ScaledResNet(nn.Module):
         if p.shape != h0.shape:
             raise ValueError(f"grad_output must have the shape of the states {tuple(h0.shape)}; got {tuple(p.shape)}")
         inplace = not self._records_graph(p)
-        p = p.clone() if inplace else p
+        p = _transposed(p)  # columns, (E, width, batch)
         record = set(_recorded(self.depth, every))
-        out = {self.depth: p.clone() if inplace else p}
+        out = {self.depth: _transposed(p)}
         for start, V, W in self.weight_chunks(reverse=True):
             Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
                 p = self.block.adjoint_step(p, cache.pop(), Vs[j], Ws[j], alpha, inplace)
                 if k in record:
-                    out[k] = p.clone() if inplace else p
+                    out[k] = _transposed(p)
         return torch.stack([out[k] for k in sorted(out)])
 
     def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None,
              alpha: Tensor | float | None = None) -> Tensor:
-        """The loop over depth: h <- h + alpha g(h, W) V^T, recording every ``every``-th state.
+        """The loop over depth, x <- x + alpha V g(x, W) on the states as columns x = h^T, recording every
+        ``every``-th state (as rows). Returns h_L as rows, (E, batch, width).
 
         With ``cache``, what the adjoint reads of every layer (see ``Block.cached``) is appended to it.
         ``alpha``: alpha_L when None, else as :meth:`_check_alpha` returns it.
-        When autograd is not recording, h is updated in place: one kernel and no new tensor per layer.
+        When autograd is not recording, x is updated in place: one kernel and no new tensor per layer.
         """
         alpha = self.alpha if alpha is None else alpha
         inplace = not self._records_graph(h)
-        h = h.clone() if inplace else h
+        x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:
-            states.append(h.clone() if inplace else h)
+            states.append(h)
         per_row = isinstance(alpha, Tensor)
-        scaled = torch.empty_like(h) if per_row and inplace else None  # alpha * g, one buffer for all layers
+        scaled = torch.empty_like(x) if per_row and inplace else None  # alpha * g, one buffer for all layers
         for start, V, W in self.weight_chunks():
-            VT, Ws = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
+            Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
-                g, saved = self.block.cached(h, Ws[j])
+                g, saved = self.block.cached(x, Ws[j])
                 if cache is not None:
                     cache.append(saved)
                 g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_row else (g, alpha)
-                h = h.baddbmm_(g, VT[j], alpha=a) if inplace else torch.baddbmm(h, g, VT[j], alpha=a)
+                x = x.baddbmm_(Vs[j], g, alpha=a) if inplace else torch.baddbmm(x, Vs[j], g, alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
-                    states.append(h.clone() if inplace else h)
-        return h
+                    states.append(_transposed(x))
+        return _transposed(x)
 
     def _check_alpha(self, alpha, h: Tensor) -> Tensor | float:
-        """alpha_L (a float), or per-input scales of shape (batch,) or (E, batch) as an (E or 1, batch, 1) tensor."""
+        """alpha_L (a float), or per-input scales of shape (batch,) or (E, batch) as an (E or 1, 1, batch) tensor,
+        for states as columns."""
         if alpha is None:
             return self.alpha
         if isinstance(alpha, (int, float)):
@@ -191,7 +193,7 @@ class ScaledResNet(nn.Module):
                              f"batch={h.shape[1]}); got {tuple(alpha.shape) if isinstance(alpha, Tensor) else alpha!r}")
         if not (torch.isfinite(alpha).all() and (alpha >= 0).all()):
             raise ValueError("alpha must hold finite scales >= 0")
-        return alpha.to(h.dtype).reshape(-1 if alpha.dim() == 2 else 1, h.shape[1], 1)
+        return alpha.to(h.dtype).reshape(-1 if alpha.dim() == 2 else 1, 1, h.shape[1])
 
     def _records_graph(self, h: Tensor) -> bool:
         """Whether autograd records this pass (then states are never overwritten in place)."""
@@ -212,6 +214,11 @@ class ScaledResNet(nn.Module):
         if torch.isnan(h).any():
             raise ValueError(f"{name} contains NaN")
         return h
+
+
+def _transposed(h: Tensor) -> Tensor:
+    """A contiguous copy of h^T (last two dimensions swapped): never a view, even where a dimension is 1."""
+    return h.mT.clone(memory_format=torch.contiguous_format)
 
 
 def _recorded(depth: int, every: int) -> list[int]:
