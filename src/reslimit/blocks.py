@@ -32,6 +32,7 @@ class Activation:
     from the forward pass, so the backward pass neither recomputes sigma nor keeps both x and sigma(x).
     ``fn_``, where given, is sigma applied in place (only for ``from_output`` activations, whose autograd
     saves the output), so a block can overwrite a fresh pre-activation instead of allocating sigma(x).
+    ``vjp_``, where given, writes sigma'(x) * q into q, for a fresh q when autograd is not recording.
     """
 
     name: str
@@ -39,18 +40,24 @@ class Activation:
     vjp: Callable[[Tensor, Tensor], Tensor]
     from_output: bool = True
     fn_: Callable[[Tensor], Tensor] | None = None
+    vjp_: Callable[[Tensor, Tensor], Tensor] | None = None
 
 
-_aten = torch.ops.aten  # the fused backward kernels autograd itself uses: one pass instead of three
+# The fused backward kernels autograd itself uses (one pass instead of three), as resolved overloads:
+# calling torch.ops.aten.<op> resolves the overload on every call, several microseconds per layer.
+_threshold_backward = torch.ops.aten.threshold_backward
+_tanh_backward = torch.ops.aten.tanh_backward
+_leaky_relu_backward = torch.ops.aten.leaky_relu_backward
 
 
 def _leaky_relu(slope: float) -> Activation:
     if slope > 0:  # sigma(x) has the sign of x, so sigma' is read from the output
         return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
-                          lambda y, q: _aten.leaky_relu_backward(q, y, slope, True),
-                          fn_=lambda x: torch.nn.functional.leaky_relu_(x, slope))
+                          lambda y, q: _leaky_relu_backward.default(q, y, slope, True),
+                          fn_=lambda x: torch.nn.functional.leaky_relu_(x, slope),
+                          vjp_=lambda y, q: _leaky_relu_backward.grad_input(q, y, slope, True, grad_input=q))
     return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
-                      lambda x, q: _aten.leaky_relu_backward(q, x, slope, False), from_output=False)
+                      lambda x, q: _leaky_relu_backward.default(q, x, slope, False), from_output=False)
 
 
 def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
@@ -66,10 +73,12 @@ def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, lambda y, q: _aten.threshold_backward(q, y, 0), fn_=torch.relu_),
-    "tanh": Activation("tanh", torch.tanh, lambda y, q: _aten.tanh_backward(q, y), fn_=torch.tanh_),
+    "relu": Activation("relu", torch.relu, lambda y, q: _threshold_backward.default(q, y, 0), fn_=torch.relu_,
+                       vjp_=lambda y, q: _threshold_backward.grad_input(q, y, 0, grad_input=q)),
+    "tanh": Activation("tanh", torch.tanh, lambda y, q: _tanh_backward.default(q, y), fn_=torch.tanh_,
+                       vjp_=lambda y, q: _tanh_backward.grad_input(q, y, grad_input=q)),
     "leaky_relu": _leaky_relu(0.01),
-    "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x),
+    "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x, vjp_=lambda y, q: q),
 }
 
 
@@ -115,22 +124,31 @@ class Block:
         ``activation.vjp`` reads; neither aliases x."""
         raise NotImplementedError
 
-    def vjp(self, s: Tensor, W: Tensor | None, q: Tensor) -> Tensor:
-        """(dg/dx)^T q for the s that :meth:`cached` returned, q of shape (E, d, n)."""
+    def vjp(self, s: Tensor, WT: Tensor | None, q: Tensor, inplace: bool = False) -> Tensor:
+        """(dg/dx)^T q for the s that :meth:`cached` returned, q of shape (E, d, n), WT = W^T.
+
+        ``inplace`` lets it overwrite q, a fresh tensor, when autograd is not recording.
+        """
         raise NotImplementedError
 
-    def adjoint_step(self, p: Tensor, s: Tensor, V: Tensor, W: Tensor | None, alpha: float,
+    def adjoint_step(self, p: Tensor, s: Tensor, VT: Tensor, WT: Tensor | None, alpha: float,
                      inplace: bool = False) -> Tensor:
-        """p_k = p_{k+1} + alpha (dg/dx)^T V^T p_{k+1}, for p_{k+1} = ``p`` (E, d, n) and the cached s of layer k.
+        """p_k = p_{k+1} + alpha (dg/dx)^T V^T p_{k+1}, for p_{k+1} = ``p`` (E, d, n), the cached s of layer k,
+        and its transposed weights VT = V^T, WT = W^T.
 
         ``alpha`` is a float, or a tensor of shape (E or 1, 1, n): one scale per input (column).
         ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
         """
-        q, alpha = _scaled(self.vjp(s, W, torch.bmm(V.mT, p)), alpha, inplace)
+        q, alpha = _scaled(self.vjp(s, WT, torch.bmm(VT, p), inplace), alpha, inplace)
         return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
+
+
+def _vjp(activation: Activation, s: Tensor, q: Tensor, inplace: bool) -> Tensor:
+    """sigma' * q, written into the fresh q when ``inplace`` and the activation can."""
+    return activation.vjp_(s, q) if inplace and activation.vjp_ is not None else activation.vjp(s, q)
 
 
 def _scaled(q: Tensor, alpha, inplace: bool) -> tuple[Tensor, float]:
@@ -157,8 +175,8 @@ class Res1(Block):
             g = g.clone()
         return g, g if self.activation.from_output else x.clone()
 
-    def vjp(self, s, W, q):
-        return self.activation.vjp(s, q)
+    def vjp(self, s, WT, q, inplace=False):
+        return _vjp(self.activation, s, q, inplace)
 
 
 class Res2(Block):
@@ -177,12 +195,12 @@ class Res2(Block):
         g = self.activation.fn(z)
         return g, g if self.activation.from_output else z
 
-    def vjp(self, s, W, q):
-        return torch.bmm(W.mT, self.activation.vjp(s, q))
+    def vjp(self, s, WT, q, inplace=False):
+        return torch.bmm(WT, _vjp(self.activation, s, q, inplace))
 
-    def adjoint_step(self, p, s, V, W, alpha, inplace=False):  # the last product fused with the sum
-        q, alpha = _scaled(self.activation.vjp(s, torch.bmm(V.mT, p)), alpha, inplace)
-        return p.baddbmm_(W.mT, q, alpha=alpha) if inplace else torch.baddbmm(p, W.mT, q, alpha=alpha)
+    def adjoint_step(self, p, s, VT, WT, alpha, inplace=False):  # the last product fused with the sum
+        q, alpha = _scaled(_vjp(self.activation, s, torch.bmm(VT, p), inplace), alpha, inplace)
+        return p.baddbmm_(WT, q, alpha=alpha) if inplace else torch.baddbmm(p, WT, q, alpha=alpha)
 
 
 class Res3(Res2):

@@ -143,11 +143,12 @@ class ScaledResNet(nn.Module):
         p = _transposed(p)  # columns, (E, width, batch)
         record = set(_recorded(self.depth, every))
         out = {self.depth: _transposed(p)}
+        step = self.block.adjoint_step
         for start, V, W in self.weight_chunks(reverse=True):
-            Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
+            VT, WT = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.mT.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
-                p = self.block.adjoint_step(p, cache.pop(), Vs[j], Ws[j], alpha, inplace)
+                p = step(p, cache.pop(), VT[j], WT[j], alpha, inplace)
                 if k in record:
                     out[k] = _transposed(p)
         return torch.stack([out[k] for k in sorted(out)])
