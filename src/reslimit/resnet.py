@@ -167,15 +167,15 @@ class ScaledResNet(nn.Module):
         x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:
             states.append(h)
-        per_row = isinstance(alpha, Tensor)
-        scaled = torch.empty_like(x) if per_row and inplace else None  # alpha * g, one buffer for all layers
+        per_input = isinstance(alpha, Tensor)
+        scaled = torch.empty_like(x) if per_input and inplace else None  # alpha * g, one buffer for all layers
         for start, V, W in self.weight_chunks():
             Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
                 g, saved = self.block.cached(x, Ws[j])
                 if cache is not None:
                     cache.append(saved)
-                g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_row else (g, alpha)
+                g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_input else (g, alpha)
                 x = x.baddbmm_(Vs[j], g, alpha=a) if inplace else torch.baddbmm(x, Vs[j], g, alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(_transposed(x))
