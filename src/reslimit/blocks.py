@@ -32,7 +32,7 @@ class Activation:
     from the forward pass, so the backward pass neither recomputes sigma nor keeps both x and sigma(x).
     ``fn_``, where given, is sigma applied in place (only for ``from_output`` activations, whose autograd
     saves the output), so a block can overwrite a fresh pre-activation instead of allocating sigma(x).
-    ``vjp_``, where given, writes sigma'(x) * q into q, for a fresh q when autograd is not recording.
+    ``vjp_``, where given, writes sigma'(x) * q into q, a scratch buffer, when autograd is not recording.
     """
 
     name: str
@@ -119,42 +119,39 @@ class Block:
         """g(h, W) for states as rows: (E, n, d) -> (E, n, d)."""
         raise NotImplementedError
 
-    def cached(self, x: Tensor, W: Tensor | None) -> tuple[Tensor, Tensor]:
+    def cached(self, x: Tensor, W: Tensor | None, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(g(x, W), s) for states as columns, x of shape (E, d, n), with g = sigma(z) and s the tensor
-        ``activation.vjp`` reads; neither aliases x."""
-        raise NotImplementedError
-
-    def vjp(self, s: Tensor, WT: Tensor | None, q: Tensor, inplace: bool = False) -> Tensor:
-        """(dg/dx)^T q for the s that :meth:`cached` returned, q of shape (E, d, n), WT = W^T.
-
-        ``inplace`` lets it overwrite q, a fresh tensor, when autograd is not recording.
-        """
+        ``activation.vjp`` reads; neither aliases x. ``out``, a buffer shaped like x, may receive z (and
+        g) when the caller keeps neither past the layer and autograd is not recording."""
         raise NotImplementedError
 
     def adjoint_step(self, p: Tensor, s: Tensor, VT: Tensor, WT: Tensor | None, alpha: float,
-                     inplace: bool = False) -> Tensor:
+                     out: Tensor | None = None) -> Tensor:
         """p_k = p_{k+1} + alpha (dg/dx)^T V^T p_{k+1}, for p_{k+1} = ``p`` (E, d, n), the cached s of layer k,
         and its transposed weights VT = V^T, WT = W^T.
 
         ``alpha`` is a float, or a tensor of shape (E or 1, 1, n): one scale per input (column).
-        ``inplace`` overwrites p (no new tensor per layer), for when autograd is not recording.
+        ``out``, a buffer shaped like p, makes the step work in place, for when autograd is not recording:
+        the intermediate products go into ``out`` and p is overwritten, so no tensor is allocated per layer.
         """
-        q, alpha = _scaled(self.vjp(s, WT, torch.bmm(VT, p), inplace), alpha, inplace)
-        return p.add_(q, alpha=alpha) if inplace else p.add(q, alpha=alpha)
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{self.name}({self.activation.name})"
 
 
-def _vjp(activation: Activation, s: Tensor, q: Tensor, inplace: bool) -> Tensor:
-    """sigma' * q, written into the fresh q when ``inplace`` and the activation can."""
-    return activation.vjp_(s, q) if inplace and activation.vjp_ is not None else activation.vjp(s, q)
+def _masked(activation: Activation, s: Tensor, VT: Tensor, p: Tensor, out: Tensor | None) -> Tensor:
+    """sigma' * (V^T p), computed in ``out`` when given and the activation can write in place."""
+    if out is None:
+        return activation.vjp(s, torch.bmm(VT, p))
+    q = torch.bmm(VT, p, out=out)
+    return activation.vjp_(s, q) if activation.vjp_ is not None else activation.vjp(s, q)
 
 
 def _scaled(q: Tensor, alpha, inplace: bool) -> tuple[Tensor, float]:
     """(alpha * q, 1) for per-input scales alpha of shape (E or 1, 1, n); (q, alpha) for a float.
 
-    q is a fresh tensor of the step, so without autograd it is scaled in place (no allocation per layer).
+    q is the step's own tensor, so without autograd it is scaled in place (no allocation per layer).
     """
     if not isinstance(alpha, Tensor):
         return q, alpha
@@ -169,14 +166,15 @@ class Res1(Block):
     def g(self, h, W):
         return self.activation.fn(h)
 
-    def cached(self, x, W):
+    def cached(self, x, W, out=None):
         g = self.activation.fn(x)
         if g.data_ptr() == x.data_ptr():  # e.g. the identity: the engine may update x in place
             g = g.clone()
         return g, g if self.activation.from_output else x.clone()
 
-    def vjp(self, s, WT, q, inplace=False):
-        return _vjp(self.activation, s, q, inplace)
+    def adjoint_step(self, p, s, VT, WT, alpha, out=None):
+        q, alpha = _scaled(_masked(self.activation, s, VT, p, out), alpha, out is not None)
+        return p.add(q, alpha=alpha) if out is None else p.add_(q, alpha=alpha)
 
 
 class Res2(Block):
@@ -187,20 +185,17 @@ class Res2(Block):
     def g(self, h, W):
         return self.activation.fn(torch.bmm(h, W.mT))
 
-    def cached(self, x, W):
-        z = torch.bmm(W, x)
+    def cached(self, x, W, out=None):
+        z = torch.bmm(W, x) if out is None else torch.bmm(W, x, out=out)
         if self.activation.fn_ is not None:  # z is fresh: sigma in place, one tensor per layer
             g = self.activation.fn_(z)
             return g, g
         g = self.activation.fn(z)
         return g, g if self.activation.from_output else z
 
-    def vjp(self, s, WT, q, inplace=False):
-        return torch.bmm(WT, _vjp(self.activation, s, q, inplace))
-
-    def adjoint_step(self, p, s, VT, WT, alpha, inplace=False):  # the last product fused with the sum
-        q, alpha = _scaled(_vjp(self.activation, s, torch.bmm(VT, p), inplace), alpha, inplace)
-        return p.baddbmm_(WT, q, alpha=alpha) if inplace else torch.baddbmm(p, WT, q, alpha=alpha)
+    def adjoint_step(self, p, s, VT, WT, alpha, out=None):  # W^T (sigma' * V^T p) fused with the sum
+        q, alpha = _scaled(_masked(self.activation, s, VT, p, out), alpha, out is not None)
+        return torch.baddbmm(p, WT, q, alpha=alpha) if out is None else p.baddbmm_(WT, q, alpha=alpha)
 
 
 class Res3(Res2):

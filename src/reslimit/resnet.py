@@ -143,12 +143,12 @@ class ScaledResNet(nn.Module):
         p = _transposed(p)  # columns, (E, width, batch)
         record = set(_recorded(self.depth, every))
         out = {self.depth: _transposed(p)}
-        step = self.block.adjoint_step
+        step, buffer = self.block.adjoint_step, torch.empty_like(p) if inplace else None  # one for all layers
         for start, V, W in self.weight_chunks(reverse=True):
             VT, WT = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.mT.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
-                p = step(p, cache.pop(), VT[j], WT[j], alpha, inplace)
+                p = step(p, cache.pop(), VT[j], WT[j], alpha, buffer)
                 if k in record:
                     out[k] = _transposed(p)
         return torch.stack([out[k] for k in sorted(out)])
@@ -169,10 +169,11 @@ class ScaledResNet(nn.Module):
             states.append(h)
         per_input = isinstance(alpha, Tensor)
         scaled = torch.empty_like(x) if per_input and inplace else None  # alpha * g, one buffer for all layers
+        z = torch.empty_like(x) if inplace and cache is None else None  # W x, when no adjoint keeps it
         for start, V, W in self.weight_chunks():
             Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
-                g, saved = self.block.cached(x, Ws[j])
+                g, saved = self.block.cached(x, Ws[j], z)
                 if cache is not None:
                     cache.append(saved)
                 g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_input else (g, alpha)
