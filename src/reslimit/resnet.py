@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import _checks
+from . import _checks, native
 from ._rng import KeyedNormal, mix
-from .blocks import get_block
+from .blocks import ACTIVATIONS, get_block
 from .paths import IID, WeightPath
 
 Tensor = torch.Tensor
@@ -132,13 +132,18 @@ class ScaledResNet(nn.Module):
         Returns p_k for k = 0, every, ..., L (as :meth:`trajectory`), shape (T, E, batch, width).
         """
         every = _checks.positive_int("every", every)
-        cache: list[Tensor] = []
         h0 = self.embed(x)
         alpha = self._check_alpha(alpha, h0)
+        if callable(grad_output):
+            p_L, serves = (lambda hL: self._check_grad_output(grad_output(hL), h0)), not torch.is_grad_enabled()
+        else:
+            p_L = self._check_grad_output(grad_output, h0)
+            serves = not self._records_graph(p_L)  # the compiled pass would drop p_L's graph
+        if serves and self._native(h0):
+            return native.relu_pass(self.V, self.W, h0, alpha, every, grad_output=p_L)[2]
+        cache: list[Tensor] = []
         hL = self._run(h0, None, cache=cache, alpha=alpha)
-        p = self._check_state("grad_output", grad_output(hL) if callable(grad_output) else grad_output, self.width)
-        if p.shape != h0.shape:
-            raise ValueError(f"grad_output must have the shape of the states {tuple(h0.shape)}; got {tuple(p.shape)}")
+        p = p_L(hL) if callable(p_L) else p_L
         inplace = not self._records_graph(p)
         p = _transposed(p)  # columns, (E, width, batch)
         record = set(_recorded(self.depth, every))
@@ -153,6 +158,19 @@ class ScaledResNet(nn.Module):
                     out[k] = _transposed(p)
         return torch.stack([out[k] for k in sorted(out)])
 
+    def _check_grad_output(self, p: Tensor, h0: Tensor) -> Tensor:
+        """p_L, checked like the states and against the shape of h_0."""
+        p = self._check_state("grad_output", p, self.width)
+        if p.shape != h0.shape:
+            raise ValueError(f"grad_output must have the shape of the states {tuple(h0.shape)}; got {tuple(p.shape)}")
+        return p
+
+    def _native(self, h: Tensor) -> bool:
+        """Whether the compiled ReLU pass (:mod:`reslimit.native`) serves this call: res-2 with ReLU or res-3,
+        weights held (not streamed), autograd not recording; the torch loop below serves all others."""
+        return (self.block.inner and self.block.activation is ACTIVATIONS["relu"] and not self.stream
+                and not self._records_graph(h) and native.usable(self.V, self.W, h))
+
     def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None,
              alpha: Tensor | float | None = None) -> Tensor:
         """The loop over depth, x <- x + alpha V g(x, W) on the states as columns x = h^T, recording every
@@ -163,6 +181,11 @@ class ScaledResNet(nn.Module):
         When autograd is not recording, x is updated in place: one kernel and no new tensor per layer.
         """
         alpha = self.alpha if alpha is None else alpha
+        if cache is None and self._native(h):
+            hL, recorded, _ = native.relu_pass(self.V, self.W, h, alpha, every, states is not None)
+            if states is not None:
+                states.extend(recorded)
+            return hL
         inplace = not self._records_graph(h)
         x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:

@@ -1,0 +1,177 @@
+"""The engine's ReLU pass (res-2 with ReLU, res-3) as a compiled kernel, built on first use.
+
+    forward   g_k = ReLU(W_k x_k),                  x_{k+1} = x_k + alpha V_k g_k
+    adjoint   q_k = 1[g_k > 0] * (V_k^T p_{k+1}),   p_k = p_{k+1} + alpha W_k^T q_k
+
+``native.c`` runs each ensemble member (or block of inputs) through all layers in one call, on one
+thread per core with no synchronisation between layers, its elementwise steps fused into the products
+and the next layer's weights prefetched: torch's batched GEMMs stall on every layer's weights and join
+their threads after every kernel (benchmarks/README.md). It is compiled with the system C compiler
+(``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``) the
+first time a pass needs it, about a second per dtype. Where that fails, or with ``RESLIMIT_NATIVE=0``,
+the engine runs its torch loop instead, with the same results up to rounding: :func:`status` says which.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+Tensor = torch.Tensor
+ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
+_SOURCE = Path(__file__).with_name("native.c")
+_CTYPES = {torch.float32: "float", torch.float64: "double"}
+_TILE_COLUMNS = {torch.float32: 16, torch.float64: 8}  # CB of native.c: two 32-byte vectors
+_libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
+_lock = threading.Lock()
+
+
+def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
+    """Whether the compiled pass can run on these weights (L, E, d, d) and states: CPU, float32/float64,
+    contiguous, and a kernel built for the dtype (it is built here on first use)."""
+    return (ENABLED and W is not None and V.device.type == "cpu" and h.device.type == "cpu" and V.dtype in _CTYPES
+            and V.is_contiguous() and W.is_contiguous() and isinstance(_library(V.dtype), ctypes.CDLL))
+
+
+def status(dtype: torch.dtype = torch.float32) -> str:
+    """Which engine serves the ReLU pass in this dtype: the compiled kernel (and its file) or why not."""
+    if not ENABLED:
+        return "torch loop (RESLIMIT_NATIVE=0)"
+    lib = _library(dtype) if dtype in _CTYPES else f"no kernel for {dtype}"
+    return f"compiled kernel {lib._name}" if isinstance(lib, ctypes.CDLL) else f"torch loop ({lib})"
+
+
+def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: bool = False,
+              grad_output: Tensor | Callable[[Tensor], Tensor] | None = None
+              ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Run x_{k+1} = x_k + alpha V_k ReLU(W_k x_k) from h0 (E, n, d), states as rows, and its adjoint.
+
+    ``alpha``: a float, or per-input scales of shape (E or 1, 1, n). With ``states``, returns the states
+    h_k for k = 0, every, ..., L as (T, E, n, d); with ``grad_output`` = p_L (E, n, d), or a function
+    h_L -> p_L, the backward states p_k for the same k. Returns (h_L, states or None, p or None). No autograd.
+    A tensor p_L lets each member run forward and back at once, its cache of ReLU(W_k x_k) small enough to
+    stay in the CPU's cache; a function needs every member's h_L first, so every member's cache is kept.
+    """
+    L, E, d = V.shape[0], V.shape[1], V.shape[-1]
+    n, threads = h0.shape[1], torch.get_num_threads()
+    cb = _TILE_COLUMNS[V.dtype]
+    blocks = 1 if E >= threads else max(1, min(-(-threads // E), -(-n // cb)))  # column blocks per member
+    width = cb * -(-n // (cb * blocks))  # NB: columns per unit, a multiple of the tile
+    padded = blocks * width  # zero columns stay zero forward and backward, so padding is exact
+    T, last = len(range(0, L + 1, every)) + (L % every != 0), L // every + (L % every != 0)
+
+    def columns(rows: Tensor) -> Tensor:
+        out = h0.new_zeros(E, d, padded)
+        out[..., :n] = rows.mT
+        return out
+
+    def rows(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[..., :n].mT.contiguous()
+
+    x = columns(h0)
+    xrec = h0.new_empty(T, E, d, padded) if states else None
+    prec = None if grad_output is None else h0.new_empty(T, E, d, padded)
+    if xrec is not None:
+        xrec[0] = x
+    scales = h0.new_zeros(alpha.shape[0] if isinstance(alpha, Tensor) else 1, padded)
+    scales[:, :n] = alpha.reshape(-1, n) if isinstance(alpha, Tensor) else alpha
+    units = E * blocks
+    workers = min(threads, units)
+    ranges = [(t * units // workers, (t + 1) * units // workers) for t in range(workers)]
+    fused = isinstance(grad_output, Tensor)
+    unit_cache = L * d * width if grad_output is not None and not fused else 0  # each unit's own cache
+    cache_size = 0 if grad_output is None else max(unit_cache * (b - a) for a, b in ranges) or L * d * width
+    scratch = h0.new_empty(workers, cache_size + d * width)
+    run = _library(V.dtype).reslimit_relu_pass
+
+    def launch(forward: bool, p: Tensor | None) -> None:
+        def work(t: int) -> None:
+            cache = scratch[t]
+            run(*ranges[t], L, E, d, padded, width, _ptr(V), _ptr(W), _ptr(x), _ptr(p), forward,
+                _ptr(cache) if cache_size else None, unit_cache, _ptr(cache[cache_size:]), _ptr(scales),
+                padded if scales.shape[0] > 1 else 0, _ptr(xrec if forward else None), _ptr(prec), every, last)
+
+        _parallel(work, workers)
+
+    if grad_output is None:
+        launch(True, None)
+        return rows(x), rows(xrec), None
+    if not fused:
+        launch(True, None)
+    p = columns(grad_output if fused else grad_output(rows(x)))
+    prec[last] = p  # p_L; the kernel runs p back to p_0 in place
+    launch(fused, p)
+    return rows(x), rows(xrec), rows(prec)
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _parallel(work, workers: int) -> None:
+    """work(0), ..., work(workers - 1), each on its own thread (ctypes releases the GIL during the call)."""
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        work(0)
+    finally:
+        for thread in threads:
+            thread.join()
+
+
+def _library(dtype: torch.dtype) -> ctypes.CDLL | str:
+    with _lock:
+        if dtype not in _libraries:
+            try:
+                _libraries[dtype] = _load(_build(_CTYPES[dtype]))
+            except (OSError, subprocess.SubprocessError) as error:
+                _libraries[dtype] = f"could not build the kernel: {error}"
+        return _libraries[dtype]
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
+    lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I]
+    lib.reslimit_relu_pass.restype = None
+    return lib
+
+
+def _build(ctype: str) -> Path:
+    """Compile native.c for ``ctype`` into the cache folder (once per source, flags and CPU); its path."""
+    compiler = os.environ.get("CC", "cc")
+    flags = ["-O3", "-march=native", "-shared", "-fPIC", f"-DT={ctype}"]
+    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("RESLIMIT_CACHE") or Path.home() / ".cache" / "reslimit")
+    path = folder / f"relu_pass_{ctype}_{key}.so"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        built = Path(tmp) / path.name
+        for attempt in (flags, [f for f in flags if f != "-march=native"]):  # some compilers lack -march=native
+            result = subprocess.run([compiler, *attempt, str(_SOURCE), "-o", str(built)], capture_output=True,
+                                    text=True, timeout=120)
+            if result.returncode == 0:
+                os.replace(built, path)  # atomic: concurrent builders write the same file
+                return path
+    raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
+
+
+def _cpu() -> str:
+    """What -march=native compiles for: the kernel built on one CPU must not run on another."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        flags = ""
+    return f"{platform.machine()} {platform.processor()} {flags}"

@@ -1,0 +1,108 @@
+"""The compiled ReLU pass (reslimit.native) against the engine's torch loop, its fallback and its threads."""
+
+import os
+import shutil
+
+import pytest
+import torch
+
+from reslimit import ScaledResNet, diverged, native
+
+COMPILER = shutil.which(os.environ.get("CC", "cc"))
+pytestmark = pytest.mark.skipif(COMPILER is None or not native.ENABLED,
+                                reason="no C compiler (or RESLIMIT_NATIVE=0): the torch loop serves every pass")
+
+
+def _net(L, d, E, dtype, block="res3", seed=0):
+    return ScaledResNet(L, d, beta=0.5, block=block, ensemble=E, seed=seed, dtype=dtype).requires_grad_(False)
+
+
+def _passes(net, h0, pL, every, alpha):
+    """(trajectory, forward, adjoint with p_L a tensor, adjoint with p_L a function of h_L) of one network."""
+    with torch.no_grad():
+        return (net.trajectory(h0, every, alpha=alpha), net(h0, alpha=alpha), net.adjoint(h0, pL, every, alpha=alpha),
+                net.adjoint(h0, lambda hL: hL - pL, every, alpha=alpha))
+
+
+def _torch_loop(monkeypatch, *args):
+    with monkeypatch.context() as m:
+        m.setattr(native, "ENABLED", False)
+        return _passes(*args)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("L, d, E, n, every", [(10, 40, 2, 33, 1), (13, 7, 1, 17, 4), (5, 12, 4, 2, 5), (1, 1, 1, 1, 1),
+                                               (9, 6, 3, 16, 3)])
+@pytest.mark.parametrize("scales", ["float", "per input", "per member and input"])
+def test_compiled_pass_equals_torch_loop(monkeypatch, dtype, tol, L, d, E, n, every, scales):
+    net = _net(L, d, E, dtype, block="res2" if d == 12 else "res3")  # res-2 with ReLU is the same pass
+    g = torch.Generator().manual_seed(L * d)
+    h0, pL = torch.randn(E, n, d, dtype=dtype, generator=g), torch.randn(E, n, d, dtype=dtype, generator=g)
+    alpha = {"float": None, "per input": torch.rand(n, dtype=dtype, generator=g),
+             "per member and input": torch.rand(E, n, dtype=dtype, generator=g)}[scales]
+    assert net._native(h0), native.status(dtype)
+    for got, want in zip(_passes(net, h0, pL, every, alpha), _torch_loop(monkeypatch, net, h0, pL, every, alpha)):
+        assert got.shape == want.shape
+        assert (got - want).abs().max() <= tol * want.abs().max()
+
+
+def test_threads_split_the_work_without_changing_a_bit():
+    """One thread, two, or three (members split into blocks of inputs when fewer than threads): the same numbers."""
+    net = _net(12, 9, 1, torch.float64)
+    h0 = torch.randn(1, 40, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    threads = torch.get_num_threads()
+    try:
+        runs = []
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            runs.append(_passes(net, h0, h0, 1, None))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(run, runs[0]))
+
+
+def test_overflow_is_reported_as_with_the_torch_loop(monkeypatch):
+    """Depth 1000, alpha from 0 to 1 across the inputs (E ||h_L||^2 grows like (1 + alpha^2 / 2)^L): the large
+    alphas overflow float32, the small ones do not; the same samples are flagged diverged."""
+    net = ScaledResNet(1000, 8, block="res3", ensemble=4, dtype=torch.float32).requires_grad_(False)
+    h0 = torch.randn(4, 6, 8, dtype=torch.float32, generator=torch.Generator().manual_seed(2))
+    pL, alpha = torch.ones_like(h0), torch.linspace(0, 1, 6)
+    hL, p = net(h0, alpha=alpha), net.adjoint(h0, pL, every=1000, alpha=alpha)
+    with monkeypatch.context() as m:
+        m.setattr(native, "ENABLED", False)
+        hL_loop, p_loop = net(h0, alpha=alpha), net.adjoint(h0, pL, every=1000, alpha=alpha)
+    assert diverged(hL).any() and not diverged(hL).all()
+    assert torch.equal(diverged(hL), diverged(hL_loop)) and torch.equal(diverged(p[0]), diverged(p_loop[0]))
+
+
+def test_autograd_and_streamed_weights_take_the_torch_loop():
+    net = ScaledResNet(5, 4, block="res3", ensemble=2)
+    h0 = torch.randn(2, 3, 4, dtype=torch.float64)
+    assert not net._native(h0)  # the weights require grad: autograd records the pass
+    with torch.no_grad():
+        assert net._native(h0)
+        assert not ScaledResNet(5, 4, block="res3", ensemble=2, stream=True)._native(h0)
+        assert not ScaledResNet(5, 4, block="res2", activation="tanh", ensemble=2)._native(h0)
+
+
+def test_without_a_compiler_the_torch_loop_serves(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_libraries", {})
+    net = _net(6, 5, 2, torch.float64)
+    h0 = torch.randn(2, 3, 5, dtype=torch.float64)
+    assert not net._native(h0)
+    assert native.status(torch.float64).startswith("torch loop (could not build the kernel:")
+    assert "no-such-compiler" in native.status(torch.float64)
+    assert torch.isfinite(net.adjoint(h0, h0)).all()
+
+
+def test_kernel_is_built_once_per_dtype_and_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.status(torch.float32).startswith("compiled kernel")
+    built = sorted(p.name for p in tmp_path.iterdir())
+    assert len(built) == 1 and built[0].startswith("relu_pass_float_")
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: pytest.fail("compiled again"))
+    assert native.status(torch.float32).startswith("compiled kernel")  # read back from the cache folder
