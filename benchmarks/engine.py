@@ -16,7 +16,7 @@ import time
 import torch
 from torch import nn
 
-from reslimit import IID, ScaledResNet
+from reslimit import IID, ScaledResNet, native
 
 L, D, E, N = 1000, 40, 32, 32
 
@@ -89,9 +89,10 @@ def efficiency(rounds=ROUNDS) -> dict:
     Each round times, one after the other (so the machine's swings hit all alike): the 1024^2 matmul peak;
     the pass's four bmm per layer alone, weights cache-resident (one layer's V, W for every layer: what the
     kernel does on these shapes when its operands are hot); the same four bmm streaming every layer's
-    weights from memory as the pass must (the bound for any engine built on torch.bmm); and the engine's
-    pass (``adjoint``) on the same weights, warmed by one call first (the first call of a process also
-    pays the page faults of its 164 MB activation cache).
+    weights from memory as the pass must (the bound for any engine built on torch.bmm); the engine's pass
+    (``adjoint``) on the same weights, which runs the compiled kernel of ``reslimit.native``; and the engine's
+    torch loop (``RESLIMIT_NATIVE=0``). Both passes are warmed by one call first (the first call of a process
+    also pays the page faults of the torch loop's 164 MB activation cache).
     """
     net = ScaledResNet(L, D, beta=0.5, block="res3", outer=IID(D, E, seed=0, dtype=torch.float32),
                        inner=IID(D, E, seed=1, dtype=torch.float32)).requires_grad_(False)
@@ -101,8 +102,10 @@ def efficiency(rounds=ROUNDS) -> dict:
         "hot": lambda: four_bmm(V[:1].expand_as(V), W[:1].expand_as(W), h0),
         "streamed": lambda: four_bmm(V, W, h0),
         "pass": lambda: net.adjoint(h0, pL, every=L),
+        "torch loop": lambda: torch_loop(net, h0, pL),
     }
     parts["pass"]()
+    parts["torch loop"]()
     best = dict.fromkeys(parts, float("inf"))
     peak = 0.0
     for _ in range(rounds):
@@ -112,6 +115,15 @@ def efficiency(rounds=ROUNDS) -> dict:
             run()
             best[name] = min(best[name], time.perf_counter() - start)
     return {"peak": peak, **best}
+
+
+def torch_loop(net, h0, pL) -> None:
+    """The engine's pass with the compiled kernel switched off: its torch loop of bmm and elementwise kernels."""
+    native.ENABLED = False
+    try:
+        net.adjoint(h0, pL, every=L)
+    finally:
+        native.ENABLED = True
 
 
 def four_bmm(V, W, h) -> None:
@@ -151,6 +163,7 @@ def main() -> None:
     if parser.parse_args().memory:
         return memory()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of several rounds each")
+    print(f"the ReLU pass runs on: {native.status(torch.float32)}")
     published, reused = reference(inputs=1), reference(draws=2, inputs=4)
     res = ours()
     eff = efficiency()
@@ -170,7 +183,10 @@ def main() -> None:
     print(f"GEMM efficiency, {ROUNDS} interleaved rounds: float32 GEMM peak (1024^2 matmul) {peak:.1f} GFLOP/s")
     print(f"  the pass's four bmm per layer alone, weights cache-resident: {share(eff['hot'])}")
     print(f"  the same, streaming each layer's weights from memory: {share(eff['streamed'])}")
-    print(f"  the engine's pass (warm): {share(eff['pass'])}: {eff['pass'] / eff['streamed']:.2f}x its bare GEMMs")
+    print(f"  the engine's pass (warm): {share(eff['pass'])}: "
+          f"{eff['pass'] / eff['streamed']:.2f}x the bare streamed GEMMs")
+    print(f"  the engine's torch loop (warm, RESLIMIT_NATIVE=0): {share(eff['torch loop'])}: "
+          f"{eff['torch loop'] / eff['pass']:.2f}x the pass")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Where the engine's forward + adjoint pass spends its time: the same loop with parts taken away.
+"""Where the engine's torch loop spends its time: the same loop with parts taken away, beside the kernel.
 
     python benchmarks/engine_parts.py [--rounds 15]
 
-Shapes as in engine.py (L = 1000, d = 40, 32 draws x 32 inputs, res-3, float32). Rounds are interleaved, so
-the machine's swings hit every variant alike; the minimum and median of each are printed.
+Shapes as in engine.py (L = 1000, d = 40, 32 draws x 32 inputs, res-3, float32). The torch loop is what the
+engine runs where the compiled kernel of reslimit.native does not serve (RESLIMIT_NATIVE=0, no compiler,
+autograd recording). Rounds are interleaved, so the machine's swings hit every variant alike; the minimum
+and median of each are printed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import statistics
 import time
 
 import torch
-from engine import D, E, L, N, four_bmm
+from engine import D, E, L, N, four_bmm, torch_loop
 
 from reslimit import IID, ScaledResNet
 
@@ -46,11 +48,15 @@ def main() -> None:
             mask_backward(torch.bmm(VT[k], p, out=t), z, 0, grad_input=t)
             p.baddbmm_(WT[k], t, alpha=a)
 
-    def engine():
-        """ScaledResNet.adjoint: the activation of every layer cached for the backward pass."""
+    def engine_torch_loop():
+        """ScaledResNet.adjoint's torch loop: the activation of every layer cached for the backward pass."""
+        torch_loop(net, h0, pL)
+
+    def compiled_kernel():
+        """ScaledResNet.adjoint as it runs by default: the compiled kernel (reslimit.native)."""
         net.adjoint(h0, pL, every=L)
 
-    variants = (bare_gemms, without_cache, engine)
+    variants = (bare_gemms, without_cache, engine_torch_loop, compiled_kernel)
     times = {f.__name__: [] for f in variants}
     for _ in range(rounds):
         for f in variants:
@@ -59,7 +65,7 @@ def main() -> None:
             times[f.__name__].append(time.perf_counter() - start)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {rounds} interleaved rounds")
     for name, t in times.items():
-        print(f"  {name:14s} min {min(t):.3f} s, median {statistics.median(t):.3f} s, "
+        print(f"  {name:17s} min {min(t):.3f} s, median {statistics.median(t):.3f} s, "
               f"{statistics.median(t) / statistics.median(times['bare_gemms']):.2f}x the bare GEMMs (medians)")
 
 

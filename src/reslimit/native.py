@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import subprocess
@@ -64,7 +65,7 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
     L, E, d = V.shape[0], V.shape[1], V.shape[-1]
     n, threads = h0.shape[1], torch.get_num_threads()
     cb = _TILE_COLUMNS[V.dtype]
-    blocks = 1 if E >= threads else max(1, min(-(-threads // E), -(-n // cb)))  # column blocks per member
+    blocks = min(threads // math.gcd(E, threads), -(-n // cb))  # column blocks per member: units split evenly
     width = cb * -(-n // (cb * blocks))  # NB: columns per unit, a multiple of the tile
     padded = blocks * width  # zero columns stay zero forward and backward, so padding is exact
     T, last = len(range(0, L + 1, every)) + (L % every != 0), L // every + (L % every != 0)

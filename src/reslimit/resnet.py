@@ -45,6 +45,8 @@ class ScaledResNet(nn.Module):
 
     States have shape (ensemble, batch, width); an input of shape (batch, width) is fed to every
     ensemble member. A sample whose states overflow ends non-finite: see :func:`diverged`.
+    Passes of res-2 (ReLU) and res-3 that autograd does not record run the compiled kernel of
+    :mod:`reslimit.native` on held weights; all others, a loop over depth of batched torch kernels.
 
     Example:
         >>> net = ScaledResNet(1000, 40, beta=0.5, block="res3", ensemble=8)
@@ -107,7 +109,8 @@ class ScaledResNet(nn.Module):
         a tensor of shape (batch,) or (E, batch). One weight draw then serves several betas at once.
         """
         h0 = self.embed(x)
-        h = self._run(h0, None, alpha=self._check_alpha(alpha, h0))
+        alpha = self._check_alpha(alpha, h0)
+        h = native.relu_pass(self.V, self.W, h0, alpha)[0] if self._native(h0) else self._run(h0, None, alpha=alpha)
         return h if self.B is None else torch.bmm(h, self.B.mT)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -119,9 +122,12 @@ class ScaledResNet(nn.Module):
     def trajectory(self, x: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
         """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
         every = _checks.positive_int("every", every)
-        states: list[Tensor] = []
         h0 = self.embed(x)
-        self._run(h0, states, every, alpha=self._check_alpha(alpha, h0))
+        alpha = self._check_alpha(alpha, h0)
+        if self._native(h0):
+            return native.relu_pass(self.V, self.W, h0, alpha, every, states=True)[1]
+        states: list[Tensor] = []
+        self._run(h0, states, every, alpha=alpha)
         return torch.stack(states)
 
     def adjoint(self, x: Tensor, grad_output: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
@@ -181,11 +187,6 @@ class ScaledResNet(nn.Module):
         When autograd is not recording, x is updated in place: one kernel and no new tensor per layer.
         """
         alpha = self.alpha if alpha is None else alpha
-        if cache is None and self._native(h):
-            hL, recorded, _ = native.relu_pass(self.V, self.W, h, alpha, every, states is not None)
-            if states is not None:
-                states.extend(recorded)
-            return hL
         inplace = not self._records_graph(h)
         x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:
