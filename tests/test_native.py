@@ -106,3 +106,13 @@ def test_kernel_is_built_once_per_dtype_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_libraries", {})
     monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: pytest.fail("compiled again"))
     assert native.status(torch.float32).startswith("compiled kernel")  # read back from the cache folder
+
+
+def test_weights_cast_away_from_the_states_dtype_take_the_torch_loop():
+    """A network cast to float32 after its float64 paths were drawn: the kernel must not read float64 states
+    as float32; the torch loop raises torch's own dtype error instead."""
+    net = _net(4, 3, 2, torch.float64).float()
+    h0 = torch.randn(2, 3, 3, dtype=torch.float64)
+    assert not net._native(h0)
+    with pytest.raises(RuntimeError, match="dtype|type"):
+        net(h0)

@@ -37,10 +37,11 @@ _lock = threading.Lock()
 
 
 def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
-    """Whether the compiled pass can run on these weights (L, E, d, d) and states: CPU, float32/float64,
-    contiguous, and a kernel built for the dtype (it is built here on first use)."""
-    return (ENABLED and W is not None and V.device.type == "cpu" and h.device.type == "cpu" and V.dtype in _CTYPES
-            and V.is_contiguous() and W.is_contiguous() and isinstance(_library(V.dtype), ctypes.CDLL))
+    """Whether the compiled pass can run on these weights (L, E, d, d) and states: CPU, one dtype, float32 or
+    float64, contiguous weights, and a kernel built for the dtype (it is built here on first use)."""
+    return (ENABLED and W is not None and V.device.type == W.device.type == h.device.type == "cpu"
+            and V.dtype == W.dtype == h.dtype and V.dtype in _CTYPES and V.is_contiguous() and W.is_contiguous()
+            and isinstance(_library(V.dtype), ctypes.CDLL))
 
 
 def status(dtype: torch.dtype = torch.float32) -> str:
@@ -119,15 +120,24 @@ def _ptr(t: Tensor | None) -> int | None:
 
 
 def _parallel(work, workers: int) -> None:
-    """work(0), ..., work(workers - 1), each on its own thread (ctypes releases the GIL during the call)."""
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, workers)]
+    """work(0), ..., work(workers - 1), each on its own thread (ctypes releases the GIL during the call);
+    an error in any of them is raised here."""
+    errors: list[BaseException] = []
+
+    def guarded(t: int) -> None:
+        try:
+            work(t)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the caller's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in range(1, workers)]
     for thread in threads:
         thread.start()
-    try:
-        work(0)
-    finally:
-        for thread in threads:
-            thread.join()
+    guarded(0)
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _library(dtype: torch.dtype) -> ctypes.CDLL | str:
