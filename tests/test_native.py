@@ -116,3 +116,12 @@ def test_weights_cast_away_from_the_states_dtype_take_the_torch_loop():
     assert not net._native(h0)
     with pytest.raises(RuntimeError, match="dtype|type"):
         net(h0)
+
+
+def test_a_home_that_cannot_be_written_builds_in_the_temp_folder(monkeypatch, tmp_path):
+    (tmp_path / "home").write_text("a file, so no folder can be made below it")
+    monkeypatch.delenv("RESLIMIT_CACHE", raising=False)
+    monkeypatch.setattr(native.Path, "home", staticmethod(lambda: tmp_path / "home"))
+    monkeypatch.setattr(native.tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.status(torch.float64).startswith(f"compiled kernel {tmp_path / 'tmp'}")

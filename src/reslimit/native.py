@@ -8,7 +8,7 @@ thread per core with no synchronisation between layers, its elementwise steps fu
 and the next layer's weights prefetched: torch's batched GEMMs stall on every layer's weights and join
 their threads after every kernel (benchmarks/README.md). It is compiled with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``) the
-first time a pass needs it, about a second per dtype. Where that fails, or with ``RESLIMIT_NATIVE=0``,
+first time a pass needs it, under a second per dtype. Where that fails, or with ``RESLIMIT_NATIVE=0``,
 the engine runs its torch loop instead, with the same results up to rounding: :func:`status` says which.
 """
 
@@ -163,11 +163,10 @@ def _build(ctype: str) -> Path:
     compiler = os.environ.get("CC", "cc")
     flags = ["-O3", "-march=native", "-shared", "-fPIC", f"-DT={ctype}"]
     key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
-    folder = Path(os.environ.get("RESLIMIT_CACHE") or Path.home() / ".cache" / "reslimit")
+    folder = _cache_folder()
     path = folder / f"relu_pass_{ctype}_{key}.so"
     if path.exists():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         built = Path(tmp) / path.name
         for attempt in (flags, [f for f in flags if f != "-march=native"]):  # some compilers lack -march=native
@@ -177,6 +176,23 @@ def _build(ctype: str) -> Path:
                 os.replace(built, path)  # atomic: concurrent builders write the same file
                 return path
     raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
+
+
+def _cache_folder() -> Path:
+    """$RESLIMIT_CACHE, else ~/.cache/reslimit, else (a home that cannot be written) one in the temp folder."""
+    if os.environ.get("RESLIMIT_CACHE"):
+        folders = [Path(os.environ["RESLIMIT_CACHE"])]
+    else:
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        folders = [Path.home() / ".cache" / "reslimit", Path(tempfile.gettempdir()) / f"reslimit-{user}"]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    raise OSError(f"no writable folder for the compiled kernel among {', '.join(map(str, folders))}")
 
 
 def _cpu() -> str:
