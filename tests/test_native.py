@@ -32,7 +32,7 @@ def _torch_loop(monkeypatch, *args):
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("L, d, E, n, every", [(10, 40, 2, 33, 1), (13, 7, 1, 17, 4), (5, 12, 4, 2, 5), (1, 1, 1, 1, 1),
-                                               (9, 6, 3, 16, 3)])
+                                               (9, 6, 3, 16, 3), (4, 3, 2, 3, 7)])  # every > L: h_0, h_L
 @pytest.mark.parametrize("scales", ["float", "per input", "per member and input"])
 def test_compiled_pass_equals_torch_loop(monkeypatch, dtype, tol, L, d, E, n, every, scales):
     net = _net(L, d, E, dtype, block="res2" if d == 12 else "res3")  # res-2 with ReLU is the same pass
