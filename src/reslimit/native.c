@@ -26,6 +26,9 @@ typedef __typeof__((vec){0} <= (vec){0}) mask; /* integers of T's size: -1 where
 
 enum epilogue { RELU, ADD, MASK };
 
+/* CB, for the caller: the batch is padded to a multiple of it. */
+int reslimit_tile_columns(void) { return CB; }
+
 /* Rows i0 .. i0 + rb of A B (A(i, k) = A[i D + k], or A[k D + i] when trans) on columns c0 .. c0 + CB,
    then out = ReLU(A B), out += alpha * A B, or out = 1[aux > 0] * A B, for out and aux of row stride ldo. */
 static inline __attribute__((always_inline)) void block(int D, const T *restrict A, int trans, const T *restrict B,

@@ -31,7 +31,6 @@ Tensor = torch.Tensor
 ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCE = Path(__file__).with_name("native.c")
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
-_TILE_COLUMNS = {torch.float32: 16, torch.float64: 8}  # CB of native.c: two 32-byte vectors
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
@@ -65,11 +64,12 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
     """
     L, E, d = V.shape[0], V.shape[1], V.shape[-1]
     n, threads = h0.shape[1], torch.get_num_threads()
-    cb = _TILE_COLUMNS[V.dtype]
+    lib = _library(V.dtype)
+    cb = lib.reslimit_tile_columns()  # N and NB must be multiples of it
     blocks = min(threads // math.gcd(E, threads), -(-n // cb))  # column blocks per member: units split evenly
     width = cb * -(-n // (cb * blocks))  # NB: columns per unit, a multiple of the tile
     padded = blocks * width  # zero columns stay zero forward and backward, so padding is exact
-    T, last = len(range(0, L + 1, every)) + (L % every != 0), L // every + (L % every != 0)
+    last = -(-L // every)  # the index of h_L among the recorded k = 0, every, ..., L
 
     def columns(rows: Tensor) -> Tensor:
         out = h0.new_zeros(E, d, padded)
@@ -80,8 +80,8 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
         return None if t is None else t[..., :n].mT.contiguous()
 
     x = columns(h0)
-    xrec = h0.new_empty(T, E, d, padded) if states else None
-    prec = None if grad_output is None else h0.new_empty(T, E, d, padded)
+    xrec = h0.new_empty(last + 1, E, d, padded) if states else None
+    prec = None if grad_output is None else h0.new_empty(last + 1, E, d, padded)
     if xrec is not None:
         xrec[0] = x
     scales = h0.new_zeros(alpha.shape[0] if isinstance(alpha, Tensor) else 1, padded)
@@ -93,7 +93,7 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
     unit_cache = L * d * width if grad_output is not None and not fused else 0  # each unit's own cache
     cache_size = 0 if grad_output is None else max(unit_cache * (b - a) for a, b in ranges) or L * d * width
     scratch = h0.new_empty(workers, cache_size + d * width)
-    run = _library(V.dtype).reslimit_relu_pass
+    run = lib.reslimit_relu_pass
 
     def launch(forward: bool, p: Tensor | None) -> None:
         def work(t: int) -> None:
@@ -155,6 +155,7 @@ def _load(path: Path) -> ctypes.CDLL:
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
     lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I]
     lib.reslimit_relu_pass.restype = None
+    lib.reslimit_tile_columns.argtypes, lib.reslimit_tile_columns.restype = [], I
     return lib
 
 
