@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed's range, as numpy's and Python's generators take it too
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
@@ -18,6 +20,13 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
 
 def nonnegative_int(name: str, value) -> int:
     return positive_int(name, value, minimum=0)
+
+
+def seed(name: str, value) -> int:
+    """A seed: an integer in [0, 2^63 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {value!r}")
+    return int(value)
 
 
 def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
@@ -41,8 +50,80 @@ def choice(name: str, value, allowed) -> str:
 
 
 def dtype(value) -> torch.dtype:
+    """torch.float32 or torch.float64, given as such or by name ("float32", "float64")."""
     if isinstance(value, str):
         value = DTYPES.get(value, value)
     if value not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {value!r}")
+        raise ValueError(f"dtype must be torch.float32 or torch.float64 (or 'float32', 'float64'); got {value!r}")
     return value
+
+
+def state(name: str, value, *, ensemble: int, width: int, dtype: torch.dtype, device, owner: str) -> torch.Tensor:
+    """A batch of states, shape (ensemble, batch, width), every entry finite.
+
+    ``value`` is a tensor of ``dtype`` on ``device`` (those of ``owner``, e.g. "the path"), or an array of
+    numbers (numpy array, nested lists) converted to one; shape (ensemble, batch, width), or (batch, width)
+    fed to every ensemble member.
+    """
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(_numbers(name, value, "a tensor or an array of numbers"), dtype=dtype, device=device)
+    if value.dim() == 2:
+        value = value.expand(ensemble, *value.shape)
+    if value.dim() != 3 or value.shape[0] != ensemble or value.shape[2] != width:
+        raise ValueError(f"{name} must have shape (ensemble={ensemble}, batch, {width}) or (batch, {width}); "
+                         f"got {tuple(value.shape)}")
+    if value.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype} like {owner}; got {value.dtype}")
+    device = torch.device(device)
+    if value.device.type != device.type or device.index not in (None, value.device.index):
+        raise ValueError(f"{name} must be on device {device} like {owner}; got {value.device}")
+    _finite(name, value)
+    return value
+
+
+def times(name: str, value, *, dtype: torch.dtype, device) -> torch.Tensor:
+    """Times in [0, 1], strictly increasing: a non-empty 1-D tensor, array or list, returned as a tensor of
+    ``dtype`` on ``device`` (strictly increasing in that dtype too)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+    ts = torch.as_tensor(_numbers(name, value, "a 1-D sequence of times"), dtype=dtype, device=device)
+    if ts.dim() != 1 or len(ts) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of times; got shape {tuple(ts.shape)}")
+    _finite(name, ts)
+    if ts.min() < 0 or ts.max() > 1:
+        raise ValueError(f"{name} must lie in [0, 1]; got times from {ts.min().item()!r} to {ts.max().item()!r}")
+    steps = ts.diff()
+    if (steps <= 0).any():
+        i = int(torch.nonzero(steps <= 0)[0, 0])
+        raise ValueError(f"{name} must be strictly increasing (in {dtype}); got {name}[{i}] = {ts[i].item()!r} "
+                         f"followed by {ts[i + 1].item()!r}")
+    return ts
+
+
+def limit_paths(outer, inner) -> None:
+    """The paths of a continuous limit: ``outer`` a :class:`reslimit.paths.WeightPath`, ``inner`` one or None,
+    sharing dtype and device."""
+    from .paths import WeightPath
+
+    for name, path, wanted in (("outer", outer, "a WeightPath"), ("inner", inner, "a WeightPath or None")):
+        if not (isinstance(path, WeightPath) or (name == "inner" and path is None)):
+            raise ValueError(f"{name} must be {wanted} (reslimit.paths: Smooth, Brownian, FractionalBrownian...); "
+                             f"got {type(path).__name__}")
+    if inner is not None and (inner.dtype, inner.device) != (outer.dtype, outer.device):
+        raise ValueError(f"outer and inner must share dtype and device; got {outer!r} and {inner!r}")
+
+
+def _numbers(name: str, value, wanted: str) -> np.ndarray:
+    """``value`` as a float64 numpy array, or ValueError naming ``name``."""
+    try:
+        if np.iscomplexobj(value):
+            raise TypeError
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {wanted}; got {type(value).__name__}") from None
+
+
+def _finite(name: str, value: torch.Tensor) -> None:
+    if not torch.isfinite(value).all():
+        bad = "NaN" if torch.isnan(value).any() else "inf"
+        raise ValueError(f"{name} must hold finite numbers; it contains {bad}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torchdiffeq
 
+from . import _checks
 from .blocks import get_block
 from .paths import WeightPath, check_limit_paths
 
@@ -38,6 +39,7 @@ class NeuralODE(torch.nn.Module):
                  method="dopri5", rtol=1e-10, atol=1e-12, options=None):
         super().__init__()
         self.block = get_block(block, activation)
+        _checks.limit_paths(outer, inner)
         check_limit_paths("ode", self.block, outer, inner)
         self.outer, self.inner = outer, inner
         self.method, self.rtol, self.atol = method, rtol, atol
@@ -52,12 +54,18 @@ class NeuralODE(torch.nn.Module):
         W = None if self.inner is None else self.inner.evaluate(float(t.detach())) / d**0.5
         return torch.bmm(self.block.g(h, W), self.outer.evaluate(float(t.detach())).mT) / d**0.5
 
-    def solve(self, h0: Tensor, ts: Tensor) -> Tensor:
-        """H at the times ``ts`` (1-D, increasing, in [0, 1]): shape (len(ts), E, n, d). Differentiable."""
-        E, d = self.outer.ensemble, self.outer.width
-        if h0.dim() != 3 or h0.shape[0] != E or h0.shape[2] != d:
-            raise ValueError(f"h0 must have shape (ensemble={E}, batch, {d}); got {tuple(h0.shape)}")
-        if h0.dtype != self.outer.dtype:
-            raise ValueError(f"h0 must have dtype {self.outer.dtype} like the path; got {h0.dtype}")
-        return torchdiffeq.odeint(self, h0, ts.to(h0.dtype), method=self.method, rtol=self.rtol, atol=self.atol,
-                                  options=self.options)
+    def solve(self, h0, ts) -> Tensor:
+        """H at the times ``ts``, from H(0) = ``h0``: shape (len(ts), E, n, d). Differentiable.
+
+        ``h0``: finite states of shape (E, n, d), or (n, d) for every ensemble member, as a tensor of the
+        path's dtype and device or an array of numbers. ``ts``: finite times in [0, 1], strictly increasing
+        (a 1-D tensor, array or list); when ts[0] > 0 the solve still starts from h0 at t = 0.
+        """
+        outer = self.outer
+        h0 = _checks.state("h0", h0, ensemble=outer.ensemble, width=outer.width, dtype=outer.dtype,
+                           device=outer.device, owner="the path")
+        ts = _checks.times("ts", ts, dtype=outer.dtype, device=outer.device)
+        late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
+        ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
+        H = torchdiffeq.odeint(self, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol, options=self.options)
+        return H[1:] if late else H

@@ -227,19 +227,10 @@ class ScaledResNet(nn.Module):
         return torch.is_grad_enabled() and (h.requires_grad or any(w is not None and w.requires_grad
                                                                     for w in weights))
 
-    def _check_state(self, name: str, h: Tensor, dim: int) -> Tensor:
-        if not isinstance(h, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor; got {type(h).__name__}")
-        if h.dim() == 2:
-            h = h.expand(self.ensemble, *h.shape)
-        if h.dim() != 3 or h.shape[0] != self.ensemble or h.shape[2] != dim:
-            raise ValueError(f"{name} must have shape (ensemble={self.ensemble}, batch, {dim}) or (batch, {dim}); "
-                             f"got {tuple(h.shape)}")
-        if h.dtype != self.dtype:
-            raise ValueError(f"{name} must have dtype {self.dtype} like the weights; got {h.dtype}")
-        if torch.isnan(h).any():
-            raise ValueError(f"{name} contains NaN")
-        return h
+    def _check_state(self, name: str, h, dim: int) -> Tensor:
+        """A state (tensor or array of numbers) as (ensemble, batch, dim): see :func:`reslimit._checks.state`."""
+        return _checks.state(name, h, ensemble=self.ensemble, width=dim, dtype=self.dtype, device=self.outer.device,
+                             owner="the weights")
 
 
 def _transposed(h: Tensor) -> Tensor:

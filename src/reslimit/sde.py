@@ -106,15 +106,18 @@ class NeuralSDE:
 
     def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None):
         self.block = get_block(block, activation)
+        _checks.limit_paths(outer, inner)
         self.limit = "fbm" if isinstance(outer, FractionalBrownian) else "sde"
         check_limit_paths(self.limit, self.block, outer, inner)
         self.outer, self.inner = outer, inner
 
-    def solve(self, h0: Tensor, *, steps: int, every: int = 1) -> Tensor:
+    def solve(self, h0, *, steps: int, every: int = 1) -> Tensor:
         """H at the times k * every / steps, k = 0..steps/every, by a fixed-step torchsde solve.
 
         Euler-Maruyama (Ito) for Brownian paths, Heun (Stratonovich, i.e. Young) for fBm, with step
-        1/steps on the path's own grid. Returns shape (steps/every + 1, E, n, d). Differentiable:
+        1/steps on the path's own grid. ``h0``: finite states of shape (E, n, d), or (n, d) for every ensemble
+        member, as a tensor of the path's dtype and device or an array of numbers.
+        Returns shape (steps/every + 1, E, n, d). Differentiable:
         autograd through the solver gives the limit's adjoint (run under torch.no_grad() when not needed).
         """
         steps = _checks.positive_int("steps", steps)
@@ -122,15 +125,13 @@ class NeuralSDE:
         if steps % every:
             raise ValueError(f"every must divide steps={steps}; got {every}")
         E, d = self.outer.ensemble, self.outer.width
-        if h0.dim() != 3 or h0.shape[0] != E or h0.shape[2] != d:
-            raise ValueError(f"h0 must have shape (ensemble={E}, batch, {d}); got {tuple(h0.shape)}")
-        if h0.dtype != self.outer.dtype:
-            raise ValueError(f"h0 must have dtype {self.outer.dtype} like the path; got {h0.dtype}")
+        h0 = _checks.state("h0", h0, ensemble=E, width=d, dtype=self.outer.dtype, device=self.outer.device,
+                           owner="the path")
         n = h0.shape[1]
         sde_type = "ito" if self.limit == "sde" else "stratonovich"
         term = _TorchsdeTerm(self.block, self.inner, d, E, n, sde_type)
         bm = PathBrownian(self.outer, steps, n)
         ts = torch.arange(0, steps + 1, every, dtype=torch.float64) / steps
-        ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts.to(h0.dtype), bm=bm, dt=1.0 / steps,
+        ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts.to(h0.device, h0.dtype), bm=bm, dt=1.0 / steps,
                              method="euler" if sde_type == "ito" else "heun")
         return ys.view(len(ts), E, n, d)
