@@ -138,3 +138,18 @@ def test_same_numbers_in_process_in_a_pool_and_on_dask(tmp_path):
                                   dashboard_address=None) as cluster:
         dask = scaling.scaling(tmp_path / "dask", scheduler=cluster.scheduler_address, **options)
     assert len(here) == 2 * 2 * 4 * 3 and here == pool == dask
+
+
+@pytest.mark.parametrize("init", scaling.INITS)
+def test_scaling_cli_runs_every_init_over_several_depths(tmp_path, capsys, init):
+    """A scaling study's rows carry a "hurst" column with fBm weights: it is not an axis of the medians."""
+    out = tmp_path / init
+    args = ["scaling", "--init", init, "--depths", "2,4", "--width", "4", "--ensemble", "2", "--betas", "0.5,1",
+            "--out", str(out)] + (["--hurst", "0.7"] if init == "fbm" else [])
+    code, cap = _run(args, capsys)
+    assert code == 0 and "Traceback" not in cap.err, cap.err
+    assert len(read_rows(out / "results.csv")) == 2 * 2 * 2
+    assert "critical_beta" in json.loads((out / "manifest.json").read_text())
+    assert phase.medians(read_rows(out / "results.csv"), scaling.study(
+        init=init, depths=[2, 4], width=4, ensemble=2, betas=[0.5, 1], hurst=0.7 if init == "fbm" else None
+    ).params).shape == (1, 2, 2)

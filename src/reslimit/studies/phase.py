@@ -70,11 +70,13 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
 def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
     """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf.
 
-    For a scaling study (no "hursts" in params) the first axis has length 1.
+    For a scaling study (no "hursts" in params) the first axis has length 1 and a "hurst" column (the
+    fixed H of fBm weights) is not an axis.
     """
+    phase = "hursts" in params
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        groups.setdefault((r.get("hurst"), r["depth"], r["beta"]), []).append(
+        groups.setdefault((r["hurst"] if phase else None, r["depth"], r["beta"]), []).append(
             r[ratio] if r["status"] == "ok" else math.inf)
     return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
                      for h in params.get("hursts", [None])])
