@@ -1,7 +1,11 @@
 """The compiled ReLU pass (reslimit.native) against the engine's torch loop, its fallback and its threads."""
 
+import hashlib
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -101,8 +105,10 @@ def test_kernel_is_built_once_per_dtype_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path))
     monkeypatch.setattr(native, "_libraries", {})
     assert native.status(torch.float32).startswith("compiled kernel")
-    built = sorted(p.name for p in tmp_path.iterdir())
-    assert len(built) == 1 and built[0].startswith("relu_pass_float_")
+    built = sorted(p.name for p in tmp_path.iterdir())  # the library and its sha256, no leftover build folder
+    assert len(built) == 2 and built[0].startswith("relu_pass_float_") and built[1] == built[0] + ".sha256"
+    so = tmp_path / built[0]
+    assert (tmp_path / built[1]).read_text() == f"{hashlib.sha256(so.read_bytes()).hexdigest()}  {so.name}\n"
     monkeypatch.setattr(native, "_libraries", {})
     monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: pytest.fail("compiled again"))
     assert native.status(torch.float32).startswith("compiled kernel")  # read back from the cache folder
@@ -125,3 +131,103 @@ def test_a_home_that_cannot_be_written_builds_in_the_temp_folder(monkeypatch, tm
     monkeypatch.setattr(native.tempfile, "tempdir", str(tmp_path / "tmp"))
     monkeypatch.setattr(native, "_libraries", {})
     assert native.status(torch.float64).startswith(f"compiled kernel {tmp_path / 'tmp'}")
+
+
+_RES3_PASS = textwrap.dedent("""
+    import torch
+    from reslimit import ScaledResNet, native
+    net = ScaledResNet(6, 5, beta=0.5, block="res3", ensemble=2, seed=0, dtype=torch.float64).requires_grad_(False)
+    h0 = torch.randn(2, 7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = (net(h0), net.adjoint(h0, h0, 2))
+        native.ENABLED = False
+        want = (net(h0), net.adjoint(h0, h0, 2))
+        native.ENABLED = True
+    assert all((a - b).abs().max() <= 1e-12 * b.abs().max() for a, b in zip(got, want))
+    print(native.status(torch.float64))
+""")
+
+
+def _fresh_process(cache, **env):
+    """A res-3 pass in float64 in a new process, compiled against the torch loop; (exit code, output)."""
+    run = subprocess.run([sys.executable, "-c", _RES3_PASS], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "RESLIMIT_CACHE": str(cache), **env})
+    return run.returncode, run.stdout + run.stderr
+
+
+def _cached_kernel(cache):
+    (so,) = cache.glob("relu_pass_double_*.so")
+    return so, so.with_name(so.name + ".sha256")
+
+
+def _verifies(cache):
+    so, digest = _cached_kernel(cache)
+    return digest.read_text().split()[0] == hashlib.sha256(so.read_bytes()).hexdigest()
+
+
+def _symbol_less_library(tmp_path):
+    (tmp_path / "other.c").write_text("int reslimit_something_else(void) { return 1; }\n")
+    subprocess.run([COMPILER, "-shared", "-fPIC", str(tmp_path / "other.c"), "-o", str(tmp_path / "other.so")],
+                   check=True)
+    return (tmp_path / "other.so").read_bytes()
+
+
+def _truncate(so, digest, tmp_path):
+    so.write_bytes(so.read_bytes()[: so.stat().st_size // 2])
+
+
+def _garbage(so, digest, tmp_path):
+    so.write_bytes(os.urandom(so.stat().st_size))
+
+
+def _no_symbols(so, digest, tmp_path):
+    so.write_bytes(_symbol_less_library(tmp_path))
+
+
+def _no_symbols_digest_matching(so, digest, tmp_path):
+    """The digest checks out, so the library is opened: the missing symbols must be caught after the load."""
+    so.write_bytes(_symbol_less_library(tmp_path))
+    digest.write_text(f"{hashlib.sha256(so.read_bytes()).hexdigest()}  {so.name}\n")
+
+
+def _garbage_digest_matching(so, digest, tmp_path):
+    so.write_bytes(b"not a shared object" * 100)
+    digest.write_text(hashlib.sha256(so.read_bytes()).hexdigest())
+
+
+def _no_digest(so, digest, tmp_path):
+    digest.unlink()
+
+
+def _empty_digest(so, digest, tmp_path):
+    digest.write_text("")
+
+
+@pytest.mark.parametrize("damage", [_truncate, _garbage, _no_symbols, _no_digest, _no_symbols_digest_matching,
+                                    _garbage_digest_matching, _empty_digest])
+def test_a_damaged_cached_kernel_is_rebuilt_not_loaded(tmp_path, damage):
+    """Truncated (SIGBUS when mapped), garbage, another library, its digest missing: the next process rebuilds
+    the kernel instead of crashing, computes what the torch loop computes, and leaves a verified kernel."""
+    cache = tmp_path / "cache"
+    assert _fresh_process(cache) == (0, f"compiled kernel {_cached_kernel(cache)[0]}\n")
+    damage(*_cached_kernel(cache), tmp_path)
+    code, out = _fresh_process(cache)
+    assert code == 0, out  # -7 would be SIGBUS
+    assert out.startswith("compiled kernel"), out
+    assert _verifies(cache)
+    assert _fresh_process(cache)[0] == 0
+
+
+def test_a_damaged_kernel_that_cannot_be_rebuilt_leaves_the_torch_loop(tmp_path):
+    """The compiler (the same $CC, so the same cache key) fails on the rebuild of a truncated kernel: the torch
+    loop serves, and status says why."""
+    cache, cc = tmp_path / "cache", tmp_path / "cc"
+    cc.write_text(f'#!/bin/sh\nexec "{COMPILER}" "$@"\n')
+    cc.chmod(0o755)
+    assert _fresh_process(cache, CC=str(cc))[0] == 0
+    _truncate(*_cached_kernel(cache), tmp_path)
+    cc.write_text("#!/bin/sh\necho the compiler is broken >&2\nexit 1\n")
+    code, out = _fresh_process(cache, CC=str(cc))
+    assert code == 0, out
+    assert out.startswith(f"torch loop (could not build the kernel: {cc} failed: the compiler is broken"), out
+    assert "did not verify: its sha256" in out, out

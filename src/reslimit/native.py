@@ -7,9 +7,15 @@
 thread per core with no synchronisation between layers, its elementwise steps fused into the products
 and the next layer's weights prefetched: torch's batched GEMMs stall on every layer's weights and join
 their threads after every kernel (benchmarks/README.md). It is compiled with the system C compiler
-(``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``) the
-first time a pass needs it, under a second per dtype. Where that fails, or with ``RESLIMIT_NATIVE=0``,
-the engine runs its torch loop instead, with the same results up to rounding: :func:`status` says which.
+(``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
+one in the temp folder) the first time a pass needs it, under a second per dtype, as
+``relu_pass_<ctype>_<key>.so`` (the key hashes the source, compiler, flags and CPU) with its sha256 in
+``relu_pass_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
+concurrent processes never see half a library. A cached library is opened only once its bytes match the
+recorded sha256, and kept only with every symbol the Python side calls: a truncated, overwritten or
+foreign file, or a missing digest, is rebuilt once instead of loaded. Where building fails, or with
+``RESLIMIT_NATIVE=0``, the engine runs its torch loop instead, with the same results up to rounding:
+:func:`status` says which and why, :func:`engine` which one serves a given block.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ Tensor = torch.Tensor
 ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCE = Path(__file__).with_name("native.c")
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
+_SYMBOLS = ("reslimit_relu_pass", "reslimit_tile_columns")  # all the Python side calls
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
@@ -49,6 +56,18 @@ def status(dtype: torch.dtype = torch.float32) -> str:
         return "torch loop (RESLIMIT_NATIVE=0)"
     lib = _library(dtype) if dtype in _CTYPES else f"no kernel for {dtype}"
     return f"compiled kernel {lib._name}" if isinstance(lib, ctypes.CDLL) else f"torch loop ({lib})"
+
+
+def engine(block: str, activation: str, dtype: torch.dtype) -> str:
+    """"compiled" when the compiled kernel serves the held-weight, no-grad CPU passes of ``block`` ("res1",
+    "res2", "res3") with the activation named ``activation`` (as given to ScaledResNet) in ``dtype``; else
+    "torch". The kernel is the ReLU pass: res-2 with "relu" and res-3 (whose activation can only be "relu"),
+    with the native engine enabled and the kernel for ``dtype`` built and verified (built here on first use).
+    Streamed weights, autograd, other devices and callables as activations take the torch loop regardless.
+    """
+    relu = block in ("res2", "res3") and activation == "relu"
+    served = relu and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL)
+    return "compiled" if served else "torch"
 
 
 def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: bool = False,
@@ -144,14 +163,64 @@ def _library(dtype: torch.dtype) -> ctypes.CDLL | str:
     with _lock:
         if dtype not in _libraries:
             try:
-                _libraries[dtype] = _load(_build(_CTYPES[dtype]))
+                _libraries[dtype] = _kernel(_CTYPES[dtype])
             except (OSError, subprocess.SubprocessError) as error:
                 _libraries[dtype] = f"could not build the kernel: {error}"
         return _libraries[dtype]
 
 
-def _load(path: Path) -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(path))
+def _kernel(ctype: str) -> ctypes.CDLL | str:
+    """The kernel for ``ctype`` from the cache folder, loaded only once it verifies; else rebuilt, once.
+
+    A cached file is opened only when its sha256 equals the digest recorded beside it at build time (a
+    truncated or overwritten library is never handed to dlopen, where it can kill the process with SIGBUS)
+    and kept only when it has every symbol used here. One that fails either check is rebuilt; a rebuild that
+    fails too returns why, and the torch loop serves the pass.
+    """
+    compiler, flags = os.environ.get("CC", "cc"), ["-O3", "-march=native", "-shared", "-fPIC", f"-DT={ctype}"]
+    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    path = _cache_folder() / f"relu_pass_{ctype}_{key}.so"
+    damage = None
+    if path.exists() or _digest_file(path).exists():
+        lib = _verified(path)
+        if isinstance(lib, ctypes.CDLL):
+            return lib
+        damage = f"rebuilding {path.name}, which did not verify: {lib}"
+    try:
+        _build(compiler, flags, path)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise OSError(f"{error}{f' ({damage})' if damage else ''}") from error
+    lib = _verified(path)
+    return lib if isinstance(lib, ctypes.CDLL) else f"the rebuilt kernel {path} does not verify: {lib}" + (
+        f" ({damage})" if damage else "")
+
+
+def _digest_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified(path: Path) -> ctypes.CDLL | str:
+    """The library at ``path`` once loaded, if its bytes match the recorded sha256 and it has every symbol
+    the Python side calls; else why not (it is not opened at all unless the digest matches)."""
+    try:
+        recorded = _digest_file(path).read_text().split()
+        actual = _sha256(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return f"cannot be verified ({type(error).__name__}: {error})"
+    if not recorded or recorded[0] != actual:
+        return f"its sha256 {actual[:16]}... is not the recorded {(recorded or ['(none)'])[0][:16]}..."
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as error:
+        return f"it cannot be loaded: {error}"
+    missing = [name for name in _SYMBOLS if not hasattr(lib, name)]
+    if missing:
+        _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
+        return f"it lacks {', '.join(missing)}"
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
     lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I]
     lib.reslimit_relu_pass.restype = None
@@ -159,24 +228,50 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
-def _build(ctype: str) -> Path:
-    """Compile native.c for ``ctype`` into the cache folder (once per source, flags and CPU); its path."""
-    compiler = os.environ.get("CC", "cc")
-    flags = ["-O3", "-march=native", "-shared", "-fPIC", f"-DT={ctype}"]
-    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
-    folder = _cache_folder()
-    path = folder / f"relu_pass_{ctype}_{key}.so"
-    if path.exists():
-        return path
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        built = Path(tmp) / path.name
+def _unload(lib: ctypes.CDLL) -> None:
+    try:
+        import _ctypes
+
+        (getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary)(lib._handle)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _build(compiler: str, flags: list[str], path: Path) -> None:
+    """Compile native.c into ``path`` with its sha256 beside it (``path``.sha256, as sha256sum writes it).
+
+    Both are written under a name of this process's own, flushed to disk, then renamed into place: a
+    concurrent process sees the old file or the complete new one, never part of one, and two processes
+    building at once each put a complete pair in place (a mismatch between them is rebuilt on its next load).
+    """
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
+        built, digest = Path(tmp) / path.name, Path(tmp) / _digest_file(path).name
         for attempt in (flags, [f for f in flags if f != "-march=native"]):  # some compilers lack -march=native
             result = subprocess.run([compiler, *attempt, str(_SOURCE), "-o", str(built)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
-                os.replace(built, path)  # atomic: concurrent builders write the same file
-                return path
-    raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
+                break
+        else:
+            raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
+        _fsync(built)
+        digest.write_text(f"{_sha256(built)}  {path.name}\n")
+        _fsync(digest)
+        os.replace(built, path)
+        os.replace(digest, _digest_file(path))
+        _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # a folder cannot be opened on some systems
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _cache_folder() -> Path:
