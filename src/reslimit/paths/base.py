@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .. import _checks
+from .. import _checks, _memory
 
 
 class WeightPath(ABC):
@@ -78,7 +78,28 @@ class WeightPath(ABC):
         if isinstance(stop, bool) or not isinstance(stop, (int, np.integer)) or not start <= stop <= depth:
             raise ValueError(f"stop must be an integer in [start={start}, depth={depth}]; got {stop!r}")
         self._check_depth(depth)
+        layers = "" if (start, stop) == (0, depth) else f" (layers {start}..{stop - 1})"
+        self._require(stop - start, depth, f"depth={depth}{layers}",
+                      "draw the weights in chunks (ScaledResNet(..., stream=True)) or use a smaller depth")
         return self._weights(depth, int(start), int(stop))
+
+    def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
+        """(bytes, Python loop steps) to compute ``count`` values X(t) or weights, at the times k/depth or (depth
+        None) any: count x E x d^2 x itemsize bytes and one keyed draw each, unless a subclass says otherwise."""
+        return count * self._value_bytes, count
+
+    @property
+    def _value_bytes(self) -> int:
+        """Bytes of one X(t): E x d^2 x itemsize."""
+        return self._ensemble * self._width**2 * self._dtype.itemsize
+
+    def _require(self, count: int, depth: int | None, argument: str, advice: str) -> None:
+        """Refuse ``count`` values whose :meth:`_cost` would not fit in memory or time."""
+        nbytes, steps = self._cost(count, depth)
+        what = f"{count} values of the {type(self).__name__} path"
+        _memory.require(nbytes, f"{what} (ensemble x width^2 x {self._dtype.itemsize} bytes each, with temporaries)",
+                        argument, advice, self._device)
+        _memory.require_steps(steps, f"{what} (one keyed draw or call a step)", argument, advice)
 
     def _check_depth(self, depth: int) -> None:
         """Refuse depths the path cannot discretise exactly (fBm: depths dividing its resolution)."""
@@ -93,6 +114,8 @@ class WeightPath(ABC):
         giving shape (len(s), E, d, d).
         """
         s_arr = self._check_times("s", s)
+        count = len(s_arr) * (1 if t is None else 2)
+        self._require(count, None, f"len(s)={len(s_arr)}", "evaluate fewer times at once")
         if t is None:
             out = self._values(s_arr)
         else:

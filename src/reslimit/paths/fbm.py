@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks
+from .. import _checks, _memory
 from .._rng import KeyedNormal, mix
 from .base import WeightPath
 
@@ -84,6 +84,7 @@ class FractionalBrownian(WeightPath):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
         self._hurst = _checks.real("hurst", hurst, low=0.0, high=1.0, low_open=True, high_open=True)
         self._resolution = _checks.positive_int("resolution", resolution)
+        self._require_grid()
         self._eig = circulant_eigenvalues(fgn_autocovariance(self._hurst, self._resolution))
         self._grid = None
 
@@ -98,9 +99,27 @@ class FractionalBrownian(WeightPath):
     def _repr_args(self) -> dict:
         return super()._repr_args() | {"hurst": self._hurst, "resolution": self._resolution}
 
+    def _require_grid(self) -> None:
+        """Refuse a resolution n whose eigenvalues (about 64 n bytes of numpy arrays), grid and one chunk's FFT
+        ((n + 1) E d^2 itemsize + 96 n cols bytes, cols = min(1024, E d^2 / 2) complex columns) would not fit."""
+        n, argument = self._resolution, f"resolution={self._resolution}"
+        advice = f"use a smaller resolution (resolution={_memory.affordable(64)} at most)"
+        _memory.require(64 * n, "the circulant eigenvalues (about 64 x resolution bytes)", argument, advice)
+        cols = min(_CHUNK, -(-math.prod(self.shape) // 2))
+        per_node = self._value_bytes + 96 * cols
+        advice = f"use a smaller resolution (resolution={_memory.affordable(per_node, self.device)} at most)"
+        _memory.require(n * per_node, f"the fBm grid and one chunk's FFT ((resolution + 1) x ensemble x width^2 x "
+                        f"{self.dtype.itemsize} bytes + resolution x 96 x {cols} bytes)", argument, advice, self.device)
+
+    def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
+        """Values are read from the cached grid: the gathered values and their differences, no draws."""
+        return 2 * (count + 1) * self._value_bytes, 0
+
     def _check_depth(self, depth: int) -> None:
         if self._resolution % depth:
-            allowed = [k for k in range(1, self._resolution + 1) if self._resolution % k == 0]
+            n = self._resolution
+            small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
+            allowed = sorted(set(small) | {n // k for k in small})
             raise ValueError(
                 f"depth={depth} does not divide resolution={self._resolution}: the path is known "
                 f"only on the grid k/resolution, so the allowed depths are its divisors {allowed}"

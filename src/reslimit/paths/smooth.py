@@ -8,13 +8,15 @@ from abc import abstractmethod
 import numpy as np
 import torch
 
-from .. import _checks
+from .. import _checks, _memory
 from .._rng import KeyedNormal, mix
 from .base import WeightPath
 
 _COS, _SIN = 1, 2  # key tags of the coefficients
 _TOL = 1e-10  # target of the covariance error of the spectral quadrature, see Smooth
 _C = math.sqrt(2.0 * math.log(1.0 / _TOL))  # exp(-_C**2 / 2) = _TOL
+_KEY_BYTES = 48  # a key of the coefficients' draw: a Python int and its list slot
+_BLOCK_BYTES = 64 * 2**20  # the (T, 2K+1) feature matrices are built for blocks of times of about this size
 
 
 class _LipschitzPath(WeightPath):
@@ -28,7 +30,9 @@ class _LipschitzPath(WeightPath):
 
     def derivative(self, t) -> torch.Tensor:
         """dX/dt at ``t``: a time in [0, 1] gives (E, d, d), a 1-D sequence of times (len(t), E, d, d)."""
-        out = self._derivatives(self._check_times("t", t))
+        times = self._check_times("t", t)
+        self._require(len(times), None, f"len(t)={len(times)}", "ask for fewer times at once")
+        out = self._derivatives(times)
         return out[0] if np.ndim(t) == 0 else out
 
     @abstractmethod
@@ -69,6 +73,7 @@ class Smooth(_LipschitzPath):
         self._lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
         step = 2.0 * math.pi / (1.0 + _C * self._lengthscale)
         n = math.ceil(_C / (step * self._lengthscale))
+        self._require_features(2 * n + 1)
         self._freq = step * np.arange(n + 1.0)
         amp = (
             step
@@ -85,6 +90,23 @@ class Smooth(_LipschitzPath):
             keys
         )  # float32: the same path rounded
         self._coef = normals.reshape(len(keys), -1).to(self.dtype)
+
+    def _require_features(self, features: int) -> None:
+        """Refuse 2K+1 features whose coefficients (2K+1) x E x d^2 x 8 bytes (plus their itemsize copy and keys)
+        or keyed draws would not fit; the advice inverts 2K+1 <= c (1 + c l) / (pi l) + 3 for l."""
+        per_feature = math.prod(self.shape) * (8 + (self.dtype.itemsize if self.dtype != torch.float64 else 0))
+        argument = f"lengthscale={self._lengthscale!r}"
+
+        def advice(most: int) -> str:
+            low = _C / (math.pi * (most - 3) - _C**2) if math.pi * (most - 3) > _C**2 else math.inf
+            return f"use lengthscale >= {low:.3g} (at most {most} features)"
+
+        most = _memory.affordable(per_feature + _KEY_BYTES, self.device)
+        _memory.require(features * (per_feature + _KEY_BYTES), f"the smooth path's {features} spectral features "
+                        f"((2K+1) x ensemble x width^2 x {per_feature // math.prod(self.shape)} bytes)", argument,
+                        advice(most), self.device)
+        _memory.require_steps(features, f"the keyed draws of the smooth path's {features} spectral features",
+                              argument, advice(_memory.MAX_STEPS))
 
     lengthscale = property(lambda self: self._lengthscale, doc="l of the kernel exp(-(s-t)^2 / (2 l^2)).")
     n_features = property(lambda self: self._coef.shape[0], doc="2K + 1 cos/sin features of the quadrature.")
@@ -103,18 +125,28 @@ class Smooth(_LipschitzPath):
             @ self._amp**2
         )
 
-    def _combine(self, cos: np.ndarray, sin: np.ndarray) -> torch.Tensor:
-        """std * [cos | sin] @ coef for (T, K+1) cos and (T, K) sin features: (T, E, d, d)."""
-        feats = torch.as_tensor(np.concatenate([cos, sin], axis=1), dtype=self.dtype, device=self.device)
-        return (feats @ self._coef).mul_(self.std).reshape(len(cos), *self.shape)
+    def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
+        """The values, count x E x d^2 x itemsize, and one block's feature matrices (about 5 arrays of
+        block x (2K+1) float64, _BLOCK_BYTES in all); no draws."""
+        return count * self._value_bytes + min(count * 40 * self.n_features, _BLOCK_BYTES), 0
+
+    def _combine(self, times: np.ndarray, features) -> torch.Tensor:
+        """std * [cos | sin] @ coef: (T, E, d, d), for ``features(phase)`` = the (T, K+1) cos and (T, K) sin
+        features at phase = times x frequencies, built for blocks of times of _BLOCK_BYTES."""
+        out = torch.empty((len(times), self._coef.shape[1]), dtype=self.dtype, device=self.device)
+        block = max(1, _BLOCK_BYTES // (40 * self.n_features))
+        for first in range(0, len(times), block):
+            cos, sin = features(np.outer(times[first : first + block], self._freq))
+            feats = torch.as_tensor(np.concatenate([cos, sin[:, 1:]], axis=1), dtype=self.dtype, device=self.device)
+            torch.matmul(feats, self._coef, out=out[first : first + block])
+        return out.mul_(self.std).reshape(len(times), *self.shape)
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
-        phase = np.outer(times, self._freq)
-        return self._combine(self._amp * np.cos(phase), (self._amp * np.sin(phase))[:, 1:])
+        return self._combine(times, lambda phase: (self._amp * np.cos(phase), self._amp * np.sin(phase)))
 
     def _derivatives(self, times: np.ndarray) -> torch.Tensor:
-        phase, rate = np.outer(times, self._freq), self._amp * self._freq
-        return self._combine(-rate * np.sin(phase), (rate * np.cos(phase))[:, 1:])
+        rate = self._amp * self._freq
+        return self._combine(times, lambda phase: (-rate * np.sin(phase), rate * np.cos(phase)))
 
 
 class FunctionPath(_LipschitzPath):
@@ -152,6 +184,10 @@ class FunctionPath(_LipschitzPath):
             f"FunctionPath({name(self._fn)}, {self.width}, ensemble={self.ensemble}, "
             f"derivative={name(self._dfn)}, std={self.std!r}, dtype={self.dtype}, device={str(self.device)!r})"
         )
+
+    def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
+        """The values fn(t) and their stacked copy, 2 count x E x d^2 x itemsize; one call of fn a step."""
+        return 2 * count * self._value_bytes, count
 
     def _call(self, name: str, f, t: float) -> torch.Tensor:
         out = torch.as_tensor(f(float(t)), dtype=self.dtype, device=self.device)

@@ -1,0 +1,83 @@
+"""Size checks run before a big allocation or a long Python loop: refuse what cannot fit, naming the argument.
+
+``require(nbytes, ...)`` raises ValueError when nbytes > FRACTION x ``available()``; ``require_steps(steps, ...)``
+when a Python loop would run more than MAX_STEPS steps (each 1 to 30 us: seconds to minutes); ``affordable``
+gives the advice, how many items of a size would fit.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import torch
+
+FRACTION = 0.8  # share of the available memory one request may take
+MAX_STEPS = 10**7  # steps of a Python loop (a layer, a keyed draw, a call) one request may take
+
+
+def _read_int(path: str, field: str | None = None) -> int | None:
+    """The integer in a /proc or /sys file (kB fields of /proc/meminfo as bytes), None if absent or "max"."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    if field is None:
+        return int(text) if text.strip().isdigit() else None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            value, *unit = line.split(":", 1)[1].split()
+            return int(value) * (1024 if unit == ["kB"] else 1)
+    return None
+
+
+def available(device=None) -> int:
+    """Bytes a new allocation may take: free memory of a CUDA ``device``; else the least of MemAvailable
+    (/proc/meminfo), the cgroup limit minus its usage, and RLIMIT_AS minus this process's VmSize; os.sysconf's
+    free pages where none of these is known."""
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    bounds = [_read_int("/proc/meminfo", "MemAvailable")]
+    for cgroup, limit, usage in (("/sys/fs/cgroup/", "memory.max", "memory.current"),
+                                 ("/sys/fs/cgroup/memory/", "memory.limit_in_bytes", "memory.usage_in_bytes")):
+        cap = _read_int(cgroup + limit)
+        if cap is not None:
+            bounds.append(cap - (_read_int(cgroup + usage) or 0))
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        bounds.append(soft - (_read_int("/proc/self/status", "VmSize") or 0))
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(0, min(known))
+
+
+def human(nbytes: float) -> str:
+    """``nbytes`` in decimal units, 3 significant digits: 1.28e11 -> '128 GB'."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+
+
+def affordable(item_bytes: float, device=None) -> int:
+    """How many items of ``item_bytes`` each fit in FRACTION x available(device)."""
+    return int(FRACTION * available(device) // max(item_bytes, 1))
+
+
+def require(nbytes: int, what: str, argument: str, advice: str, device=None) -> None:
+    """Raise ValueError "<argument> needs about <nbytes> for <what>, more than 80% of the <available> available;
+    <advice>" when nbytes > FRACTION x available(device)."""
+    free = available(device)
+    if nbytes > FRACTION * free:
+        raise ValueError(f"{argument} needs about {human(nbytes)} for {what}, more than {FRACTION:.0%} of the "
+                         f"{human(free)} available; {advice}")
+
+
+def require_steps(steps: int, what: str, argument: str, advice: str) -> None:
+    """Raise ValueError when a Python loop of ``steps`` steps (for ``what``) is longer than MAX_STEPS."""
+    if steps > MAX_STEPS:
+        raise ValueError(f"{argument} needs a Python loop of {steps:.3g} steps for {what}, more than the "
+                         f"{MAX_STEPS:.0e} allowed (about {steps * 1e-5 / 60:.3g} minutes at 10 us a step); {advice}")
