@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,6 +49,13 @@ def choice(name: str, value, allowed) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
     return value
+
+
+def folder(name: str, value) -> Path:
+    """A path to write into: a non-empty str or os.PathLike (an empty one would mean the current folder)."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ValueError(f"{name} must be a non-empty path; got {value!r}")
+    return Path(value)
 
 
 def dtype(value) -> torch.dtype:

@@ -88,16 +88,18 @@ def get_activation(spec) -> Activation:
         return spec
     if isinstance(spec, str) and spec.startswith("leaky_relu:"):
         try:
-            return _leaky_relu(float(spec.split(":", 1)[1]))
+            slope = float(spec.split(":", 1)[1])
         except ValueError:
-            pass
+            slope = float("nan")
+        if abs(slope) < float("inf"):  # neither nan nor +-inf
+            return _leaky_relu(slope)
     elif isinstance(spec, str) and spec in ACTIVATIONS:
         return ACTIVATIONS[spec]
     elif callable(spec):
         return _from_callable(spec)
     raise ValueError(
         f"activation must be one of {', '.join(repr(k) for k in ACTIVATIONS)}, 'leaky_relu:<slope>' "
-        f"or a callable; got {spec!r}"
+        f"(a finite slope) or a callable; got {spec!r}"
     )
 
 

@@ -8,9 +8,13 @@
     reslimit bounds --out results/bounds
     reslimit report --out results/report [--quick|--full]
 
-Exit status: 0 on success; 1 when a demo verdict fails or a file cannot be written; 2 on bad input. A
-ValueError or TypeError raised by the package (a bad depth, width, beta, block, activation, option...) is
-printed as ``reslimit: error: <message>`` on stderr, without a traceback, as argparse's own errors are.
+Exit status: 0 on success; 2 on bad input (argparse's usage errors, and a ValueError or TypeError raised by
+the package: a bad depth, width, beta, block, activation, option...); 1 when a verdict fails or on any
+other error (a file that cannot be written, torch's RuntimeError, MemoryError...); 130 on Ctrl-C. An error
+is printed as one line ``reslimit: error: <message>`` on stderr, without a traceback, as argparse's own
+errors are; an interrupt as ``reslimit: <message>`` (``reslimit: interrupted`` when it has none).
+``reslimit --debug COMMAND ...``, or the environment variable RESLIMIT_DEBUG=1, re-raises instead, to show
+the traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +46,8 @@ def main(argv=None) -> int:
         argv: the arguments after the program name (default ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 success, 1 a failed demo verdict or an I/O error, 2 bad input.
+        The exit status: 0 success, 1 a failed verdict or an error other than bad input, 2 bad input
+        (ValueError, TypeError), 130 an interrupt (see the module's docstring).
     """
     try:
         args = _parser().parse_args(argv)
@@ -48,18 +55,41 @@ def main(argv=None) -> int:
         return exit_.code
     try:
         return args.run(args)
-    except (ValueError, TypeError) as err:
-        print(f"reslimit: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"reslimit: error: {err}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as err:  # Ctrl-C, or a study's own interrupt saying what was kept
+        if args.debug or os.environ.get("RESLIMIT_DEBUG") == "1":
+            raise
+        print(f"reslimit: {_one_line(err) or 'interrupted'}", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug or os.environ.get("RESLIMIT_DEBUG") == "1":
+            raise
+        print(f"reslimit: error: {_message(err)}", file=sys.stderr)
+        return 2 if isinstance(err, (ValueError, TypeError)) else 1
+
+
+def _one_line(err: BaseException) -> str:
+    """str(err) and its notes on one line, whitespace runs (newlines included) collapsed to one space."""
+    return " ".join(" ".join([str(err), *getattr(err, "__notes__", ())]).split())
+
+
+def _message(err: Exception) -> str:
+    """What ``reslimit: error:`` prints of an exception: its message, prefixed by its type unless it is bad
+    input or an OSError (whose messages say what they are), and the file it names when the message does not."""
+    text = _one_line(err)
+    if not isinstance(err, (ValueError, TypeError, OSError)) or not text:
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    filename = getattr(err, "filename", None)
+    if filename is not None and str(filename) not in text:
+        text += f" (file {str(filename)!r})"
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reslimit", description="Very deep scaled ResNets h_{k+1} = h_k + "
                                      "L^-beta V_{k+1} g(h_k) beside their continuous-depth limits.")
     parser.add_argument("--version", action="version", version=f"reslimit {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the traceback (also: environment variable RESLIMIT_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sim = commands.add_parser("simulate", help="run one network at initialisation, summarise ||h_L - h_0||",
@@ -69,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
     sim.add_argument("--depth", type=int, default=100, help="L (default 100)")
     sim.add_argument("--width", type=int, default=16, help="d (default 16)")
-    sim.add_argument("--beta", type=float, default=0.5, help="alpha_L = L^-beta (default 0.5)")
+    sim.add_argument("--beta", type=_finite_float, default=0.5, help="alpha_L = L^-beta (default 0.5)")
     sim.add_argument("--ensemble", type=int, default=8, help="E independent weight draws (default 8)")
     sim.add_argument("--samples", type=int, default=16, help="n inputs h_0 per ensemble member (default 16)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the weights and the inputs (default 0)")
@@ -77,15 +107,17 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope> (default relu)")
     sim.add_argument("--dtype", choices=sorted(_checks.DTYPES), default="float64", help="(default float64)")
     sim.add_argument("--dist", help="law of the entries, for --init iid: gaussian, uniform or rademacher")
-    sim.add_argument("--hurst", type=float, help="Hurst index H, for --init fbm")
+    sim.add_argument("--hurst", type=_finite_float, help="Hurst index H, for --init fbm")
     sim.add_argument("--resolution", type=int, help="grid of the fractional Brownian path, for --init fbm")
-    sim.add_argument("--lengthscale", type=float, help="length scale of the path, for --init smooth")
-    sim.add_argument("--save", metavar="RUN.npz", help="write V, W, h (every layer), alpha, beta, params")
+    sim.add_argument("--lengthscale", type=_finite_float, help="length scale of the path, for --init smooth")
+    sim.add_argument("--save", type=_nonempty, metavar="RUN.npz",
+                     help="write V, W, h (every layer), alpha, beta, params")
     sim.set_defaults(run=_simulate)
 
     dem = commands.add_parser("demo", help="check E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1",
                               description=demo.__doc__.split("\n\n")[0])
-    dem.add_argument("--out", required=True, metavar="DIR", help="folder for demo.csv, demo.png, demo.json")
+    dem.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for demo.csv, demo.png, demo.json")
     depths = ", ".join(map(str, demo.QUICK["depths"]))
     dem.add_argument("--quick", action="store_true",
                      help=f"depths {depths}, {demo.QUICK['ensemble']} draws x {demo.QUICK['inputs']} inputs")
@@ -98,13 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     con.add_argument("--block", default="res1", help=f"one of {', '.join(BLOCKS)} (default res1)")
     con.add_argument("--activation", default="tanh", help="sigma (default tanh)")
     con.add_argument("--width", type=int, default=16, help="d (default 16)")
-    con.add_argument("--depths", type=_int_list, default=[16, 32, 64, 128, 256, 512, 1024],
-                     help="comma list, each dividing the largest (default 16,32,...,1024)")
+    con.add_argument("--depths", default="16,32,64,128,256,512,1024",
+                     help="comma list or start:stop:num of integers, each dividing the largest "
+                          "(default 16,32,...,1024)")
     con.add_argument("--samples", type=int, default=64, help="independent path draws (default 64)")
     con.add_argument("--seed", type=int, default=0)
-    con.add_argument("--hurst", type=float, default=0.8, help="for --limit fbm (default 0.8)")
-    con.add_argument("--lengthscale", type=float, default=0.1, help="of the smooth paths (default 0.1)")
-    con.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, png")
+    con.add_argument("--hurst", type=_finite_float, default=0.8, help="for --limit fbm (default 0.8)")
+    con.add_argument("--lengthscale", type=_finite_float, default=0.1, help="of the smooth paths (default 0.1)")
+    con.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, png")
     con.set_defaults(run=_converge)
 
     sca = commands.add_parser("scaling", help="hidden and gradient ratios against L for several betas",
@@ -112,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
                                           "of depths x betas, at initialisation; figures and a tidy CSV.")
     sca.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
     _study_arguments(sca, betas="0.25,0.5,1", depths="10:1000:10", ensemble=50, samples=1)
-    sca.add_argument("--hurst", type=float, help="Hurst index H, for --init fbm")
-    sca.add_argument("--lengthscale", type=float, default=0.1, help="for --init smooth (default 0.1)")
+    sca.add_argument("--hurst", type=_finite_float, help="Hurst index H, for --init fbm")
+    sca.add_argument("--lengthscale", type=_finite_float, default=0.1, help="for --init smooth (default 0.1)")
     sca.set_defaults(run=_scaling)
 
     pha = commands.add_parser("phase", help="fBm weights: heatmaps over (beta, H) and the critical beta of each H",
@@ -127,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
                               description="Each check: the measured value, its bound(s), a verdict.")
     bnd.add_argument("--full", action="store_true", help="paper-scale sizes (default: quick)")
     bnd.add_argument("--seed", type=int, default=0)
-    bnd.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, bounds.png")
+    bnd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, bounds.png")
     bnd.set_defaults(run=_bounds)
 
     rep = commands.add_parser("report", help="run every validation script; claims.json + self-contained index.html",
@@ -136,9 +171,28 @@ def _parser() -> argparse.ArgumentParser:
     size = rep.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes (default)")
     size.add_argument("--full", action="store_true", help="the acceptance sizes")
-    rep.add_argument("--out", required=True, metavar="DIR", help="folder for claims.json, index.html, figures/")
+    rep.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for claims.json, index.html, figures/")
     rep.set_defaults(run=_report)
     return parser
+
+
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite real (float() alone takes nan, inf and 1e400)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite real number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite real number; got {text!r}")
+    return value
+
+
+def _nonempty(text: str) -> str:
+    """An argparse type for file and folder names: an empty one would mean the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path; got an empty string")
+    return text
 
 
 def _study_arguments(cmd, *, betas, depths, ensemble, samples) -> None:
@@ -154,7 +208,8 @@ def _study_arguments(cmd, *, betas, depths, ensemble, samples) -> None:
     cmd.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
     cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
     cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run points on a Dask cluster")
-    cmd.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, manifest.json, figures")
+    cmd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, figures")
 
 
 def _grids(args) -> dict:
@@ -166,7 +221,7 @@ def _grids(args) -> dict:
 
 def _common(args) -> dict:
     return {"block": args.block, "activation": args.activation, "width": args.width, "ensemble": args.ensemble,
-            "samples": args.samples, "seed": args.seed, "dtype": args.dtype} | _grids(args)
+            "samples": args.samples, "seed": _checks.seed("seed", args.seed), "dtype": args.dtype} | _grids(args)
 
 
 def _scaling(args) -> int:
@@ -210,24 +265,19 @@ def _bounds(args) -> int:
     """``reslimit bounds``: every check with its measured value, bound(s) and verdict."""
     from .studies.bounds import bounds
 
-    checks = bounds(args.out, quick=not args.full, seed=_checks.nonnegative_int("seed", args.seed))
+    checks = bounds(args.out, quick=not args.full, seed=_checks.seed("seed", args.seed))
     failed = [c for c in checks if not c["passed"]]
     print(f"{len(checks) - len(failed)} of {len(checks)} checks pass; wrote {args.out}")
     return 1 if failed else 0
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers; got {text!r}") from None
-
-
 def _converge(args) -> int:
     """``reslimit converge``: run the study with a progress bar, print the verdict, write DIR."""
     from .compare import converge
+    from .studies.grid import parse_grid
 
-    c = converge(args.limit, block=args.block, activation=args.activation, width=args.width, depths=args.depths,
+    depths = parse_grid("--depths", args.depths, low=1, integer=True)
+    c = converge(args.limit, block=args.block, activation=args.activation, width=args.width, depths=depths,
                  samples=args.samples, seed=args.seed, hurst=args.hurst, lengthscale=args.lengthscale,
                  out=args.out, progress=True)
     for L, e in zip(c.depths, c.path_error.mean(1)):
@@ -241,15 +291,15 @@ def _converge(args) -> int:
 def _simulate(args) -> int:
     """``reslimit simulate``: build the network, run it, print the summary, save the run."""
     samples = _checks.positive_int("samples", args.samples)
+    seed = _checks.seed("seed", args.seed)
     dtype = _checks.dtype(args.dtype)
     has_inner = get_block(args.block, args.activation).inner
     options = {k: getattr(args, k) for k in PATH_OPTIONS if getattr(args, k) is not None}
     path = functools.partial(make_path, args.init, args.width, args.ensemble, dtype=dtype, **options)
-    inner = path(seed=args.seed + INNER_SEED_OFFSET) if has_inner else None
+    inner = path(seed=seed + INNER_SEED_OFFSET) if has_inner else None
     net = ScaledResNet(args.depth, args.width, beta=args.beta, block=args.block, activation=args.activation,
-                       outer=path(seed=args.seed), inner=inner, stream=False)
-    h0 = torch.randn((args.ensemble, samples, args.width), generator=torch.Generator().manual_seed(args.seed),
-                     dtype=dtype)
+                       outer=path(seed=seed), inner=inner, stream=False)
+    h0 = torch.randn((net.ensemble, samples, net.width), generator=torch.Generator().manual_seed(seed), dtype=dtype)
     with torch.no_grad():
         h = net.trajectory(h0) if args.save else None
         stats = demo.sample_statistics(h0, net(h0) if h is None else h[-1])
@@ -261,7 +311,7 @@ def _simulate(args) -> int:
     _print_statistics(stats, c, net)
     if args.save:
         params = {k: v for k, v in vars(args).items() if k != "run"}
-        params.update(alpha=net.alpha, inner_seed=args.seed + INNER_SEED_OFFSET if has_inner else None,
+        params.update(alpha=net.alpha, inner_seed=seed + INNER_SEED_OFFSET if has_inner else None,
                       reslimit=__version__, torch=torch.__version__)
         arrays = {"V": net.V, "h": h} | ({"W": net.W} if has_inner else {})
         with open(args.save, "wb") as f:  # a file object: np.savez then adds no suffix
@@ -291,7 +341,7 @@ def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
 
 def _demo(args) -> int:
     """``reslimit demo``: run the study, print the table, write csv, png and a JSON manifest."""
-    seed = _checks.nonnegative_int("seed", args.seed)
+    seed = _checks.seed("seed", args.seed)
     settings = (demo.QUICK if args.quick else demo.DEMO) | {"seed": seed}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ from .sde import NeuralSDE
 
 # |slope - theory| allowed for a pass (issue #3's acceptance), per limit.
 TOLERANCE = {"ode": 0.05, "sde": 0.07, "fbm": 0.1}
-FLOAT_FLOOR = 1e-12  # errors below this are rounding, not discretisation: left out of the fit
+# errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
+FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,17 @@ class Rate:
     ci_high: float
 
 
-def fit_rate(depths, errors, *, boot: int = 1000, seed: int = 0, level: float = 0.95) -> Rate:
+def fit_rate(depths, errors, *, boot: int = 1000, seed: int = 0, level: float = 0.95,
+             floor: float = FLOAT_FLOOR["float64"]) -> Rate:
     """Least-squares slope of log(mean_m errors[:, m]) on log(depths), bootstrap over the samples m.
 
     Args:
         depths: (K,) depths L.
         errors: (K, M) errors per depth and sample.
+        floor: depths whose mean error is at most this (rounding, not discretisation) are left out.
     """
     depths, errors = np.asarray(depths, dtype=float), np.asarray(errors, dtype=float)
-    keep = errors.mean(1) > FLOAT_FLOOR
+    keep = errors.mean(1) > floor
     if keep.sum() < 2:
         raise ValueError("fewer than 2 depths have errors above the float floor: nothing to fit")
     x, err = np.log(depths[keep]), errors[keep]
@@ -84,9 +87,9 @@ class Convergence:
     passed: bool = field(init=False)
 
     def __post_init__(self):
-        seed = self.params["seed"]
-        self.rate = fit_rate(self.depths, self.path_error, seed=seed)
-        self.grad_rate = fit_rate(self.depths, self.grad_error, seed=seed)
+        seed, floor = self.params["seed"], FLOAT_FLOOR[self.params["dtype"]]
+        self.rate = fit_rate(self.depths, self.path_error, seed=seed, floor=floor)
+        self.grad_rate = fit_rate(self.depths, self.grad_error, seed=seed, floor=floor)
         self.theory = theory.rate(self.params["limit"], self.params.get("hurst"))
         self.tolerance = TOLERANCE[self.params["limit"]]
         self.passed = bool(abs(self.rate.slope - self.theory) <= self.tolerance)
@@ -102,11 +105,11 @@ class Convergence:
     def save(self, out) -> None:
         """Write out/results.csv (one row per depth x sample), out/manifest.json and out/convergence.png.
 
-        Raises ValueError, before writing anything, if ``out`` holds a study with other parameters.
+        Raises ValueError, before writing anything, if ``out`` is empty or holds a study with other parameters.
         """
         from . import plots
 
-        out = store.prepare(out, self.params)
+        out = store.prepare(_checks.folder("out", out), self.params)
         store.write_rows(out / "results.csv", self.rows())
         plots.convergence_figure(self, out / "convergence.png")
         store.write_manifest(out, self.params, **self.summary())
@@ -118,14 +121,14 @@ class Convergence:
                 "grad_rate": asdict(self.grad_rate)}
 
 
-def _paths(limit, width, samples, seed, hurst, lengthscale, resolution, inner_needed):
+def _paths(limit, width, samples, seed, hurst, lengthscale, resolution, inner_needed, dtype):
     """The outer path of the limit and, for res2/res3, a smooth inner path (its own seed)."""
     outer = {
-        "ode": lambda: Smooth(width, samples, lengthscale=lengthscale, seed=seed),
-        "sde": lambda: Brownian(width, samples, seed=seed),
-        "fbm": lambda: FractionalBrownian(width, samples, hurst=hurst, resolution=resolution, seed=seed),
+        "ode": lambda: Smooth(width, samples, lengthscale=lengthscale, seed=seed, dtype=dtype),
+        "sde": lambda: Brownian(width, samples, seed=seed, dtype=dtype),
+        "fbm": lambda: FractionalBrownian(width, samples, hurst=hurst, resolution=resolution, seed=seed, dtype=dtype),
     }[limit]()
-    inner = Smooth(width, samples, lengthscale=lengthscale, seed=seed + 1) if inner_needed else None
+    inner = Smooth(width, samples, lengthscale=lengthscale, seed=seed + 1, dtype=dtype) if inner_needed else None
     return outer, inner
 
 
@@ -170,12 +173,15 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
             Brownian with hurst > 1/2, beta = hurst).
         block, activation: the residual block; res2/res3 read W from a smooth inner path.
         width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
-        seed: every number derives from it.  hurst: fbm only.  lengthscale: of the smooth paths.
-        reference_factor: the reference solves on a grid ``reference_factor`` times finer than the largest
-            depth: ode 2 (rk4), sde 64 (Euler-Maruyama), fbm 8 (Heun) by default.
+        seed: every number derives from it, in [0, 2^63 - 1].  hurst: fbm only, in (1/2, 1).
+        lengthscale: of the smooth paths, > 0.
+        reference_factor: an integer >= 2: the reference solves on a grid ``reference_factor`` times finer
+            than the largest depth; None for the default: ode 2 (rk4), sde 64 (Euler-Maruyama), fbm 8 (Heun).
         out: a directory to save the study in (see :meth:`Convergence.save`); one holding a study with
             other parameters is refused before any computing.
         progress: show a progress bar over depths.
+        dtype: of the paths, the inputs, the networks and the reference: torch.float64 (default) or
+            torch.float32 (or their names); float32 errors at or below 1e-5 count as rounding (``FLOAT_FLOOR``).
 
     Returns:
         A :class:`Convergence` with the errors (K, M), the fitted rates and the verdict.
@@ -184,20 +190,23 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
     depths = _check_depths(depths)
     samples = _checks.positive_int("samples", samples)
     width = _checks.positive_int("width", width)
-    seed = _checks.nonnegative_int("seed", seed)
+    seed = _checks.seed("seed", seed)
     if limit == "fbm":
         hurst = _checks.real("hurst", hurst, low=0.5, high=1.0, low_open=True, high_open=True)
+    lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
+    dtype = _checks.dtype(dtype)
     top = depths[-1]
     if any(top % L for L in depths):
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
-    factor = _checks.positive_int("reference_factor", reference_factor or {"ode": 2, "sde": 64, "fbm": 8}[limit])
+    factor = {"ode": 2, "sde": 64, "fbm": 8}[limit] if reference_factor is None else reference_factor
+    factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
     blk = get_block(block, activation)
     params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
               "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
               "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
     if out is not None:
-        store.prepare(out, params)
-    outer, inner = _paths(limit, width, samples, seed, hurst, lengthscale, top * factor, blk.inner)
+        out = store.prepare(_checks.folder("out", out), params)
+    outer, inner = _paths(limit, width, samples, seed, hurst, lengthscale, top * factor, blk.inner, dtype)
     gen = torch.Generator().manual_seed(seed)
     h0 = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
     h0 = h0 / h0.norm(dim=-1, keepdim=True)

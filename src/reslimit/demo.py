@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from . import theory
+from . import _checks, theory
 from .resnet import ScaledResNet, diverged
 
 # (block, activation) -> c of the identity, for the blocks where E||g(h)||^2 / ||h||^2 is constant.
@@ -90,9 +90,9 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
         betas: scaling exponents, alpha_L = L^-beta.
         depths: network depths L.
         width: d.
-        ensemble: E independent networks (weight draws) per row.
+        ensemble: E >= 2 independent networks (weight draws) per row (the SE is taken over them).
         inputs: standard normal inputs h_0 per network, shape (ensemble, inputs, width).
-        seed: seed of the weights (the same draws for every beta) and of the inputs.
+        seed: seed of the weights (the same draws for every beta) and of the inputs, in [0, 2^63 - 1].
 
     Returns:
         One dict per block x beta x depth with the keys of :data:`CSV_COLUMNS`: the measured mean, its
@@ -103,7 +103,9 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
     if unknown:
         raise ValueError(f"blocks must be (block, activation) pairs among {list(SECOND_MOMENT_C)}; "
                          f"got {unknown}")
-    gen = torch.Generator().manual_seed(seed)
+    width, inputs = _checks.positive_int("width", width), _checks.positive_int("inputs", inputs)
+    ensemble = _checks.positive_int("ensemble", ensemble, minimum=2)
+    gen = torch.Generator().manual_seed(_checks.seed("seed", seed))
     h0 = torch.randn((ensemble, inputs, width), generator=gen, dtype=torch.float64)
     rows = []
     for (block, activation) in blocks:
