@@ -1,7 +1,8 @@
 """Writing a study to disk: a tidy CSV, a JSON manifest beside it, and a guard against mixing studies.
 
 A study directory holds ``manifest.json`` with a "params" entry. Writing into a directory whose manifest
-has other parameters is refused with a ValueError before anything is written.
+has other parameters is refused with a ValueError before anything is written. One process at a time
+writes a directory: :func:`writing` holds its ``.lock``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,46 @@ import csv
 import json
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+class Busy(ValueError):
+    """A study directory is being written by another process."""
+
+
+@contextmanager
+def writing(out) -> Iterator[Path]:
+    """Hold ``out``/.lock (``out`` created if needed) while the block writes ``out``; yields ``out`` as a Path.
+
+    The lock is the operating system's (flock on POSIX), so the kernel releases it when its holder exits or
+    is killed: a killed writer leaves no stale lock. Reentrant within a process (a study that holds it may
+    call run_study, which takes it again).
+
+    Raises:
+        Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a directory; {str(out)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out.resolve() / LOCK, timeout=0, is_singleton=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise Busy(f"out {str(out)!r} is being written by another reslimit process (lock {out / LOCK} held); "
+                   f"wait for it to finish or choose another directory") from None
+    try:
+        yield out
+    finally:
+        lock.release()
 
 
 def versions() -> dict:

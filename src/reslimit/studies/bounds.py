@@ -432,24 +432,27 @@ def bounds(out, *, quick=True, seed=0, progress=True) -> list[dict]:
     """Run every check, write out/results.csv, out/manifest.json and out/bounds.png; return the rows.
 
     One row per judged quantity (see the module docstring for every statement and verdict rule). ``out``
-    holding another study (a manifest with other parameters) is refused before anything is computed.
+    is locked while it runs (another process writing it is refused: store.Busy); ``out`` holding another
+    study (a manifest with other parameters) is refused before anything is computed. The checks run res-1
+    blocks, on the torch loop: the manifest's "engine" is "torch".
     """
     seed = _checks.nonnegative_int("seed", seed)
     params = {"study": "bounds", "quick": bool(quick), "seed": seed}
-    out = store.prepare(out, params)
-    rows: list[dict] = []
-    for i, (fn, kwargs) in enumerate(plan(quick)):
-        new = fn(seed=seed * 1000 + 17 * i, **kwargs)
-        rows += new
-        if progress:
-            for r in new:
-                print(f"[bounds] {r['check']:<10} {r['source']:<22} beta={r['beta']!s:<5} L={r['depth']!s:<16} "
-                      f"measured {_fmt(r['measured'])} (se {_fmt(r['se'])}) in [{_fmt(r['lower'])}, "
-                      f"{_fmt(r['upper'])}]: {'PASS' if r['passed'] else 'FAIL'} ({r['verdict']})", flush=True)
-    store.write_rows(out / "results.csv", rows)
-    figure(rows, out / "bounds.png")
-    store.write_manifest(out, params, passed=all(r["passed"] for r in rows), n_checks=len(rows),
-                         failed=[f"{r['check']} beta={r['beta']} L={r['depth']}" for r in rows if not r["passed"]])
+    with store.writing(out) as out:
+        store.prepare(out, params)
+        rows: list[dict] = []
+        for i, (fn, kwargs) in enumerate(plan(quick)):
+            new = fn(seed=seed * 1000 + 17 * i, **kwargs)
+            rows += new
+            if progress:
+                for r in new:
+                    print(f"[bounds] {r['check']:<10} {r['source']:<22} beta={r['beta']!s:<5} L={r['depth']!s:<16} "
+                          f"measured {_fmt(r['measured'])} (se {_fmt(r['se'])}) in [{_fmt(r['lower'])}, "
+                          f"{_fmt(r['upper'])}]: {'PASS' if r['passed'] else 'FAIL'} ({r['verdict']})", flush=True)
+        store.write_rows(out / "results.csv", rows)
+        figure(rows, out / "bounds.png")
+        store.write_manifest(out, params, engine="torch", passed=all(r["passed"] for r in rows), n_checks=len(rows),
+                             failed=[f"{r['check']} beta={r['beta']} L={r['depth']}" for r in rows if not r["passed"]])
     return rows
 
 

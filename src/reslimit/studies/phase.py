@@ -64,7 +64,7 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
                          f"path is sampled on the grid k/lcm for all depths; choose depths dividing a common "
                          f"resolution, e.g. 250,500,1000")
     params = base.params | {"hurst": None, "hursts": hursts, "resolution": resolution}
-    return Study("phase", params, [{"hurst": h} for h in hursts], compute_point)
+    return Study("phase", params, [{"hurst": h} for h in hursts], compute_point, base.engine)
 
 
 def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
@@ -106,22 +106,23 @@ def critical_betas(rows: list[dict], params: dict, ratio: str = "hidden_ratio") 
 
 
 def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> dict:
-    """Run (or resume) the phase study in ``out``; write the critical betas to manifest.json.
+    """Run (or resume) the phase study in ``out`` (locked throughout); write the critical betas to manifest.json.
 
     Returns {"rows": rows, "critical_beta": {H: beta}, "critical_beta_grad": {H: beta}}.
     """
     st = study(**options)
-    result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
-    found = {"critical_beta": critical_betas(result, st.params),
-             "critical_beta_grad": critical_betas(result, st.params, "grad_ratio")}
-    store.update_manifest(out, **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
-                         critical_beta_first_order={str(h): h for h in st.params["hursts"]},
-                         critical_beta_theory={str(h): critical_theory(st.params["block"], st.params["activation"], h)
-                                               for h in st.params["hursts"]})
-    if figures:
-        from ..plots import phase_figure
+    with store.writing(out):
+        result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
+        found = {"critical_beta": critical_betas(result, st.params),
+                 "critical_beta_grad": critical_betas(result, st.params, "grad_ratio")}
+        theory = {str(h): critical_theory(st.params["block"], st.params["activation"], h) for h in st.params["hursts"]}
+        store.update_manifest(out, **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
+                             critical_beta_first_order={str(h): h for h in st.params["hursts"]},
+                             critical_beta_theory=theory)
+        if figures:
+            from ..plots import phase_figure
 
-        phase_figure(result, st.params, found, out)
+            phase_figure(result, st.params, found, out)
     return {"rows": result, **found}
 
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks, store, theory
+from .. import _checks, native, store, theory
 from .._rng import KeyedNormal, mix
 from ..blocks import get_block
 from ..paths import make_path
@@ -166,25 +166,27 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
               "samples": _checks.positive_int("samples", samples), "seed": _checks.nonnegative_int("seed", seed),
               "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
               "dtype": _checks.choice("dtype", dtype, tuple(DTYPES))}
-    return Study("scaling", params, [{"depth": L} for L in depths], compute_point)
+    return Study("scaling", params, [{"depth": L} for L in depths], compute_point,
+                 native.engine(block, activation, DTYPES[params["dtype"]]))
 
 
 def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> list[dict]:
     """Run (or resume) the scaling study in ``out``: results.csv, manifest.json and the figures.
 
-    ``options`` are those of :func:`study`. Returns the rows.
+    ``options`` are those of :func:`study`. ``out`` is locked throughout (see run_study). Returns the rows.
     """
     from .phase import critical_betas
 
     st = study(**options)
-    result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
-    store.update_manifest(out, critical_beta=critical_betas(result, st.params)[None],
-                         critical_beta_grad=critical_betas(result, st.params, "grad_ratio")[None],
-                         critical_beta_theory=critical(st.params))
-    if figures:
-        from ..plots import scaling_figures
+    with store.writing(out):
+        result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
+        store.update_manifest(out, critical_beta=critical_betas(result, st.params)[None],
+                             critical_beta_grad=critical_betas(result, st.params, "grad_ratio")[None],
+                             critical_beta_theory=critical(st.params))
+        if figures:
+            from ..plots import scaling_figures
 
-        scaling_figures(result, st.params, out)
+            scaling_figures(result, st.params, out)
     return result
 
 

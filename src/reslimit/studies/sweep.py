@@ -2,27 +2,36 @@
 each point's rows on disk as soon as it finishes, so that an interrupted sweep resumes where it stopped.
 
 A study directory DIR holds
-- ``manifest.json``: the params, the study's name, its grid and whether it is complete (see store.py);
+- ``manifest.json``: the params, the study's name, its grid, the engine that computes the rows ("compiled"
+  kernel or "torch" loop), the package versions and whether it is complete (see store.py);
 - ``results.csv``: the rows, a ``point`` column first (the point's index in the grid), in the order the
   points finished;
-- ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ...}`` per finished point, written
-  after its rows (sha256 of the CSV header line and the point's lines as written).
+- ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ..., "study": ...}`` per finished
+  point, written after its rows (sha256 of the CSV header line and the point's lines as written; "study" the
+  sha256 of what the rows depend on: the study's name, params, grid, engine and torch version);
+- ``.lock``: held by the one process that writes DIR (store.writing); another is refused (store.Busy).
 
 A point counts as done only when its ledger line and its rows agree; on resume anything else (a line cut
-short, a garbled line, rows missing or altered, rows of a point that never reached the ledger) is reported,
-dropped, and its points are computed again. The calling process is the only writer of these files.
+short, a garbled line, a line of another study, rows missing or altered, rows of a point that never reached
+the ledger) is reported, dropped, and its points are computed again. A directory whose manifest is missing is
+resumed only if its ledger names this study; one computed with another engine or torch version is refused
+(their rows differ by rounding).
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import multiprocessing
 import numbers
 import os
+import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,6 +47,19 @@ from .._checks import positive_int
 
 RESULTS = "results.csv"
 LEDGER = "points.jsonl"
+ENGINES = {"compiled": "the compiled kernel", "torch": "the torch loop (RESLIMIT_NATIVE=0 or no C compiler)"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C: ``done`` of its ``total`` points are on disk in ``out``; a rerun resumes it."""
+
+    def __init__(self, done: int, total: int, out):
+        super().__init__(done, total, str(out))
+        self.done, self.total, self.out = done, total, str(out)
+
+    def __str__(self) -> str:
+        return (f"interrupted: {self.done} of {self.total} points kept in {self.out}; rerun the same command to "
+                f"resume")
 
 
 @dataclass(frozen=True)
@@ -52,12 +74,15 @@ class Study:
             A module-level function, so that worker processes can import it; deterministic, its randomness
             derived only from params["seed"] and the point, and independent of process-wide state such as
             torch's default dtype, so that every executor gives the same numbers.
+        engine: what computes the rows, "compiled" (the kernel of native.py) or "torch" (the torch loop);
+            stored in the manifest, and a resume with another engine is refused.
     """
 
     name: str
     params: dict
     points: list[dict]
     compute: Callable[[dict, dict], list[dict]]
+    engine: str = "torch"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not isinstance(self.params, dict) or not callable(self.compute) \
@@ -67,6 +92,8 @@ class Study:
             raise ValueError("name must be a non-empty string")
         if not self.points:
             raise ValueError("points: the grid must hold at least one point; got none")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {self.engine!r}")
         for what, value in (("params", self.params), ("points", self.points)):
             try:
                 json.dumps(value, allow_nan=False)
@@ -81,14 +108,18 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     Each point's rows are appended (and fsync'd) as soon as the point finishes, then its ledger line, so a
     killed sweep loses no finished point, and a rerun computes only the missing ones and ends with the same
     numbers as an uninterrupted run. Damage found on resume is reported (a warning and a line on stderr),
-    the damaged points' rows dropped and those points recomputed.
+    the damaged points' rows dropped and those points recomputed. Ctrl-C raises :class:`Interrupted`, with
+    the finished points on disk.
 
     Args:
         study: what to compute.
-        out: the study directory; refused (ValueError, nothing overwritten) if it holds a study with other
-            params or another grid.
+        out: the study directory, locked for the run; refused (ValueError, nothing overwritten) if another
+            process is writing it (store.Busy), if it holds a study with other params, another grid, another
+            engine or torch version, or rows without a manifest that its ledger does not prove to be this
+            study's.
         workers: compute on a local pool of this many processes (spawned, each with cpu_count // workers
-            torch threads). A script that uses it needs the usual ``if __name__ == "__main__":`` guard.
+            torch threads, ignoring Ctrl-C and killed with their parent). A script that uses it needs the
+            usual ``if __name__ == "__main__":`` guard.
         scheduler: compute on the Dask cluster at "tcp://HOST:PORT" (needs ``pip install "reslimit[dask]"``).
             Neither: in this process.
         progress: show a progress bar over points, with the time left.
@@ -99,20 +130,26 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     """
     _check_executor(workers, scheduler)
     grid = json.loads(json.dumps(study.points))
-    out = store.prepare(out, study.params)
-    kept = _kept_entries(out, study.name, grid)
-    claim = {**kept, "study": study.name, "points": len(grid), "grid": grid, "results": RESULTS, "ledger": LEDGER}
-    store.write_manifest(out, study.params, **claim, complete=False)
-    results = _Results(out, len(grid))
-    todo = [i for i in range(len(grid)) if i not in results.done]
-    with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="point", desc=study.name,
-              disable=not progress) as bar, \
-            closing(_execute(study.compute, study.params, study.points, todo, workers, scheduler)) as finished:
-        for i, rows in finished:
-            results.add(i, rows)
-            bar.update()
-    store.write_manifest(out, study.params, **claim, complete=True)
-    rows = store.read_rows(out / RESULTS) if results.header else []
+    with store.writing(out) as out:
+        store.prepare(out, study.params)
+        key = _key(study, grid)
+        kept = _kept_entries(out, study, grid, key)
+        claim = {**kept, "study": study.name, "points": len(grid), "grid": grid, "engine": study.engine,
+                 "results": RESULTS, "ledger": LEDGER}
+        store.write_manifest(out, study.params, **claim, complete=False)
+        results = _Results(out, len(grid), key)
+        todo = [i for i in range(len(grid)) if i not in results.done]
+        try:
+            with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="point", desc=study.name,
+                      disable=not progress) as bar, \
+                    closing(_execute(study.compute, study.params, study.points, todo, workers, scheduler)) as finished:
+                for i, rows in finished:
+                    results.add(i, rows)
+                    bar.update()
+        except KeyboardInterrupt as err:  # every finished point was fsync'd by results.add
+            raise Interrupted(len(results.done), len(grid), out) from err
+        store.write_manifest(out, study.params, **claim, complete=True)
+        rows = store.read_rows(out / RESULTS) if results.header else []
     return sorted(rows, key=lambda row: row["point"])
 
 
@@ -137,15 +174,57 @@ def _check_executor(workers, scheduler) -> None:
         raise ValueError('scheduler needs the Dask distributed package: pip install "reslimit[dask]"') from None
 
 
-def _kept_entries(out: Path, name: str, grid: list) -> dict:
-    """The manifest's entries other than params and versions; refuses another study's name or grid."""
+def _key(study: Study, grid: list) -> str:
+    """The sha256 of what a study's rows depend on: its name, params, grid, engine and torch version."""
+    what = {"study": study.name, "params": study.params, "grid": grid, "engine": study.engine,
+            "torch": store.versions()["torch"]}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _kept_entries(out: Path, study: Study, grid: list, key: str) -> dict:
+    """The manifest's entries other than params and versions.
+
+    Refuses another study's name or grid, rows of another engine or torch version, and rows without a
+    manifest that the ledger does not prove to be this study's.
+    """
     path = out / store.MANIFEST
-    old = json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        _check_orphans(out, key)
+        return {}
+    old = json.loads(path.read_text())
+    name = study.name
     if old.get("study", name) != name or old.get("grid", grid) != grid:
         raise ValueError(f"out {str(out)!r} holds study {old.get('study')!r} of {len(old.get('grid', []))} points, "
                          f"not {name!r} on this grid of {len(grid)}; choose another directory, nothing was "
                          f"overwritten")
+    was = (old.get("engine"), old.get("versions", {}).get("torch"))
+    now = (study.engine, store.versions()["torch"])
+    if was != now:
+        raise ValueError(f"out {str(out)!r} was computed with {ENGINES.get(was[0], 'an unrecorded engine')} on "
+                         f"torch {was[1]}; this run would use {ENGINES[now[0]]} on torch {now[1]}: its rows would "
+                         f"differ by rounding. Rerun with the same engine and torch, or choose another directory")
     return {k: v for k, v in old.items() if k not in ("params", "versions", "complete")}
+
+
+def _check_orphans(out: Path, key: str) -> None:
+    """Without a manifest, rows on disk are kept only if every readable ledger line names this study."""
+    results, ledger = out / RESULTS, out / LEDGER
+    if not any(path.exists() and path.stat().st_size for path in (results, ledger)):
+        return
+    owners = set()
+    for line in _lines(ledger)[0]:
+        try:
+            owners.add(json.loads(line).get("study"))
+        except (ValueError, AttributeError):
+            continue  # a damaged line: dropped by _recover if the rest proves the study
+    if owners == {key}:
+        return
+    why = ("it records no finished point" if not owners else
+           "it predates study hashes, so it cannot prove its parameters" if None in owners else
+           "it does not match these parameters, grid, engine and torch version")
+    raise ValueError(f"{results} holds rows of another study (its ledger {LEDGER}: {why}) and "
+                     f"{out / store.MANIFEST} is missing; move or delete {results} and {ledger}, or choose another "
+                     f"directory")
 
 
 def _execute(compute, params, points, todo, workers, scheduler):
@@ -166,28 +245,54 @@ def _execute(compute, params, points, todo, workers, scheduler):
             for future in finished(futures):
                 yield index[future.key], future.result()
         return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(max(1, (os.cpu_count() or 1) // workers),))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(max(1, (os.cpu_count() or 1) // workers), os.getpid()))
     try:
         futures = {pool.submit(compute, params, points[i]): i for i in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    except BaseException:  # Ctrl-C or an error: the points in flight are not waited for
+        for process in list(pool._processes.values()):  # public only from Python 3.14 (kill_workers)
+            process.kill()
+        raise
     finally:
         pool.shutdown(cancel_futures=True)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
+    """A pool worker: ignores Ctrl-C (its parent handles it) and exits when its parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     import torch
 
     torch.set_num_threads(threads)
 
 
+def _die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
 class _Results:
     """results.csv and its ledger, as the parent process appends to them; recovered on creation."""
 
-    def __init__(self, out: Path, n: int):
-        self.csv, self.ledger = out / RESULTS, out / LEDGER
-        self.header, self.done = _recover(self.csv, self.ledger, n)
+    def __init__(self, out: Path, n: int, key: str):
+        self.csv, self.ledger, self.key = out / RESULTS, out / LEDGER, key
+        self.header, self.done = _recover(self.csv, self.ledger, n, key)
 
     def add(self, i: int, rows) -> None:
         """Append point ``i``'s rows, then its ledger line, each flushed to disk."""
@@ -203,6 +308,7 @@ class _Results:
         if rows:
             entry["sha256"] = _digest(self.header, lines)
             _append(self.csv, prefix + lines)
+        entry["study"] = self.key
         _append(self.ledger, (json.dumps(entry) + "\n").encode())
         self.done.add(i)
 
@@ -276,13 +382,14 @@ def _lines(path: Path) -> tuple[list[bytes], bool]:
     return [line + b"\n" for line in lines], cut
 
 
-def _recover(results: Path, ledger: Path, n: int) -> tuple[bytes | None, set[int]]:
-    """The header and the finished points of a study directory of ``n`` points.
+def _recover(results: Path, ledger: Path, n: int, key: str) -> tuple[bytes | None, set[int]]:
+    """The header and the finished points of a study directory of ``n`` points, ledger lines of study ``key``.
 
-    Keeps the points whose rows match their ledger line; if anything else is found, reports it and rewrites
-    both files atomically with only what is kept.
+    Keeps the points whose rows match their ledger line (a line without "study", of an older reslimit, is
+    vouched for by the manifest); if anything else is found, reports it and rewrites both files atomically
+    with only what is kept.
     """
-    entries, bad_entries = {}, 0
+    entries, bad_entries, foreign = {}, 0, 0
     ledger_lines, ledger_cut = _lines(ledger)
     for line in ledger_lines:
         try:
@@ -291,7 +398,9 @@ def _recover(results: Path, ledger: Path, n: int) -> tuple[bytes | None, set[int
                   and entry["rows"] >= 0 and (entry["rows"] == 0 or isinstance(entry["sha256"], str)))
         except (ValueError, KeyError, TypeError):
             ok = False
-        if ok:
+        if ok and entry.get("study", key) != key:
+            foreign += 1
+        elif ok:
             entries[entry["point"]] = entry
         else:
             bad_entries += 1
@@ -311,7 +420,7 @@ def _recover(results: Path, ledger: Path, n: int) -> tuple[bytes | None, set[int
     done = {i for i, e in entries.items() if len(groups.get(i, ())) == e["rows"]
             and (e["rows"] == 0 or _digest(header, b"".join(groups[i])) == e["sha256"])}
     lost = sorted((set(groups) | set(entries)) - done)
-    if not (cut or ledger_cut or bad_header or unreadable or bad_entries or lost):
+    if not (cut or ledger_cut or bad_header or unreadable or bad_entries or foreign or lost):
         return header, done
     kept = [line for line, i in zip(body, owner) if i in done]
     lost_rows = sum(len(groups.get(i, ())) for i in lost)
@@ -324,6 +433,7 @@ def _recover(results: Path, ledger: Path, n: int) -> tuple[bytes | None, set[int
         (unreadable, f"{unreadable} unreadable line(s)"),
         (lost_rows, f"{lost_rows} row(s) of point(s) missing, altered or not recorded as finished"),
         (bad_entries + ledger_cut, f"{bad_entries + ledger_cut} unreadable line(s) of {LEDGER}"),
+        (foreign, f"{foreign} line(s) of {LEDGER} of another study"),
     ) if count]
     if not dropped:  # ledger entries whose rows are all gone
         dropped = [f"the {LEDGER} entries of point(s) {', '.join(map(str, lost))}, whose rows are missing"]
