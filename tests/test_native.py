@@ -172,6 +172,23 @@ def _symbol_less_library(tmp_path):
     return (tmp_path / "other.so").read_bytes()
 
 
+def _build_here(monkeypatch, cache, dtype=torch.float64):
+    """Build (and load, in this process) the kernel into ``cache``; its library and digest files."""
+    with monkeypatch.context() as m:
+        m.setenv("RESLIMIT_CACHE", str(cache))
+        m.setattr(native, "_libraries", {})
+        assert native.status(dtype).startswith("compiled kernel")
+    return _cached_kernel(cache)
+
+
+@pytest.fixture(scope="module")
+def built_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as m:
+        cache = tmp_path_factory.mktemp("built")
+        _build_here(m, cache)
+        return cache
+
+
 def _truncate(so, digest, tmp_path):
     so.write_bytes(so.read_bytes()[: so.stat().st_size // 2])
 
@@ -184,50 +201,92 @@ def _no_symbols(so, digest, tmp_path):
     so.write_bytes(_symbol_less_library(tmp_path))
 
 
+def _no_digest(so, digest, tmp_path):
+    digest.unlink()
+
+
 def _no_symbols_digest_matching(so, digest, tmp_path):
     """The digest checks out, so the library is opened: the missing symbols must be caught after the load."""
     so.write_bytes(_symbol_less_library(tmp_path))
     digest.write_text(f"{hashlib.sha256(so.read_bytes()).hexdigest()}  {so.name}\n")
 
 
-def _garbage_digest_matching(so, digest, tmp_path):
-    so.write_bytes(b"not a shared object" * 100)
-    digest.write_text(hashlib.sha256(so.read_bytes()).hexdigest())
-
-
-def _no_digest(so, digest, tmp_path):
-    digest.unlink()
-
-
-def _empty_digest(so, digest, tmp_path):
-    digest.write_text("")
-
-
-@pytest.mark.parametrize("damage", [_truncate, _garbage, _no_symbols, _no_digest, _no_symbols_digest_matching,
-                                    _garbage_digest_matching, _empty_digest])
-def test_a_damaged_cached_kernel_is_rebuilt_not_loaded(tmp_path, damage):
-    """Truncated (SIGBUS when mapped), garbage, another library, its digest missing: the next process rebuilds
-    the kernel instead of crashing, computes what the torch loop computes, and leaves a verified kernel."""
+@pytest.mark.parametrize("damage", [_truncate, _garbage, _no_symbols, _no_digest, _no_symbols_digest_matching])
+def test_a_damaged_cached_kernel_is_rebuilt_not_loaded(monkeypatch, tmp_path, built_cache, damage):
+    """Truncated (SIGBUS when mapped), garbage, another library, its digest missing: a fresh process rebuilds the
+    kernel instead of crashing, computes what the torch loop computes, and leaves a verified kernel."""
     cache = tmp_path / "cache"
-    assert _fresh_process(cache) == (0, f"compiled kernel {_cached_kernel(cache)[0]}\n")
+    shutil.copytree(built_cache, cache)
     damage(*_cached_kernel(cache), tmp_path)
     code, out = _fresh_process(cache)
     assert code == 0, out  # -7 would be SIGBUS
-    assert out.startswith("compiled kernel"), out
+    assert out == f"compiled kernel {_cached_kernel(cache)[0]}\n", out
     assert _verifies(cache)
-    assert _fresh_process(cache)[0] == 0
+    monkeypatch.setenv("RESLIMIT_CACHE", str(cache))
+    monkeypatch.setattr(native, "_libraries", {})
+    monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: pytest.fail("compiled again"))
+    assert native.engine("res3", "relu", torch.float64) == "compiled"  # the rebuilt kernel is loaded as it is
 
 
-def test_a_damaged_kernel_that_cannot_be_rebuilt_leaves_the_torch_loop(tmp_path):
+@pytest.mark.parametrize("damage", ["garbage with its digest", "empty digest", "digest of another file"])
+def test_a_kernel_that_does_not_verify_in_this_process_is_rebuilt(monkeypatch, tmp_path, built_cache, damage):
+    """Cases dlopen survives (or never sees), in this process: rebuilt, loaded, verified."""
+    cache = tmp_path / "cache"
+    shutil.copytree(built_cache, cache)
+    so, digest = _cached_kernel(cache)
+    if damage == "garbage with its digest":
+        so.write_bytes(b"not a shared object" * 100)
+        digest.write_text(hashlib.sha256(so.read_bytes()).hexdigest())
+    else:
+        digest.write_text("" if damage == "empty digest" else f"{hashlib.sha256(b'other').hexdigest()}  {so.name}")
+    assert _build_here(monkeypatch, cache) == (so, digest)
+    assert _verifies(cache)
+
+
+def test_a_damaged_kernel_that_cannot_be_rebuilt_leaves_the_torch_loop(monkeypatch, tmp_path):
     """The compiler (the same $CC, so the same cache key) fails on the rebuild of a truncated kernel: the torch
     loop serves, and status says why."""
     cache, cc = tmp_path / "cache", tmp_path / "cc"
     cc.write_text(f'#!/bin/sh\nexec "{COMPILER}" "$@"\n')
     cc.chmod(0o755)
-    assert _fresh_process(cache, CC=str(cc))[0] == 0
-    _truncate(*_cached_kernel(cache), tmp_path)
+    monkeypatch.setenv("CC", str(cc))
+    _truncate(*_build_here(monkeypatch, cache), tmp_path)
     cc.write_text("#!/bin/sh\necho the compiler is broken >&2\nexit 1\n")
-    code, out = _fresh_process(cache, CC=str(cc))
+    code, out = _fresh_process(cache)
     assert code == 0, out
     assert out.startswith(f"torch loop (could not build the kernel: {cc} failed: the compiler is broken"), out
     assert "did not verify: its sha256" in out, out
+
+
+def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
+    monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.engine("res3", "relu", torch.float64) == "compiled"
+    assert native.engine("res2", "relu", torch.float32) == "compiled"
+    assert native.engine("res1", "relu", torch.float64) == "torch"  # sigma(h): no inner weights
+    assert native.engine("res2", "tanh", torch.float64) == "torch"
+    assert native.engine("res2", "leaky_relu:0", torch.float64) == "torch"
+    assert native.engine("res3", "relu", torch.float16) == "torch"  # no kernel for this dtype
+    for block, activation in (("res3", "relu"), ("res2", "relu"), ("res2", "tanh"), ("res1", "relu")):
+        net = ScaledResNet(3, 4, block=block, activation=activation, ensemble=2).requires_grad_(False)
+        with torch.no_grad():
+            served = net._native(torch.zeros(2, 3, 4, dtype=torch.float64))
+        assert native.engine(block, activation, torch.float64) == ("compiled" if served else "torch")
+    with monkeypatch.context() as m:
+        m.setattr(native, "ENABLED", False)
+        assert native.engine("res3", "relu", torch.float64) == "torch"
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(native, "_libraries", {})
+    assert native.engine("res3", "relu", torch.float64) == "torch"
+
+
+def test_two_processes_building_at_once_both_get_a_verified_kernel(tmp_path):
+    """Each builds under its own temporary name and renames into place: neither loads half a library."""
+    cache = tmp_path / "cache"
+    runs = [subprocess.Popen([sys.executable, "-c", _RES3_PASS], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env={**os.environ, "RESLIMIT_CACHE": str(cache)}) for _ in range(2)]
+    for run in runs:
+        out = run.communicate(timeout=300)[0]
+        assert run.returncode == 0 and out.startswith("compiled kernel"), out
+    assert _verifies(cache)
+    assert sorted(p.name for p in cache.iterdir()) == [_cached_kernel(cache)[0].name, _cached_kernel(cache)[1].name]
