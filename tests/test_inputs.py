@@ -1,0 +1,309 @@
+"""Robustness (issue 13, classes 7-10): no input a user can type ends in a traceback, a hang or a silently
+wrong number. Tables of bad inputs, each with the exit status or exception and the message it must give."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reslimit import Brownian, FractionalBrownian, ScaledResNet, Smooth, cli, converge, demo, get_activation
+from reslimit.cli import main
+from reslimit.ode import NeuralODE
+from reslimit.sde import NeuralSDE
+
+SIM = ["simulate", "--depth", "4", "--width", "3", "--ensemble", "2", "--samples", "2"]
+CONV = ["converge", "--width", "2", "--samples", "2", "--depths", "4,8,16"]
+STUDY = ["--depths", "4,8", "--betas", "0.5", "--width", "3", "--ensemble", "2", "--samples", "1"]
+SEED_RANGE = "seed must be an integer in [0, 2^63 - 1]"
+
+
+# Class 7: every failure is one line on stderr and an exit status, never a traceback -------------------------
+@pytest.mark.parametrize("error,code,line", [
+    (ValueError("width must be an integer >= 1; got 0"), 2, "reslimit: error: width must be an integer >= 1; got 0"),
+    (TypeError("bad\ntype"), 2, "reslimit: error: bad type"),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied\n  (2x3 and 4x5)"), 1,
+     "reslimit: error: RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"),
+    (MemoryError(), 1, "reslimit: error: MemoryError"),
+    (AssertionError(), 1, "reslimit: error: AssertionError"),
+    (FileNotFoundError(2, "No such file or directory", "gone.csv"), 1,
+     "reslimit: error: [Errno 2] No such file or directory: 'gone.csv'"),
+    (PermissionError("cannot write"), 1, "reslimit: error: cannot write"),
+    (KeyboardInterrupt(), 130, "reslimit: interrupted"),
+    (KeyboardInterrupt("interrupted: 3 of 9 points kept in OUT; rerun the same command to resume"), 130,
+     "reslimit: interrupted: 3 of 9 points kept in OUT; rerun the same command to resume"),
+])
+def test_any_failure_is_one_line_and_an_exit_status(monkeypatch, capsys, error, code, line):
+    def fail(args):
+        raise error
+
+    monkeypatch.delenv("RESLIMIT_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "_simulate", fail)
+    assert main(SIM) == code
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", line + "\n")
+
+
+def test_an_error_names_the_file_it_carries(monkeypatch, capsys):
+    err = ValueError("unreadable")
+    err.filename = "OUT/manifest.json"
+    err.add_note("reading the study's\nmanifest")
+    monkeypatch.setattr(cli, "_simulate", lambda args: (_ for _ in ()).throw(err))
+    assert main(SIM) == 2
+    assert capsys.readouterr().err == ("reslimit: error: unreadable reading the study's manifest "
+                                       "(file 'OUT/manifest.json')\n")
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+@pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("bad"), KeyboardInterrupt()])
+def test_debug_reraises(monkeypatch, how, error):
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_simulate", fail)
+    monkeypatch.delenv("RESLIMIT_DEBUG", raising=False)
+    if how == "env":
+        monkeypatch.setenv("RESLIMIT_DEBUG", "1")
+    with pytest.raises(type(error)):
+        main((["--debug"] if how == "flag" else []) + SIM)
+
+
+def test_a_garbage_manifest_is_an_error_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_bytes(b"\xff\xfe\x00garbage")
+    assert main([*CONV, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslimit: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+# Class 8: values that must be refused ---------------------------------------------------------------------
+FINITE = "expected a finite real number"
+EMPTY = "expected a path; got an empty string"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (SIM + ["--activation", "leaky_relu:nan"], "'leaky_relu:<slope>' (a finite slope)"),
+    (SIM + ["--activation", "leaky_relu:inf"], "got 'leaky_relu:inf'"),
+    (SIM + ["--activation", "leaky_relu:-1e400"], "got 'leaky_relu:-1e400'"),
+    (SIM + ["--activation", "leaky_relu:"], "got 'leaky_relu:'"),
+    (SIM + ["--beta", "nan"], f"argument --beta: {FINITE}; got 'nan'"),
+    (SIM + ["--beta", "1e400"], f"argument --beta: {FINITE}; got '1e400'"),
+    (SIM + ["--init", "smooth", "--lengthscale", "nan"], f"argument --lengthscale: {FINITE}"),
+    (SIM + ["--init", "fbm", "--hurst", "inf"], f"argument --hurst: {FINITE}; got 'inf'"),
+    (SIM + ["--beta", "abc"], f"argument --beta: {FINITE}; got 'abc'"),
+    (CONV + ["--lengthscale", "nan", "--out", "x"], f"argument --lengthscale: {FINITE}; got 'nan'"),
+    (CONV + ["--limit", "fbm", "--hurst=-inf", "--out", "x"], f"argument --hurst: {FINITE}; got '-inf'"),
+    (["scaling", *STUDY, "--lengthscale", "inf", "--out", "x"], f"argument --lengthscale: {FINITE}"),
+    (["scaling", *STUDY, "--init", "fbm", "--hurst", "nan", "--out", "x"], f"argument --hurst: {FINITE}"),
+    (SIM + ["--save", ""], f"argument --save: {EMPTY}"),
+    (["demo", "--out", ""], f"argument --out: {EMPTY}"),
+    (CONV + ["--out", ""], f"argument --out: {EMPTY}"),
+    (["scaling", *STUDY, "--out", ""], f"argument --out: {EMPTY}"),
+    (["phase", *STUDY, "--out", ""], f"argument --out: {EMPTY}"),
+    (["bounds", "--out", ""], f"argument --out: {EMPTY}"),
+    (["report", "--out", ""], f"argument --out: {EMPTY}"),
+    (SIM + ["--seed", str(2**64)], f"reslimit: error: {SEED_RANGE}; got {2**64}"),
+    (SIM + ["--seed", str(2**63)], f"reslimit: error: {SEED_RANGE}; got {2**63}"),
+    (["demo", "--quick", "--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
+    (CONV + ["--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
+    (["bounds", "--seed", str(2**63), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
+    (["scaling", *STUDY, "--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
+    (["phase", *STUDY, "--seed", "-1", "--out", "x"], f"reslimit: error: {SEED_RANGE}; got -1"),
+])
+def test_nonsense_values_are_refused(tmp_path, monkeypatch, capsys, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert fragment in err.splitlines()[-1] and "Traceback" not in err  # argparse: usage lines, then the error
+    assert out == "" and not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_largest_seed_is_taken(capsys):
+    assert main(SIM + ["--seed", str(2**63 - 1)]) == 0
+    assert "median" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["leaky_relu:nan", "leaky_relu:inf", "leaky_relu:-inf", "leaky_relu:abc"])
+def test_leaky_relu_slope_must_be_finite(spec):
+    with pytest.raises(ValueError, match=r"\(a finite slope\)"):
+        get_activation(spec)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(seed=2**63), SEED_RANGE),
+    (dict(seed=-1), SEED_RANGE),
+    (dict(ensemble=1), "ensemble must be an integer >= 2"),
+    (dict(inputs=0), "inputs must be an integer >= 1"),
+    (dict(width=-3), "width must be an integer >= 1"),
+])
+def test_demo_arguments(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("^", r"\^").replace("[", r"\[")):
+        demo.run_demo(**({"depths": (4,), "betas": (0.5,)} | kwargs))
+
+
+# Class 9: the Python API -------------------------------------------------------------------------------------
+SMALL = {"width": 2, "samples": 2, "depths": [4, 8, 16], "reference_factor": 4}
+
+
+@pytest.mark.parametrize("limit", ["ode", "sde"])
+def test_converge_in_float32(limit):
+    c32 = converge(limit, dtype=torch.float32, **SMALL)
+    assert c32.params["dtype"] == "float32" and np.isfinite(c32.path_error).all()
+    by_name = converge(limit, dtype="float32", **SMALL)
+    np.testing.assert_array_equal(by_name.path_error, c32.path_error)
+    c64 = converge(limit, dtype="float64", **SMALL)
+    np.testing.assert_array_equal(c64.path_error, converge(limit, **SMALL).path_error)
+    assert c64.params["dtype"] == "float64"
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(dtype="float16"), "dtype must be torch.float32 or torch.float64 (or 'float32', 'float64')"),
+    (dict(dtype=torch.int64), "dtype must be"),
+    (dict(reference_factor=0), "reference_factor must be an integer >= 2; got 0"),
+    (dict(reference_factor=1), "reference_factor must be an integer >= 2; got 1"),
+    (dict(reference_factor=2.5), "reference_factor must be an integer >= 2; got 2.5"),
+    (dict(reference_factor="8"), "reference_factor must be an integer >= 2; got '8'"),
+    (dict(lengthscale="abc"), "lengthscale must be a real number in (0.0, inf]; got 'abc'"),
+    (dict(lengthscale=math.nan), "lengthscale must be a real number"),
+    (dict(lengthscale=0), "lengthscale must be a real number in (0.0, inf]; got 0"),
+    (dict(seed=2**63), SEED_RANGE),
+    (dict(seed=1.5), SEED_RANGE),
+    (dict(width="2"), "width must be an integer >= 1"),
+    (dict(samples=0), "samples must be an integer >= 1"),
+    (dict(limit="fbm", hurst=math.nan), "hurst must be a real number in (0.5, 1.0)"),
+    (dict(out=""), "out must be a non-empty path; got ''"),
+    (dict(out=3), "out must be a non-empty path; got 3"),
+])
+def test_converge_arguments(tmp_path, monkeypatch, kwargs, fragment):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as err:
+        converge(**(SMALL | kwargs))
+    assert fragment in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _ode():
+    return NeuralODE("res1", "tanh", outer=Smooth(3, 2, seed=0), method="rk4", options={"step_size": 1 / 16})
+
+
+def _sde():
+    return NeuralSDE("res1", "tanh", outer=Brownian(3, 2, seed=0))
+
+
+H0 = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+TS = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+
+
+def _solve(kind, h0=H0, ts=TS):
+    return _ode().solve(h0, ts) if kind == "ode" else _sde().solve(h0, steps=16, every=8)
+
+
+@pytest.mark.parametrize("kind", ["ode", "sde"])
+@pytest.mark.parametrize("h0", [H0.numpy(), H0.tolist(), H0.numpy().astype(np.float32)])
+def test_limits_take_arrays_of_numbers(kind, h0):
+    expected = _solve(kind, torch.from_numpy(np.asarray(h0, dtype=np.float64)))  # converted to the path's dtype
+    torch.testing.assert_close(_solve(kind, h0), expected, rtol=0, atol=0)
+    if not isinstance(h0, np.ndarray) or h0.dtype == np.float64:
+        torch.testing.assert_close(expected, _solve(kind), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["ode", "sde"])
+def test_limits_feed_a_2d_state_to_every_member(kind):
+    torch.testing.assert_close(_solve(kind, H0[0]), _solve(kind, H0[0].expand(2, 4, 3)), rtol=0, atol=0)
+
+
+def test_ode_takes_a_list_of_times_and_starts_at_zero():
+    torch.testing.assert_close(_ode().solve(H0, [0.0, 0.5, 1.0]), _ode().solve(H0, TS), rtol=0, atol=0)
+    torch.testing.assert_close(_ode().solve(H0, np.array([0.5, 1.0])), _ode().solve(H0, TS)[1:], rtol=0, atol=0)
+
+
+def _nan(shape=(2, 4, 3), value=math.nan):
+    return torch.full(shape, value, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["ode", "sde"])
+@pytest.mark.parametrize("h0,fragment", [
+    (_nan(), "h0 must hold finite numbers; it contains NaN"),
+    (_nan(value=math.inf), "h0 must hold finite numbers; it contains inf"),
+    (np.full((2, 4, 3), -np.inf), "h0 must hold finite numbers; it contains inf"),
+    ("abc", "h0 must be a tensor or an array of numbers; got str"),
+    (None, "h0 must have shape (ensemble=2, batch, 3) or (batch, 3); got ()"),
+    (np.ones((2, 4, 3), dtype=complex), "h0 must be a tensor or an array of numbers; got ndarray"),
+    ([[1.0, 2.0], [3.0]], "h0 must be a tensor or an array of numbers; got list"),
+    (torch.zeros(2, 4, 3, dtype=torch.float32), "h0 must have dtype torch.float64 like the path; got torch.float32"),
+    (torch.zeros(2, 4, 3, dtype=torch.int64), "h0 must have dtype torch.float64 like the path"),
+    (torch.zeros(3, 4, 3, dtype=torch.float64), "h0 must have shape (ensemble=2, batch, 3)"),
+])
+def test_limits_refuse_bad_states(kind, h0, fragment):
+    with pytest.raises(ValueError) as err:
+        _solve(kind, h0)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("ts,fragment", [
+    ([0.0, math.nan, 1.0], "ts must hold finite numbers; it contains NaN"),
+    (torch.tensor([0.0, math.inf]), "ts must hold finite numbers; it contains inf"),
+    ([0.0, 1.5], "ts must lie in [0, 1]; got times from 0.0 to 1.5"),
+    ([-0.5, 1.0], "ts must lie in [0, 1]"),
+    ([0.0, 0.5, 0.5], "ts must be strictly increasing (in torch.float64); got ts[1] = 0.5 followed by 0.5"),
+    ([1.0, 0.0], "ts must be strictly increasing"),
+    ([], "ts must be a non-empty 1-D sequence of times; got shape (0,)"),
+    ([[0.0, 1.0]], "ts must be a non-empty 1-D sequence of times; got shape (1, 2)"),
+    (0.5, "ts must be a non-empty 1-D sequence of times; got shape ()"),
+    ("abc", "ts must be a 1-D sequence of times; got str"),
+    (None, "ts must be a non-empty 1-D sequence of times; got shape ()"),
+])
+def test_ode_refuses_bad_times(ts, fragment):
+    with pytest.raises(ValueError) as err:
+        _ode().solve(H0, ts)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda: NeuralODE("res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
+    (lambda: NeuralSDE("res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
+    (lambda: NeuralSDE("res1", outer="brownian"), "outer must be a WeightPath; got str"[:24]),
+    (lambda: NeuralODE("res2", outer=Smooth(3), inner=np.eye(3)), "inner must be a WeightPath or None"),
+    (lambda: NeuralODE("res2", outer=Smooth(3), inner=Smooth(3, dtype=torch.float32)),
+     "outer and inner must share dtype and device"),
+    (lambda: NeuralSDE("res2", outer=FractionalBrownian(3, hurst=0.7, resolution=16),
+                       inner=Smooth(3, dtype=torch.float32)), "outer and inner must share dtype and device"),
+])
+def test_limits_refuse_what_is_not_a_path(make, fragment):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert fragment in str(err.value)
+
+
+def test_network_shares_the_state_check():
+    net = ScaledResNet(4, 3, ensemble=2)
+    with torch.no_grad():
+        torch.testing.assert_close(net(H0.numpy()), net(H0), rtol=0, atol=0)
+        torch.testing.assert_close(net(H0[0].tolist()), net(H0[0]), rtol=0, atol=0)
+        for bad, fragment in [(_nan(value=math.inf), "h0 must hold finite numbers; it contains inf"),
+                              ("abc", "h0 must be a tensor or an array of numbers; got str")]:
+            with pytest.raises(ValueError) as err:
+                net(bad)
+            assert fragment in str(err.value)
+        with pytest.raises(ValueError, match="grad_output must hold finite numbers; it contains NaN"):
+            net.adjoint(H0, _nan())
+
+
+# Class 10: converge --depths takes start:stop:num, as the other grid flags --------------------------------
+@pytest.mark.parametrize("depths,code,fragment", [
+    ("1:4:3", None, None),  # 1, 2, 4
+    ("4:16:3", 2, "depths must each divide the largest depth 16, so their grids nest; got [4, 10, 16]"),
+    ("8,x", 2, "--depths must be a comma list or start:stop:num (num >= 1) of integers in [1, inf]; got '8,x'"),
+    ("0:8:3", 2, "0 is outside [1, inf]"),
+    ("4:nan:3", 2, "'nan' is not a finite number"),
+    ("", 2, "it is empty"),
+])
+def test_converge_depths_grid(tmp_path, capsys, depths, code, fragment):
+    out = tmp_path / "c"
+    status = main(["converge", "--width", "2", "--samples", "4", "--depths", depths, "--out", str(out)])
+    err = capsys.readouterr().err
+    if fragment is None:
+        assert status in (0, 1) and "error" not in err  # err: the progress bar
+        assert json.loads((out / "manifest.json").read_text())["params"]["depths"] == [1, 2, 4]
+    else:
+        assert status == code and fragment in err and err.count("\n") == 1 and not out.exists()
