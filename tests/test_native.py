@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from reslimit import ScaledResNet, diverged, native
+from reslimit import ACTIVATIONS, ScaledResNet, diverged, native
 
 COMPILER = shutil.which(os.environ.get("CC", "cc"))
 pytestmark = pytest.mark.skipif(COMPILER is None or not native.ENABLED,
@@ -267,7 +267,10 @@ def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
     assert native.engine("res2", "tanh", torch.float64) == "torch"
     assert native.engine("res2", "leaky_relu:0", torch.float64) == "torch"
     assert native.engine("res3", "relu", torch.float16) == "torch"  # no kernel for this dtype
-    for block, activation in (("res3", "relu"), ("res2", "relu"), ("res2", "tanh"), ("res1", "relu")):
+    assert native.engine("res2", ACTIVATIONS["relu"], torch.float64) == "compiled"
+    assert native.engine("res2", torch.relu, torch.float64) == "torch"  # a callable: the torch loop
+    for block, activation in (("res3", "relu"), ("res2", "relu"), ("res2", "tanh"), ("res1", "relu"),
+                              ("res3", torch.relu), ("res2", ACTIVATIONS["relu"])):
         net = ScaledResNet(3, 4, block=block, activation=activation, ensemble=2).requires_grad_(False)
         with torch.no_grad():
             served = net._native(torch.zeros(2, 3, 4, dtype=torch.float64))

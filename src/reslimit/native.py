@@ -58,14 +58,16 @@ def status(dtype: torch.dtype = torch.float32) -> str:
     return f"compiled kernel {lib._name}" if isinstance(lib, ctypes.CDLL) else f"torch loop ({lib})"
 
 
-def engine(block: str, activation: str, dtype: torch.dtype) -> str:
+def engine(block: str, activation, dtype: torch.dtype) -> str:
     """"compiled" when the compiled kernel serves the held-weight, no-grad CPU passes of ``block`` ("res1",
-    "res2", "res3") with the activation named ``activation`` (as given to ScaledResNet) in ``dtype``; else
+    "res2", "res3") with ``activation`` (as given to ScaledResNet: a name, or an Activation) in ``dtype``; else
     "torch". The kernel is the ReLU pass: res-2 with "relu" and res-3 (whose activation can only be "relu"),
     with the native engine enabled and the kernel for ``dtype`` built and verified (built here on first use).
     Streamed weights, autograd, other devices and callables as activations take the torch loop regardless.
     """
-    relu = block in ("res2", "res3") and activation == "relu"
+    from .blocks import ACTIVATIONS  # blocks does not import this module
+
+    relu = block in ("res2", "res3") and (activation == "relu" or activation is ACTIVATIONS["relu"])
     served = relu and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL)
     return "compiled" if served else "torch"
 
