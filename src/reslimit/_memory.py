@@ -1,8 +1,8 @@
 """Size checks run before a big allocation or a long Python loop: refuse what cannot fit, naming the argument.
 
 ``require(nbytes, ...)`` raises ValueError when nbytes > FRACTION x ``available()``; ``require_steps(steps, ...)``
-when a Python loop would run more than MAX_STEPS steps (each 1 to 30 us: seconds to minutes); ``affordable``
-gives the advice, how many items of a size would fit.
+when it would take more than MAX_STEPS steps of about 10 us (a Python loop iteration: a layer, a keyed draw,
+a call; or a block of vectorised work), minutes; ``affordable`` gives the advice, how many items would fit.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import resource
 import torch
 
 FRACTION = 0.8  # share of the available memory one request may take
-MAX_STEPS = 10**7  # steps of a Python loop (a layer, a keyed draw, a call) one request may take
+MAX_STEPS = 10**7  # steps of ~10 us (a Python loop iteration, or a block of vectorised work) a request may take
 
 
 def _read_int(path: str, field: str | None = None) -> int | None:
@@ -77,7 +77,8 @@ def require(nbytes: int, what: str, argument: str, advice: str, device=None) -> 
 
 
 def require_steps(steps: int, what: str, argument: str, advice: str) -> None:
-    """Raise ValueError when a Python loop of ``steps`` steps (for ``what``) is longer than MAX_STEPS."""
+    """Raise ValueError when ``what`` takes more than MAX_STEPS steps of about 10 us."""
     if steps > MAX_STEPS:
-        raise ValueError(f"{argument} needs a Python loop of {steps:.3g} steps for {what}, more than the "
-                         f"{MAX_STEPS:.0e} allowed (about {steps * 1e-5 / 60:.3g} minutes at 10 us a step); {advice}")
+        raise ValueError(f"{argument} needs about {steps:.3g} steps (Python loop iterations or blocks of vectorised "
+                         f"work) for {what}, more than the {MAX_STEPS:.0e} allowed (about {steps * 1e-5 / 60:.3g} "
+                         f"minutes at 10 us a step); {advice}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import _checks, native
+from . import _checks, _memory, native
 from ._rng import KeyedNormal, mix
 from .blocks import ACTIVATIONS, get_block
 from .paths import IID, WeightPath
@@ -73,6 +73,7 @@ class ScaledResNet(nn.Module):
         else:
             self.inner = None
         self.stream = bool(stream)
+        self._require_weights()
         if not self.stream:
             self.V = nn.Parameter(self.outer.weights(self.depth))
             self.W = nn.Parameter(self.inner.weights(self.depth)) if self.inner else None
@@ -88,13 +89,43 @@ class ScaledResNet(nn.Module):
                 f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}")
 
     # Weights ---------------------------------------------------------------------------------
+    @property
+    def _layer_bytes(self) -> int:
+        """Bytes of one layer's weights: E x d^2 x itemsize for V, twice that with W."""
+        return self.ensemble * self.width**2 * self.dtype.itemsize * (2 if self.inner else 1)
+
+    def _require_weights(self) -> None:
+        """Refuse a depth whose loop (a Python step a layer) or weights would not fit: held, L x E x d^2 x itemsize
+        bytes for V (and W); streamed, one chunk of layers."""
+        names, device = "V and W" if self.inner else "V", self.outer.device
+        formula = f"ensemble x width^2 x {self.dtype.itemsize} bytes{' each' if self.inner else ''}"
+        if self.stream:
+            layers = min(self.depth, max(1, _CHUNK_BYTES // self._layer_bytes))
+            _memory.require(layers * self._layer_bytes, f"one chunk of the streamed weights {names} ({layers} x "
+                            f"{formula})", f"width={self.width} with ensemble={self.ensemble}",
+                            "use a smaller width or ensemble", device)
+        else:
+            most = min(_memory.affordable(self._layer_bytes, device), _memory.MAX_STEPS)
+            advice = (f"use stream=True or a smaller depth (depth={most} at most)" if most else
+                      f"one layer alone needs {_memory.human(self._layer_bytes)}: use a smaller width or ensemble")
+            _memory.require(self.depth * self._layer_bytes, f"the weights {names} (depth x {formula})",
+                            f"depth={self.depth} with width={self.width}, ensemble={self.ensemble}", advice, device)
+        _memory.require_steps(self.depth, "the loop over depth (a layer a step)", f"depth={self.depth}",
+                              "use a smaller depth")
+
+    def _require_states(self, h0: Tensor, count: int, what: str, advice: str) -> None:
+        """Refuse ``count`` states of the shape of h_0, count x E x batch x d x itemsize bytes, that would not fit."""
+        ensemble, batch, width = h0.shape
+        _memory.require(count * h0.element_size() * ensemble * batch * width,
+                        f"{what} ({count} x ensemble x batch x width x {h0.element_size()} bytes)",
+                        f"batch={batch} with ensemble={ensemble}, width={width}", advice, h0.device)
+
     def weight_chunks(self, reverse=False):
         """Yield (start, V[start:stop], W[start:stop] or None) over the depth, in chunks."""
         if not self.stream:
             yield 0, self.V, self.W
             return
-        per_layer = self.ensemble * self.width**2 * self.dtype.itemsize * (2 if self.inner else 1)
-        size = max(1, _CHUNK_BYTES // per_layer)
+        size = max(1, _CHUNK_BYTES // self._layer_bytes)
         starts = range(0, self.depth, size)
         for start in reversed(starts) if reverse else starts:
             stop = min(start + size, self.depth)
@@ -109,6 +140,7 @@ class ScaledResNet(nn.Module):
         a tensor of shape (batch,) or (E, batch). One weight draw then serves several betas at once.
         """
         h0 = self.embed(x)
+        self._require_states(h0, 3, "the states of the pass", "use fewer inputs at once")
         alpha = self._check_alpha(alpha, h0)
         h = native.relu_pass(self.V, self.W, h0, alpha)[0] if self._native(h0) else self._run(h0, None, alpha=alpha)
         return h if self.B is None else torch.bmm(h, self.B.mT)
@@ -123,6 +155,9 @@ class ScaledResNet(nn.Module):
         """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
         every = _checks.positive_int("every", every)
         h0 = self.embed(x)
+        recorded = -(-self.depth // every) + 1
+        self._require_states(h0, 2 * recorded + 3, f"the {recorded} recorded states h_0, h_every, ..., h_L (L/every "
+                             "+ 1), twice (the list and its stack), and the pass", "use a larger every or fewer inputs")
         alpha = self._check_alpha(alpha, h0)
         if self._native(h0):
             return native.relu_pass(self.V, self.W, h0, alpha, every, states=True)[1]
@@ -139,6 +174,9 @@ class ScaledResNet(nn.Module):
         """
         every = _checks.positive_int("every", every)
         h0 = self.embed(x)
+        recorded = -(-self.depth // every) + 1
+        self._require_states(h0, self.depth + 2 * recorded + 3, f"the cache of the {self.depth} layers, the {recorded} "
+                             "recorded states p_k twice (dict and stack) and the pass", "use fewer inputs at once")
         alpha = self._check_alpha(alpha, h0)
         if callable(grad_output):
             p_L, serves = (lambda hL: self._check_grad_output(grad_output(hL), h0)), not torch.is_grad_enabled()
@@ -152,7 +190,6 @@ class ScaledResNet(nn.Module):
         p = p_L(hL) if callable(p_L) else p_L
         inplace = not self._records_graph(p)
         p = _transposed(p)  # columns, (E, width, batch)
-        record = set(_recorded(self.depth, every))
         out = {self.depth: _transposed(p)}
         step, buffer = self.block.adjoint_step, torch.empty_like(p) if inplace else None  # one for all layers
         for start, V, W in self.weight_chunks(reverse=True):
@@ -160,7 +197,7 @@ class ScaledResNet(nn.Module):
             for j in range(V.shape[0] - 1, -1, -1):
                 k = start + j
                 p = step(p, cache.pop(), VT[j], WT[j], alpha, buffer)
-                if k in record:
+                if k % every == 0:
                     out[k] = _transposed(p)
         return torch.stack([out[k] for k in sorted(out)])
 
@@ -238,11 +275,6 @@ def _transposed(h: Tensor) -> Tensor:
     return h.mT.clone(memory_format=torch.contiguous_format)
 
 
-def _recorded(depth: int, every: int) -> list[int]:
-    """The layers k = 0, every, 2 every, ..., and L that trajectory() and adjoint() return."""
-    return sorted(set(range(0, depth + 1, every)) | {depth})
-
-
 def _scaling(depth: int, beta, alpha) -> tuple[float, float | None]:
     if beta is not None and alpha is not None:
         raise ValueError(f"give beta or alpha, not both; got beta={beta!r}, alpha={alpha!r}")
@@ -273,5 +305,9 @@ def _linear(name, dim, width, key, draw, out=False):
         return None
     dim = _checks.positive_int(name, dim)
     shape = (draw.shape[0], dim, width) if out else (draw.shape[0], width, dim)
+    drawn = 4 if draw.dtype == torch.float64 else 0  # float64 normals are drawn in float32 and widened
+    _memory.require(draw.shape[0] * width * dim * (draw.dtype.itemsize + drawn), f"the {'out' if out else 'in'}put "
+                    f"layer (ensemble x width x {name} x {draw.dtype.itemsize + drawn} bytes)", f"{name}={dim}",
+                    f"use a smaller {name}", draw.device)
     weight = draw.fill(torch.empty(shape, dtype=draw.dtype, device=draw.device), key)
     return nn.Parameter(weight.div_(shape[2] ** 0.5))

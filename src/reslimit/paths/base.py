@@ -99,7 +99,7 @@ class WeightPath(ABC):
         what = f"{count} values of the {type(self).__name__} path"
         _memory.require(nbytes, f"{what} (ensemble x width^2 x {self._dtype.itemsize} bytes each, with temporaries)",
                         argument, advice, self._device)
-        _memory.require_steps(steps, f"{what} (one keyed draw or call a step)", argument, advice)
+        _memory.require_steps(steps, what, argument, advice)
 
     def _check_depth(self, depth: int) -> None:
         """Refuse depths the path cannot discretise exactly (fBm: depths dividing its resolution)."""

@@ -127,8 +127,10 @@ class Smooth(_LipschitzPath):
 
     def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
         """The values, count x E x d^2 x itemsize, and one block's feature matrices (about 5 arrays of
-        block x (2K+1) float64, _BLOCK_BYTES in all); no draws."""
-        return count * self._value_bytes + min(count * 40 * self.n_features, _BLOCK_BYTES), 0
+        block x (2K+1) float64, _BLOCK_BYTES in all); a step (~10 us) per 100 features evaluated (cos, sin) and per
+        10^4 multiply-adds of the matmul, count x (2K+1) x (100 + E d^2) / 10^4 steps."""
+        work = count * self.n_features
+        return count * self._value_bytes + min(40 * work, _BLOCK_BYTES), work * (100 + math.prod(self.shape)) // 10**4
 
     def _combine(self, times: np.ndarray, features) -> torch.Tensor:
         """std * [cos | sin] @ coef: (T, E, d, d), for ``features(phase)`` = the (T, K+1) cos and (T, K) sin
