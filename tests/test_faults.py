@@ -16,7 +16,7 @@ import torch
 
 from reslimit import store
 from reslimit._rng import mix
-from reslimit.studies import Study, run_study
+from reslimit.studies import Study, bounds, phase, run_study, scaling
 
 SCRIPT = """
 import json, sys
@@ -94,8 +94,12 @@ def test_a_lock_held_elsewhere_refuses_and_a_killed_holder_frees_it(tmp_path):
                                "with store.writing(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
                                str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
-    with pytest.raises(store.Busy, match=re.escape(f"lock {tmp_path / '.lock'} held")):
+    held = re.escape(f"lock {tmp_path / '.lock'} held")
+    with pytest.raises(store.Busy, match=held):
         run_study(study(), tmp_path, progress=False)
+    for writer in (scaling.scaling, phase.phase, bounds.bounds):  # refused before computing anything
+        with pytest.raises(store.Busy, match=held):
+            writer(tmp_path, progress=False)
     assert not (tmp_path / "results.csv").exists()
     holder.kill()
     holder.wait()
@@ -127,7 +131,7 @@ def test_pool_workers_die_with_their_killed_parent(tmp_path):
     children = psutil.Process(proc.pid).children(recursive=True)  # the workers and the resource tracker
     assert len(children) >= 2
     proc.kill()
-    proc.communicate()
+    proc.wait()  # not communicate(): workers that outlived it would hold its pipes open
     gone, alive = psutil.wait_procs(children, timeout=10)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.cmdline()) for p in alive]

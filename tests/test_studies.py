@@ -2,14 +2,15 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from reslimit import IID, ScaledResNet, cli
+from reslimit import IID, ScaledResNet, cli, native
 from reslimit._rng import mix
-from reslimit.studies import phase, read_rows, scaling
+from reslimit.studies import phase, read_rows, scaling, sweep
 
 
 def _net(depth, block="res3", activation="relu", width=8, ensemble=6, seed=1, dtype=torch.float64):
@@ -153,3 +154,14 @@ def test_scaling_cli_runs_every_init_over_several_depths(tmp_path, capsys, init)
     assert phase.medians(read_rows(out / "results.csv"), scaling.study(
         init=init, depths=[2, 4], width=4, ensemble=2, betas=[0.5, 1], hurst=0.7 if init == "fbm" else None
     ).params).shape == (1, 2, 2)
+
+
+def test_scaling_refuses_to_resume_with_another_engine(tmp_path, monkeypatch):
+    options = dict(depths=[2, 4], betas=[0.5], width=4, ensemble=2, progress=False, figures=False)
+    scaling.scaling(tmp_path, **options)
+    was = json.loads((tmp_path / "manifest.json").read_text())["engine"]
+    other = {"compiled": "torch", "torch": "compiled"}[was]
+    monkeypatch.setattr(native, "engine", lambda block, activation, dtype: other)
+    with pytest.raises(ValueError, match=f"computed with {re.escape(sweep.ENGINES[was])} on torch .*; this run "
+                                         f"would use {re.escape(sweep.ENGINES[other])} on torch"):
+        scaling.scaling(tmp_path, **options)

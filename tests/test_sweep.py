@@ -14,17 +14,22 @@ from pathlib import Path
 import pytest
 import torch
 
+from reslimit import store
 from reslimit._rng import mix
 from reslimit.studies import Study, parse_grid, read_rows, run_study
+from reslimit.studies.sweep import Interrupted
 
 CALLS = []  # the points computed in this process
 FAIL_AT = None  # a point whose computation raises, to interrupt a sweep
+CTRL_C_AT = None  # a point whose computation is interrupted by Ctrl-C
 
 
 def toy(params, point):
     """Rows of seeded normal draws: an int, a float that needs all 17 digits, a string."""
     if point["i"] == FAIL_AT:
         raise RuntimeError(f"interrupted at point {point['i']}")
+    if point["i"] == CTRL_C_AT:
+        raise KeyboardInterrupt
     CALLS.append(point["i"])
     time.sleep(params.get("sleep", 0))
     g = torch.Generator().manual_seed(mix(params["seed"], point["i"]))
@@ -32,14 +37,15 @@ def toy(params, point):
     return [{"k": k, "x": x / 3, "label": f"p{point['i']}"} for k, x in enumerate(draws)]
 
 
-def study(n=6, seed=7, **params) -> Study:
-    return Study("toy", {"seed": seed, "rows": 3, **params}, [{"i": i} for i in range(n)], toy)
+def study(n=6, seed=7, engine="torch", **params) -> Study:
+    return Study("toy", {"seed": seed, "rows": 3, **params}, [{"i": i} for i in range(n)], toy, engine)
 
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
     CALLS.clear()
     monkeypatch.setattr(sys.modules[__name__], "FAIL_AT", None)
+    monkeypatch.setattr(sys.modules[__name__], "CTRL_C_AT", None)
 
 
 def _ledger(out) -> list[int]:
@@ -122,8 +128,15 @@ def _missing_row(data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def _foreign_line(data: bytes) -> bytes:
+    lines = data.split(b"\n")
+    lines[2] = lines[2].replace(json.loads(lines[2])["study"].encode(), b"0" * 64)  # point 2's line
+    return b"\n".join(lines)
+
+
 @pytest.mark.parametrize("file, damage, recomputed, said", [
     ("results.csv", _cut, [5], "a line cut short"),
+    ("points.jsonl", _foreign_line, [2], "1 line(s) of points.jsonl of another study"),
     ("results.csv", _altered_value, [2], "3 row(s) of point(s) missing, altered"),
     ("results.csv", _garbage_line, [2], "1 unreadable line(s); 2 row(s)"),
     ("results.csv", _missing_row, [2], "2 row(s) of point(s) missing"),
@@ -225,3 +238,84 @@ def test_parse_grid():
 def test_parse_grid_errors_name_the_argument(text, kwargs, says):
     with pytest.raises(ValueError, match=rf"^--grid must be .* got {text!r}: {says}"):
         parse_grid("--grid", text, **kwargs)
+
+
+def test_ctrl_c_raises_interrupted_with_the_finished_points_on_disk(tmp_path, monkeypatch):
+    reference = run_study(study(), tmp_path / "ref", progress=False)
+    monkeypatch.setattr(sys.modules[__name__], "CTRL_C_AT", 4)
+    with pytest.raises(Interrupted) as caught:
+        run_study(study(), tmp_path / "cut", progress=False)
+    assert isinstance(caught.value, KeyboardInterrupt) and isinstance(caught.value.__cause__, KeyboardInterrupt)
+    assert (caught.value.done, caught.value.total, caught.value.out) == (4, 6, str(tmp_path / "cut"))
+    assert str(caught.value) == (f"interrupted: 4 of 6 points kept in {tmp_path / 'cut'}; rerun the same command "
+                                 f"to resume")
+    assert _ledger(tmp_path / "cut") == [0, 1, 2, 3]
+    monkeypatch.setattr(sys.modules[__name__], "CTRL_C_AT", None)
+    CALLS.clear()
+    assert run_study(study(), tmp_path / "cut", progress=False) == reference and CALLS == [4, 5]
+
+
+def _without_manifest(out, seed=7):
+    """Run the toy study in ``out``, then delete its manifest; the bytes of the other files."""
+    run_study(study(seed=seed), out, progress=False)
+    (out / "manifest.json").unlink()
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("other", [study(seed=1), study(n=7), study(engine="compiled"),
+                                   Study("other", study().params, study().points, toy)])
+def test_rows_without_a_manifest_are_not_adopted_by_another_study(tmp_path, other):
+    before = _without_manifest(tmp_path)
+    results, ledger = tmp_path / "results.csv", tmp_path / "points.jsonl"
+    with pytest.raises(ValueError, match=re.escape(
+            f"{results} holds rows of another study (its ledger points.jsonl: it does not match these parameters, "
+            f"grid, engine and torch version) and {tmp_path / 'manifest.json'} is missing; move or delete {results} "
+            f"and {ledger}, or choose another directory")):
+        run_study(other, tmp_path, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before and CALLS == list(range(6))
+
+
+def test_rows_without_a_manifest_are_resumed_by_their_own_study(tmp_path):
+    reference = run_study(study(), tmp_path / "ref", progress=False)
+    out = tmp_path / "lost"
+    _without_manifest(out)
+    (out / "points.jsonl").write_text("".join((out / "points.jsonl").read_text().splitlines(True)[:4]))
+    CALLS.clear()
+    with pytest.warns(UserWarning, match=r"kept 12 valid row\(s\) of 4 finished point\(s\); point\(s\) 4, 5 will"):
+        assert run_study(study(), out, progress=False) == reference
+    assert CALLS == [4, 5]  # the ledger proved points 0-3 (points 4-5, no longer in it, were dropped and redone)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["params"] == study().params and manifest["complete"] is True
+
+
+def test_an_old_ledger_without_study_hashes(tmp_path):
+    """Vouched for by its manifest it is resumed; without one it cannot prove its parameters: refused."""
+    reference = run_study(study(), tmp_path, progress=False)
+    ledger = tmp_path / "points.jsonl"
+    old = "".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "study"}) + "\n"
+                  for line in ledger.read_text().splitlines())
+    ledger.write_text(old)
+    CALLS.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_study(study(), tmp_path, progress=False) == reference and CALLS == []
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(ValueError, match="its ledger points.jsonl: it predates study hashes, so it cannot prove its "
+                                         "parameters"):
+        run_study(study(), tmp_path, progress=False)
+
+
+def test_another_engine_or_torch_version_is_refused(tmp_path, monkeypatch):
+    run_study(study(engine="compiled"), tmp_path, progress=False)
+    torch_version = store.versions()["torch"]
+    with pytest.raises(ValueError, match=re.escape(
+            f"out {str(tmp_path)!r} was computed with the compiled kernel on torch {torch_version}; this run would "
+            f"use the torch loop (RESLIMIT_NATIVE=0 or no C compiler) on torch {torch_version}: its rows would "
+            f"differ by rounding. Rerun with the same engine and torch, or choose another directory")):
+        run_study(study(engine="torch"), tmp_path, progress=False)
+    monkeypatch.setattr(store, "versions", lambda: {"python": "3", "torch": "9.9.9"})
+    with pytest.raises(ValueError, match=re.escape(f"on torch {torch_version}; this run would use the compiled "
+                                                   f"kernel on torch 9.9.9")):
+        run_study(study(engine="compiled"), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="^engine must be one of 'compiled', 'torch'; got 'gpu'"):
+        study(engine="gpu")
