@@ -11,6 +11,8 @@ X(t) has shape (ensemble, width, width). It feeds both sides of a comparison:
 One seed gives one path whatever is asked of it and in whatever order: ``weights(16)`` and
 ``weights(1024)`` are two discretisations of the same path. ``weights(L, start, stop)`` returns layers
 start..stop-1 only, with the very numbers of the full call, so deep networks draw their weights in chunks.
+Every query first estimates its memory and time (``_cost``) and refuses, with a ValueError naming the argument,
+what would not fit (:mod:`reslimit._memory`).
 """
 
 from __future__ import annotations
