@@ -101,7 +101,7 @@ class Smooth(_LipschitzPath):
             low = _C / (math.pi * (most - 3) - _C**2) if math.pi * (most - 3) > _C**2 else math.inf
             return f"use lengthscale >= {low:.3g} (at most {most} features)"
 
-        most = _memory.affordable(per_feature + _KEY_BYTES, self.device)
+        most = min(_memory.affordable(per_feature + _KEY_BYTES, self.device), _memory.MAX_STEPS)
         _memory.require(features * (per_feature + _KEY_BYTES), f"the smooth path's {features} spectral features "
                         f"((2K+1) x ensemble x width^2 x {per_feature // math.prod(self.shape)} bytes)", argument,
                         advice(most), self.device)
