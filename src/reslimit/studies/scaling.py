@@ -147,7 +147,11 @@ def exact_c(params: dict) -> float | None:
 
 def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=(10, 100, 1000), width=40,
           ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32") -> Study:
-    """The scaling study as a sweep: one point per depth, every beta computed on the same draw."""
+    """The scaling study as a sweep: one point per depth, every beta computed on the same draw.
+
+    Its engine (kept in the manifest) is native.engine's for the block, activation and dtype; weights
+    streamed past 1 GiB take the torch loop either way, at the same depths on every machine.
+    """
     init = _checks.choice("init", init, INITS)
     get_block(block, activation)  # validates block and activation
     if not isinstance(activation, str):
