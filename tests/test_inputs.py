@@ -173,6 +173,9 @@ def test_converge_in_float32(limit):
     (dict(limit="fbm", hurst=math.nan), "hurst must be a real number in (0.5, 1.0)"),
     (dict(out=""), "out must be a non-empty path; got ''"),
     (dict(out=3), "out must be a non-empty path; got 3"),
+    (dict(depths=[16, 32, 2**40]), "depths up to 1099511627776 x reference_factor=4 needs about"),
+    (dict(samples=2**64), f"depths up to 16 x reference_factor=4 with samples={2**64}, width=2 needs about"),
+    (dict(width=10**6, samples=10**6), "for the reference solve and its backpropagation, more than 80% of the"),
 ])
 def test_converge_arguments(tmp_path, monkeypatch, kwargs, fragment):
     monkeypatch.chdir(tmp_path)

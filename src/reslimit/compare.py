@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, store, theory
+from . import _checks, _memory, store, theory
 from .blocks import get_block
 from .ode import NeuralODE
 from .paths import Brownian, FractionalBrownian, Smooth
@@ -29,6 +29,9 @@ from .sde import NeuralSDE
 TOLERANCE = {"ode": 0.05, "sde": 0.07, "fbm": 0.1}
 # errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
 FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
+# Bytes the reference's backpropagation keeps per solver step, per sample and per entry of a d x d weight,
+# in units of the dtype's size (measured peaks, d = 16, rounded up: ode 6.6, sde 1.5, fbm 7, x 2 with inner W).
+REFERENCE_BYTES = {"ode": 8, "sde": 2, "fbm": 8}
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,19 @@ def _reference(limit, blk, outer, inner, h0, target, top, factor):
     return H.detach(), P0
 
 
+def _check_size(limit, depths, factor, samples, width, dtype, inner) -> None:
+    """Refuse, before any computing, a reference solve that cannot fit in memory or would run for hours."""
+    top, steps = depths[-1], depths[-1] * factor
+    sizes = f"depths up to {top} x reference_factor={factor}"
+    _memory.require_steps(steps + 2 * sum(depths), "the reference solve and the networks", sizes,
+                          "use smaller depths or reference_factor")
+    per_step = REFERENCE_BYTES[limit] * (2 if inner else 1) * dtype.itemsize * samples * width**2
+    _memory.require(steps * per_step, "the reference solve and its backpropagation",
+                    f"{sizes} with samples={samples}, width={width}",
+                    f"at most {_memory.affordable(per_step)} reference steps fit: use smaller depths, "
+                    "reference_factor, samples or width")
+
+
 def _check_depths(depths) -> list[int]:
     try:
         depths = sorted(set(depths))
@@ -201,6 +217,7 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
     factor = {"ode": 2, "sde": 64, "fbm": 8}[limit] if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
     blk = get_block(block, activation)
+    _check_size(limit, depths, factor, samples, width, dtype, blk.inner)
     params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
               "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
               "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
