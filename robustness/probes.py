@@ -1,0 +1,646 @@
+"""Throw hundreds of bad inputs and faults at reslimit, as a demanding user would, and count what happens.
+
+    python robustness/probes.py                 # every probe, two at a time; a table of outcomes
+    python robustness/probes.py --only simulate  # probes whose name contains "simulate"
+    python robustness/probes.py --list           # the probes, without running them
+
+Each probe is one command line (run through ``reslimit.cli.main`` in a worker process) or one snippet of the
+Python API, with what a careful user would expect: ``refuse`` (bad input: a one-line message naming the
+argument, a non-zero exit or a ValueError/TypeError), ``accept`` (a valid input: it runs) or ``either`` (a
+corner where refusing and running are both fine, as long as it is clean). A worker runs probes one after
+another under a memory cap (RLIMIT_AS, 8 GiB by default); one that does not answer within the timeout is
+counted as a hang and its worker killed; a worker that dies is counted as a crash. Faults (kill -9 and SIGINT
+during a sweep, two writers on one folder, a damaged kernel cache, a damaged ledger) run as real processes.
+
+Outcomes: ``ok``; ``traceback`` (an exception escaped the CLI, or the API raised something other than
+ValueError/TypeError); ``crash``; ``hang``; ``accepted`` (bad input taken); ``refused`` (valid input turned
+down); ``unclear`` (refused, but the message does not name the argument or spans several lines); ``lost``
+(a fault lost a finished point or changed a number). Exit status 1 if any probe is not ``ok``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+TIMEOUT = 60.0  # seconds a probe may take before it counts as a hang
+MEMORY = 8 * 2**30  # RLIMIT_AS of a worker
+PYTHON = sys.executable
+
+# Bad and corner values tried on every flag of a kind; each kind says which of them are valid.
+NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1", "0.5", "1e400", "1e-300", str(2**63), str(2**64), "",
+           "abc", " ", "1,2", "2:8:3", "0x10", "1_000"]
+
+
+def _int(text: str):
+    try:
+        return int(text.strip()) if text.strip() == text and text.strip().lstrip("-").isdigit() else None
+    except ValueError:
+        return None
+
+
+def _float(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def positive(text, limit=None):
+    """An integer >= 1; ``limit``: above it the request may be refused for its size."""
+    v = _int(text)
+    if v is None or v < 1:
+        return "refuse"
+    return "either" if (limit is not None and v > limit) else "accept"
+
+
+def seed(text):
+    v = _int(text)
+    return "accept" if v is not None and 0 <= v < 2**63 else "refuse"
+
+
+def real(low=None, high=None, low_open=False, high_open=False, tiny=None):
+    def rule(text):
+        v = _float(text)
+        if v is None or (low is not None and (v < low or (low_open and v == low))) or \
+                (high is not None and (v > high or (high_open and v == high))):
+            return "refuse"
+        return "either" if tiny is not None and v < tiny else "accept"
+    return rule
+
+
+def grid(low=None, high=None, low_open=False, integer=False):
+    def rule(text):
+        if not text.strip():
+            return "refuse"
+        items = text.split(":") if ":" in text else text.split(",")
+        if ":" in text:
+            if len(items) != 3 or _int(items[2]) is None or _int(items[2]) < 1:
+                return "refuse"
+            items = items[:2]
+        values = [_float(x) for x in items]
+        if any(v is None for v in values):
+            return "refuse"
+        if integer and ":" not in text and any(v != int(v) for v in values):
+            return "refuse"
+        if any((low is not None and (v < low or (low_open and v == low))) or (high is not None and v >= high)
+               for v in values):
+            return "refuse"
+        return "accept"
+    return rule
+
+
+def choice(*allowed):
+    return lambda text: "accept" if text in allowed else "refuse"
+
+
+def path_rule(text):
+    return "refuse" if not text.strip() else "accept"
+
+
+ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "leaky_relu:0.1")
+# command -> (a small valid invocation, {flag: rule}); "{out}" is replaced by a fresh folder.
+COMMANDS = {
+    "simulate": (["--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"], {
+        "--depth": lambda t: positive(t, 10**6), "--width": lambda t: positive(t, 1000),
+        "--beta": real(low=0.0), "--ensemble": lambda t: positive(t, 10**4),
+        "--samples": lambda t: positive(t, 10**5), "--seed": seed, "--block": choice("res1", "res2", "res3"),
+        "--init": choice("iid", "brownian", "smooth", "fbm"),
+        "--activation": choice(*ACTIVATIONS), "--dtype": choice("float32", "float64"),
+        "--save": path_rule,
+    }),
+    "simulate --init smooth": (["--init", "smooth", "--depth", "4", "--width", "4", "--ensemble", "2",
+                                "--samples", "2"], {"--lengthscale": real(low=0.0, low_open=True, tiny=1e-3)}),
+    "simulate --init fbm": (["--init", "fbm", "--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"],
+                            {"--hurst": real(low=0.0, high=1.0, low_open=True, high_open=True),
+                             "--resolution": lambda t: positive(t, 2**16)}),
+    "simulate --init iid": (["--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"],
+                            {"--dist": choice("gaussian", "uniform", "rademacher")}),
+    "converge": (["--width", "4", "--depths", "4,8,16", "--samples", "4", "--out", "{out}"], {
+        "--limit": choice("sde"), "--width": lambda t: positive(t, 64), "--depths": grid(low=1, integer=True),
+        "--samples": lambda t: positive(t, 64), "--seed": seed, "--out": path_rule,
+        "--activation": choice(*ACTIVATIONS), "--block": choice("res1"),
+    }),
+    "converge --limit ode": (["--limit", "ode", "--width", "4", "--depths", "4,8,16", "--samples", "4",
+                              "--out", "{out}"], {"--lengthscale": real(low=0.0, low_open=True, tiny=1e-2)}),
+    "converge --limit fbm": (["--limit", "fbm", "--width", "4", "--depths", "4,8,16", "--samples", "4",
+                              "--out", "{out}"], {"--hurst": real(low=0.5, high=1.0, low_open=True, high_open=True)}),
+    "scaling": (["--depths", "2,4", "--width", "4", "--ensemble", "2", "--betas", "0.5,1", "--out", "{out}"], {
+        "--init": choice("iid", "brownian", "smooth", "fbm"), "--block": choice("res1", "res2", "res3"),
+        "--activation": choice(*ACTIVATIONS), "--betas": grid(low=0.0), "--depths": grid(low=1, integer=True),
+        "--width": lambda t: positive(t, 256), "--ensemble": lambda t: positive(t, 256),
+        "--samples": lambda t: positive(t, 256), "--seed": seed, "--dtype": choice("float32", "float64"),
+        "--workers": lambda t: positive(t, 2), "--scheduler": choice(), "--out": path_rule,
+    }),
+    "scaling --init smooth": (["--init", "smooth", "--depths", "2,4", "--width", "4", "--ensemble", "2",
+                               "--betas", "0.5,1", "--out", "{out}"],
+                              {"--lengthscale": real(low=0.0, low_open=True, tiny=1e-3)}),
+    "scaling --init fbm": (["--init", "fbm", "--depths", "2,4", "--width", "4", "--ensemble", "2",
+                            "--betas", "0.5,1", "--out", "{out}"],
+                           {"--hurst": real(low=0.0, high=1.0, low_open=True, high_open=True)}),
+    "phase": (["--hursts", "0.3,0.7", "--depths", "2,4", "--betas", "0.5,1", "--width", "4", "--ensemble", "2",
+               "--samples", "2", "--out", "{out}"], {
+        "--hursts": grid(low=0.0, high=1.0, low_open=True), "--betas": grid(low=0.0),
+        "--depths": grid(low=1, integer=True), "--width": lambda t: positive(t, 256), "--seed": seed,
+        "--block": choice("res1", "res2", "res3"), "--out": path_rule,
+    }),
+    "bounds": (["--out", "{out}"], {"--seed": seed, "--out": path_rule}),
+    "report": (["--quick", "--out", "{out}"], {"--out": path_rule}),
+    "demo": (["--quick", "--out", "{out}"], {"--seed": seed, "--out": path_rule}),
+}
+SLOW = {"bounds", "report", "demo"}  # only their refusals are probed: an accepted run takes minutes
+TEXTS = ["", " ", "abc", "RES3", "res3 ", "nan", "leaky_relu:nan", "leaky_relu:inf", "leaky_relu:-1",
+         "leaky_relu:abc", "leaky_relu:", "relu:0.1", "../x", "-", "é"]
+
+# Python API probes: code, expectation, the word the message must name.
+API = [
+    ("ScaledResNet depth 0", "rl.ScaledResNet(0, 4)", "refuse", "depth"),
+    ("ScaledResNet depth 1e9", "rl.ScaledResNet(10**9, 4)", "refuse", "depth"),
+    ("ScaledResNet depth 1e9 stream", "rl.ScaledResNet(10**9, 4, stream=True)", "either", "depth"),
+    ("ScaledResNet width 1e5", "rl.ScaledResNet(10, 100000)", "refuse", "width"),
+    ("ScaledResNet width float", "rl.ScaledResNet(10, 4.5)", "refuse", "width"),
+    ("ScaledResNet beta nan", "rl.ScaledResNet(10, 4, beta=float('nan'))", "refuse", "beta"),
+    ("ScaledResNet beta str", "rl.ScaledResNet(10, 4, beta='0.5')", "refuse", "beta"),
+    ("ScaledResNet block", "rl.ScaledResNet(10, 4, block='res9')", "refuse", "block"),
+    ("ScaledResNet activation", "rl.ScaledResNet(10, 4, activation='leaky_relu:nan')", "refuse", "activation"),
+    ("ScaledResNet ensemble 0", "rl.ScaledResNet(10, 4, ensemble=0)", "refuse", "ensemble"),
+    ("ScaledResNet seed huge", "rl.ScaledResNet(10, 4, seed=2**64)", "refuse", "seed"),
+    ("ScaledResNet seed negative", "rl.ScaledResNet(10, 4, seed=-1)", "refuse", "seed"),
+    ("ScaledResNet dtype", "rl.ScaledResNet(10, 4, dtype=torch.int32)", "refuse", "dtype"),
+    ("ScaledResNet outer str", "rl.ScaledResNet(10, 4, outer='iid')", "refuse", "outer"),
+    ("forward nan", "rl.ScaledResNet(10, 4)(torch.full((1, 2, 4), float('nan'), dtype=torch.float64))",
+     "refuse", "h0"),
+    ("forward wrong width", "rl.ScaledResNet(10, 4)(torch.zeros(2, 5, dtype=torch.float64))", "refuse", "h0"),
+    ("forward numpy", "rl.ScaledResNet(10, 4)(np.zeros((2, 4)))", "either", "h0"),
+    ("forward list", "rl.ScaledResNet(10, 4)([[0.0] * 4])", "either", "h0"),
+    ("forward 4-d", "rl.ScaledResNet(10, 4)(torch.zeros(1, 1, 2, 4, dtype=torch.float64))", "refuse", "h0"),
+    ("trajectory every 0", "n = rl.ScaledResNet(10, 4); n.trajectory(torch.zeros(2, 4, dtype=torch.float64), 0)",
+     "refuse", "every"),
+    ("trajectory every huge", "n = rl.ScaledResNet(10, 4); n.trajectory(torch.zeros(2, 4, dtype=torch.float64), "
+     "10**12)", "either", "every"),
+    ("adjoint grad shape", "n = rl.ScaledResNet(10, 4); h = torch.zeros(2, 4, dtype=torch.float64); "
+     "n.adjoint(h, torch.zeros(3, 4, dtype=torch.float64))", "refuse", "grad_output"),
+    ("IID width 0", "rl.IID(0)", "refuse", "width"),
+    ("IID dist", "rl.IID(4, dist='cauchy')", "refuse", "dist"),
+    ("IID std nan", "rl.IID(4, std=float('nan'))", "refuse", "std"),
+    ("IID std negative", "rl.IID(4, std=-1.0)", "refuse", "std"),
+    ("Brownian levels 0", "rl.Brownian(4, levels=0)", "refuse", "levels"),
+    ("Smooth lengthscale 1e-7", "rl.Smooth(4, 1, lengthscale=1e-7).weights(10)", "refuse", "lengthscale"),
+    ("Smooth lengthscale 0", "rl.Smooth(4, 1, lengthscale=0)", "refuse", "lengthscale"),
+    ("Smooth lengthscale str", "rl.Smooth(4, 1, lengthscale='abc')", "refuse", "lengthscale"),
+    ("Smooth lengthscale inf", "rl.Smooth(4, 1, lengthscale=float('inf'))", "refuse", "lengthscale"),
+    ("fBm hurst 0", "rl.FractionalBrownian(4, hurst=0)", "refuse", "hurst"),
+    ("fBm hurst 1", "rl.FractionalBrownian(4, hurst=1)", "refuse", "hurst"),
+    ("fBm hurst nan", "rl.FractionalBrownian(4, hurst=float('nan'))", "refuse", "hurst"),
+    ("fBm resolution 1e10", "rl.FractionalBrownian(4, hurst=0.7, resolution=10**10).weights(10)", "refuse",
+     "resolution"),
+    ("weights depth 0", "rl.IID(4).weights(0)", "refuse", "depth"),
+    ("weights start > stop", "rl.IID(4).weights(10, 5, 2)", "refuse", "start"),
+    ("evaluate s nan", "rl.Brownian(4).evaluate(float('nan'))", "refuse", "s"),
+    ("evaluate s 2", "rl.Brownian(4).evaluate(2.0)", "refuse", "s"),
+    ("NeuralODE outer None", "rl.NeuralODE('res1', 'tanh', outer=None)", "refuse", "outer"),
+    ("NeuralODE numpy h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(np.zeros((2, 4)), "
+     "torch.linspace(0, 1, 5, dtype=torch.float64))", "either", "h0"),
+    ("NeuralODE list ts", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), [0.0, 0.5, 1.0])", "either", "ts"),
+    ("NeuralODE inf h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
+     "float('inf'), dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64))", "refuse", "h0"),
+    ("NeuralODE nan h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
+     "float('nan'), dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64))", "refuse", "h0"),
+    ("NeuralODE nan ts", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), torch.tensor([0.0, float('nan'), 1.0], dtype=torch.float64))", "refuse", "ts"),
+    ("NeuralODE ts decreasing", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), torch.tensor([1.0, 0.5], dtype=torch.float64))", "refuse", "ts"),
+    ("NeuralODE ts outside", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64))", "refuse", "ts"),
+    ("NeuralSDE outer None", "rl.NeuralSDE('res1', 'tanh', outer=None)", "refuse", "outer"),
+    ("NeuralSDE nan h0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(torch.full((2, 4), "
+     "float('nan'), dtype=torch.float64), steps=8)", "refuse", "h0"),
+    ("NeuralSDE numpy h0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(np.zeros((2, 4)), steps=8)",
+     "either", "h0"),
+    ("NeuralSDE steps 0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), steps=0)", "refuse", "steps"),
+    ("NeuralSDE wrong path", "rl.NeuralSDE('res1', 'tanh', outer=rl.Smooth(4))", "refuse", "outer"),
+    ("converge float32", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, dtype=torch.float32)", "accept",
+     "dtype"),
+    ("converge dtype str", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, dtype='float64')", "accept",
+     "dtype"),
+    ("converge dtype int", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, dtype=torch.int64)", "refuse",
+     "dtype"),
+    ("converge reference_factor 0", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, reference_factor=0)",
+     "refuse", "reference_factor"),
+    ("converge lengthscale str", "rl.converge('ode', width=4, depths=[4, 8, 16], samples=4, lengthscale='abc')",
+     "refuse", "lengthscale"),
+    ("converge limit", "rl.converge('pde', width=4, depths=[4, 8, 16], samples=4)", "refuse", "limit"),
+    ("converge depths not dividing", "rl.converge('sde', width=4, depths=[3, 8, 16], samples=4)", "refuse", "depths"),
+    ("converge depths empty", "rl.converge('sde', width=4, depths=[], samples=4)", "refuse", "depths"),
+    ("converge samples 1", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=1)", "either", "samples"),
+    ("converge hurst 0.3", "rl.converge('fbm', width=4, depths=[4, 8, 16], samples=4, hurst=0.3)", "refuse", "hurst"),
+    ("converge seed huge", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, seed=2**70)", "refuse", "seed"),
+    ("fit_rate one depth", "rl.fit_rate([4], [[1.0, 2.0]])", "refuse", "depths"),
+    ("fit_rate nan", "rl.fit_rate([4, 8], [[float('nan'), 1.0], [1.0, 1.0]])", "either", "errors"),
+]
+
+
+def probes(scratch: Path) -> list[dict]:
+    """Every probe: {name, kind, argv or code, expect, names}."""
+    out = []
+    counter = iter(range(10**9))
+
+    def fresh() -> str:
+        return str(scratch / f"out{next(counter)}")
+
+    for command, (base, rules) in COMMANDS.items():
+        name = command.split()[0]
+        for flag, rule in rules.items():
+            values = TEXTS if flag in _TEXT_FLAGS else NUMBERS
+            for value in values:
+                expect = rule(value)
+                if name in SLOW and expect != "refuse":
+                    continue
+                argv = [name, *_without(base, flag), flag, value]
+                out.append({"name": f"{command} {flag} {value!r}", "kind": "cli", "expect": expect,
+                            "argv": [fresh() if a == "{out}" else a for a in argv], "names": flag.lstrip("-")})
+    for name, code, expect, names in API:
+        out.append({"name": f"api: {name}", "kind": "api", "code": code, "expect": expect, "names": names})
+    return out
+
+
+_TEXT_FLAGS = {"--block", "--init", "--activation", "--dtype", "--dist", "--limit", "--scheduler", "--save",
+               "--out"}
+
+
+def _without(base: list, flag: str) -> list:
+    """``base`` less ``flag`` and its value (and a bare --quick when the flag is --out)."""
+    out, skip = [], False
+    for i, a in enumerate(base):
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+# Worker ---------------------------------------------------------------------------------------------------
+def worker() -> None:
+    """Read probes as JSON lines on stdin, answer one JSON line each on stdout."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+    os.environ["RESLIMIT_NATIVE"] = os.environ.get("RESLIMIT_NATIVE", "1")
+    import numpy as np
+    import torch
+
+    import reslimit as rl
+    from reslimit.cli import main
+
+    answer = sys.stdout
+    for line in sys.stdin:
+        probe = json.loads(line)
+        err, out = io.StringIO(), io.StringIO()
+        result = {"name": probe["name"]}
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                if probe["kind"] == "cli":
+                    result["rc"] = main(probe["argv"])
+                else:
+                    exec(probe["code"], {"rl": rl, "torch": torch, "np": np})
+                    result["rc"] = 0
+            except (ValueError, TypeError) as error:
+                result["rc"] = None if probe["kind"] == "cli" else 2
+                result["error"] = f"{type(error).__name__}: {error}"
+                result["escaped"] = probe["kind"] == "cli"
+            except BaseException as error:  # noqa: BLE001 - a probe's whole point
+                result["rc"] = None
+                result["error"] = f"{type(error).__name__}: {error}"
+                result["escaped"] = True
+                result["trace"] = traceback.format_exc()[-2000:]
+        result["stderr"] = err.getvalue()[-2000:]
+        answer.write(json.dumps(result) + "\n")
+        answer.flush()
+
+
+class Worker:
+    """One worker process; restarted after a hang or a crash."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+        self.proc = None
+
+    def run(self, probe: dict, timeout: float) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([PYTHON, __file__, "--worker"], cwd=self.cwd, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                         env=os.environ | {"OMP_NUM_THREADS": "1"})
+        self.proc.stdin.write(json.dumps(probe) + "\n")
+        self.proc.stdin.flush()
+        start = time.monotonic()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout + 15)  # + the first import
+        if not ready:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            return {"name": probe["name"], "hang": time.monotonic() - start}
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            self.proc = None
+            return {"name": probe["name"], "crash": code}
+        return json.loads(line)
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def judge(probe: dict, result: dict) -> str:
+    """The outcome of one probe (see the module docstring)."""
+    if "hang" in result:
+        return "hang"
+    if "crash" in result:
+        return "crash"
+    if result.get("escaped"):
+        return "traceback"
+    refused = result["rc"] != 0
+    message = result.get("error") or result.get("stderr", "")
+    if not refused:
+        return "accepted" if probe["expect"] == "refuse" else "ok"
+    if probe["expect"] == "accept":
+        return "refused"
+    lines = [x for x in message.strip().splitlines() if x.strip()]
+    if probe["kind"] == "cli":
+        if not lines or not lines[-1].startswith("reslimit: error:") or len(lines) > 1 + _extra_lines(message):
+            return "unclear"
+    named = probe["names"].replace("-", "_").lower()
+    text = message.lower().replace("-", "_")
+    return "ok" if named in text else "unclear"
+
+
+def _extra_lines(message: str) -> int:
+    """Lines a refused command may print before its error (a usage line of argparse, a progress bar)."""
+    return sum(1 for x in message.splitlines() if x.startswith("usage:") or x.startswith(" ") or "%|" in x)
+
+
+# Faults -------------------------------------------------------------------------------------------------
+SWEEP = ["scaling", "--depths", "2:64:12", "--width", "8", "--ensemble", "4", "--betas", "0.5,1"]
+
+
+def _cli(argv: list, **kw) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-c", "import sys; from reslimit.cli import main; sys.exit(main(sys.argv[1:]))",
+                             *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _rows(folder: Path) -> list[str]:
+    lines = (folder / "results.csv").read_text().splitlines()
+    return sorted(lines[1:])
+
+
+def _wait_points(folder: Path, n: int, timeout: float = 60) -> bool:
+    ledger = folder / "points.jsonl"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if ledger.exists() and len(ledger.read_text().splitlines()) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """(name, outcome, detail) for each fault injected into real processes."""
+    found = []
+    clean = scratch / "clean"
+    proc = _cli([*SWEEP, "--out", str(clean)])
+    proc.communicate(timeout=300)
+    reference = _rows(clean)
+    for sig, name in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+        for after in (1, 3, 6):
+            folder = scratch / f"{name.replace(' ', '')}-{after}"
+            proc = _cli([*SWEEP, "--out", str(folder)])
+            if not _wait_points(folder, after):
+                proc.kill()
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            tb = "Traceback" in err
+            rerun = _cli([*SWEEP, "--out", str(folder)])
+            _, err2 = rerun.communicate(timeout=300)
+            same = rerun.returncode == 0 and _rows(folder) == reference
+            outcome = "traceback" if tb or "Traceback" in err2 else ("ok" if same else "lost")
+            found.append((f"fault: {name} after {after} point(s), rerun", outcome, err.strip()[-200:]))
+    for workers in ("1", "2"):
+        folder = scratch / f"kill-parent-{workers}"
+        proc = _cli([*SWEEP, "--workers", workers, "--out", str(folder)], start_new_session=True)
+        _wait_points(folder, 1)
+        children = _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        time.sleep(10)
+        left = [pid for pid in children if _alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        found.append((f"fault: kill -9 of a --workers {workers} parent, workers exit within 10 s",
+                      "ok" if not left else "hang", f"{len(left)} of {len(children)} children left"))
+    for seeds in (("0", "0"), ("0", "1")):
+        folder = scratch / f"two-writers-{'-'.join(seeds)}"
+        procs = [_cli([*SWEEP, "--seed", s, "--out", str(folder)]) for s in seeds]
+        results = [p.communicate(timeout=300) for p in procs]
+        codes = [p.returncode for p in procs]
+        tb = any("Traceback" in err for _, err in results)
+        lines = (folder / "results.csv").read_text().splitlines()
+        headers = sum(line.startswith("point,") for line in lines)
+        winner = codes.index(0) if 0 in codes else None
+        ok = (sorted(codes) == [0, 2] and headers == 1 and winner is not None
+              and any("another" in err for _, err in results)
+              and (seeds[winner] != "0" or sorted(lines[1:]) == reference))
+        found.append((f"fault: two writers on one folder, seeds {seeds}", "traceback" if tb else
+                      ("ok" if ok else "lost"), f"exit codes {codes}, {headers} header(s), {len(lines) - 1} rows"))
+    found += _kernel_faults(scratch)
+    found += _ledger_faults(scratch, reference)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(task.name))
+            out += _children(int(task.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+KERNEL_RUN = """
+import torch, reslimit as rl
+from reslimit import native
+net = rl.ScaledResNet(16, 8, block="res3", ensemble=2, seed=3)
+h0 = torch.randn(2, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    a = net(h0)
+native.ENABLED = False
+with torch.no_grad():
+    b = net(h0)
+assert (a - b).abs().max() < 1e-12, "kernel and torch loop differ"
+print(native.status(torch.float64))
+"""
+
+
+def _kernel_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    cache = scratch / "kernel-cache"
+    env = os.environ | {"RESLIMIT_CACHE": str(cache)}
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run([PYTHON, "-c", KERNEL_RUN], env=env, capture_output=True, text=True, timeout=300)
+
+    first = run()
+    found = [("fault: kernel cache, first build", "ok" if first.returncode == 0 else "traceback",
+              first.stdout.strip()[-200:] + first.stderr.strip()[-200:])]
+    libs = sorted(cache.glob("*.so"))
+    damages = {
+        "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+        "garbage": lambda p: p.write_bytes(os.urandom(p.stat().st_size)),
+        "empty": lambda p: p.write_bytes(b""),
+        "a library without the kernel's symbols": _foreign_library,
+        "removed": lambda p: p.unlink(),
+    }
+    for what, damage in damages.items():
+        for lib in sorted(cache.glob("*.so")) or libs:
+            if lib.exists() or what != "removed":
+                damage(lib)
+        done = run()
+        crashed = done.returncode < 0 or done.returncode > 1
+        good = done.returncode == 0 and "compiled kernel" in done.stdout
+        found.append((f"fault: kernel cache {what}", "crash" if crashed else ("ok" if good else "traceback"),
+                      f"exit {done.returncode}: {(done.stdout + done.stderr).strip()[-200:]}"))
+    return found
+
+
+def _foreign_library(path: Path) -> None:
+    source = path.with_suffix(".foreign.c")
+    source.write_text("int unrelated(void) { return 1; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(path), str(source)], check=True)
+    source.unlink()
+
+
+def _ledger_faults(scratch: Path, reference: list) -> list[tuple[str, str, str]]:
+    """Damage a finished study's files in several ways; the rerun must end with the reference rows."""
+    found = []
+    damages = {
+        "results.csv cut mid-line": ("results.csv", lambda b: b[: len(b) - 7]),
+        "results.csv a digit altered": ("results.csv", lambda b: b.replace(b"0.", b"9.", 1)),
+        "results.csv emptied": ("results.csv", lambda b: b""),
+        "points.jsonl cut mid-line": ("points.jsonl", lambda b: b[: len(b) - 5]),
+        "points.jsonl garbage": ("points.jsonl", lambda b: os.urandom(64)),
+        "points.jsonl removed": ("points.jsonl", None),
+        "manifest.json garbage": ("manifest.json", lambda b: os.urandom(64)),
+        "manifest.json removed": ("manifest.json", None),
+        "results.csv garbage bytes": ("results.csv", lambda b: b + os.urandom(64)),
+    }
+    for what, (name, damage) in damages.items():
+        folder = scratch / f"damaged-{what.replace(' ', '-')}"
+        shutil.copytree(scratch / "clean", folder)
+        target = folder / name
+        if damage is None:
+            target.unlink()
+        else:
+            target.write_bytes(damage(target.read_bytes()))
+        done = _cli([*SWEEP, "--out", str(folder)])
+        _, err = done.communicate(timeout=300)
+        if "Traceback" in err:
+            outcome = "traceback"
+        elif done.returncode == 0:
+            outcome = "ok" if _rows(folder) == reference else "lost"
+        else:  # refused: fine if it says which file and how to recover
+            outcome = "ok" if name in err and err.strip().count("\n") == 0 else "unclear"
+        found.append((f"fault: {what}, rerun", outcome, f"exit {done.returncode}: {err.strip()[-200:]}"))
+    return found
+
+
+# Main ---------------------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="run the probes whose name contains this text")
+    parser.add_argument("--list", action="store_true", help="list the probes and exit")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--no-faults", action="store_true", help="skip the fault injections")
+    parser.add_argument("--json", metavar="FILE", help="write every outcome to FILE")
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker()
+        return 0
+    scratch = Path(tempfile.mkdtemp(prefix="reslimit-probes-"))
+    todo = [p for p in probes(scratch) if args.only is None or args.only in p["name"]]
+    if args.list:
+        for p in todo:
+            print(f"{p['expect']:7s} {p['name']}")
+        print(f"{len(todo)} probes")
+        return 0
+    outcomes = []
+    workers = [Worker(scratch) for _ in range(max(1, args.jobs))]
+    chunks = [todo[i::len(workers)] for i in range(len(workers))]
+
+    def run(k: int) -> list:
+        got = []
+        for probe in chunks[k]:
+            result = workers[k].run(probe, TIMEOUT)
+            got.append((probe["name"], judge(probe, result), _detail(result)))
+        workers[k].close()
+        return got
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(len(workers)) as pool:
+        for got in pool.map(run, range(len(workers))):
+            outcomes += got
+    if not args.no_faults and args.only is None:
+        outcomes += faults(scratch)
+    counts = {}
+    for name, outcome, detail in sorted(outcomes):
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome != "ok":
+            print(f"{outcome:9s} {name}: {detail}")
+    print(f"{len(outcomes)} probes in {time.monotonic() - start:.0f} s: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"probe": n, "outcome": o, "detail": d} for n, o, d in outcomes],
+                                              indent=1))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if set(counts) <= {"ok"} else 1
+
+
+def _detail(result: dict) -> str:
+    if "hang" in result:
+        return f"no answer in {result['hang']:.0f} s"
+    if "crash" in result:
+        return f"worker died with {result['crash']}"
+    text = result.get("error") or result.get("stderr") or f"exit {result.get('rc')}"
+    return " | ".join(text.strip().splitlines()[-3:])[:300]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
