@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, _checks, demo, theory
+from . import __version__, _checks, _memory, demo, theory
 from .blocks import ACTIVATIONS, BLOCKS, get_block
 from .paths import PATHS, make_path
 from .resnet import ScaledResNet
@@ -299,6 +299,11 @@ def _simulate(args) -> int:
     inner = path(seed=seed + INNER_SEED_OFFSET) if has_inner else None
     net = ScaledResNet(args.depth, args.width, beta=args.beta, block=args.block, activation=args.activation,
                        outer=path(seed=seed), inner=inner, stream=False)
+    layers = net.depth + 1 if args.save else 3  # every state for --save; else h_0, h_L and a working copy
+    _memory.require(layers * net.ensemble * samples * net.width * dtype.itemsize, "the states h",
+                    f"samples={samples} with ensemble={net.ensemble}, width={net.width}" +
+                    (f", depth={net.depth} (--save keeps every layer)" if args.save else ""),
+                    "use fewer samples" + (" or no --save" if args.save else ""))
     h0 = torch.randn((net.ensemble, samples, net.width), generator=torch.Generator().manual_seed(seed), dtype=dtype)
     with torch.no_grad():
         h = net.trajectory(h0) if args.save else None
