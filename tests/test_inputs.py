@@ -74,6 +74,7 @@ def test_a_garbage_manifest_is_an_error_line_not_a_traceback(tmp_path, capsys):
     assert main([*CONV, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("reslimit: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'manifest.json'} is unreadable (not a JSON object); delete it" in err
 
 
 # Class 8: values that must be refused ---------------------------------------------------------------------

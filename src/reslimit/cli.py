@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, _checks, _memory, demo, theory
+from . import __version__, _checks, _memory, demo, store, theory
 from .blocks import ACTIVATIONS, BLOCKS, get_block
 from .paths import PATHS, make_path
 from .resnet import ScaledResNet
 
-INNER_SEED_OFFSET = 1_000_003  # the inner path W gets seed s + INNER_SEED_OFFSET, the outer path V seed s
+INNER_SEED_OFFSET = 1_000_003  # the inner path W gets seed s + INNER_SEED_OFFSET (mod 2^63), the outer path V seed s
 PATH_OPTIONS = ("dist", "hurst", "lengthscale", "resolution")  # passed to make_path only when given
 
 
@@ -84,8 +84,16 @@ def _message(err: Exception) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its usage errors as one line like the package's own: ``reslimit: error: <message> (see --help)``."""
+
+    def error(self, message):
+        print(f"reslimit: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reslimit", description="Very deep scaled ResNets h_{k+1} = h_k + "
+    parser = _Parser(prog="reslimit", description="Very deep scaled ResNets h_{k+1} = h_k + "
                                      "L^-beta V_{k+1} g(h_k) beside their continuous-depth limits.")
     parser.add_argument("--version", action="version", version=f"reslimit {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -235,7 +243,7 @@ def _scaling(args) -> int:
         med = {L: np.median([r["hidden_ratio"] if r["status"] == "ok" else np.inf for r in rows
                              if r["beta"] == beta and r["depth"] == L]) for L in sorted({r["depth"] for r in rows})}
         print(f"beta = {beta:g}: median ||h_L - h_0||/||h_0|| " + ", ".join(f"L={L}: {m:.3g}" for L, m in med.items()))
-    manifest = json.loads((Path(args.out) / "manifest.json").read_text())
+    manifest = store.read_manifest(args.out)
     if manifest["critical_beta"] is not None:
         theory = manifest["critical_beta_theory"]
         print(f"critical beta (the median ratio stops depending on L): {manifest['critical_beta']:.3f} measured, "
@@ -296,7 +304,8 @@ def _simulate(args) -> int:
     has_inner = get_block(args.block, args.activation).inner
     options = {k: getattr(args, k) for k in PATH_OPTIONS if getattr(args, k) is not None}
     path = functools.partial(make_path, args.init, args.width, args.ensemble, dtype=dtype, **options)
-    inner = path(seed=seed + INNER_SEED_OFFSET) if has_inner else None
+    inner_seed = (seed + INNER_SEED_OFFSET) % 2**63  # a seed, as the outer one
+    inner = path(seed=inner_seed) if has_inner else None
     net = ScaledResNet(args.depth, args.width, beta=args.beta, block=args.block, activation=args.activation,
                        outer=path(seed=seed), inner=inner, stream=False)
     layers = net.depth + 1 if args.save else 3  # every state for --save; else h_0, h_L and a working copy
@@ -316,7 +325,7 @@ def _simulate(args) -> int:
     _print_statistics(stats, c, net)
     if args.save:
         params = {k: v for k, v in vars(args).items() if k != "run"}
-        params.update(alpha=net.alpha, inner_seed=seed + INNER_SEED_OFFSET if has_inner else None,
+        params.update(alpha=net.alpha, inner_seed=inner_seed if has_inner else None,
                       reslimit=__version__, torch=torch.__version__)
         arrays = {"V": net.V, "h": h} | ({"W": net.W} if has_inner else {})
         with open(args.save, "wb") as f:  # a file object: np.savez then adds no suffix

@@ -15,7 +15,7 @@ from torch import nn
 
 from . import _checks, _memory, native
 from ._rng import KeyedNormal, mix
-from .blocks import ACTIVATIONS, get_block
+from .blocks import get_block
 from .paths import IID, WeightPath
 
 Tensor = torch.Tensor
@@ -61,6 +61,7 @@ class ScaledResNet(nn.Module):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
         self.width = _checks.positive_int("width", width)
+        seed = _checks.seed("seed", seed)
         self.alpha, self.beta = _scaling(self.depth, beta, alpha)
         self.block = get_block(block, activation)
         self.outer = _check_path("outer", outer, self.width) or IID(width, ensemble, seed=seed, dtype=dtype)
@@ -211,7 +212,7 @@ class ScaledResNet(nn.Module):
     def _native(self, h: Tensor) -> bool:
         """Whether the compiled ReLU pass (:mod:`reslimit.native`) serves this call: res-2 with ReLU or res-3,
         weights held (not streamed), autograd not recording; the torch loop below serves all others."""
-        return (self.block.inner and self.block.activation is ACTIVATIONS["relu"] and not self.stream
+        return (not self.stream and native.engine(self.block.name, self.block.activation, h.dtype) == "compiled"
                 and not self._records_graph(h) and native.usable(self.V, self.W, h))
 
     def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None,

@@ -69,12 +69,8 @@ def prepare(out, params: dict) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory; {str(out)!r} is a file")
-    manifest = out / MANIFEST
-    if manifest.exists():
-        try:
-            old = json.loads(manifest.read_text()).get("params")
-        except (json.JSONDecodeError, AttributeError):
-            raise ValueError(f"out {str(out)!r} holds an unreadable {MANIFEST}; choose another directory") from None
+    if (out / MANIFEST).exists():
+        old = read_manifest(out).get("params")
         if old != json.loads(json.dumps(params)):
             diff = sorted(k for k in set(old or {}) | set(params) if (old or {}).get(k) != params.get(k))
             raise ValueError(f"out {str(out)!r} holds a different study (parameters differ: {', '.join(diff)}); "
@@ -102,10 +98,22 @@ def write_manifest(out, params: dict, **entries) -> None:
     os.replace(tmp, path)
 
 
+def read_manifest(out) -> dict:
+    """``out``/manifest.json as a dict; ValueError naming the file if it is not a JSON object (garbage, cut short)."""
+    path = Path(out) / MANIFEST
+    try:
+        manifest = json.loads(path.read_bytes().decode())
+    except (UnicodeDecodeError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is unreadable (not a JSON object); delete it (a sweep rebuilds it from its ledger "
+                         f"{path.parent / 'points.jsonl'}) or choose another directory")
+    return manifest
+
+
 def update_manifest(out, **entries) -> None:
     """Add ``entries`` (results of a finished study: critical betas, verdicts) to manifest.json, keeping the rest."""
-    path = Path(out) / MANIFEST
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(out)
     kept = {k: v for k, v in manifest.items() if k not in ("params", "versions")}
     write_manifest(out, manifest["params"], **(kept | entries))
 

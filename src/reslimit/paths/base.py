@@ -40,7 +40,7 @@ class WeightPath(ABC):
     def __init__(self, width, ensemble=1, *, seed=0, std=1.0, dtype=torch.float64, device="cpu"):
         self._width = _checks.positive_int("width", width)
         self._ensemble = _checks.positive_int("ensemble", ensemble)
-        self._seed = _checks.nonnegative_int("seed", seed)
+        self._seed = _checks.seed("seed", seed)
         self._std = _checks.real("std", std, low=0.0, low_open=True)
         self._dtype = _checks.dtype(dtype)
         self._device = torch.device(device)

@@ -6,15 +6,18 @@ import math
 
 import numpy as np
 
+MAX_VALUES = 10_000  # values one grid may hold (a study runs every point of the product of its grids)
+
 
 def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, high_open=False,
                integer=False) -> list:
     """The values that ``text`` lists, in order, duplicates removed.
 
-    ``text`` is a comma list of numbers or ``start:stop:num`` with ``num >= 1`` values from start to stop
-    inclusive (``num == 1`` gives start). With ``integer=True`` (depths, say) the values are ints >= 1, a
-    linspace cast like ``np.linspace(start, stop, num, dtype=int)`` (so "10:1e3:10" gives the paper's depths);
-    otherwise floats. Every value must be finite and lie in the interval given by low/high (open ends where asked).
+    ``text`` is a comma list of at most MAX_VALUES numbers or ``start:stop:num`` with ``1 <= num <= MAX_VALUES``
+    values from start to stop inclusive (``num == 1`` gives start). With ``integer=True`` (depths, say) the
+    values are ints >= 1, a linspace cast like ``np.linspace(start, stop, num, dtype=int)`` (so "10:1e3:10"
+    gives the paper's depths); otherwise floats. Every value must be finite and lie in the interval given by
+    low/high (open ends where asked).
 
     Raises:
         ValueError naming ``name`` (e.g. "--betas"), the text, what is wrong and what is allowed.
@@ -49,10 +52,12 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
             num = int(parts[2])
         except ValueError:
             num = 0
-        if num < 1:
-            fail(f"num must be an integer >= 1, not {parts[2].strip()!r}")
+        if not 1 <= num <= MAX_VALUES:
+            fail(f"num must be an integer in [1, {MAX_VALUES}], not {parts[2].strip()!r}")
         values = np.linspace(start, stop, num, dtype=int if integer else None).tolist()
     else:
+        if text.count(",") >= MAX_VALUES:
+            fail(f"it lists more than {MAX_VALUES} values")
         values = [number(item) for item in text.split(",")]
         if integer:
             if any(v != int(v) for v in values):

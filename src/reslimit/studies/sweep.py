@@ -47,6 +47,7 @@ from .._checks import positive_int
 
 RESULTS = "results.csv"
 LEDGER = "points.jsonl"
+MAX_WORKERS_PER_CORE = 4  # a pool larger than this only adds processes that wait
 ENGINES = {"compiled": "the compiled kernel", "torch": "the torch loop (RESLIMIT_NATIVE=0 or no C compiler)"}
 
 
@@ -155,7 +156,10 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
 
 def _check_executor(workers, scheduler) -> None:
     if workers is not None:
-        positive_int("workers", workers)
+        cores = os.cpu_count() or 1
+        if positive_int("workers", workers) > MAX_WORKERS_PER_CORE * cores:
+            raise ValueError(f"workers must be at most {MAX_WORKERS_PER_CORE} per core ({MAX_WORKERS_PER_CORE * cores} "
+                             f"here: each is a process that imports torch); got {workers}")
         if scheduler is not None:
             raise ValueError("give workers (a local pool) or scheduler (a Dask cluster), not both")
     if scheduler is None:
@@ -191,7 +195,7 @@ def _kept_entries(out: Path, study: Study, grid: list, key: str) -> dict:
     if not path.exists():
         _check_orphans(out, key)
         return {}
-    old = json.loads(path.read_text())
+    old = store.read_manifest(out)
     name = study.name
     if old.get("study", name) != name or old.get("grid", grid) != grid:
         raise ValueError(f"out {str(out)!r} holds study {old.get('study')!r} of {len(old.get('grid', []))} points, "
