@@ -47,8 +47,9 @@ NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1", "0.5", "1e400", "1e-300", str(2
 
 
 def _int(text: str):
+    """The int that argparse's type=int makes of ``text`` (Python's int(): "1_000" and " 5" are numbers)."""
     try:
-        return int(text.strip()) if text.strip() == text and text.strip().lstrip("-").isdigit() else None
+        return int(text)
     except ValueError:
         return None
 
@@ -84,7 +85,9 @@ def real(low=None, high=None, low_open=False, high_open=False, tiny=None):
     return rule
 
 
-def grid(low=None, high=None, low_open=False, integer=False):
+def grid(low=None, high=None, low_open=False, integer=False, big=None, ran="accept"):
+    """A comma list or start:stop:num in the interval; values above ``big`` may be refused for their size,
+    and ``ran`` is what a valid grid gives (``either`` where the command adds its own conditions)."""
     def rule(text):
         if not text.strip():
             return "refuse"
@@ -101,7 +104,7 @@ def grid(low=None, high=None, low_open=False, integer=False):
         if any((low is not None and (v < low or (low_open and v == low))) or (high is not None and v >= high)
                for v in values):
             return "refuse"
-        return "accept"
+        return "either" if big is not None and max(values) > big else ran
     return rule
 
 
@@ -110,7 +113,7 @@ def choice(*allowed):
 
 
 def path_rule(text):
-    return "refuse" if not text.strip() else "accept"
+    return "refuse" if not text else "accept"  # " " is a name like any other
 
 
 ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "leaky_relu:0.1")
@@ -128,11 +131,12 @@ COMMANDS = {
                                 "--samples", "2"], {"--lengthscale": real(low=0.0, low_open=True, tiny=1e-3)}),
     "simulate --init fbm": (["--init", "fbm", "--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"],
                             {"--hurst": real(low=0.0, high=1.0, low_open=True, high_open=True),
-                             "--resolution": lambda t: positive(t, 2**16)}),
+                             "--resolution": lambda t: "either" if positive(t) != "refuse" else "refuse"}),
     "simulate --init iid": (["--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"],
                             {"--dist": choice("gaussian", "uniform", "rademacher")}),
     "converge": (["--width", "4", "--depths", "4,8,16", "--samples", "4", "--out", "{out}"], {
-        "--limit": choice("sde"), "--width": lambda t: positive(t, 64), "--depths": grid(low=1, integer=True),
+        "--limit": choice("sde"), "--width": lambda t: positive(t, 64),
+        "--depths": grid(low=1, integer=True, ran="either"),  # >= 3 depths, each dividing the largest
         "--samples": lambda t: positive(t, 64), "--seed": seed, "--out": path_rule,
         "--activation": choice(*ACTIVATIONS), "--block": choice("res1"),
     }),
@@ -142,7 +146,8 @@ COMMANDS = {
                               "--out", "{out}"], {"--hurst": real(low=0.5, high=1.0, low_open=True, high_open=True)}),
     "scaling": (["--depths", "2,4", "--width", "4", "--ensemble", "2", "--betas", "0.5,1", "--out", "{out}"], {
         "--init": choice("iid", "brownian", "smooth", "fbm"), "--block": choice("res1", "res2", "res3"),
-        "--activation": choice(*ACTIVATIONS), "--betas": grid(low=0.0), "--depths": grid(low=1, integer=True),
+        "--activation": choice(*ACTIVATIONS), "--betas": grid(low=0.0),
+        "--depths": grid(low=1, integer=True, big=10**6),
         "--width": lambda t: positive(t, 256), "--ensemble": lambda t: positive(t, 256),
         "--samples": lambda t: positive(t, 256), "--seed": seed, "--dtype": choice("float32", "float64"),
         "--workers": lambda t: positive(t, 2), "--scheduler": choice(), "--out": path_rule,
@@ -156,7 +161,7 @@ COMMANDS = {
     "phase": (["--hursts", "0.3,0.7", "--depths", "2,4", "--betas", "0.5,1", "--width", "4", "--ensemble", "2",
                "--samples", "2", "--out", "{out}"], {
         "--hursts": grid(low=0.0, high=1.0, low_open=True), "--betas": grid(low=0.0),
-        "--depths": grid(low=1, integer=True), "--width": lambda t: positive(t, 256), "--seed": seed,
+        "--depths": grid(low=1, integer=True, big=2**16), "--width": lambda t: positive(t, 256), "--seed": seed,
         "--block": choice("res1", "res2", "res3"), "--out": path_rule,
     }),
     "bounds": (["--out", "{out}"], {"--seed": seed, "--out": path_rule}),
@@ -309,9 +314,10 @@ def worker() -> None:
     import reslimit as rl
     from reslimit.cli import main
 
-    answer = sys.stdout
+    answer, scratch = sys.stdout, Path.cwd()
     for line in sys.stdin:
         probe = json.loads(line)
+        os.chdir(tempfile.mkdtemp(dir=scratch))  # a relative --out or --save of one probe meets no other's files
         err, out = io.StringIO(), io.StringIO()
         result = {"name": probe["name"]}
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -377,7 +383,8 @@ def judge(probe: dict, result: dict) -> str:
         return "crash"
     if result.get("escaped"):
         return "traceback"
-    refused = result["rc"] != 0
+    ran = result["rc"] == 0 or (result["rc"] == 1 and "reslimit: error" not in result.get("stderr", ""))
+    refused = not ran  # exit 1 without an error line: the command ran and its verdict failed
     message = result.get("error") or result.get("stderr", "")
     if not refused:
         return "accepted" if probe["expect"] == "refuse" else "ok"
@@ -428,20 +435,23 @@ def faults(scratch: Path) -> list[tuple[str, str, str]]:
     proc = _cli([*SWEEP, "--out", str(clean)])
     proc.communicate(timeout=300)
     reference = _rows(clean)
-    for sig, name in ((signal.SIGKILL, "kill -9"), (signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+    for sig, name, workers in ((signal.SIGKILL, "kill -9", []), (signal.SIGINT, "Ctrl-C", []),
+                               (signal.SIGINT, "Ctrl-C", ["--workers", "2"]), (signal.SIGTERM, "SIGTERM", [])):
         for after in (1, 3, 6):
-            folder = scratch / f"{name.replace(' ', '')}-{after}"
-            proc = _cli([*SWEEP, "--out", str(folder)])
+            folder = scratch / f"{name.replace(' ', '')}-{len(workers)}-{after}"
+            proc = _cli([*SWEEP, *workers, "--out", str(folder)], start_new_session=True)
             if not _wait_points(folder, after):
                 proc.kill()
-            proc.send_signal(sig)
+            os.killpg(proc.pid, sig) if name == "Ctrl-C" else proc.send_signal(sig)  # Ctrl-C: the whole group
             _, err = proc.communicate(timeout=120)
-            tb = "Traceback" in err
+            clean = "Traceback" not in err and (name != "Ctrl-C" or proc.returncode == 0 or (
+                proc.returncode == 130 and err.strip().splitlines()[-1].startswith("reslimit: interrupted: ")))
             rerun = _cli([*SWEEP, "--out", str(folder)])
             _, err2 = rerun.communicate(timeout=300)
             same = rerun.returncode == 0 and _rows(folder) == reference
-            outcome = "traceback" if tb or "Traceback" in err2 else ("ok" if same else "lost")
-            found.append((f"fault: {name} after {after} point(s), rerun", outcome, err.strip()[-200:]))
+            outcome = "traceback" if not clean or "Traceback" in err2 else ("ok" if same else "lost")
+            found.append((f"fault: {name} {' '.join(workers)} after {after} point(s), rerun", outcome,
+                          err.strip()[-200:]))
     for workers in ("1", "2"):
         folder = scratch / f"kill-parent-{workers}"
         proc = _cli([*SWEEP, "--workers", workers, "--out", str(folder)], start_new_session=True)
@@ -502,11 +512,11 @@ net = rl.ScaledResNet(16, 8, block="res3", ensemble=2, seed=3)
 h0 = torch.randn(2, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
     a = net(h0)
+print(native.status(torch.float64))
 native.ENABLED = False
 with torch.no_grad():
     b = net(h0)
 assert (a - b).abs().max() < 1e-12, "kernel and torch loop differ"
-print(native.status(torch.float64))
 """
 
 

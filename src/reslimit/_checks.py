@@ -20,10 +20,6 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def nonnegative_int(name: str, value) -> int:
-    return positive_int(name, value, minimum=0)
-
-
 def seed(name: str, value) -> int:
     """A seed: an integer in [0, 2^63 - 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= SEED_MAX:

@@ -357,15 +357,14 @@ def _demo(args) -> int:
     """``reslimit demo``: run the study, print the table, write csv, png and a JSON manifest."""
     seed = _checks.seed("seed", args.seed)
     settings = (demo.QUICK if args.quick else demo.DEMO) | {"seed": seed}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = demo.run_demo(**settings)
-    print(demo.format_table(rows))
-    demo.write_csv(rows, out / "demo.csv")
-    demo.plot(rows, out / "demo.png")
-    manifest = {"command": "reslimit demo", "settings": settings, "reslimit": __version__,
-                "torch": torch.__version__, "numpy": np.__version__}
-    (out / "demo.json").write_text(json.dumps(manifest, indent=2))
+    with store.writing(args.out) as out:
+        rows = demo.run_demo(**settings)
+        print(demo.format_table(rows))
+        demo.write_csv(rows, out / "demo.csv")
+        demo.plot(rows, out / "demo.png")
+        manifest = {"command": "reslimit demo", "settings": settings, "reslimit": __version__,
+                    "torch": torch.__version__, "numpy": np.__version__}
+        (out / "demo.json").write_text(json.dumps(manifest, indent=2))
     failed = sum(r["verdict"] == "fail" for r in rows)
     print(f"{len(rows) - failed} of {len(rows)} rows within 4 SE of theory; wrote {out / 'demo.csv'}, "
           f"{out / 'demo.png'}")

@@ -108,14 +108,16 @@ class Convergence:
     def save(self, out) -> None:
         """Write out/results.csv (one row per depth x sample), out/manifest.json and out/convergence.png.
 
-        Raises ValueError, before writing anything, if ``out`` is empty or holds a study with other parameters.
+        Raises ValueError, before writing anything, if ``out`` is empty, holds a study with other parameters or
+        is being written by another process (store.Busy).
         """
         from . import plots
 
-        out = store.prepare(_checks.folder("out", out), self.params)
-        store.write_rows(out / "results.csv", self.rows())
-        plots.convergence_figure(self, out / "convergence.png")
-        store.write_manifest(out, self.params, **self.summary())
+        with store.writing(_checks.folder("out", out)) as out:  # reentrant: converge(out=...) holds it already
+            store.prepare(out, self.params)
+            store.write_rows(out / "results.csv", self.rows())
+            plots.convergence_figure(self, out / "convergence.png")
+            store.write_manifest(out, self.params, **self.summary())
 
     def summary(self) -> dict:
         """The verdict and rates, as written to manifest.json."""
@@ -221,9 +223,20 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
     params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
               "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
               "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
-    if out is not None:
-        out = store.prepare(_checks.folder("out", out), params)
-    outer, inner = _paths(limit, width, samples, seed, hurst, lengthscale, top * factor, blk.inner, dtype)
+    if out is None:
+        return _measure(params, blk, hurst, progress)
+    with store.writing(_checks.folder("out", out)) as folder:  # one writer, from the check to the last file
+        store.prepare(folder, params)
+        conv = _measure(params, blk, hurst, progress)
+        conv.save(folder)
+    return conv
+
+
+def _measure(params: dict, blk, hurst, progress: bool) -> Convergence:
+    """The reference, every depth's network against it, and the fitted rates (converge's checked params)."""
+    limit, width, depths, samples, seed = (params[k] for k in ("limit", "width", "depths", "samples", "seed"))
+    top, factor, dtype = depths[-1], params["reference_factor"], _checks.dtype(params["dtype"])
+    outer, inner = _paths(limit, width, samples, seed, hurst, params["lengthscale"], top * factor, blk.inner, dtype)
     gen = torch.Generator().manual_seed(seed)
     h0 = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
@@ -232,7 +245,7 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
     beta = theory.natural_beta(limit, hurst if limit == "fbm" else None)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
     for i, L in enumerate(tqdm(depths, desc=f"{limit} depths", disable=not progress)):
-        net = ScaledResNet(L, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+        net = ScaledResNet(L, width, beta=beta, block=blk.name, activation=blk.activation, outer=outer, inner=inner,
                            stream=True)
         with torch.no_grad():
             h = net.trajectory(h0)
@@ -241,7 +254,4 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
         path_err[i] = diff.max(0).values.numpy()
         term_err[i] = diff[-1].numpy()
         grad_err[i] = (P0 - p[0]).norm(dim=-1)[:, 0].numpy()
-    conv = Convergence(params, np.array(depths), path_err, term_err, grad_err)
-    if out is not None:
-        conv.save(out)
-    return conv
+    return Convergence(params, np.array(depths), path_err, term_err, grad_err)

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from . import store
+
 VALIDATION_DIR = Path(__file__).resolve().parents[2] / "validation"
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
 TAIL_CHARS = 3000  # how much of a crashed script's output goes into its failing claim
@@ -54,16 +56,16 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None)
     if missing:
         raise ValueError(f"no validation script {', '.join(missing)} in {folder} "
                          f"(there are: {', '.join(available)})")
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    claims = []
-    for i, name in enumerate(names, 1):
-        if progress:
-            print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
-        claims += _run(available[name], out / name, quick, progress)
-    _copy_figures(claims, out / "figures")
-    (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
-    (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
+    with store.writing(out) as out:  # one report at a time in a folder
+        out = out.resolve()
+        claims = []
+        for i, name in enumerate(names, 1):
+            if progress:
+                print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
+            claims += _run(available[name], out / name, quick, progress)
+        _copy_figures(claims, out / "figures")
+        (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
+        (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
     return claims
 
 

@@ -35,8 +35,10 @@ def writing(out) -> Iterator[Path]:
     call run_study, which takes it again).
 
     Raises:
-        Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is a file.
+        Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is empty or a file.
     """
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        raise ValueError(f"out must be a non-empty path; got {out!r}")  # '' would mean the current folder
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory; {str(out)!r} is a file")

@@ -170,7 +170,7 @@ def _check_common(depth, width, samples, seed):
     _checks.positive_int("depth", depth)
     _checks.positive_int("width", width)
     _checks.positive_int("samples", samples, minimum=2)
-    _checks.nonnegative_int("seed", seed)
+    _checks.seed("seed", seed)
 
 
 def _slope(depths, stat_fn, values, seed):
@@ -436,7 +436,7 @@ def bounds(out, *, quick=True, seed=0, progress=True) -> list[dict]:
     study (a manifest with other parameters) is refused before anything is computed. The checks run res-1
     blocks, on the torch loop: the manifest's "engine" is "torch".
     """
-    seed = _checks.nonnegative_int("seed", seed)
+    seed = _checks.seed("seed", seed)
     params = {"study": "bounds", "quick": bool(quick), "seed": seed}
     with store.writing(out) as out:
         store.prepare(out, params)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks, native, store, theory
+from .. import _checks, _memory, native, store, theory
 from .._rng import KeyedNormal, mix
 from ..blocks import get_block
 from ..paths import make_path
@@ -167,9 +167,14 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
         raise ValueError(f"hurst is for init 'fbm' only; got hurst={hurst!r} with init {init!r}")
     params = {"init": init, "block": block, "activation": activation, "betas": betas, "depths": depths,
               "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble),
-              "samples": _checks.positive_int("samples", samples), "seed": _checks.nonnegative_int("seed", seed),
+              "samples": _checks.positive_int("samples", samples), "seed": _checks.seed("seed", seed),
               "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
               "dtype": _checks.choice("dtype", dtype, tuple(DTYPES))}
+    state = params["ensemble"] * len(betas) * params["samples"] * params["width"] * DTYPES[params["dtype"]].itemsize
+    _memory.require(state * (max(depths) + 7), "one point's states, the adjoint keeping every layer's (ensemble x "
+                    "betas x samples x width x (depth + 7) x itemsize)",
+                    f"samples={params['samples']} with ensemble={params['ensemble']}, {len(betas)} betas, width "
+                    f"{params['width']} and depth {max(depths)}", "use fewer samples, betas, draws or depths")
     return Study("scaling", params, [{"depth": L} for L in depths], compute_point,
                  native.engine(block, activation, DTYPES[params["dtype"]]))
 
