@@ -2,6 +2,7 @@
 
     python robustness/probes.py                 # every probe, two at a time; a table of outcomes
     python robustness/probes.py --only simulate  # probes whose name contains "simulate"
+    python robustness/probes.py --only fault:    # the faults alone
     python robustness/probes.py --list           # the probes, without running them
 
 Each probe is one command line (run through ``reslimit.cli.main`` in a worker process) or one snippet of the
@@ -116,7 +117,7 @@ def path_rule(text):
     return "refuse" if not text else "accept"  # " " is a name like any other
 
 
-ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "leaky_relu:0.1")
+ACTIVATIONS = ("relu", "tanh", "identity", "leaky_relu", "leaky_relu:0.1", "leaky_relu:-1")  # -1: |x|, a function
 # command -> (a small valid invocation, {flag: rule}); "{out}" is replaced by a fresh folder.
 COMMANDS = {
     "simulate": (["--depth", "4", "--width", "4", "--ensemble", "2", "--samples", "2"], {
@@ -317,7 +318,9 @@ def worker() -> None:
     answer, scratch = sys.stdout, Path.cwd()
     for line in sys.stdin:
         probe = json.loads(line)
-        os.chdir(tempfile.mkdtemp(dir=scratch))  # a relative --out or --save of one probe meets no other's files
+        here = Path(tempfile.mkdtemp(dir=scratch)) / "cwd"  # a relative --out or --save, "../x" included, of one
+        here.mkdir()  # probe meets no other probe's files
+        os.chdir(here)
         err, out = io.StringIO(), io.StringIO()
         result = {"name": probe["name"]}
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -627,7 +630,7 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(len(workers)) as pool:
         for got in pool.map(run, range(len(workers))):
             outcomes += got
-    if not args.no_faults and args.only is None:
+    if not args.no_faults and (args.only is None or args.only in "fault:"):
         outcomes += faults(scratch)
     counts = {}
     for name, outcome, detail in sorted(outcomes):

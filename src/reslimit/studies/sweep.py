@@ -35,7 +35,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -252,7 +252,8 @@ def _execute(compute, params, points, todo, workers, scheduler):
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                                initargs=(max(1, (os.cpu_count() or 1) // workers), os.getpid()))
     try:
-        futures = {pool.submit(compute, params, points[i]): i for i in todo}
+        with _sigint_ignored():  # the workers are spawned by submit: they start with Ctrl-C ignored
+            futures = {pool.submit(compute, params, points[i]): i for i in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
     except BaseException:  # Ctrl-C or an error: the points in flight are not waited for
@@ -261,6 +262,21 @@ def _execute(compute, params, points, todo, workers, scheduler):
         raise
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+@contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT in the block (main thread only), so that a process started in it inherits the ignoring
+    from its first instruction (Python keeps an ignored SIGINT ignored): a Ctrl-C that reaches the whole
+    process group while a worker is still importing prints no traceback from it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _init_worker(threads: int, parent: int) -> None:
