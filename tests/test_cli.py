@@ -94,6 +94,9 @@ def test_installed_script_runs_and_fails_cleanly(tmp_path):
     bad = subprocess.run([SCRIPT, "simulate", "--width", "0"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("reslimit: error: width") and "Traceback" not in bad.stderr
+    module = subprocess.run([sys.executable, "-m", "reslimit", "simulate", "--width", "0"], capture_output=True,
+                            text=True, check=False)
+    assert (module.returncode, module.stderr) == (2, bad.stderr)  # python -m reslimit: the same command
 
 
 def _needs(path_name):

@@ -37,9 +37,9 @@ def _scaled_on_the_other_engine(out, monkeypatch):
 
 def _locked_by_another_process(out, request):
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from filelock import FileLock; "
-                               "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(60)",
-                               str(out / ".lock")], stdout=subprocess.PIPE, text=True)
+    hold = ("import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+            "print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out / ".lock")], stdout=subprocess.PIPE, text=True)
     request.addfinalizer(holder.kill)
     assert holder.stdout.readline() == "held\n"
 
