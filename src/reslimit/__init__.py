@@ -5,6 +5,7 @@ from .compare import Convergence, Rate, converge, fit_rate
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
 from .resnet import ScaledResNet, diverged
+from .results import load
 from .sde import NeuralSDE, PathBrownian
 
 __version__ = "0.1.0"
@@ -12,5 +13,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "FractionalBrownian",
     "FunctionPath", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "ScaledResNet", "Smooth", "WeightPath",
-    "converge", "diverged", "fit_rate", "get_activation", "get_block", "make_path",
+    "converge", "diverged", "fit_rate", "get_activation", "get_block", "load", "make_path",
 ]

@@ -125,6 +125,23 @@ class Convergence:
                 "theory": self.theory, "tolerance": self.tolerance, "passed": self.passed,
                 "grad_rate": asdict(self.grad_rate)}
 
+    @classmethod
+    def load(cls, out) -> Convergence:
+        """The Convergence saved in ``out`` (by :meth:`save`, ``converge(out=...)`` or ``reslimit converge``).
+
+        Returns:
+            A Convergence with the manifest's params and the (K, M) errors of results.csv; its rates and verdict
+            are fitted again (the bootstrap is seeded: they equal the saved ones).
+
+        Raises:
+            ValueError naming the folder if it does not exist, lacks manifest.json or results.csv, holds an
+            unreadable one or another kind of study (see :func:`reslimit.load`).
+        """
+        from .results import converge_arrays
+
+        params, depths, errors = converge_arrays(out)
+        return cls(params, depths, *errors)
+
 
 def _paths(limit, width, samples, seed, hurst, lengthscale, resolution, inner_needed, dtype):
     """The outer path of the limit and, for res2/res3, a smooth inner path (its own seed)."""
