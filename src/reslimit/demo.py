@@ -144,12 +144,15 @@ def write_csv(rows: list[dict], path) -> None:
         writer.writerows(rows)
 
 
-def plot(rows: list[dict], path) -> None:
-    """Log-log plot of the measured means (error bars: 1 SE) beside the theory curves, a panel per block."""
-    from .plots import plt, save
+def plot(rows: list[dict], path=None):
+    """Log-log plot of the measured means (error bars: 1 SE) beside the theory curves, a panel per block.
+
+    Returns the Figure; saved as ``path`` (PNG) and beside it as PDF when given.
+    """
+    from .plots import save, subplots
 
     panels = list(dict.fromkeys((r["block"], r["activation"]) for r in rows))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (block, activation) in zip(axes[0], panels):
         mine = [r for r in rows if (r["block"], r["activation"]) == (block, activation)]
         for i, beta in enumerate(dict.fromkeys(r["beta"] for r in mine)):
@@ -167,4 +170,6 @@ def plot(rows: list[dict], path) -> None:
         ax.set_xticks(depths, [str(L) for L in depths])
         ax.legend(fontsize=8)
     fig.tight_layout()
-    save(fig, path)
+    if path is not None:
+        save(fig, path)
+    return fig

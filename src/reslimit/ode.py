@@ -39,7 +39,6 @@ class NeuralODE(torch.nn.Module):
                  method="dopri5", rtol=1e-10, atol=1e-12, options=None):
         super().__init__()
         self.block = get_block(block, activation)
-        _checks.limit_paths(outer, inner)
         check_limit_paths("ode", self.block, outer, inner)
         self.outer, self.inner = outer, inner
         self.method, self.rtol, self.atol = method, rtol, atol

@@ -1,15 +1,40 @@
-"""Figures: matplotlib with the Agg backend; every figure draws the theory beside the measurement."""
+"""Figures: each function takes results and returns a matplotlib Figure; every one draws the theory beside
+the measurement.
+
+A leaf of the package: it imports :mod:`reslimit.theory` alone, never the studies (which call it) nor
+compare or cli. Figures are made with :class:`matplotlib.figure.Figure`, not pyplot: no backend is chosen
+or needed here (scripts, tests and the CLI choose theirs), nothing is kept in pyplot's list of open figures,
+and a returned figure shows as a Jupyter cell's value (its PNG) exactly once.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure as _MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from . import theory
+
+
+class Figure(_MplFigure):
+    """A matplotlib Figure that Jupyter shows as PNG without pyplot (and so without a backend)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs) -> tuple[Figure, object]:
+    """``Figure(figsize)`` and its axes, as pyplot.subplots returns them, with no pyplot state."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _rate_panel(ax, depths, errors, rate, theory, label):
@@ -47,10 +72,13 @@ def _depth_axis(ax, depths) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def convergence_figure(conv, path) -> None:
-    """Path error max_k ||H_{k/L} - h_k|| and gradient error ||P_0 - p_0|| against L, log-log."""
+def convergence_figure(conv, path=None) -> Figure:
+    """Path error max_k ||H_{k/L} - h_k|| and gradient error ||P_0 - p_0|| against L, log-log.
+
+    ``conv`` a :class:`reslimit.Convergence`; saved as ``path`` (PNG) and beside it as PDF when given.
+    """
     p = conv.params
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = subplots(1, 2, figsize=(11, 4.2))
     _rate_panel(axes[0], conv.depths, conv.path_error, conv.rate, conv.theory, "error")
     axes[0].set_ylabel(r"$\max_k \|H_{k/L} - h_k\|$")
     axes[0].set_title(f"{p['limit']} limit, {p['block']} ({p['activation']}), d = {p['width']}")
@@ -58,7 +86,9 @@ def convergence_figure(conv, path) -> None:
     axes[1].set_ylabel(r"$\|P_0 - p_0\|$")
     axes[1].set_title("backward states (adjoint) at the input")
     fig.tight_layout()
-    save(fig, path)
+    if path is not None:
+        save(fig, path)
+    return fig
 
 
 RATIOS = {"hidden_ratio": r"$\|h_L - h_0\| / \|h_0\|$", "grad_ratio": r"$\|p_0 - p_L\| / \|p_L\|$"}
@@ -73,21 +103,30 @@ def _ratio_values(rows, ratio) -> np.ndarray:
     return np.array([r[ratio] if r["status"] == "ok" else np.inf for r in rows], dtype=float)
 
 
-def scaling_figures(rows, params, out) -> list:
-    """scaling.png: both ratios against L per beta (median, quartile band, theory); histograms.png at max L.
+def scaling_figures(rows, params, out=None) -> tuple[Figure, Figure]:
+    """The scaling study's figures: (scaling, histograms), saved in ``out`` as scaling.png/.pdf and
+    histograms.png/.pdf when given.
 
-    Betas are coloured along a colormap with one legend entry each, beside the figure; the histograms show
-    at most five betas, evenly spaced along the grid, so they stay readable.
+    ``rows`` and ``params`` are a scaling study's (results.csv's rows, its manifest's params).
+    scaling: both ratios against L per beta (median, quartile band, theory); histograms: at the largest L.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    return scaling_figure(rows, params, out), histograms_figure(rows, params, out)
 
-    from .studies.scaling import growth
 
+def _colors(betas) -> np.ndarray:
+    return matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(betas)))
+
+
+def scaling_figure(rows, params, out=None) -> Figure:
+    """Both ratios against L per beta: median, quartile band and the theory (:func:`reslimit.theory.growth`).
+
+    Betas are coloured along a colormap with one legend entry each, beside the figure. Saved in ``out`` as
+    scaling.png and scaling.pdf when given.
+    """
     depths = np.array(sorted(params["depths"]), dtype=float)
     betas = list(params["betas"])
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6))
+    colors = _colors(betas)
+    fig, axes = subplots(1, 2, figsize=(12.5, 4.6))
     labels = set()
     for ax, ratio in zip(axes, RATIOS):
         for c, beta in enumerate(betas):
@@ -96,7 +135,7 @@ def scaling_figures(rows, params, out) -> list:
                           for L in depths])
             ax.fill_between(depths, q[:, 0], q[:, 2], color=colors[c], alpha=0.15)
             ax.plot(depths, q[:, 1], "o-", color=colors[c], ms=4)
-            curve, label = growth(params, beta, depths)
+            curve, label = theory.growth(params, beta, depths)
             if not label.startswith("theory"):  # an order of growth: anchored at the first median
                 curve = curve * q[0, 1] / curve[0]
                 label = r"first order $\propto L^{\beta_c - \beta}$"
@@ -113,15 +152,25 @@ def scaling_figures(rows, params, out) -> list:
     axes[0].set_title(f"{params['init']} weights, {params['block']} ({params['activation']}), d = {params['width']}")
     axes[1].set_title("backward states, loss of a linear read-out")
     fig.tight_layout(rect=(0, 0, 0.84, 1))
-    paths = _save(fig, out, "scaling")
-    L = int(depths[-1])
+    return _save(fig, out, "scaling")
+
+
+def histograms_figure(rows, params, out=None) -> Figure:
+    """Histograms of both ratios at the largest depth, with the exact sqrt(E ratio^2) where it holds.
+
+    At most five betas, evenly spaced along the grid, so they stay readable. Saved in ``out`` as
+    histograms.png and histograms.pdf when given.
+    """
+    betas = list(params["betas"])
+    colors = _colors(betas)
+    L = int(max(params["depths"]))
     shown = sorted({round(i) for i in np.linspace(0, len(betas) - 1, min(5, len(betas)))})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    theory = {}  # the exact sqrt(E ratio^2) at L, for the shown betas where it holds
+    fig, axes = subplots(1, 2, figsize=(12, 4.2))
+    exact = {}  # the exact sqrt(E ratio^2) at L, for the shown betas where it holds
     for i in shown:
-        curve, label = growth(params, betas[i], [L])
+        curve, label = theory.growth(params, betas[i], [L])
         if label.startswith("theory") and np.isfinite(curve[0]) and curve[0] > 0:
-            theory[i] = curve[0]
+            exact[i] = curve[0]
     for ax, ratio in zip(axes, RATIOS):
         for i in shown:
             beta, color = betas[i], colors[i]
@@ -129,24 +178,28 @@ def scaling_figures(rows, params, out) -> list:
             v = v[np.isfinite(v) & (v > 0)]
             if len(v):
                 ax.hist(np.log10(v), bins=30, color=color, alpha=0.5, label=rf"$\beta$ = {beta:.3g} ({len(v)} samples)")
-            if i in theory:
-                ax.axvline(np.log10(theory[i]), color=color, ls="--")
-        if theory:
+            if i in exact:
+                ax.axvline(np.log10(exact[i]), color=color, ls="--")
+        if exact:
             ax.plot([], [], "k--", label=r"theory: $\sqrt{E\,\mathrm{ratio}^2}$")
         ax.set(xlabel=f"log10 {RATIOS[ratio]}", ylabel="samples", title=f"L = {L}")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return paths + _save(fig, out, "histograms")
+    return _save(fig, out, "histograms")
 
 
-def phase_figure(rows, params, found, out) -> list:
-    """phase.png: log10 median ratios at the largest depth over (beta, H), the critical betas over them."""
-    from .studies.phase import medians
+def phase_figure(medians, params, found, out=None) -> Figure:
+    """log10 median ratios at the largest depth over (beta, H), the critical betas over them.
 
+    ``medians``: {ratio: array (hursts, depths, betas)} for both keys of :data:`RATIOS`, as
+    :func:`reslimit.studies.phase.medians` computes them; ``params`` the phase study's; ``found``:
+    {"critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}. Saved in ``out`` as
+    phase.png and phase.pdf when given.
+    """
     betas, hursts = np.array(params["betas"]), np.array(params["hursts"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = subplots(1, 2, figsize=(12, 4.8))
     for ax, ratio, key in zip(axes, RATIOS, ("critical_beta", "critical_beta_grad")):
-        m = medians(rows, params, ratio)[:, -1, :]
+        m = np.asarray(medians[ratio])[:, -1, :]
         with np.errstate(divide="ignore"):
             z = np.clip(np.log10(m), -6, 6)
         mesh = ax.pcolormesh(betas, hursts, z, shading="nearest", cmap="RdBu_r", vmin=-3, vmax=3)
@@ -163,15 +216,16 @@ def phase_figure(rows, params, found, out) -> list:
     return _save(fig, out, "phase")
 
 
-def _save(fig, out, name) -> list:
-    """Save as PNG and PDF in ``out``; return the paths."""
-    return save(fig, Path(out) / f"{name}.png")
+def _save(fig, out, name) -> Figure:
+    """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
+    if out is not None:
+        save(fig, Path(out) / f"{name}.png")
+    return fig
 
 
-def save(fig, path) -> list:
-    """Save ``fig`` as ``path`` (PNG) and beside it as PDF, close it, and return the two paths."""
+def save(fig, path) -> list[Path]:
+    """Save ``fig`` as ``path`` (PNG) and beside it as PDF; return the two paths. The figure stays usable."""
     paths = [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
     for p in paths:
         fig.savefig(p, dpi=120)
-    plt.close(fig)
     return paths

@@ -33,10 +33,18 @@ def make_path(name: str, width: int, ensemble: int = 1, **options) -> WeightPath
 def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | None) -> None:
     """Refuse outer/inner combinations without a pathwise limit, saying which ones have one.
 
+    First ``outer`` must be a WeightPath and ``inner`` one or None, sharing dtype and device.
+
     ode: a smooth outer path (V_k = X(k/L), beta = 1); sde: Brownian outer (beta = 1/2); fbm: fractional
     Brownian outer with hurst > 1/2 (beta = H). Inner weights (res2, res3) must be a smooth path, which
     the limit evaluates at t. I.i.d. weights have no path to evaluate: use Brownian for a pathwise SDE.
     """
+    for name, path, kind in (("outer", outer, "a WeightPath"), ("inner", inner, "a WeightPath or None")):
+        if not (isinstance(path, WeightPath) or (name == "inner" and path is None)):
+            raise ValueError(f"{name} must be {kind} (reslimit.paths: Smooth, Brownian, FractionalBrownian...); "
+                             f"got {type(path).__name__}")
+    if inner is not None and (inner.dtype, inner.device) != (outer.dtype, outer.device):
+        raise ValueError(f"outer and inner must share dtype and device; got {outer!r} and {inner!r}")
     wanted = {"ode": "values", "sde": Brownian, "fbm": FractionalBrownian}[limit]
     ok = outer.kind == wanted if limit == "ode" else isinstance(outer, wanted)
     if not ok:

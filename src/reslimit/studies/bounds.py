@@ -462,14 +462,17 @@ def _fmt(x) -> str:
     return f"{x:.4g}"
 
 
-def figure(rows: list[dict], path) -> None:
-    """One panel per check: the measured value with a +-2 SE bar beside its lower / upper bound(s)."""
-    from ..plots import plt, save
+def figure(rows: list[dict], path=None):
+    """One panel per check: the measured value with a +-2 SE bar beside its lower / upper bound(s).
+
+    Returns the Figure; saved as ``path`` (PNG) and beside it as PDF when given.
+    """
+    from ..plots import save, subplots
 
     n = len(rows)
     cols = min(5, n)
     nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 3.0 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, cols, figsize=(3.4 * cols, 3.0 * nrows), squeeze=False)
     for ax, r in zip(axes.flat, rows):
         m, se = r["measured"], r["se"] if isinstance(r["se"], float) and math.isfinite(r["se"]) else 0.0
         lo, hi = r["lower"], r["upper"]
@@ -497,7 +500,9 @@ def figure(rows: list[dict], path) -> None:
         ax.axis("off")
     fig.suptitle("Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929")
     fig.tight_layout()
-    save(fig, path)
+    if path is not None:
+        save(fig, path)
+    return fig
 
 
 def _short(q: str) -> str:

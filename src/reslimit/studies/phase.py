@@ -20,22 +20,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import _checks, store
+from ..theory import critical_theory
 from . import scaling
+from .scaling import _sign_change, critical_betas, medians, slopes  # noqa: F401 (the reductions, kept in scaling)
 from .sweep import Study, run_study
 
 MAX_RESOLUTION = 2**16
-
-
-def critical_theory(block: str, activation: str, hurst: float) -> float | None:
-    """The critical beta for fBm weights: H for res-1; max(H, 1/2) with ReLU inner blocks; else None."""
-    if block == "res1":
-        return hurst
-    if activation == "relu":
-        return max(hurst, 0.5)
-    return None
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
@@ -67,44 +58,6 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
     return Study("phase", params, [{"hurst": h} for h in hursts], compute_point, base.engine)
 
 
-def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
-    """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf.
-
-    For a scaling study (no "hursts" in params) the first axis has length 1 and a "hurst" column (the
-    fixed H of fBm weights) is not an axis.
-    """
-    phase = "hursts" in params
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        groups.setdefault((r["hurst"] if phase else None, r["depth"], r["beta"]), []).append(
-            r[ratio] if r["status"] == "ok" else math.inf)
-    return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
-                     for h in params.get("hursts", [None])])
-
-
-def slopes(median: np.ndarray, depths) -> np.ndarray:
-    """s(H, beta): least-squares slope of log median against log L, shape (hursts, betas); +-inf past overflow."""
-    y = np.log(median)  # (hursts, depths, betas)
-    x = np.log(depths) - np.mean(np.log(depths))
-    with np.errstate(invalid="ignore"):
-        s = np.einsum("d,hdb->hb", x, y) / np.sum(x**2)
-    over = ~np.isfinite(y).all(axis=1)
-    s[over] = np.where(np.isposinf(y).any(axis=1), math.inf, -math.inf)[over]
-    return s
-
-
-def critical_betas(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> dict[float, float | None]:
-    """For each H, the beta where d log median(ratio) / d log L changes sign from + to - (interpolated).
-
-    None where the slope has no such sign change on the grid of betas (all explode or all vanish), or
-    with a single depth. A scaling study (no "hursts" in params) gives {None: beta}.
-    """
-    if len(params["depths"]) < 2:
-        return dict.fromkeys(params.get("hursts", [None]))
-    s = slopes(medians(rows, params, ratio), params["depths"])
-    return {h: _sign_change(params["betas"], s[i]) for i, h in enumerate(params.get("hursts", [None]))}
-
-
 def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> dict:
     """Run (or resume) the phase study in ``out`` (locked throughout); write the critical betas to manifest.json.
 
@@ -120,17 +73,7 @@ def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **o
                              critical_beta_first_order={str(h): h for h in st.params["hursts"]},
                              critical_beta_theory=theory)
         if figures:
-            from ..plots import phase_figure
+            from ..plots import RATIOS, phase_figure
 
-            phase_figure(result, st.params, found, out)
+            phase_figure({ratio: medians(result, st.params, ratio) for ratio in RATIOS}, st.params, found, out)
     return {"rows": result, **found}
-
-
-def _sign_change(betas, slopes) -> float | None:
-    for i in range(len(betas) - 1):
-        s0, s1 = slopes[i], slopes[i + 1]
-        if s0 > 0 and s1 <= 0:
-            if math.isinf(s0) or math.isinf(s1):
-                return float(betas[i + 1] if math.isinf(s0) else betas[i])
-            return float(betas[i] + s0 / (s0 - s1) * (betas[i + 1] - betas[i]))
-    return None

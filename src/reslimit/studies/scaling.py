@@ -25,7 +25,7 @@ from ..resnet import ScaledResNet, diverged
 from .sweep import Study, run_study
 
 INITS = ("iid", "brownian", "smooth", "fbm")
-CRITICAL = {"iid": 0.5, "brownian": 0.5, "smooth": 1.0}  # fbm: H (first order)
+CRITICAL, growth, exact_c = theory.CRITICAL, theory.growth, theory.exact_c  # the theory's, kept here by name
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OUTER, _INNER, _INPUT, _READOUT, _TARGET = range(5)  # sub-streams of the study seed
 
@@ -108,40 +108,58 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     return rows(params, point, ratios(net, params["betas"], params["samples"], params["seed"]), params["betas"])
 
 
-def growth(params: dict, beta: float, depths) -> tuple[np.ndarray, str] | None:
-    """The theory's curve for the hidden ratio against L, or its order of growth, with a label.
-
-    i.i.d./Brownian weights with res-3, res-2 + ReLU or res-1 + identity: sqrt(E ratio^2) =
-    sqrt((1 + c alpha_L^2)^L - 1) exactly (c = 1/2 with ReLU(W h), 1 with the identity). Otherwise the
-    first-order term alpha_L sum_k V_k g(h_0), of size L^(crit - beta) with crit = 1/2 (i.i.d.),
-    1 (smooth), H (fBm): returned as the exponent, to be anchored to the data by the caller.
-    """
-    depths = np.asarray(depths, dtype=float)
-    c = exact_c(params)
-    if c is not None:
-        return np.sqrt([theory.second_moment(c, L**-beta, int(L)) for L in depths]), \
-            rf"theory $\sqrt{{(1+{c:g}\alpha_L^2)^L-1}}$"
-    crit = params["hurst"] if params["init"] == "fbm" else CRITICAL[params["init"]]  # first order
-    return depths ** (crit - beta), rf"first order $\propto L^{{{crit - beta:+.2g}}}$"
-
-
 def critical(params: dict) -> float | None:
-    """The theory's critical beta: 1/2 (i.i.d., Brownian), 1 (smooth); for fBm see phase.critical_theory."""
+    """The theory's critical beta: 1/2 (i.i.d., Brownian), 1 (smooth); for fBm see theory.critical_theory."""
     if params["init"] == "fbm":
-        from .phase import critical_theory
-
-        return critical_theory(params["block"], params["activation"], params["hurst"])
+        return theory.critical_theory(params["block"], params["activation"], params["hurst"])
     return CRITICAL[params["init"]]
 
 
-def exact_c(params: dict) -> float | None:
-    """c of the exact identity E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, where it holds."""
-    if params["init"] not in ("iid", "brownian"):
-        return None
-    if params["block"] in ("res2", "res3") and params["activation"] == "relu":
-        return 0.5
-    if params["block"] == "res1" and params["activation"] == "identity":
-        return 1.0
+def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
+    """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf.
+
+    For a scaling study (no "hursts" in params) the first axis has length 1 and a "hurst" column (the
+    fixed H of fBm weights) is not an axis.
+    """
+    phase = "hursts" in params
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["hurst"] if phase else None, r["depth"], r["beta"]), []).append(
+            r[ratio] if r["status"] == "ok" else math.inf)
+    return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
+                     for h in params.get("hursts", [None])])
+
+
+def slopes(median: np.ndarray, depths) -> np.ndarray:
+    """s(H, beta): least-squares slope of log median against log L, shape (hursts, betas); +-inf past overflow."""
+    y = np.log(median)  # (hursts, depths, betas)
+    x = np.log(depths) - np.mean(np.log(depths))
+    with np.errstate(invalid="ignore"):
+        s = np.einsum("d,hdb->hb", x, y) / np.sum(x**2)
+    over = ~np.isfinite(y).all(axis=1)
+    s[over] = np.where(np.isposinf(y).any(axis=1), math.inf, -math.inf)[over]
+    return s
+
+
+def critical_betas(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> dict[float, float | None]:
+    """For each H, the beta where d log median(ratio) / d log L changes sign from + to - (interpolated).
+
+    None where the slope has no such sign change on the grid of betas (all explode or all vanish), or
+    with a single depth. A scaling study (no "hursts" in params) gives {None: beta}.
+    """
+    if len(params["depths"]) < 2:
+        return dict.fromkeys(params.get("hursts", [None]))
+    s = slopes(medians(rows, params, ratio), params["depths"])
+    return {h: _sign_change(params["betas"], s[i]) for i, h in enumerate(params.get("hursts", [None]))}
+
+
+def _sign_change(betas, slopes) -> float | None:
+    for i in range(len(betas) - 1):
+        s0, s1 = slopes[i], slopes[i + 1]
+        if s0 > 0 and s1 <= 0:
+            if math.isinf(s0) or math.isinf(s1):
+                return float(betas[i + 1] if math.isinf(s0) else betas[i])
+            return float(betas[i] + s0 / (s0 - s1) * (betas[i + 1] - betas[i]))
     return None
 
 
@@ -184,8 +202,6 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
 
     ``options`` are those of :func:`study`. ``out`` is locked throughout (see run_study). Returns the rows.
     """
-    from .phase import critical_betas
-
     st = study(**options)
     with store.writing(out):
         result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
