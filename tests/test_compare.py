@@ -89,3 +89,14 @@ def test_save_writes_tidy_results_and_refuses_another_study(tmp_path):
 def test_bad_input(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         converge(**({"width": 2, "samples": 2, "depths": [4, 8, 16]} | kwargs))
+
+
+def test_activation_defaults_to_the_blocks_own(tmp_path):
+    """res3 has ReLU alone, so converge and the command line need no --activation for it; tanh for the others."""
+    from reslimit.cli import main
+
+    assert converge("ode", block="res3", width=2, depths=[4, 8, 16], samples=2).params["activation"] == "relu"
+    assert converge("ode", block="res2", width=2, depths=[4, 8, 16], samples=2).params["activation"] == "tanh"
+    assert main(["converge", "--limit", "ode", "--block", "res3", "--width", "2", "--samples", "2", "--depths",
+                 "4,8,16", "--out", str(tmp_path)]) in (0, 1)  # ran: 1 is a verdict failed at these sizes
+    assert json.loads((tmp_path / "manifest.json").read_text())["params"]["activation"] == "relu"

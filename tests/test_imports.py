@@ -15,22 +15,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-# Edges that close cycles whose removal needs an edit in a file the plots/studies work does not own, with
-# that edit. A cycle without such an edge fails; an edge listed and on no cycle any more only warns (delete
-# its entry).
-PENDING = {
-    ("reslimit._checks", "reslimit.paths"):
-        "_checks.limit_paths imports reslimit.paths (function-local), which imports _checks; NeuralODE and "
-        "NeuralSDE check the path types with paths.check_limit_paths now: delete limit_paths from _checks.py",
-}
-
 
 def modules(root: Path, package: str = "reslimit") -> dict[str, Path]:
     """{dotted module name: file} for every .py file under root/package (a package is its __init__.py)."""
@@ -109,18 +98,9 @@ def _show(cycle) -> str:
     return " -> ".join(cycle + cycle[:1])
 
 
-def _edges_of(cycle) -> set[tuple[str, str]]:
-    return set(zip(cycle, cycle[1:] + cycle[:1]))
-
-
 def test_import_graph_has_no_cycle():
     found = cycles(graph())
-    new = [c for c in found if not _edges_of(c) & set(PENDING)]
-    assert not new, "import cycles in reslimit:\n" + "\n".join(_show(c) for c in new)
-    for edge, fix in PENDING.items():
-        if not any(edge in _edges_of(c) for c in found):
-            warnings.warn(f"no cycle goes through {edge[0]} -> {edge[1]} any more: delete its PENDING entry ({fix})",
-                          stacklevel=1)
+    assert not found, "import cycles in reslimit:\n" + "\n".join(_show(c) for c in found)
 
 
 def _package(tmp_path, files: dict[str, str]) -> Path:

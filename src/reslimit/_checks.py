@@ -105,19 +105,6 @@ def times(name: str, value, *, dtype: torch.dtype, device) -> torch.Tensor:
     return ts
 
 
-def limit_paths(outer, inner) -> None:
-    """The paths of a continuous limit: ``outer`` a :class:`reslimit.paths.WeightPath`, ``inner`` one or None,
-    sharing dtype and device."""
-    from .paths import WeightPath
-
-    for name, path, wanted in (("outer", outer, "a WeightPath"), ("inner", inner, "a WeightPath or None")):
-        if not (isinstance(path, WeightPath) or (name == "inner" and path is None)):
-            raise ValueError(f"{name} must be {wanted} (reslimit.paths: Smooth, Brownian, FractionalBrownian...); "
-                             f"got {type(path).__name__}")
-    if inner is not None and (inner.dtype, inner.device) != (outer.dtype, outer.device):
-        raise ValueError(f"outer and inner must share dtype and device; got {outer!r} and {inner!r}")
-
-
 def _numbers(name: str, value, wanted: str) -> np.ndarray:
     """``value`` as a float64 numpy array, or ValueError naming ``name``."""
     try:

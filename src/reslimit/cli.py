@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
                               description="Measure max_k ||H_{k/L} - h_k|| over depths, fit the rate, judge it.")
     con.add_argument("--limit", default="sde", help="ode, sde or fbm (default sde)")
     con.add_argument("--block", default="res1", help=f"one of {', '.join(BLOCKS)} (default res1)")
-    con.add_argument("--activation", default="tanh", help="sigma (default tanh)")
+    con.add_argument("--activation", help="sigma (default relu for res3, its only one; tanh otherwise)")
     con.add_argument("--width", type=int, default=16, help="d (default 16)")
     con.add_argument("--depths", default="16,32,64,128,256,512,1024",
                      help="comma list or start:stop:num of integers, each dividing the largest "

@@ -198,7 +198,7 @@ def _check_depths(depths) -> list[int]:
     return depths
 
 
-def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
+def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
              samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, out=None, progress=False,
              dtype=torch.float64) -> Convergence:
     """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
@@ -206,7 +206,8 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
     Args:
         limit: "ode" (Smooth weights, beta = 1), "sde" (Brownian, beta = 1/2) or "fbm" (fractional
             Brownian with hurst > 1/2, beta = hurst).
-        block, activation: the residual block; res2/res3 read W from a smooth inner path.
+        block, activation: the residual block; res2/res3 read W from a smooth inner path. activation None:
+            relu for res3 (its only one), tanh otherwise.
         width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
         seed: every number derives from it, in [0, 2^63 - 1].  hurst: fbm only, in (1/2, 1).
         lengthscale: of the smooth paths, > 0.
@@ -235,7 +236,7 @@ def converge(limit="sde", *, block="res1", activation="tanh", width=16, depths=(
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = {"ode": 2, "sde": 64, "fbm": 8}[limit] if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
-    blk = get_block(block, activation)
+    blk = get_block(block, ("relu" if block == "res3" else "tanh") if activation is None else activation)
     _check_size(limit, depths, factor, samples, width, dtype, blk.inner)
     params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
               "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
