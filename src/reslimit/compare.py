@@ -134,8 +134,8 @@ class Convergence:
             are fitted again (the bootstrap is seeded: they equal the saved ones).
 
         Raises:
-            ValueError naming the folder if it does not exist, lacks manifest.json or results.csv, holds an
-            unreadable one or another kind of study (see :func:`reslimit.load`).
+            ValueError: naming the folder if it does not exist, lacks manifest.json or results.csv, holds an
+                unreadable one or another kind of study (see :func:`reslimit.load`).
         """
         from .results import converge_arrays
 

@@ -51,8 +51,8 @@ def load(out):
         interrupted before its end loads the points it finished; its manifest then says ``"complete": false``.
 
     Raises:
-        ValueError naming the folder if it does not exist, is not a study folder (no manifest.json nor
-        demo.json), has no table, or holds an unreadable manifest or table.
+        ValueError: naming the folder if it does not exist, is not a study folder (no manifest.json nor
+            demo.json), has no table, or holds an unreadable manifest or table.
     """
     import pandas as pd
 
@@ -72,8 +72,8 @@ def converge_arrays(out) -> tuple[dict, object, tuple]:
     """A converge folder's (params, depths (K,), (path_error, terminal_error, grad_error) each (K, M)).
 
     Raises:
-        ValueError naming the folder if :func:`load` refuses it, if it holds another kind of study, or if its
-        results.csv does not hold exactly one row per depth and sample of its params.
+        ValueError: naming the folder if :func:`load` refuses it, if it holds another kind of study, or if its
+            results.csv does not hold exactly one row per depth and sample of its params.
     """
     import numpy as np
 
