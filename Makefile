@@ -4,7 +4,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: report test bench install clean
+.PHONY: report test bench docs install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: install
 	$(BIN)/python benchmarks/engine_parts.py
 	$(BIN)/python benchmarks/limits.py
 	$(BIN)/python benchmarks/studies.py
+
+docs: install
+	$(BIN)/mkdocs build --strict  # the API reference, into results/site (mkdocs.yml)
 
 clean:
 	rm -rf $(VENV) results
