@@ -1,4 +1,4 @@
-"""Closed forms the tests check against (DESIGN.md; Marion et al. 2022, Lemma 1 and its proof).
+"""Closed forms the tests check against (Marion et al. 2022, Lemma 1 and its proof).
 
 For i.i.d. weights whose entries of sqrt(d) V have mean 0 and variance 1, E||V x||^2 = ||x||^2 and the
 increments of h are martingale differences, so

@@ -1,6 +1,6 @@
 """The exact second-moment identity of a scaled ResNet on i.i.d. weights.
 
-Claim (DESIGN.md; Marion et al. 2022, proof of Lemma 1): when the entries of sqrt(d) V_k (and sqrt(d) W_k) are
+Claim (Marion et al. 2022, proof of Lemma 1): when the entries of sqrt(d) V_k (and sqrt(d) W_k) are
 i.i.d., symmetric, of variance 1 and independent of h_0,
 E||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha_L^2)^L - 1 exactly, with c = 1/2 for res-3 (ReLU) and c = 1 for
 res-1 with the identity. The Monte-Carlo mean over an ensemble of networks must be within 4 standard errors

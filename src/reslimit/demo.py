@@ -2,7 +2,7 @@
 
 When the entries of sqrt(d) V_k (and of sqrt(d) W_k) are independent, symmetric, of mean 0 and variance 1,
 and independent of h_0, then E||V x||^2 = ||x||^2, the increments of h are martingale differences, and
-(DESIGN.md; Marion, Fermanian, Biau, Vert 2022, arXiv 2206.06929, proof of Lemma 1)
+(Marion, Fermanian, Biau, Vert 2022, arXiv 2206.06929, proof of Lemma 1)
 
     E ||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha_L^2)^L - 1,    alpha_L = L^-beta,
 
