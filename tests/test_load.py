@@ -189,7 +189,7 @@ def test_errors(folders, tmp_path):
         Convergence.load(garbage)
     bad_demo = shutil.copytree(out["demo"], tmp_path / "bad-demo")
     (bad_demo / "demo.json").write_text("[1, 2")
-    with pytest.raises(ValueError, match=r"bad-demo/demo.json' is unreadable.*reslimit demo"):
+    with pytest.raises(ValueError, match=r"bad-demo/demo.json is unreadable.*reslimit demo"):
         reslimit.load(bad_demo)
     other = tmp_path / "other"
     other.mkdir()

@@ -17,7 +17,6 @@ depths a slope was fitted on) is object, each cell typed as read_rows types it.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from . import store
@@ -121,7 +120,7 @@ def _identify(out) -> tuple[Path, str, dict]:
                              f"(scaling, phase, bounds or converge: written by {ANY_WRITER})")
         return folder, kind, manifest
     if (folder / "demo.json").is_file():
-        manifest = _read_json(folder / "demo.json")
+        manifest = store.read_json(folder / "demo.json", f"rerun {WRITERS['demo']} into a new folder")
         if not isinstance(manifest.get("settings"), dict):
             raise ValueError(f"{str(folder / 'demo.json')!r} has no \"settings\": not written by "
                              f"{WRITERS['demo']}; rerun it into this folder")
@@ -135,18 +134,6 @@ def _identify(out) -> tuple[Path, str, dict]:
 
 def _manifest_name(kind: str) -> str:
     return "demo.json" if kind == "demo" else store.MANIFEST
-
-
-def _read_json(path: Path) -> dict:
-    """A JSON object from ``path``; ValueError naming it if it is anything else."""
-    try:
-        value = json.loads(path.read_bytes().decode())
-    except (UnicodeDecodeError, ValueError):
-        value = None
-    if not isinstance(value, dict):
-        raise ValueError(f"{str(path)!r} is unreadable (not a JSON object); rerun {WRITERS['demo']} "
-                         f"into a new folder")
-    return value
 
 
 def _read(table: Path, kind: str) -> tuple[list[str], list[dict]]:

@@ -100,17 +100,24 @@ def write_manifest(out, params: dict, **entries) -> None:
     os.replace(tmp, path)
 
 
-def read_manifest(out) -> dict:
-    """``out``/manifest.json as a dict; ValueError naming the file if it is not a JSON object (garbage, cut short)."""
-    path = Path(out) / MANIFEST
+def read_json(path, advice: str) -> dict:
+    """The JSON object in ``path``; ValueError "<path> is unreadable (not a JSON object); <advice>" otherwise
+    (garbage, a file cut short, another JSON value)."""
+    path = Path(path)
     try:
-        manifest = json.loads(path.read_bytes().decode())
+        value = json.loads(path.read_bytes().decode())
     except (UnicodeDecodeError, ValueError):
-        manifest = None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{path} is unreadable (not a JSON object); delete it (a sweep rebuilds it from its ledger "
-                         f"{path.parent / 'points.jsonl'}) or choose another directory")
-    return manifest
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} is unreadable (not a JSON object); {advice}")
+    return value
+
+
+def read_manifest(out) -> dict:
+    """``out``/manifest.json as a dict; ValueError naming the file if it is not a JSON object."""
+    path = Path(out) / MANIFEST
+    return read_json(path, f"delete it (a sweep rebuilds it from its ledger {path.parent / 'points.jsonl'}) or "
+                           "choose another directory")
 
 
 def update_manifest(out, **entries) -> None:
