@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reslimit import IID, ScaledResNet, cli, native
+from reslimit import IID, ScaledResNet, cli, native, theory
 from reslimit._rng import mix
 from reslimit.studies import phase, read_rows, scaling, sweep
 
@@ -65,16 +65,16 @@ def test_overflow_is_a_status_not_a_crash():
 
 def test_growth_curve_is_the_exact_identity_where_it_holds():
     params = {"init": "iid", "block": "res3", "activation": "relu"}
-    curve, label = scaling.growth(params, 0.5, [100])
+    curve, label = theory.growth(params, 0.5, [100])
     assert curve[0] == pytest.approx(math.sqrt(1.005**100 - 1)) and label.startswith("theory")
-    curve, label = scaling.growth({"init": "smooth", "block": "res1", "activation": "tanh"}, 0.5, [4, 16])
+    curve, label = theory.growth({"init": "smooth", "block": "res1", "activation": "tanh"}, 0.5, [4, 16])
     assert curve[1] / curve[0] == pytest.approx(2.0) and "first order" in label  # L^(1 - beta)
 
 
 def test_sign_change_is_interpolated():
-    assert phase._sign_change([0.0, 0.5, 1.0], [2.0, 1.0, -1.0]) == pytest.approx(0.75)
-    assert phase._sign_change([0.0, 0.5], [math.inf, -0.5]) == 0.5
-    assert phase._sign_change([0.0, 0.5], [1.0, 0.5]) is None
+    assert scaling._sign_change([0.0, 0.5, 1.0], [2.0, 1.0, -1.0]) == pytest.approx(0.75)
+    assert scaling._sign_change([0.0, 0.5], [math.inf, -0.5]) == 0.5
+    assert scaling._sign_change([0.0, 0.5], [1.0, 0.5]) is None
 
 
 def _run(args, capsys):

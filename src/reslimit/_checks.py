@@ -72,18 +72,17 @@ def state(name: str, value, *, ensemble: int, width: int, dtype: torch.dtype, de
     """
     if not isinstance(value, torch.Tensor):
         value = torch.as_tensor(_numbers(name, value, "a tensor or an array of numbers"), dtype=dtype, device=device)
-    if value.dim() == 2:
-        value = value.expand(ensemble, *value.shape)
-    if value.dim() != 3 or value.shape[0] != ensemble or value.shape[2] != width:
+    if value.dim() not in (2, 3) or value.shape[-1] != width or (value.dim() == 3 and value.shape[0] != ensemble):
+        shape = (ensemble, *value.shape) if value.dim() == 2 else tuple(value.shape)
         raise ValueError(f"{name} must have shape (ensemble={ensemble}, batch, {width}) or (batch, {width}); "
-                         f"got {tuple(value.shape)}")
+                         f"got {shape}")
     if value.dtype != dtype:
         raise ValueError(f"{name} must have dtype {dtype} like {owner}; got {value.dtype}")
     device = torch.device(device)
     if value.device.type != device.type or device.index not in (None, value.device.index):
         raise ValueError(f"{name} must be on device {device} like {owner}; got {value.device}")
-    _finite(name, value)
-    return value
+    _finite(name, value)  # on the states given, before the expansion to every member
+    return value.expand(ensemble, *value.shape) if value.dim() == 2 else value
 
 
 def times(name: str, value, *, dtype: torch.dtype, device) -> torch.Tensor:

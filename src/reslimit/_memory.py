@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 
 import torch
 
 FRACTION = 0.8  # share of the available memory one request may take
 MAX_STEPS = 10**7  # steps of ~10 us (a Python loop iteration, or a block of vectorised work) a request may take
+SYSTEM_TTL = 0.5  # seconds a reading of the system's free memory is reused
+_system: tuple[float, list[int]] = (-float("inf"), [])  # (when, what) _system_free read last
 
 
 def _read_int(path: str, field: str | None = None) -> int | None:
@@ -32,26 +35,36 @@ def _read_int(path: str, field: str | None = None) -> int | None:
     return None
 
 
+def _system_free() -> list[int]:
+    """MemAvailable (/proc/meminfo) and the cgroup limit minus its usage, where known; read from the files at
+    most every SYSTEM_TTL seconds (a read costs about 100 us, more than the small requests it would guard)."""
+    global _system
+    now = time.monotonic()
+    if now - _system[0] > SYSTEM_TTL:
+        bounds = [_read_int("/proc/meminfo", "MemAvailable")]
+        for cgroup, limit, usage in (("/sys/fs/cgroup/", "memory.max", "memory.current"),
+                                     ("/sys/fs/cgroup/memory/", "memory.limit_in_bytes", "memory.usage_in_bytes")):
+            cap = _read_int(cgroup + limit)
+            if cap is not None:
+                bounds.append(cap - (_read_int(cgroup + usage) or 0))
+        _system = (now, [b for b in bounds if b is not None])
+    return _system[1]
+
+
 def available(device=None) -> int:
     """Bytes a new allocation may take: free memory of a CUDA ``device``; else the least of MemAvailable
-    (/proc/meminfo), the cgroup limit minus its usage, and RLIMIT_AS minus this process's VmSize; os.sysconf's
-    free pages where none of these is known."""
+    (/proc/meminfo), the cgroup limit minus its usage (both as read at most SYSTEM_TTL seconds ago), and
+    RLIMIT_AS minus this process's VmSize; os.sysconf's free pages where none of these is known."""
     device = torch.device("cpu" if device is None else device)
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    bounds = [_read_int("/proc/meminfo", "MemAvailable")]
-    for cgroup, limit, usage in (("/sys/fs/cgroup/", "memory.max", "memory.current"),
-                                 ("/sys/fs/cgroup/memory/", "memory.limit_in_bytes", "memory.usage_in_bytes")):
-        cap = _read_int(cgroup + limit)
-        if cap is not None:
-            bounds.append(cap - (_read_int(cgroup + usage) or 0))
+    bounds = list(_system_free())
     soft = resource.getrlimit(resource.RLIMIT_AS)[0]
     if soft != resource.RLIM_INFINITY:
         bounds.append(soft - (_read_int("/proc/self/status", "VmSize") or 0))
-    known = [b for b in bounds if b is not None]
-    if not known:
+    if not bounds:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return max(0, min(known))
+    return max(0, min(bounds))
 
 
 def human(nbytes: float) -> str:

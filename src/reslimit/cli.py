@@ -229,7 +229,7 @@ def _grids(args) -> dict:
 
 def _common(args) -> dict:
     return {"block": args.block, "activation": args.activation, "width": args.width, "ensemble": args.ensemble,
-            "samples": args.samples, "seed": _checks.seed("seed", args.seed), "dtype": args.dtype} | _grids(args)
+            "samples": args.samples, "seed": args.seed, "dtype": args.dtype} | _grids(args)
 
 
 def _scaling(args) -> int:
@@ -273,7 +273,7 @@ def _bounds(args) -> int:
     """``reslimit bounds``: every check with its measured value, bound(s) and verdict."""
     from .studies.bounds import bounds
 
-    checks = bounds(args.out, quick=not args.full, seed=_checks.seed("seed", args.seed))
+    checks = bounds(args.out, quick=not args.full, seed=args.seed)
     failed = [c for c in checks if not c["passed"]]
     print(f"{len(checks) - len(failed)} of {len(checks)} checks pass; wrote {args.out}")
     return 1 if failed else 0

@@ -113,7 +113,7 @@ class Convergence:
         """
         from . import plots
 
-        with store.writing(_checks.folder("out", out)) as out:  # reentrant: converge(out=...) holds it already
+        with store.writing(out) as out:  # reentrant: converge(out=...) holds it already
             store.prepare(out, self.params)
             store.write_rows(out / "results.csv", self.rows())
             plots.convergence_figure(self, out / "convergence.png")
@@ -243,7 +243,7 @@ def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16
               "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
     if out is None:
         return _measure(params, blk, hurst, progress)
-    with store.writing(_checks.folder("out", out)) as folder:  # one writer, from the check to the last file
+    with store.writing(out) as folder:  # one writer, from the check to the last file
         store.prepare(folder, params)
         conv = _measure(params, blk, hurst, progress)
         conv.save(folder)

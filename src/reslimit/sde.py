@@ -106,9 +106,8 @@ class NeuralSDE:
 
     def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None):
         self.block = get_block(block, activation)
-        limit = "fbm" if isinstance(outer, FractionalBrownian) else "sde"
-        check_limit_paths(limit, self.block, outer, inner)  # outer, inner WeightPaths first
-        self.limit = limit
+        self.limit = "fbm" if isinstance(outer, FractionalBrownian) else "sde"
+        check_limit_paths(self.limit, self.block, outer, inner)
         self.outer, self.inner = outer, inner
 
     def solve(self, h0, *, steps: int, every: int = 1) -> Tensor:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from . import _checks
+
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
@@ -37,9 +39,7 @@ def writing(out) -> Iterator[Path]:
     Raises:
         Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is empty or a file.
     """
-    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
-        raise ValueError(f"out must be a non-empty path; got {out!r}")  # '' would mean the current folder
-    out = Path(out)
+    out = _checks.folder("out", out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory; {str(out)!r} is a file")
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import math
 from .. import _checks, store
 from ..theory import critical_theory
 from . import scaling
-from .scaling import _sign_change, critical_betas, medians, slopes  # noqa: F401 (the reductions, kept in scaling)
+from .scaling import critical_betas, medians
 from .sweep import Study, run_study
 
 MAX_RESOLUTION = 2**16

@@ -25,7 +25,6 @@ from ..resnet import ScaledResNet, diverged
 from .sweep import Study, run_study
 
 INITS = ("iid", "brownian", "smooth", "fbm")
-CRITICAL, growth, exact_c = theory.CRITICAL, theory.growth, theory.exact_c  # the theory's, kept here by name
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OUTER, _INNER, _INPUT, _READOUT, _TARGET = range(5)  # sub-streams of the study seed
 
@@ -112,7 +111,7 @@ def critical(params: dict) -> float | None:
     """The theory's critical beta: 1/2 (i.i.d., Brownian), 1 (smooth); for fBm see theory.critical_theory."""
     if params["init"] == "fbm":
         return theory.critical_theory(params["block"], params["activation"], params["hurst"])
-    return CRITICAL[params["init"]]
+    return theory.CRITICAL[params["init"]]
 
 
 def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
