@@ -143,3 +143,15 @@ def test_the_api_takes_what_it_documents_and_names_what_it_refuses(call, error, 
         with pytest.raises(error, match=None) as caught:
             call()
         assert fragment in str(caught.value)
+
+
+def test_a_refused_command_leaves_nothing_behind(tmp_path, capsys):
+    """Refusals come before the first file: no study folder for a bad pool size, no run for a missing folder."""
+    out = tmp_path / "study"
+    assert main([*SCALING, "--workers", "1000000", "--out", str(out)]) == 2
+    assert not out.exists()
+    save = tmp_path / "missing" / "run.npz"
+    assert main(["simulate", "--depth", "4", "--width", "2", "--save", str(save)]) == 2
+    assert "--save: the folder of" in capsys.readouterr().err and not save.parent.exists()
+    assert main(["simulate", "--depth", "4", "--width", "2", "--save", str(tmp_path / "run.npz")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]  # written whole, under its name only

@@ -300,6 +300,8 @@ def _simulate(args) -> int:
     """``reslimit simulate``: build the network, run it, print the summary, save the run."""
     samples = _checks.positive_int("samples", args.samples)
     seed = _checks.seed("seed", args.seed)
+    if args.save and not Path(args.save).resolve().parent.is_dir():  # refused before the run, not after it
+        raise ValueError(f"--save: the folder of {args.save!r} does not exist; create it or save elsewhere")
     dtype = _checks.dtype(args.dtype)
     has_inner = get_block(args.block, args.activation).inner
     options = {k: getattr(args, k) for k in PATH_OPTIONS if getattr(args, k) is not None}
@@ -328,9 +330,14 @@ def _simulate(args) -> int:
         params.update(alpha=net.alpha, inner_seed=inner_seed if has_inner else None,
                       reslimit=__version__, torch=torch.__version__)
         arrays = {"V": net.V, "h": h} | ({"W": net.W} if has_inner else {})
-        with open(args.save, "wb") as f:  # a file object: np.savez then adds no suffix
-            np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(params),
-                     **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+        tmp = Path(f"{args.save}.tmp")  # renamed into place once whole: a Ctrl-C leaves no half-written run
+        try:
+            with open(tmp, "wb") as f:  # a file object: np.savez then adds no suffix
+                np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(params),
+                         **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+            os.replace(tmp, args.save)
+        finally:
+            tmp.unlink(missing_ok=True)
         print(f"saved {', '.join(sorted(arrays))}, alpha, beta, params to {args.save}")
     return 0
 

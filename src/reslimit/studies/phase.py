@@ -24,7 +24,7 @@ from .. import _checks, store
 from ..theory import critical_theory
 from . import scaling
 from .scaling import critical_betas, medians
-from .sweep import Study, run_study
+from .sweep import Study, check_executor, run_study
 
 MAX_RESOLUTION = 2**16
 
@@ -64,6 +64,7 @@ def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **o
     Returns {"rows": rows, "critical_beta": {H: beta}, "critical_beta_grad": {H: beta}}.
     """
     st = study(**options)
+    check_executor(workers, scheduler)  # before the folder is made
     with store.writing(out):
         result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
         found = {"critical_beta": critical_betas(result, st.params),

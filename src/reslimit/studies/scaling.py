@@ -22,7 +22,7 @@ from .._rng import KeyedNormal, mix
 from ..blocks import get_block
 from ..paths import make_path
 from ..resnet import ScaledResNet, diverged
-from .sweep import Study, run_study
+from .sweep import Study, check_executor, run_study
 
 INITS = ("iid", "brownian", "smooth", "fbm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -202,6 +202,7 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
     ``options`` are those of :func:`study`. ``out`` is locked throughout (see run_study). Returns the rows.
     """
     st = study(**options)
+    check_executor(workers, scheduler)  # before the folder is made
     with store.writing(out):
         result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
         store.update_manifest(out, critical_beta=critical_betas(result, st.params)[None],

@@ -129,7 +129,7 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
         Every row of every point, in grid order and, within a point, in the order compute returned them,
         each with its ``point`` index first, typed back from the file (see store.read_rows).
     """
-    _check_executor(workers, scheduler)
+    check_executor(workers, scheduler)
     grid = json.loads(json.dumps(study.points))
     with store.writing(out) as out:
         store.prepare(out, study.params)
@@ -154,7 +154,8 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     return sorted(rows, key=lambda row: row["point"])
 
 
-def _check_executor(workers, scheduler) -> None:
+def check_executor(workers, scheduler) -> None:
+    """Refuse a pool size or a scheduler address that run_study could not use (before anything is written)."""
     if workers is not None:
         cores = os.cpu_count() or 1
         if positive_int("workers", workers) > MAX_WORKERS_PER_CORE * cores:
