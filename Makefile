@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python benchmarks/engine_parts.py
 	$(BIN)/python benchmarks/limits.py
 	$(BIN)/python benchmarks/studies.py
+	$(BIN)/python benchmarks/checks.py
 
 docs: install
 	$(BIN)/mkdocs build --strict  # the API reference, into results/site (mkdocs.yml)
