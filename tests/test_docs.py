@@ -23,6 +23,7 @@ API = {
     "blocks": ("reslimit.blocks", "get_block"),
     "paths": ("reslimit.paths", "check_limit_paths"),
     "native": ("reslimit.native", "relu_pass"),
+    "limits": ("reslimit.limits", "get_limit"),
     "ode": ("reslimit.ode", "NeuralODE"),
     "sde": ("reslimit.sde", "NeuralSDE"),
     "compare": ("reslimit.compare", "converge"),
@@ -30,7 +31,7 @@ API = {
     "scaling": ("reslimit.studies.scaling", "critical_betas"),
     "phase": ("reslimit.studies.phase", "phase"),
     "bounds": ("reslimit.studies.bounds", "bounds"),
-    "theory": ("reslimit.theory", "natural_beta"),
+    "theory": ("reslimit.theory", "second_moment"),
     "plots": ("reslimit.plots", "scaling_figures"),
     "results": ("reslimit.results", "load"),
 }

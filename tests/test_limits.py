@@ -103,7 +103,7 @@ def test_ode_network_error_halves_with_depth():
 @pytest.mark.parametrize(
     "make,msg",
     [
-        (lambda: NeuralODE("res1", outer=Brownian(3)), "smooth"),
+        (lambda: NeuralODE("res1", outer=Brownian(3)), "needs a Smooth or FunctionPath outer path; got Brow"),
         (lambda: NeuralSDE("res1", outer=Smooth(3)), "Brownian"),
         (lambda: NeuralSDE("res1", outer=IID(3)), "Brownian"),
         (lambda: NeuralSDE("res1", outer=FractionalBrownian(3, hurst=0.4, resolution=64)), "hurst must be > 1/2"),
@@ -120,3 +120,69 @@ def test_ode_network_error_halves_with_depth():
 def test_paths_without_a_limit_are_refused(make, msg):
     with pytest.raises(ValueError, match=msg):
         make()
+
+
+# One record per limit, one way to solve -------------------------------------------------------------------------
+
+def test_limit_records_hold_rate_beta_tolerance_and_solver():
+    from reslimit.limits import LIMITS, get_limit
+
+    assert [LIMITS[k].rate() for k in ("ode", "sde")] == [-1.0, -0.5]
+    assert LIMITS["fbm"].rate(0.8) == pytest.approx(1 - 1.6) and LIMITS["fbm"].beta(0.7) == 0.7
+    assert (LIMITS["ode"].beta(), LIMITS["sde"].beta()) == (Smooth.natural_beta, Brownian.natural_beta) == (1.0, 0.5)
+    assert (LIMITS["ode"].solver, LIMITS["sde"].solver, LIMITS["fbm"].solver) == (NeuralODE, NeuralSDE, NeuralSDE)
+    for name, limit in LIMITS.items():  # the record's path drives that very limit, and its solver accepts it
+        path = limit.make_path(3, 2, seed=0, dtype=torch.float64, hurst=0.75, resolution=64, lengthscale=0.3)
+        assert path.limit == name and limit.solver("res1", "tanh", outer=path).outer is path
+    with pytest.raises(ValueError, match="hurst must be"):
+        LIMITS["fbm"].rate(0.4)
+    with pytest.raises(ValueError, match="limit must be one of 'ode', 'sde', 'fbm'; got 'euler'"):
+        get_limit("euler")
+
+
+@pytest.mark.parametrize("which", ["network", "ode", "sde", "fbm"])
+def test_network_and_limits_answer_one_solve_call(which):
+    """solve(h0, ts) on the same times and states, (batch, d) or (E, batch, d), gives (len(ts), E, batch, d): the
+    trajectory at those times; a time off the grid is refused, naming ts."""
+    E, d, L = 2, 3, 8
+    paths = {"network": lambda: IID(d, E, seed=1), "ode": lambda: Smooth(d, E, seed=1),
+             "sde": lambda: Brownian(d, E, seed=1), "fbm": lambda: FractionalBrownian(d, E, hurst=0.75, resolution=L,
+                                                                                     seed=1)}
+    path = paths[which]()
+    solver = {"network": lambda: ScaledResNet(L, d, beta=0.5, activation="tanh", outer=path),
+              "ode": lambda: NeuralODE("res1", "tanh", outer=path, method="rk4", steps=L),
+              "sde": lambda: NeuralSDE("res1", "tanh", outer=path, steps=L),
+              "fbm": lambda: NeuralSDE("res1", "tanh", outer=path, steps=L)}[which]()
+    h0 = torch.randn(4, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        every = solver.trajectory(h0, every=2)  # t = 0, 1/4, ..., 1
+        some = solver.solve(h0, [0.25, 0.75, 1.0])
+        again = solver.solve(h0.expand(E, 4, d), torch.tensor([0.0, 0.5], dtype=torch.float64))
+    assert every.shape == (5, E, 4, d) and some.shape == (3, E, 4, d) and again.shape == (2, E, 4, d)
+    assert torch.allclose(some, every[[1, 3, 4]], atol=1e-12, rtol=0)
+    assert torch.allclose(again, every[[0, 2]], atol=1e-12, rtol=0)
+    if which != "ode":  # the ODE takes any time; the network and the SDE solvers only their grid's
+        with pytest.raises(ValueError, match=r"ts must lie on the grid k/8 .*ts\[1\] = 0\.3"):
+            solver.solve(h0, [0.25, 0.3])
+
+
+def test_ode_trajectory_needs_a_grid():
+    ode = NeuralODE("res1", "tanh", outer=Smooth(3, seed=0))
+    with pytest.raises(ValueError, match=r"steps must be given \(NeuralODE\(\.\.\., steps=N\)\)"):
+        ode.trajectory(torch.zeros(1, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="every must divide steps=8; got 3"):
+        NeuralODE("res1", "tanh", outer=Smooth(3, seed=0), method="rk4", steps=8).trajectory(torch.zeros(1, 3), 3)
+
+
+def test_one_seed_builds_one_network_everywhere():
+    """ScaledResNet(seed=s) and converge's paths derive the outer and inner seeds from the same sub-streams."""
+    from reslimit import compare
+    from reslimit._rng import substream
+    from reslimit.limits import LIMITS
+
+    net = ScaledResNet(4, 3, block="res2", activation="tanh", seed=7)
+    assert (net.outer.seed, net.inner.seed) == (substream(7, "outer"), substream(7, "inner"))
+    params = {"seed": 7, "width": 3, "samples": 2, "dtype": "float64", "lengthscale": 0.2, "hurst": None}
+    outer, inner = compare._paths(LIMITS["sde"], params, True, 64)
+    assert (outer.seed, inner.seed) == (net.outer.seed, net.inner.seed)
+    assert len({substream(7, name) for name in ("outer", "inner", "inputs", "targets", "bootstrap")}) == 5

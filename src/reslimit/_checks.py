@@ -104,6 +104,26 @@ def times(name: str, value, *, dtype: torch.dtype, device) -> torch.Tensor:
     return ts
 
 
+def on_grid(name: str, ts: torch.Tensor, steps: int, owner: str) -> list[int]:
+    """The integers k with ts = k / steps, for times ``ts`` checked by :func:`times`; a ValueError naming ``name``
+    and ``owner`` (what has the grid) when a time is off the grid."""
+    scaled = ts.detach().double().cpu() * steps
+    k = scaled.round()
+    off = (scaled - k).abs() > 4 * torch.finfo(ts.dtype).eps * steps
+    if off.any():
+        i = int(torch.nonzero(off)[0, 0])
+        raise ValueError(f"{name} must lie on the grid k/{steps} of {owner}; got {name}[{i}] = {ts[i].item()!r}")
+    return [int(v) for v in k.tolist()]
+
+
+def every_times(steps: int, every, dtype: torch.dtype, device) -> torch.Tensor:
+    """The times k * every / steps, k = 0..steps/every, for ``every`` a positive divisor of ``steps``."""
+    every = positive_int("every", every)
+    if steps % every:
+        raise ValueError(f"every must divide steps={steps}; got {every}")
+    return torch.arange(0, steps + 1, every, dtype=torch.float64).div_(steps).to(device, dtype)
+
+
 def _numbers(name: str, value, wanted: str) -> np.ndarray:
     """``value`` as a float64 numpy array, or ValueError naming ``name``."""
     try:

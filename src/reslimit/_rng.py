@@ -84,6 +84,22 @@ class KeyedNormal:
         return out
 
 
+# The sub-streams of a seed, one per kind of random object: every entry point (ScaledResNet, simulate, the
+# studies, converge) derives them from the user's seed through substream, so seed s builds the same network.
+STREAMS = {"outer": 0, "inner": 1, "inputs": 2, "readout": 3, "targets": 4, "input_layer": 5, "output_layer": 6,
+           "bootstrap": 7}
+
+
+def substream(seed: int, name: str) -> int:
+    """The seed (in [0, 2^62)) of the sub-stream ``name`` (a key of STREAMS) of the user's ``seed``."""
+    return mix(seed, STREAMS[name]) % 2**62
+
+
+def normal(shape, seed: int, name: str, dtype: torch.dtype = torch.float64, device="cpu") -> torch.Tensor:
+    """Standard normals of ``shape`` keyed by the sub-stream ``name`` of ``seed`` (inputs, targets...)."""
+    return KeyedNormal(tuple(shape), dtype, torch.device(device)).draw([substream(seed, name)])[0]
+
+
 def _threads(device_type: str) -> int:
     return torch.get_num_threads() if device_type == "cpu" else 1
 

@@ -18,20 +18,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, _memory, store, theory
+from . import _checks, _memory, store
+from ._rng import normal, substream
 from .blocks import get_block
-from .ode import NeuralODE
-from .paths import Brownian, FractionalBrownian, Smooth
+from .limits import Limit, get_limit
+from .paths import Smooth
 from .resnet import ScaledResNet
-from .sde import NeuralSDE
 
-# |slope - theory| allowed for a pass (issue #3's acceptance), per limit.
-TOLERANCE = {"ode": 0.05, "sde": 0.07, "fbm": 0.1}
 # errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
 FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
-# Bytes the reference's backpropagation keeps per solver step, per sample and per entry of a d x d weight,
-# in units of the dtype's size (measured peaks, d = 16, rounded up: ode 6.6, sde 1.5, fbm 7, x 2 with inner W).
-REFERENCE_BYTES = {"ode": 8, "sde": 2, "fbm": 8}
 
 
 @dataclass(frozen=True)
@@ -90,11 +85,12 @@ class Convergence:
     passed: bool = field(init=False)
 
     def __post_init__(self):
-        seed, floor = self.params["seed"], FLOAT_FLOOR[self.params["dtype"]]
+        seed, floor = substream(self.params["seed"], "bootstrap"), FLOAT_FLOOR[self.params["dtype"]]
         self.rate = fit_rate(self.depths, self.path_error, seed=seed, floor=floor)
         self.grad_rate = fit_rate(self.depths, self.grad_error, seed=seed, floor=floor)
-        self.theory = theory.rate(self.params["limit"], self.params.get("hurst"))
-        self.tolerance = TOLERANCE[self.params["limit"]]
+        limit = get_limit(self.params["limit"])
+        self.theory = limit.rate(self.params.get("hurst"))
+        self.tolerance = limit.tolerance
         self.passed = bool(abs(self.rate.slope - self.theory) <= self.tolerance)
 
     def rows(self) -> list[dict]:
@@ -143,43 +139,40 @@ class Convergence:
         return cls(params, depths, *errors)
 
 
-def _paths(limit, width, samples, seed, hurst, lengthscale, resolution, inner_needed, dtype):
-    """The outer path of the limit and, for res2/res3, a smooth inner path (its own seed)."""
-    outer = {
-        "ode": lambda: Smooth(width, samples, lengthscale=lengthscale, seed=seed, dtype=dtype),
-        "sde": lambda: Brownian(width, samples, seed=seed, dtype=dtype),
-        "fbm": lambda: FractionalBrownian(width, samples, hurst=hurst, resolution=resolution, seed=seed, dtype=dtype),
-    }[limit]()
-    inner = Smooth(width, samples, lengthscale=lengthscale, seed=seed + 1, dtype=dtype) if inner_needed else None
+def _paths(limit: Limit, params: dict, inner_needed: bool, resolution: int):
+    """The outer path of the limit and, for res2/res3, a smooth inner path: seeds of the sub-streams "outer" and
+    "inner" of the study seed (reslimit._rng.STREAMS), as for ScaledResNet(seed=...)."""
+    seed, width, samples = params["seed"], params["width"], params["samples"]
+    dtype = _checks.dtype(params["dtype"])
+    options = {"lengthscale": params["lengthscale"], "hurst": params["hurst"], "resolution": resolution}
+    outer = limit.make_path(width, samples, seed=substream(seed, "outer"), dtype=dtype, **options)
+    inner = Smooth(width, samples, lengthscale=params["lengthscale"], seed=substream(seed, "inner"),
+                   dtype=dtype) if inner_needed else None
     return outer, inner
 
 
-def _reference(limit, blk, outer, inner, h0, target, top, factor):
+def _reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
     """H at t = k/top, (top+1, M, 1, d), and the limit's adjoint P_0 = d(1/2 ||H_1 - y||^2)/dh_0.
 
-    ode: torchdiffeq's fixed-step rk4; sde, fbm: torchsde; all with step 1/(top factor). P_0 is obtained by
-    backpropagation through the solver -- with a fixed step, since backpropagating through dopri5's
-    step-size control gave gradients off by 1e-2 (res-2, tanh, d = 16) where rk4 agrees with itself
-    at half the step to 2e-11.
+    The limit's solver with its reference method (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun) and
+    step 1/(top factor). P_0 is obtained by backpropagation through the solver -- with a fixed step, since
+    backpropagating through dopri5's step-size control gave gradients off by 1e-2 (res-2, tanh, d = 16) where
+    rk4 agrees with itself at half the step to 2e-11.
     """
     x = h0.clone().requires_grad_(True)
-    if limit == "ode":
-        ts = torch.arange(top + 1, dtype=h0.dtype) / top
-        H = NeuralODE(blk.name, blk.activation, outer=outer, inner=inner, method="rk4",
-                      options={"step_size": 1.0 / (top * factor)}).solve(x, ts)
-    else:
-        H = NeuralSDE(blk.name, blk.activation, outer=outer, inner=inner).solve(x, steps=top * factor, every=factor)
+    solver = limit.solver(blk.name, blk.activation, outer=outer, inner=inner, method=limit.method, steps=top * factor)
+    H = solver.solve(x, torch.arange(top + 1, dtype=h0.dtype) / top)
     (P0,) = torch.autograd.grad(((H[-1] - target) ** 2).sum() / 2, x)
     return H.detach(), P0
 
 
-def _check_size(limit, depths, factor, samples, width, dtype, inner) -> None:
+def _check_size(limit: Limit, depths, factor, samples, width, dtype, inner) -> None:
     """Refuse, before any computing, a reference solve that cannot fit in memory or would run for hours."""
     top, steps = depths[-1], depths[-1] * factor
     sizes = f"depths up to {top} x reference_factor={factor}"
     _memory.require_steps(steps + 2 * sum(depths), "the reference solve and the networks", sizes,
                           "use smaller depths or reference_factor")
-    per_step = REFERENCE_BYTES[limit] * (2 if inner else 1) * dtype.itemsize * samples * width**2
+    per_step = limit.reference_bytes * (2 if inner else 1) * dtype.itemsize * samples * width**2
     _memory.require(steps * per_step, "the reference solve and its backpropagation",
                     f"{sizes} with samples={samples}, width={width}",
                     f"at most {_memory.affordable(per_step)} reference steps fit: use smaller depths, "
@@ -222,49 +215,46 @@ def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16
     Returns:
         A :class:`Convergence` with the errors (K, M), the fitted rates and the verdict.
     """
-    limit = _checks.choice("limit", limit, theory.LIMITS)
+    limit = get_limit(limit)
     depths = _check_depths(depths)
     samples = _checks.positive_int("samples", samples)
     width = _checks.positive_int("width", width)
     seed = _checks.seed("seed", seed)
-    if limit == "fbm":
-        hurst = _checks.real("hurst", hurst, low=0.5, high=1.0, low_open=True, high_open=True)
+    hurst = limit.beta(hurst) if "hurst" in limit.options else None
     lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
     dtype = _checks.dtype(dtype)
     top = depths[-1]
     if any(top % L for L in depths):
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
-    factor = {"ode": 2, "sde": 64, "fbm": 8}[limit] if reference_factor is None else reference_factor
+    factor = limit.reference_factor if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
     blk = get_block(block, ("relu" if block == "res3" else "tanh") if activation is None else activation)
     _check_size(limit, depths, factor, samples, width, dtype, blk.inner)
-    params = {"limit": limit, "block": block, "activation": blk.activation.name, "width": width,
-              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst if limit == "fbm" else None,
+    params = {"limit": limit.name, "block": block, "activation": blk.activation.name, "width": width,
+              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst,
               "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
     if out is None:
-        return _measure(params, blk, hurst, progress)
+        return _measure(params, blk, progress)
     with store.writing(out) as folder:  # one writer, from the check to the last file
         store.prepare(folder, params)
-        conv = _measure(params, blk, hurst, progress)
+        conv = _measure(params, blk, progress)
         conv.save(folder)
     return conv
 
 
-def _measure(params: dict, blk, hurst, progress: bool) -> Convergence:
+def _measure(params: dict, blk, progress: bool) -> Convergence:
     """The reference, every depth's network against it, and the fitted rates (converge's checked params)."""
     limit, width, depths, samples, seed = (params[k] for k in ("limit", "width", "depths", "samples", "seed"))
-    top, factor, dtype = depths[-1], params["reference_factor"], _checks.dtype(params["dtype"])
-    outer, inner = _paths(limit, width, samples, seed, hurst, params["lengthscale"], top * factor, blk.inner, dtype)
-    gen = torch.Generator().manual_seed(seed)
-    h0 = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
+    limit, top, factor, dtype = get_limit(limit), depths[-1], params["reference_factor"], _checks.dtype(params["dtype"])
+    outer, inner = _paths(limit, params, blk.inner, top * factor)
+    h0 = normal((samples, 1, width), seed, "inputs", dtype)
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
-    target = torch.randn(samples, 1, width, generator=gen, dtype=dtype)
+    target = normal((samples, 1, width), seed, "targets", dtype)
     H, P0 = _reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
-    beta = theory.natural_beta(limit, hurst if limit == "fbm" else None)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
-    for i, L in enumerate(tqdm(depths, desc=f"{limit} depths", disable=not progress)):
-        net = ScaledResNet(L, width, beta=beta, block=blk.name, activation=blk.activation, outer=outer, inner=inner,
-                           stream=True)
+    for i, L in enumerate(tqdm(depths, desc=f"{limit.name} depths", disable=not progress)):
+        net = ScaledResNet(L, width, beta=outer.natural_beta, block=blk.name, activation=blk.activation, outer=outer,
+                           inner=inner, stream=True)
         with torch.no_grad():
             h = net.trajectory(h0)
             p = net.adjoint(h0, h[-1] - target, every=L)

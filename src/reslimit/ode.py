@@ -27,8 +27,10 @@ class NeuralODE(torch.nn.Module):
         inner: a smooth path for W(t) (res2, res3), or None.
         method, rtol, atol, options: handed to ``torchdiffeq.odeint``. The defaults (dopri5, rtol 1e-10,
             atol 1e-12, float64) keep the forward error far under the errors measured at depth 1024. For
-            gradients by backpropagation use a fixed step (method="rk4", options={"step_size": ...}):
-            backpropagating through dopri5's step-size control gives gradients off by ~1e-2.
+            gradients by backpropagation use a fixed step (method="rk4", steps=N): backpropagating through
+            dopri5's step-size control gives gradients off by ~1e-2.
+        steps: N, a fixed step 1/N for the fixed-step methods (euler, midpoint, rk4...) and the grid of
+            :meth:`trajectory`; None for an adaptive method.
 
     Example:
         >>> ode = NeuralODE("res3", "relu", outer=Smooth(16, 4, seed=0), inner=Smooth(16, 4, seed=1))
@@ -36,12 +38,15 @@ class NeuralODE(torch.nn.Module):
     """
 
     def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
-                 method="dopri5", rtol=1e-10, atol=1e-12, options=None):
+                 method="dopri5", rtol=1e-10, atol=1e-12, options=None, steps: int | None = None):
         super().__init__()
         self.block = get_block(block, activation)
         check_limit_paths("ode", self.block, outer, inner)
         self.outer, self.inner = outer, inner
         self.method, self.rtol, self.atol = method, rtol, atol
+        self.steps = None if steps is None else _checks.positive_int("steps", steps)
+        if self.steps is not None:
+            options = {"step_size": 1.0 / self.steps} | (options or {})
         # adaptive steps must not probe the path past t = 1, where it is not defined
         self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
         self.nfe = 0
@@ -68,3 +73,9 @@ class NeuralODE(torch.nn.Module):
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
         H = torchdiffeq.odeint(self, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol, options=self.options)
         return H[1:] if late else H
+
+    def trajectory(self, h0, every: int = 1) -> Tensor:
+        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
+        if self.steps is None:
+            raise ValueError("steps must be given (NeuralODE(..., steps=N)) for a trajectory on the grid k/N")
+        return self.solve(h0, _checks.every_times(self.steps, every, self.outer.dtype, self.outer.device))

@@ -10,11 +10,13 @@ W_{k+1} = inner.weights(L)[k]. The backward states p_k = dLoss/dh_k follow the a
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from . import _checks, _memory, native
-from ._rng import KeyedNormal, mix
+from ._rng import KeyedNormal, substream
 from .blocks import get_block
 from .paths import IID, WeightPath
 
@@ -36,8 +38,8 @@ class ScaledResNet(nn.Module):
         beta: scaling exponent, alpha_L = L^-beta (default 1/2); or give ``alpha`` directly (not both).
         block: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
         activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable.
-        outer: the path of V (default ``IID(width, ensemble, seed=seed)``).
-        inner: the path of W for res2/res3 (default an IID path with a seed derived from ``seed``).
+        outer: the path of V (default ``IID(width, ensemble, seed=substream(seed, "outer"))``).
+        inner: the path of W for res2/res3 (default ``IID(..., seed=substream(seed, "inner"))``).
         ensemble, seed, dtype: used for the default paths only.
         input_dim, output_dim: add an input layer x -> A x and an output layer h_L -> B h_L.
         stream: draw the weights from the paths in chunks of depth on every pass instead of holding
@@ -64,9 +66,10 @@ class ScaledResNet(nn.Module):
         seed = _checks.seed("seed", seed)
         self.alpha, self.beta = _scaling(self.depth, beta, alpha)
         self.block = get_block(block, activation)
-        self.outer = _check_path("outer", outer, self.width) or IID(width, ensemble, seed=seed, dtype=dtype)
+        self.outer = (_check_path("outer", outer, self.width)
+                      or IID(width, ensemble, seed=substream(seed, "outer"), dtype=dtype))
         if self.block.inner:
-            default = IID(width, self.outer.ensemble, seed=mix(seed, 1) % 2**62, dtype=self.outer.dtype)
+            default = IID(width, self.outer.ensemble, seed=substream(seed, "inner"), dtype=self.outer.dtype)
             self.inner = _check_path("inner", inner, self.width) or default
             _check_compatible(self.outer, self.inner)
         elif inner is not None:
@@ -79,8 +82,8 @@ class ScaledResNet(nn.Module):
             self.V = nn.Parameter(self.outer.weights(self.depth))
             self.W = nn.Parameter(self.inner.weights(self.depth)) if self.inner else None
         draw = KeyedNormal((self.ensemble, self.width, 1), self.dtype, self.outer.device)
-        self.A = _linear("input_dim", input_dim, self.width, mix(seed, 2), draw)
-        self.B = _linear("output_dim", output_dim, self.width, mix(seed, 3), draw, out=True)
+        self.A = _linear("input_dim", input_dim, self.width, substream(seed, "input_layer"), draw)
+        self.B = _linear("output_dim", output_dim, self.width, substream(seed, "output_layer"), draw, out=True)
 
     ensemble = property(lambda self: self.outer.ensemble)
     dtype = property(lambda self: self.outer.dtype)
@@ -165,6 +168,17 @@ class ScaledResNet(nn.Module):
         states: list[Tensor] = []
         self._run(h0, states, every, alpha=alpha)
         return torch.stack(states)
+
+    def solve(self, x: Tensor, ts) -> Tensor:
+        """States at the times ``ts`` of the network's grid, t = k/L being layer k: h_k for ts = k/L, shape
+        (len(ts), E, batch, width), as the limits' ``solve(h0, ts)``.
+
+        ``ts``: finite, strictly increasing times k/L in [0, 1] (a 1-D tensor, array or list).
+        """
+        ts = _checks.times("ts", ts, dtype=self.dtype, device=self.outer.device)
+        ks = _checks.on_grid("ts", ts, self.depth, f"the network (depth={self.depth})")
+        every = math.gcd(self.depth, *ks)
+        return self.trajectory(x, every)[[k // every for k in ks]]
 
     def adjoint(self, x: Tensor, grad_output: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
         """Backward states p_k = dLoss/dh_k by the adjoint recursion, for p_L = ``grad_output``.

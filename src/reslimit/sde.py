@@ -18,7 +18,7 @@ import torchsde
 
 from . import _checks
 from .blocks import get_block
-from .paths import FractionalBrownian, WeightPath, check_limit_paths
+from .paths import WeightPath, check_limit_paths
 
 Tensor = torch.Tensor
 _CHUNK = 512  # grid increments read from the path at a time
@@ -97,40 +97,61 @@ class NeuralSDE:
         outer: a :class:`Brownian` path (Ito SDE) or a :class:`FractionalBrownian` one with hurst > 1/2
             (Young equation).
         inner: a smooth path for W(t) (res2, res3), or None.
+        steps: N, the fixed step 1/N on the path's own grid k/N (or give it to :meth:`solve`).
+        method: torchsde's fixed-step method; None for Euler-Maruyama ("euler", Ito) on Brownian paths and
+            Heun ("heun", Stratonovich, i.e. Young) on fBm ones.
 
     Example:
         >>> path = Brownian(16, ensemble=4, seed=0)
-        >>> sde = NeuralSDE("res1", "tanh", outer=path)
-        >>> H = sde.solve(h0, steps=2**14, every=2**4)    # H at t = k / 1024: (1025, 4, n, 16)
+        >>> sde = NeuralSDE("res1", "tanh", outer=path, steps=2**14)
+        >>> H = sde.trajectory(h0, every=2**4)    # H at t = k / 1024: (1025, 4, n, 16)
+        >>> H1 = sde.solve(h0, [0.5, 1.0])        # (2, 4, n, 16)
     """
 
-    def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None):
+    def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
+                 steps: int | None = None, method: str | None = None):
         self.block = get_block(block, activation)
-        self.limit = "fbm" if isinstance(outer, FractionalBrownian) else "sde"
-        check_limit_paths(self.limit, self.block, outer, inner)
+        self.limit = outer.limit if isinstance(outer, WeightPath) else None
+        check_limit_paths("fbm" if self.limit == "fbm" else "sde", self.block, outer, inner)
         self.outer, self.inner = outer, inner
+        self.steps = None if steps is None else _checks.positive_int("steps", steps)
+        self.sde_type = "ito" if self.limit == "sde" else "stratonovich"
+        default = "euler" if self.sde_type == "ito" else "heun"
+        self.method = default if method is None else _checks.choice("method", method, ("euler", "heun", "midpoint",
+                                                                                        "reversible_heun"))
 
-    def solve(self, h0, *, steps: int, every: int = 1) -> Tensor:
-        """H at the times k * every / steps, k = 0..steps/every, by a fixed-step torchsde solve.
+    def solve(self, h0, ts=None, *, steps: int | None = None, every: int | None = None) -> Tensor:
+        """H at the times ``ts``, from H(0) = ``h0``, by a fixed-step torchsde solve: (len(ts), E, n, d).
 
-        Euler-Maruyama (Ito) for Brownian paths, Heun (Stratonovich, i.e. Young) for fBm, with step
-        1/steps on the path's own grid. ``h0``: finite states of shape (E, n, d), or (n, d) for every ensemble
-        member, as a tensor of the path's dtype and device or an array of numbers.
-        Returns shape (steps/every + 1, E, n, d). Differentiable:
-        autograd through the solver gives the limit's adjoint (run under torch.no_grad() when not needed).
+        The step is 1/steps on the path's own grid (``steps`` here or given to the constructor), and ``ts``
+        (finite, strictly increasing, in [0, 1]) must lie on the grid k/steps; when ts[0] > 0 the solve still
+        starts from h0 at t = 0. Without ``ts``: the times k * every / steps, k = 0..steps/every (``every``,
+        default 1, divides ``steps``). ``h0``: finite states of shape (E, n, d), or (n, d) for every ensemble
+        member, as a tensor of the path's dtype and device or an array of numbers. Differentiable: autograd
+        through the solver gives the limit's adjoint (run under torch.no_grad() when not needed).
         """
-        steps = _checks.positive_int("steps", steps)
-        every = _checks.positive_int("every", every)
-        if steps % every:
-            raise ValueError(f"every must divide steps={steps}; got {every}")
-        E, d = self.outer.ensemble, self.outer.width
-        h0 = _checks.state("h0", h0, ensemble=E, width=d, dtype=self.outer.dtype, device=self.outer.device,
-                           owner="the path")
+        steps = self.steps if steps is None else _checks.positive_int("steps", steps)
+        if steps is None:
+            raise ValueError("steps must be given (NeuralSDE(..., steps=N) or solve(..., steps=N)): the fixed step "
+                             "1/N of the solve")
+        E, d, dtype, device = self.outer.ensemble, self.outer.width, self.outer.dtype, self.outer.device
+        if ts is None:
+            ts = _checks.every_times(steps, 1 if every is None else every, dtype, device)
+        elif every is not None:
+            raise ValueError("give ts or every, not both")
+        else:
+            ts = _checks.times("ts", ts, dtype=dtype, device=device)
+            _checks.on_grid("ts", ts, steps, f"the solve (steps={steps})")
+        h0 = _checks.state("h0", h0, ensemble=E, width=d, dtype=dtype, device=device, owner="the path")
         n = h0.shape[1]
-        sde_type = "ito" if self.limit == "sde" else "stratonovich"
-        term = _TorchsdeTerm(self.block, self.inner, d, E, n, sde_type)
+        late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
+        ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
+        term = _TorchsdeTerm(self.block, self.inner, d, E, n, self.sde_type)
         bm = PathBrownian(self.outer, steps, n)
-        ts = torch.arange(0, steps + 1, every, dtype=torch.float64) / steps
-        ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts.to(h0.device, h0.dtype), bm=bm, dt=1.0 / steps,
-                             method="euler" if sde_type == "ito" else "heun")
-        return ys.view(len(ts), E, n, d)
+        ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts, bm=bm, dt=1.0 / steps, method=self.method)
+        ys = ys.view(len(ts), E, n, d)
+        return ys[1:] if late else ys
+
+    def trajectory(self, h0, every: int = 1) -> Tensor:
+        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
+        return self.solve(h0, every=every)

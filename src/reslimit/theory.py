@@ -1,4 +1,6 @@
-"""Closed forms of the theory: rates, critical betas, second-moment identities and bounds.
+"""Closed forms of the theory: critical betas, second-moment identities and growth curves.
+
+The limits' rates and betas are in :mod:`reslimit.limits`, one record per limit.
 
 Sources: Marion, Fermanian, Biau, Vert (2022), arXiv:2206.06929; Kloeden & Platen (1992);
 Neuenkirch & Nourdin (2007).
@@ -10,32 +12,7 @@ import math
 
 import numpy as np
 
-LIMITS = ("ode", "sde", "fbm")
 CRITICAL = {"iid": 0.5, "brownian": 0.5, "smooth": 1.0}  # first-order critical beta per init; fbm: H
-
-
-def rate(limit: str, hurst: float | None = None) -> float:
-    """Slope of log(error) in log(L) for the network against its limit.
-
-    ode (Lipschitz weights, beta = 1): -1, the Euler scheme's order 1.
-    sde (i.i.d. / Brownian weights, beta = 1/2): -1/2, Euler-Maruyama's strong order 1/2.
-    fbm (fBm increments, beta = H > 1/2): 1 - 2H, Euler's order 2H - 1 for Young equations.
-    """
-    if limit == "ode":
-        return -1.0
-    if limit == "sde":
-        return -0.5
-    if limit == "fbm":
-        if hurst is None or not 0.5 < hurst < 1:
-            raise ValueError(f"hurst must be in (1/2, 1) for the fbm rate; got {hurst!r}")
-        return 1.0 - 2.0 * hurst
-    raise ValueError(f"limit must be one of {', '.join(repr(k) for k in LIMITS)}; got {limit!r}")
-
-
-def natural_beta(limit: str, hurst: float | None = None) -> float:
-    """The beta of alpha_L = L^-beta at which the network has this limit: 1, 1/2 or H."""
-    rate(limit, hurst)  # validates limit and hurst
-    return {"ode": 1.0, "sde": 0.5, "fbm": hurst}[limit]
 
 
 def second_moment(c: float, alpha: float, depth: int) -> float:

@@ -31,13 +31,13 @@ def make_path(name: str, width: int, ensemble: int = 1, **options) -> WeightPath
 
 
 def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | None) -> None:
-    """Refuse outer/inner combinations without a pathwise limit, saying which ones have one.
+    """Refuse outer/inner combinations without a pathwise limit, saying which paths have one.
 
-    First ``outer`` must be a WeightPath and ``inner`` one or None, sharing dtype and device.
-
-    ode: a smooth outer path (V_k = X(k/L), beta = 1); sde: Brownian outer (beta = 1/2); fbm: fractional
-    Brownian outer with hurst > 1/2 (beta = H). Inner weights (res2, res3) must be a smooth path, which
-    the limit evaluates at t. I.i.d. weights have no path to evaluate: use Brownian for a pathwise SDE.
+    First ``outer`` must be a WeightPath and ``inner`` one or None, sharing dtype and device. The outer path
+    must drive ``limit`` (its class attribute ``limit``: Smooth and FunctionPath "ode", Brownian "sde",
+    FractionalBrownian "fbm") and meet the path's own conditions (``check_limit``: hurst > 1/2 for fbm).
+    Inner weights (res2, res3) must be a smooth path, which the limit evaluates at t. I.i.d. weights have
+    no path to evaluate: use Brownian for a pathwise SDE.
     """
     for name, path, kind in (("outer", outer, "a WeightPath"), ("inner", inner, "a WeightPath or None")):
         if not (isinstance(path, WeightPath) or (name == "inner" and path is None)):
@@ -45,14 +45,12 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
                              f"got {type(path).__name__}")
     if inner is not None and (inner.dtype, inner.device) != (outer.dtype, outer.device):
         raise ValueError(f"outer and inner must share dtype and device; got {outer!r} and {inner!r}")
-    wanted = {"ode": "values", "sde": Brownian, "fbm": FractionalBrownian}[limit]
-    ok = outer.kind == wanted if limit == "ode" else isinstance(outer, wanted)
-    if not ok:
-        name = "smooth (e.g. Smooth)" if limit == "ode" else wanted.__name__
-        raise ValueError(f"the {limit} limit needs a {name} outer path; got {type(outer).__name__} (smooth "
-                         f"weights converge to the neural ODE, Brownian ones to the SDE, fBm ones to the fbm limit)")
-    if limit == "fbm" and outer.hurst <= 0.5:
-        raise ValueError(f"hurst must be > 1/2 for the fbm limit (the Young regime); got {outer.hurst!r}")
+    if outer.limit != limit:
+        takes = " or ".join(cls.__name__ for cls in (*PATHS.values(), FunctionPath) if cls.limit == limit)
+        drives = f"the {outer.limit} limit" if outer.limit else "no continuous limit"
+        raise ValueError(f"the {limit} limit needs a {takes} outer path; got {type(outer).__name__}, which drives "
+                         f"{drives}")
+    outer.check_limit()
     if block.inner and (inner is None or inner.kind != "values"):
         found = "none" if inner is None else type(inner).__name__
         raise ValueError(f"inner must be a smooth path (e.g. Smooth) for block {block.name!r} in the {limit} "

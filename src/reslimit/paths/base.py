@@ -30,12 +30,14 @@ class WeightPath(ABC):
     """Base class of the weight processes.
 
     Subclasses set ``kind`` ("increments": V_k is a scaled increment of X over [k/L, (k+1)/L];
-    "values": V_k = X((k+1)/L); "iid": no continuous path) and ``natural_beta`` (the scaling
-    alpha_L = L^-beta under which the network has a non-degenerate limit), and implement ``_weights``.
+    "values": V_k = X((k+1)/L); "iid": no continuous path), ``natural_beta`` (the scaling
+    alpha_L = L^-beta under which the network has a non-degenerate limit) and ``limit`` (the name of that
+    limit in :data:`reslimit.limits.LIMITS`, None without one), and implement ``_weights``.
     """
 
     kind: ClassVar[str]
     refinement_consistent: ClassVar[bool] = True
+    limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
 
     def __init__(self, width, ensemble=1, *, seed=0, std=1.0, dtype=torch.float64, device="cpu"):
         self._width = _checks.positive_int("width", width)
@@ -62,6 +64,9 @@ class WeightPath(ABC):
     @abstractmethod
     def natural_beta(self) -> float:
         """The beta of alpha_L = L^-beta under which this path's network has a continuous limit."""
+
+    def check_limit(self) -> None:
+        """Refuse, with a ValueError, a path of this class whose parameters leave its limit (fBm: hurst <= 1/2)."""
 
     def _repr_args(self) -> dict:
         return {"ensemble": self._ensemble, "seed": self._seed, "std": self._std}

@@ -38,6 +38,7 @@ class Brownian(WeightPath):
 
     kind = "increments"
     natural_beta = 0.5
+    limit = "sde"
 
     def __init__(self, width, ensemble=1, *, seed=0, std=1.0, levels=30, dtype=torch.float64, device="cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)

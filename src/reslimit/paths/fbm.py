@@ -91,10 +91,17 @@ class FractionalBrownian(WeightPath):
     hurst = property(lambda self: self._hurst, doc="H: Var B^H(t) = t^2H; H = 1/2 is Brownian motion.")
     resolution = property(lambda self: self._resolution, doc="n: the path is sampled at the times k / n.")
 
+    limit = "fbm"
+
     @property
     def natural_beta(self) -> float:
         """H: alpha_L = L^-H makes the network the Euler scheme of the fBm-driven equation."""
         return self._hurst
+
+    def check_limit(self) -> None:
+        """The fbm limit is a Young equation: it needs hurst > 1/2."""
+        if self._hurst <= 0.5:
+            raise ValueError(f"hurst must be > 1/2 for the fbm limit (the Young regime); got {self._hurst!r}")
 
     def _repr_args(self) -> dict:
         return super()._repr_args() | {"hurst": self._hurst, "resolution": self._resolution}

@@ -24,6 +24,7 @@ class _LipschitzPath(WeightPath):
 
     kind = "values"
     natural_beta = 1.0
+    limit = "ode"
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         return self._values(np.arange(start + 1, stop + 1, dtype=np.float64) / depth).div_(self.width**0.5)
