@@ -13,7 +13,8 @@ import torch
 
 import reslimit
 from reslimit import demo
-from reslimit.cli import INNER_SEED_OFFSET, main
+from reslimit._rng import normal, substream
+from reslimit.cli import main
 
 SMALL = ["--depth", "12", "--width", "6", "--ensemble", "4", "--samples", "5", "--seed", "3"]
 SCRIPT = Path(sys.executable).with_name("reslimit")  # the console script installed beside this interpreter
@@ -40,7 +41,7 @@ def test_summary_matches_saved_run(tmp_path, capsys):
     assert run["h"].shape == (13, 4, 5, 6) and run["V"].shape == run["W"].shape == (12, 4, 6, 6)
     params = json.loads(str(run["params"]))
     assert (params["block"], params["depth"], params["seed"]) == ("res3", 12, 3)
-    assert params["inner_seed"] == 3 + 1_000_003
+    assert (params["outer_seed"], params["inner_seed"]) == (substream(3, "outer"), substream(3, "inner"))
     assert float(run["alpha"]) == 12**-0.5 and float(run["beta"]) == 0.5
     ratio = np.linalg.norm(run["h"][-1] - run["h"][0], axis=-1) / np.linalg.norm(run["h"][0], axis=-1)
     # printed with 6 significant digits
@@ -66,13 +67,65 @@ def test_saved_run_recomputed_by_hand(tmp_path, capsys, block, activation):
         g = np.tanh(pre) if block == "res1" else np.maximum(pre, 0.0)
         expected = h[k] + alpha * np.einsum("eij,enj->eni", V[k], g)
         np.testing.assert_allclose(h[k + 1], expected, rtol=0, atol=1e-12)
-    # and the run is rebuilt from its seed: the inputs, and V (W) as the paths' weights
-    gen = torch.Generator().manual_seed(3)
-    np.testing.assert_array_equal(h[0], torch.randn((4, 5, 6), generator=gen, dtype=torch.float64).numpy())
-    np.testing.assert_array_equal(V, reslimit.make_path("iid", 6, 4, seed=3).weights(12).numpy())
+    # and the run is rebuilt from its seed: the inputs from the stream "inputs", V (W) as the paths' weights
+    np.testing.assert_array_equal(h[0], normal((4, 5, 6), 3, "inputs", torch.float64).numpy())
+    np.testing.assert_array_equal(V, reslimit.make_path("iid", 6, 4, seed=substream(3, "outer")).weights(12).numpy())
     if block == "res3":
-        inner = reslimit.make_path("iid", 6, 4, seed=3 + INNER_SEED_OFFSET).weights(12).numpy()
+        inner = reslimit.make_path("iid", 6, 4, seed=substream(3, "inner")).weights(12).numpy()
         np.testing.assert_array_equal(run["W"], inner)
+
+
+@pytest.mark.parametrize("block,activation", [("res1", "tanh"), ("res2", "tanh"), ("res3", "relu")])
+def test_saved_weights_are_those_of_scaled_resnet_of_the_same_seed(tmp_path, capsys, block, activation):
+    # one seed table (reslimit._rng.STREAMS): simulate --seed s builds ScaledResNet(..., seed=s)'s very weights
+    path = tmp_path / "f.npz"
+    code, _, err = _simulate(capsys, "--seed", "0", "--init", "iid", "--block", block, "--activation", activation,
+                             "--depth", "9", "--width", "5", "--ensemble", "3", "--samples", "2", "--save", str(path))
+    assert code == 0, err
+    run = np.load(path)
+    net = reslimit.ScaledResNet(9, 5, seed=0, block=block, activation=activation, ensemble=3)
+    np.testing.assert_array_equal(run["V"], net.V.detach().numpy())
+    if block == "res1":
+        assert "W" not in run and net.W is None
+    else:
+        np.testing.assert_array_equal(run["W"], net.W.detach().numpy())
+        assert not np.array_equal(run["W"], run["V"])  # two streams, not one seed twice
+
+
+@pytest.mark.parametrize("dist", ["uniform", "rademacher", "gaussian"])
+def test_dist_sets_the_law_of_iid_weights(tmp_path, capsys, dist):
+    # sqrt(d) V has i.i.d. entries of variance 1: uniform on [-sqrt 3, sqrt 3], +-1, or N(0, 1)
+    path = tmp_path / "run.npz"
+    code, _, err = _simulate(capsys, "--dist", dist, "--depth", "50", "--width", "20", "--ensemble", "4",
+                             "--samples", "2", "--save", str(path))
+    assert code == 0, err
+    z = np.load(path)["V"] * np.sqrt(20)  # 50 x 4 x 20 x 20 = 80,000 entries
+    assert json.loads(str(np.load(path)["params"]))["dist"] == dist
+    assert abs(np.mean(z**2) - 1) < 0.02  # SE of the mean of z^2: sqrt(Var z^2 / 80000) <= 0.005 (Gaussian)
+    if dist == "uniform":
+        assert np.abs(z).max() <= np.sqrt(3) and np.abs(z).max() > 0.99 * np.sqrt(3)
+    elif dist == "rademacher":
+        np.testing.assert_allclose(np.abs(z), 1.0, rtol=1e-12)
+    else:
+        assert np.abs(z).max() > 4  # P(max of 80,000 |N(0, 1)| <= 4) = (1 - 6.3e-5)^80000 < 1e-2
+
+
+def test_wrong_dist_exits_2_with_one_line_naming_it(capsys):
+    code, out, err = _simulate(capsys, "--dist", "cauchy")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("reslimit: error:") and "--dist" in err and "uniform" in err
+    code, _, err = _simulate(capsys, "--init", "brownian", "--dist", "uniform")
+    assert code == 2 and err.count("\n") == 1 and "dist" in err and "'iid'" in err
+
+
+@pytest.mark.parametrize("block", ["res1", "res2", "res3"])
+def test_activation_defaults_to_relu(capsys, block):
+    code, out, err = _simulate(capsys, "--block", block, *SMALL)
+    assert code == 0, err
+    if block == "res1":  # relu(h): no constant c, no theory
+        assert "theory" not in out
+    else:  # relu(W h): c = 1/2
+        assert "theory (1 + 0.5 alpha^2)^L - 1" in out
 
 
 @pytest.mark.parametrize("block,activation,c",
@@ -168,7 +221,7 @@ def test_smooth_and_fbm_paths(tmp_path, capsys, init, option):
     assert code == 0 and "median" in out and "theory" not in out
     options = {option[0][2:]: float(option[1])}
     run = np.load(path)
-    expected = reslimit.make_path(init, 4, 2, seed=0, **options).weights(16).numpy()
+    expected = reslimit.make_path(init, 4, 2, seed=substream(0, "outer"), **options).weights(16).numpy()
     np.testing.assert_array_equal(run["V"], expected)
 
 

@@ -104,7 +104,7 @@ EMPTY = "expected a path; got an empty string"
     (["bounds", "--out", ""], f"argument --out: {EMPTY}"),
     (["report", "--out", ""], f"argument --out: {EMPTY}"),
     (SIM + ["--samples", str(10**12)], "reslimit: error: samples=1000000000000 with ensemble=2, width=3 needs about"),
-    (SIM + ["--samples", str(2**64), "--save", "x"], "depth=4 (--save keeps every layer) needs about"),
+    (SIM + ["--samples", str(2**64), "--save", "x"], "depth=4 (every layer kept, for states or save) needs about"),
     (SIM + ["--seed", str(2**64)], f"reslimit: error: {SEED_RANGE}; got {2**64}"),
     (SIM + ["--seed", str(2**63)], f"reslimit: error: {SEED_RANGE}; got {2**63}"),
     (["demo", "--quick", "--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),

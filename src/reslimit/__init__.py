@@ -7,11 +7,12 @@ from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smoot
 from .resnet import ScaledResNet, diverged
 from .results import load
 from .sde import NeuralSDE, PathBrownian
+from .simulate import Simulation, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "FractionalBrownian",
-    "FunctionPath", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "ScaledResNet", "Smooth", "WeightPath",
-    "converge", "diverged", "fit_rate", "get_activation", "get_block", "load", "make_path",
+    "FunctionPath", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "ScaledResNet", "Simulation", "Smooth",
+    "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block", "load", "make_path", "simulate",
 ]

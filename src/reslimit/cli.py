@@ -15,28 +15,34 @@ is printed as one line ``reslimit: error: <message>`` on stderr, without a trace
 errors are; an interrupt as ``reslimit: <message>`` (``reslimit: interrupted`` when it has none).
 ``reslimit --debug COMMAND ...``, or the environment variable RESLIMIT_DEBUG=1, re-raises instead, to show
 the traceback.
+
+Each handler parses, makes one library call and prints what it returns. A flag not given is not passed, so
+the library's default applies: defaults live once, in the signatures of :func:`reslimit.simulate.simulate`,
+:func:`reslimit.demo.run_demo`, :func:`reslimit.converge` and the studies' ``study`` (the help shows them).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import json
+import inspect
 import math
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+from . import __version__, _checks, demo
+from .blocks import ACTIVATIONS, BLOCKS
+from .compare import converge
+from .paths import PATHS
+from .paths.iid import DISTS
+from .simulate import simulate
+from .studies import phase as phase_study
+from .studies import scaling as scaling_study
+from .studies.grid import format_grid, parse_grid
 
-from . import __version__, _checks, _memory, demo, store, theory
-from .blocks import ACTIVATIONS, BLOCKS, get_block
-from .paths import PATHS, make_path
-from .resnet import ScaledResNet
-
-INNER_SEED_OFFSET = 1_000_003  # the inner path W gets seed s + INNER_SEED_OFFSET (mod 2^63), the outer path V seed s
-PATH_OPTIONS = ("dist", "hurst", "lengthscale", "resolution")  # passed to make_path only when given
+# How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num.
+GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
+         "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True}}
 
 
 def main(argv=None) -> int:
@@ -103,18 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulate", help="run one network at initialisation, summarise ||h_L - h_0||",
                               description="Run one scaled ResNet on n standard normal inputs per ensemble "
                                           "member and summarise r = ||h_L - h_0|| / ||h_0||.")
-    sim.add_argument("--block", default="res3", help=f"one of {', '.join(BLOCKS)} (default res3)")
-    sim.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
-    sim.add_argument("--depth", type=int, default=100, help="L (default 100)")
-    sim.add_argument("--width", type=int, default=16, help="d (default 16)")
-    sim.add_argument("--beta", type=_finite_float, default=0.5, help="alpha_L = L^-beta (default 0.5)")
-    sim.add_argument("--ensemble", type=int, default=8, help="E independent weight draws (default 8)")
-    sim.add_argument("--samples", type=int, default=16, help="n inputs h_0 per ensemble member (default 16)")
-    sim.add_argument("--seed", type=int, default=0, help="seed of the weights and the inputs (default 0)")
-    sim.add_argument("--activation", default="relu",
-                     help=f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope> (default relu)")
-    sim.add_argument("--dtype", choices=sorted(_checks.DTYPES), default="float64", help="(default float64)")
-    sim.add_argument("--dist", help="law of the entries, for --init iid: gaussian, uniform or rademacher")
+    _option(sim, simulate, "block", f"one of {', '.join(BLOCKS)}")
+    _option(sim, simulate, "init", f"weight path, one of {', '.join(PATHS)}")
+    _option(sim, simulate, "depth", "L", type=int)
+    _option(sim, simulate, "width", "d", type=int)
+    _option(sim, simulate, "beta", "alpha_L = L^-beta", type=_finite_float)
+    _option(sim, simulate, "ensemble", "E independent weight draws", type=int)
+    _option(sim, simulate, "samples", "n inputs h_0 per ensemble member", type=int)
+    _option(sim, simulate, "seed", "seed of the weights and the inputs", type=int)
+    _option(sim, simulate, "activation", f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope>")
+    _option(sim, simulate, "dtype", "", choices=sorted(_checks.DTYPES))
+    _option(sim, simulate, "dist", "law of the entries, for --init iid", choices=DISTS)
     sim.add_argument("--hurst", type=_finite_float, help="Hurst index H, for --init fbm")
     sim.add_argument("--resolution", type=int, help="grid of the fractional Brownian path, for --init fbm")
     sim.add_argument("--lengthscale", type=_finite_float, help="length scale of the path, for --init smooth")
@@ -129,22 +134,20 @@ def _parser() -> argparse.ArgumentParser:
     depths = ", ".join(map(str, demo.QUICK["depths"]))
     dem.add_argument("--quick", action="store_true",
                      help=f"depths {depths}, {demo.QUICK['ensemble']} draws x {demo.QUICK['inputs']} inputs")
-    dem.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    _option(dem, demo.run_demo, "seed", "seed of the weights and inputs", type=int)
     dem.set_defaults(run=_demo)
 
     con = commands.add_parser("converge", help="errors of depth-L networks against their continuous limit",
                               description="Measure max_k ||H_{k/L} - h_k|| over depths, fit the rate, judge it.")
-    con.add_argument("--limit", default="sde", help="ode, sde or fbm (default sde)")
-    con.add_argument("--block", default="res1", help=f"one of {', '.join(BLOCKS)} (default res1)")
+    _option(con, converge, "limit", "ode, sde or fbm")
+    _option(con, converge, "block", f"one of {', '.join(BLOCKS)}")
     con.add_argument("--activation", help="sigma (default relu for res3, its only one; tanh otherwise)")
-    con.add_argument("--width", type=int, default=16, help="d (default 16)")
-    con.add_argument("--depths", default="16,32,64,128,256,512,1024",
-                     help="comma list or start:stop:num of integers, each dividing the largest "
-                          "(default 16,32,...,1024)")
-    con.add_argument("--samples", type=int, default=64, help="independent path draws (default 64)")
-    con.add_argument("--seed", type=int, default=0)
-    con.add_argument("--hurst", type=_finite_float, default=0.8, help="for --limit fbm (default 0.8)")
-    con.add_argument("--lengthscale", type=_finite_float, default=0.1, help="of the smooth paths (default 0.1)")
+    _option(con, converge, "width", "d", type=int)
+    _option(con, converge, "depths", "comma list or start:stop:num of integers, each dividing the largest")
+    _option(con, converge, "samples", "independent path draws", type=int)
+    _option(con, converge, "seed", "", type=int)
+    _option(con, converge, "hurst", "for --limit fbm", type=_finite_float)
+    _option(con, converge, "lengthscale", "of the smooth paths", type=_finite_float)
     con.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, png")
     con.set_defaults(run=_converge)
@@ -152,17 +155,20 @@ def _parser() -> argparse.ArgumentParser:
     sca = commands.add_parser("scaling", help="hidden and gradient ratios against L for several betas",
                               description="Per sample ||h_L - h_0||/||h_0|| and ||p_0 - p_L||/||p_L|| over a grid "
                                           "of depths x betas, at initialisation; figures and a tidy CSV.")
-    sca.add_argument("--init", default="iid", help=f"weight path, one of {', '.join(PATHS)} (default iid)")
-    _study_arguments(sca, betas="0.25,0.5,1", depths="10:1000:10", ensemble=50, samples=1)
-    sca.add_argument("--hurst", type=_finite_float, help="Hurst index H, for --init fbm")
-    sca.add_argument("--lengthscale", type=_finite_float, default=0.1, help="for --init smooth (default 0.1)")
+    _option(sca, scaling_study.study, "init", f"weight path, one of {', '.join(PATHS)}")
+    _option(sca, scaling_study.study, "dist", "law of the entries of i.i.d. weights, for --init iid (the "
+            "published experiments use uniform)", choices=DISTS)
+    _study_arguments(sca, scaling_study.study)
+    sca.add_argument("--hurst", type=_finite_float,
+                     help=f"Hurst index H, for --init fbm (default {scaling_study.HURST})")
+    _option(sca, scaling_study.study, "lengthscale", "for --init smooth", type=_finite_float)
     sca.set_defaults(run=_scaling)
 
     pha = commands.add_parser("phase", help="fBm weights: heatmaps over (beta, H) and the critical beta of each H",
                               description="For each Hurst index, both ratios at every beta and depth on one fBm "
                                           "draw; the critical beta where the hidden ratio stops depending on L.")
-    pha.add_argument("--hursts", default="0.1:0.9:9", help="comma list or start:stop:num (default 0.1:0.9:9)")
-    _study_arguments(pha, betas="0:1.3:27", depths="100,1000", ensemble=5, samples=10)
+    _option(pha, phase_study.study, "hursts", "comma list or start:stop:num, in (0, 1)")
+    _study_arguments(pha, phase_study.study)
     pha.set_defaults(run=_phase)
 
     bnd = commands.add_parser("bounds", help="Monte-Carlo checks of the theory's bounds (Lemma 1, Props 2-9)",
@@ -173,12 +179,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for results.csv, manifest.json, bounds.png")
     bnd.set_defaults(run=_bounds)
 
-    rep = commands.add_parser("report", help="run every validation script; claims.json + self-contained index.html",
-                              description="Run validation/*.py, gather their claims, write OUT/claims.json, "
+    rep = commands.add_parser("report", help="check every claim of the theory; claims.json + self-contained index.html",
+                              description="Check the claims of reslimit.claims, gather them, write OUT/claims.json, "
                                           "OUT/figures/ and OUT/index.html (figures embedded).")
     size = rep.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes (default)")
     size.add_argument("--full", action="store_true", help="the acceptance sizes")
+    rep.add_argument("--only", type=_nonempty, metavar="NAME[,NAME...]",
+                     help="check these claims only (comma list of names of reslimit.claims, e.g. ode_rate)")
     rep.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for claims.json, index.html, figures/")
     rep.set_defaults(run=_report)
@@ -203,65 +211,63 @@ def _nonempty(text: str) -> str:
     return text
 
 
-def _study_arguments(cmd, *, betas, depths, ensemble, samples) -> None:
-    """The arguments the sweep studies share."""
-    cmd.add_argument("--block", default="res3", help=f"one of {', '.join(BLOCKS)} (default res3)")
-    cmd.add_argument("--activation", default="relu", help="sigma (default relu)")
-    cmd.add_argument("--betas", default=betas, help=f"comma list or start:stop:num, inclusive (default {betas})")
-    cmd.add_argument("--depths", default=depths, help=f"comma list or start:stop:num of integers (default {depths})")
-    cmd.add_argument("--width", type=int, default=40, help="d (default 40)")
-    cmd.add_argument("--ensemble", type=int, default=ensemble, help=f"weight draws per point (default {ensemble})")
-    cmd.add_argument("--samples", type=int, default=samples, help=f"inputs per draw (default {samples})")
-    cmd.add_argument("--seed", type=int, default=0)
-    cmd.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="(default float32)")
+def _option(cmd, fn, name: str, text: str, **kwargs) -> None:
+    """Add ``--name``, left out of the call when not given: ``fn``'s default applies, and the help shows it."""
+    default = inspect.signature(fn).parameters[name].default
+    shown = format_grid(default) if isinstance(default, (tuple, list)) else default
+    cmd.add_argument(f"--{name}", help=f"{text} (default {shown})".lstrip(), **kwargs)
+
+
+def _study_arguments(cmd, study) -> None:
+    """The arguments the sweep studies share; ``study`` the study's constructor, which holds their defaults."""
+    _option(cmd, study, "block", f"one of {', '.join(BLOCKS)}")
+    _option(cmd, study, "activation", "sigma")
+    _option(cmd, study, "betas", "comma list or start:stop:num, inclusive")
+    _option(cmd, study, "depths", "comma list or start:stop:num of integers")
+    _option(cmd, study, "width", "d", type=int)
+    _option(cmd, study, "ensemble", "weight draws per point", type=int)
+    _option(cmd, study, "samples", "inputs per draw", type=int)
+    _option(cmd, study, "seed", "", type=int)
+    _option(cmd, study, "dtype", "", choices=sorted(scaling_study.DTYPES))
     cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
     cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run points on a Dask cluster")
     cmd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, figures")
 
 
-def _grids(args) -> dict:
-    from .studies.grid import parse_grid
-
-    return {"betas": parse_grid("--betas", args.betas, low=0.0),
-            "depths": parse_grid("--depths", args.depths, low=1, integer=True)}
-
-
-def _common(args) -> dict:
-    return {"block": args.block, "activation": args.activation, "width": args.width, "ensemble": args.ensemble,
-            "samples": args.samples, "seed": args.seed, "dtype": args.dtype} | _grids(args)
+def _given(args) -> dict:
+    """The command's flags given on the command line, as keyword arguments of its library call: grids read by
+    parse_grid (see GRIDS); a flag not given is left out, so that the library's default applies."""
+    options = {}
+    for name, value in vars(args).items():
+        if name not in ("run", "command", "debug") and value is not None:
+            options[name] = parse_grid(f"--{name}", value, **GRIDS[name]) if name in GRIDS else value
+    return options
 
 
 def _scaling(args) -> int:
     """``reslimit scaling``: run or resume the sweep, print the medians per beta and depth."""
-    from .studies.scaling import scaling
-
-    rows = scaling(args.out, workers=args.workers, scheduler=args.scheduler, init=args.init, hurst=args.hurst,
-                   lengthscale=args.lengthscale, **_common(args))
-    diverged = sum(r["status"] != "ok" for r in rows)
-    for beta in sorted({r["beta"] for r in rows}):
-        med = {L: np.median([r["hidden_ratio"] if r["status"] == "ok" else np.inf for r in rows
-                             if r["beta"] == beta and r["depth"] == L]) for L in sorted({r["depth"] for r in rows})}
-        print(f"beta = {beta:g}: median ||h_L - h_0||/||h_0|| " + ", ".join(f"L={L}: {m:.3g}" for L, m in med.items()))
-    manifest = store.read_manifest(args.out)
-    if manifest["critical_beta"] is not None:
-        theory = manifest["critical_beta_theory"]
-        print(f"critical beta (the median ratio stops depending on L): {manifest['critical_beta']:.3f} measured, "
+    result = scaling_study.scaling(**_given(args))
+    params = result.params
+    medians = result.medians()  # (depths, betas)
+    for j, beta in enumerate(params["betas"]):
+        print(f"beta = {beta:g}: median ||h_L - h_0||/||h_0|| "
+              + ", ".join(f"L={L}: {m:.3g}" for L, m in zip(params["depths"], medians[:, j])))
+    if result.critical_beta is not None:
+        theory = result.critical_beta_theory
+        print(f"critical beta (the median ratio stops depending on L): {result.critical_beta:.3f} measured, "
               f"{'none claimed' if theory is None else f'{theory:g}'} in theory")
-    print(f"{len(rows)} rows, {diverged} diverged; wrote {Path(args.out) / 'results.csv'}, scaling.png, histograms.png")
+    diverged = sum(r["status"] != "ok" for r in result)
+    print(f"{len(result)} rows, {diverged} diverged; wrote {Path(args.out) / 'results.csv'}, scaling.png, "
+          f"histograms.png")
     return 0
 
 
 def _phase(args) -> int:
     """``reslimit phase``: run or resume the sweep, print the critical beta of each H beside beta = H."""
-    from .studies.grid import parse_grid
-    from .studies.phase import critical_theory, phase
-
-    hursts = parse_grid("--hursts", args.hursts, low=0.0, high=1.0, low_open=True, high_open=True)
-    found = phase(args.out, workers=args.workers, scheduler=args.scheduler, hursts=hursts, **_common(args))
+    found = phase_study.phase(**_given(args))
     for h, b in found["critical_beta"].items():
-        g = found["critical_beta_grad"][h]
-        t = critical_theory(args.block, args.activation, h)
+        g, t = found["critical_beta_grad"][h], found.theory[h]
         print(f"H = {h:.3g}: critical beta {'none on the grid' if b is None else f'{b:.3f}'} (hidden), "
               f"{'none on the grid' if g is None else f'{g:.3f}'} (gradient); theory "
               f"{'none claimed' if t is None else f'{t:.3g}'}, first order {h:.3g}")
@@ -281,13 +287,7 @@ def _bounds(args) -> int:
 
 def _converge(args) -> int:
     """``reslimit converge``: run the study with a progress bar, print the verdict, write DIR."""
-    from .compare import converge
-    from .studies.grid import parse_grid
-
-    depths = parse_grid("--depths", args.depths, low=1, integer=True)
-    c = converge(args.limit, block=args.block, activation=args.activation, width=args.width, depths=depths,
-                 samples=args.samples, seed=args.seed, hurst=args.hurst, lengthscale=args.lengthscale,
-                 out=args.out, progress=True)
+    c = converge(**_given(args), progress=True)
     for L, e in zip(c.depths, c.path_error.mean(1)):
         print(f"L = {L:5d}: mean max_k ||H_k/L - h_k|| = {e:.4g}")
     print(f"slope {c.rate.slope:.3f} [{c.rate.ci_low:.3f}, {c.rate.ci_high:.3f}] (95% bootstrap), theory "
@@ -297,53 +297,22 @@ def _converge(args) -> int:
 
 
 def _simulate(args) -> int:
-    """``reslimit simulate``: build the network, run it, print the summary, save the run."""
-    samples = _checks.positive_int("samples", args.samples)
-    seed = _checks.seed("seed", args.seed)
-    if args.save and not Path(args.save).resolve().parent.is_dir():  # refused before the run, not after it
-        raise ValueError(f"--save: the folder of {args.save!r} does not exist; create it or save elsewhere")
-    dtype = _checks.dtype(args.dtype)
-    has_inner = get_block(args.block, args.activation).inner
-    options = {k: getattr(args, k) for k in PATH_OPTIONS if getattr(args, k) is not None}
-    path = functools.partial(make_path, args.init, args.width, args.ensemble, dtype=dtype, **options)
-    inner_seed = (seed + INNER_SEED_OFFSET) % 2**63  # a seed, as the outer one
-    inner = path(seed=inner_seed) if has_inner else None
-    net = ScaledResNet(args.depth, args.width, beta=args.beta, block=args.block, activation=args.activation,
-                       outer=path(seed=seed), inner=inner, stream=False)
-    layers = net.depth + 1 if args.save else 3  # every state for --save; else h_0, h_L and a working copy
-    _memory.require(layers * net.ensemble * samples * net.width * dtype.itemsize, "the states h",
-                    f"samples={samples} with ensemble={net.ensemble}, width={net.width}" +
-                    (f", depth={net.depth} (--save keeps every layer)" if args.save else ""),
-                    "use fewer samples" + (" or no --save" if args.save else ""))
-    h0 = torch.randn((net.ensemble, samples, net.width), generator=torch.Generator().manual_seed(seed), dtype=dtype)
-    with torch.no_grad():
-        h = net.trajectory(h0) if args.save else None
-        stats = demo.sample_statistics(h0, net(h0) if h is None else h[-1])
-    print(f"reslimit simulate: {net.block!r} on {args.init} weights, L = {net.depth}, d = {net.width}, "
-          f"E = {net.ensemble} x n = {samples} inputs, {args.dtype}")
+    """``reslimit simulate``: run the network (reslimit.simulate), print the summary, say where it was saved."""
+    run = simulate(**_given(args))
+    net, p = run.net, run.params
+    print(f"reslimit simulate: {net.block!r} on {run.init} weights, L = {net.depth}, d = {net.width}, "
+          f"E = {net.ensemble} x n = {p['samples']} inputs, {p['dtype']}")
     print(f"alpha = L^-beta = {net.depth}^-{net.beta:g} = {net.alpha:.6g}")
-    exact = args.init in demo.IID_INITS  # the identity needs i.i.d. weights; then c depends on the block
-    c = demo.SECOND_MOMENT_C.get((net.block.name, net.block.activation.name)) if exact else None
-    _print_statistics(stats, c, net)
+    _print_statistics(run)
     if args.save:
-        params = {k: v for k, v in vars(args).items() if k != "run"}
-        params.update(alpha=net.alpha, inner_seed=inner_seed if has_inner else None,
-                      reslimit=__version__, torch=torch.__version__)
-        arrays = {"V": net.V, "h": h} | ({"W": net.W} if has_inner else {})
-        tmp = Path(f"{args.save}.tmp")  # renamed into place once whole: a Ctrl-C leaves no half-written run
-        try:
-            with open(tmp, "wb") as f:  # a file object: np.savez then adds no suffix
-                np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(params),
-                         **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
-            os.replace(tmp, args.save)
-        finally:
-            tmp.unlink(missing_ok=True)
-        print(f"saved {', '.join(sorted(arrays))}, alpha, beta, params to {args.save}")
+        print(f"saved {', '.join(sorted(['V', 'h'] + (['W'] if net.inner else [])))}, alpha, beta, params to "
+              f"{args.save}")
     return 0
 
 
-def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
+def _print_statistics(run) -> None:
     """The lines of the simulate summary on r = ||h_L - h_0|| / ||h_0||, and the theory where it is exact."""
+    stats = run.statistics
     n, k = stats["samples"], stats["diverged"]
     if k < n:
         over = f"over all {n} samples" if k == 0 else f"over the {n - k} samples that did not diverge"
@@ -354,25 +323,18 @@ def _print_statistics(stats: dict, c: float | None, net: ScaledResNet) -> None:
         print("E r^2: not estimated, some samples diverged")
         return
     line = f"E r^2: measured {stats['mean_sq']:.6g} +- {stats['se_sq']:.3g} (SE over the ensemble)"
-    if c is not None:
-        expected = theory.second_moment(c, net.alpha, net.depth)
-        line += f", theory (1 + {c:g} alpha^2)^L - 1 = {expected:.6g}"
+    if run.c is not None:
+        line += f", theory (1 + {run.c:g} alpha^2)^L - 1 = {run.theory:.6g}"
     print(line)
 
 
 def _demo(args) -> int:
-    """``reslimit demo``: run the study, print the table, write csv, png and a JSON manifest."""
-    seed = _checks.seed("seed", args.seed)
-    settings = (demo.QUICK if args.quick else demo.DEMO) | {"seed": seed}
-    with store.writing(args.out) as out:
-        rows = demo.run_demo(**settings)
-        print(demo.format_table(rows))
-        demo.write_csv(rows, out / "demo.csv")
-        demo.plot(rows, out / "demo.png")
-        manifest = {"command": "reslimit demo", "settings": settings, "reslimit": __version__,
-                    "torch": torch.__version__, "numpy": np.__version__}
-        (out / "demo.json").write_text(json.dumps(manifest, indent=2))
+    """``reslimit demo``: run the study into DIR (csv, png, JSON manifest), print the table."""
+    options = _given(args)
+    rows = demo.run_demo(**(demo.QUICK if options.pop("quick") else {}), **options)
+    print(rows.table())
     failed = sum(r["verdict"] == "fail" for r in rows)
+    out = Path(args.out)
     print(f"{len(rows) - failed} of {len(rows)} rows within 4 SE of theory; wrote {out / 'demo.csv'}, "
           f"{out / 'demo.png'}")
     return 1 if failed else 0
@@ -382,7 +344,7 @@ def _report(args) -> int:
     """``reslimit report``: every validation claim in one page; exit status 1 if any failed."""
     from .report import report
 
-    claims = report(args.out, quick=not args.full)
+    claims = report(args.out, quick=not args.full, scripts=args.only and args.only.split(","))
     failed = [c for c in claims if not c["passed"]]
     print(f"{len(claims) - len(failed)} of {len(claims)} claims pass; wrote {Path(args.out) / 'index.html'}")
     return 1 if failed else 0

@@ -21,12 +21,13 @@ L = 256; still 5 with 256 draws x 4 inputs), the quick one for 4 (all at res-1, 
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import numpy as np
 import torch
 
-from . import _checks, theory
+from . import _checks, store, theory
 from .resnet import ScaledResNet, diverged
 
 # (block, activation) -> c of the identity, for the blocks where E||g(h)||^2 / ||h||^2 is constant.
@@ -81,8 +82,42 @@ def sample_statistics(h0: torch.Tensor, hL: torch.Tensor) -> dict:
             "q75": float(q75), "mean_sq": mean_sq, "se_sq": se_sq}
 
 
+class DemoResult(list):
+    """The rows of :func:`run_demo` (a list of dicts with the keys of :data:`CSV_COLUMNS`), with
+
+    Attributes:
+        settings: the arguments of the run (blocks, betas, depths, width, ensemble, inputs, seed).
+    """
+
+    def __init__(self, rows, settings: dict):
+        super().__init__(rows)
+        self.settings = settings
+
+    def table(self) -> str:
+        """The rows as a fixed-width text table (:func:`format_table`)."""
+        return format_table(self)
+
+    def plot(self, path=None):
+        """The measured means beside (1 + c alpha^2)^L - 1: :func:`reslimit.plots.demo_figure`, saved as
+        ``path`` (PNG, and PDF beside it) when given."""
+        from .plots import demo_figure
+
+        return demo_figure(self, path)
+
+    def save(self, out) -> None:
+        """Write ``out``/demo.csv (the rows), demo.png and demo.pdf (:meth:`plot`) and demo.json (the settings
+        and the package versions) into the existing folder ``out``."""
+        out = _checks.folder("out", out)
+        write_csv(self, out / "demo.csv")
+        self.plot(out / "demo.png")
+        versions = store.versions()
+        manifest = {"command": "reslimit demo", "settings": self.settings, "reslimit": versions["reslimit"],
+                    "torch": versions["torch"], "numpy": versions["numpy"]}
+        (out / "demo.json").write_text(json.dumps(manifest, indent=2))
+
+
 def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"], width=DEMO["width"],
-             ensemble=DEMO["ensemble"], inputs=DEMO["inputs"], seed=0) -> list[dict]:
+             ensemble=DEMO["ensemble"], inputs=DEMO["inputs"], seed=0, out=None) -> DemoResult:
     """Measure E||h_L - h_0||^2 / ||h_0||^2 against (1 + c alpha_L^2)^L - 1 on i.i.d. Gaussian weights.
 
     Args:
@@ -93,25 +128,40 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
         ensemble: E >= 2 independent networks (weight draws) per row (the SE is taken over them).
         inputs: standard normal inputs h_0 per network, shape (ensemble, inputs, width).
         seed: seed of the weights (the same draws for every beta) and of the inputs, in [0, 2^63 - 1].
+        out: a folder to write demo.csv, demo.png, demo.pdf and demo.json into (:meth:`DemoResult.save`);
+            locked (store.writing) from before the first network to the last file.
 
     Returns:
-        One dict per block x beta x depth with the keys of :data:`CSV_COLUMNS`: the measured mean, its
-        standard error over the ensemble, the theory, z = (measured - theory) / se and the verdict
-        "pass" when |z| <= 4, "fail" otherwise. All in float64.
+        A :class:`DemoResult`: one dict per block x beta x depth with the keys of :data:`CSV_COLUMNS`: the
+        measured mean, its standard error over the ensemble, the theory, z = (measured - theory) / se and
+        the verdict "pass" when |z| <= 4, "fail" otherwise. All in float64.
     """
     unknown = [pair for pair in blocks if tuple(pair) not in SECOND_MOMENT_C]
     if unknown:
         raise ValueError(f"blocks must be (block, activation) pairs among {list(SECOND_MOMENT_C)}; "
                          f"got {unknown}")
-    width, inputs = _checks.positive_int("width", width), _checks.positive_int("inputs", inputs)
-    ensemble = _checks.positive_int("ensemble", ensemble, minimum=2)
-    gen = torch.Generator().manual_seed(_checks.seed("seed", seed))
+    settings = {"blocks": [list(pair) for pair in blocks], "betas": list(betas), "depths": list(depths),
+                "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble,
+                                                                                              minimum=2),
+                "inputs": _checks.positive_int("inputs", inputs), "seed": _checks.seed("seed", seed)}
+    if out is None:
+        return _measure(settings)
+    with store.writing(out) as folder:
+        result = _measure(settings)
+        result.save(folder)
+    return result
+
+
+def _measure(settings: dict) -> DemoResult:
+    """The rows of :func:`run_demo` for its checked settings."""
+    width, ensemble, inputs, seed = (settings[k] for k in ("width", "ensemble", "inputs", "seed"))
+    gen = torch.Generator().manual_seed(seed)
     h0 = torch.randn((ensemble, inputs, width), generator=gen, dtype=torch.float64)
     rows = []
-    for (block, activation) in blocks:
+    for (block, activation) in settings["blocks"]:
         c = SECOND_MOMENT_C[block, activation]
-        for beta in betas:
-            for depth in depths:
+        for beta in settings["betas"]:
+            for depth in settings["depths"]:
                 net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation,
                                    ensemble=ensemble, seed=seed, dtype=torch.float64)
                 with torch.no_grad():
@@ -122,7 +172,7 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
                              "alpha": net.alpha, "c": c, "ensemble": ensemble, "inputs": inputs,
                              "measured": stats["mean_sq"], "se": stats["se_sq"], "theory": expected, "z": z,
                              "verdict": "pass" if abs(z) <= 4 else "fail"})
-    return rows
+    return DemoResult(rows, settings)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -145,31 +195,7 @@ def write_csv(rows: list[dict], path) -> None:
 
 
 def plot(rows: list[dict], path=None):
-    """Log-log plot of the measured means (error bars: 1 SE) beside the theory curves, a panel per block.
+    """Log-log plot of the measured means beside the theory curves: :func:`reslimit.plots.demo_figure`."""
+    from .plots import demo_figure
 
-    Returns the Figure; saved as ``path`` (PNG) and beside it as PDF when given.
-    """
-    from .plots import save, subplots
-
-    panels = list(dict.fromkeys((r["block"], r["activation"]) for r in rows))
-    fig, axes = subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
-    for ax, (block, activation) in zip(axes[0], panels):
-        mine = [r for r in rows if (r["block"], r["activation"]) == (block, activation)]
-        for i, beta in enumerate(dict.fromkeys(r["beta"] for r in mine)):
-            pts = [r for r in mine if r["beta"] == beta]
-            depth = np.array([r["depth"] for r in pts], dtype=float)
-            grid = np.geomspace(depth.min(), depth.max(), 200)
-            expected = [theory.second_moment(pts[0]["c"], L**-beta, L) for L in grid]
-            ax.plot(grid, expected, color=f"C{i}", lw=1.2, label=f"theory, beta = {beta:g}")
-            ax.errorbar(depth, [r["measured"] for r in pts], yerr=[r["se"] for r in pts], fmt="o",
-                        color=f"C{i}", capsize=3, label=f"measured, beta = {beta:g}")
-        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
-               title=f"{block} ({activation}), c = {mine[0]['c']:g}")
-        depths = sorted({r["depth"] for r in mine})
-        ax.minorticks_off()
-        ax.set_xticks(depths, [str(L) for L in depths])
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path)
-    return fig
+    return demo_figure(rows, path)

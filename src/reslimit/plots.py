@@ -91,6 +91,37 @@ def convergence_figure(conv, path=None) -> Figure:
     return fig
 
 
+def demo_figure(rows, path=None) -> Figure:
+    """The demo's E||h_L - h_0||^2 / ||h_0||^2 against L, log-log, a panel per block: the measured means (error
+    bars: 1 SE over the ensemble) beside the theory (1 + c alpha_L^2)^L - 1, alpha_L = L^-beta, per beta.
+
+    ``rows``: :func:`reslimit.demo.run_demo`'s (block, activation, beta, depth, c, measured, se); saved as
+    ``path`` (PNG) and beside it as PDF when given.
+    """
+    panels = list(dict.fromkeys((r["block"], r["activation"]) for r in rows))
+    fig, axes = subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (block, activation) in zip(axes[0], panels):
+        mine = [r for r in rows if (r["block"], r["activation"]) == (block, activation)]
+        for i, beta in enumerate(dict.fromkeys(r["beta"] for r in mine)):
+            pts = [r for r in mine if r["beta"] == beta]
+            depth = np.array([r["depth"] for r in pts], dtype=float)
+            grid = np.geomspace(depth.min(), depth.max(), 200)
+            expected = [theory.second_moment(pts[0]["c"], L**-beta, L) for L in grid]
+            ax.plot(grid, expected, color=f"C{i}", lw=1.2, label=f"theory, beta = {beta:g}")
+            ax.errorbar(depth, [r["measured"] for r in pts], yerr=[r["se"] for r in pts], fmt="o",
+                        color=f"C{i}", capsize=3, label=f"measured, beta = {beta:g}")
+        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
+               title=f"{block} ({activation}), c = {mine[0]['c']:g}")
+        depths = sorted({r["depth"] for r in mine})
+        ax.minorticks_off()
+        ax.set_xticks(depths, [str(L) for L in depths])
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 RATIOS = {"hidden_ratio": r"$\|h_L - h_0\| / \|h_0\|$", "grad_ratio": r"$\|p_0 - p_L\| / \|p_L\|$"}
 
 

@@ -68,3 +68,18 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
                 (high is not None and (v > high or (high_open and v == high))):
             fail(f"{v!r} is outside {interval}")
     return list(dict.fromkeys(values))
+
+
+def format_grid(values) -> str:
+    """The text :func:`parse_grid` reads back as ``values`` (a non-empty list of ints, or of reals).
+
+    "start:stop:num" when the values are exactly ``numpy.linspace(start, stop, num)`` with num >= 4 (cast to int
+    for ints, as parse_grid casts them), else a comma list; reals written with repr, so the text round-trips.
+    """
+    values = list(values)
+    integer = all(isinstance(v, int) for v in values)
+    text = [str(v) if integer else repr(float(v)) for v in values]
+    if len(values) >= 4 and values == np.linspace(values[0], values[-1], len(values),
+                                                  dtype=int if integer else None).tolist():
+        return f"{text[0]}:{text[-1]}:{len(values)}"
+    return ",".join(text)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _checks, store
 from ..theory import critical_theory
 from . import scaling
@@ -27,6 +29,10 @@ from .scaling import critical_betas, medians
 from .sweep import Study, check_executor, run_study
 
 MAX_RESOLUTION = 2**16
+# The grids of ``reslimit phase`` by default (Figure 7 of the paper): H = 0.1:0.9:9, beta = 0:1.3:27, as
+# reslimit.studies.grid.parse_grid reads them.
+HURSTS = tuple(np.linspace(0.1, 0.9, 9).tolist())
+BETAS = tuple(np.linspace(0.0, 1.3, 27).tolist())
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
@@ -40,8 +46,8 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     return out
 
 
-def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25, 0.5, 0.75, 1.0),
-          depths=(100, 1000), width=40, ensemble=5, samples=10, seed=0, dtype="float32") -> Study:
+def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depths=(100, 1000), width=40, ensemble=5,
+          samples=10, seed=0, dtype="float32") -> Study:
     """The phase study as a sweep: one point per Hurst index."""
     hursts = [_checks.real("hursts", h, low=0.0, high=1.0, low_open=True, high_open=True) for h in hursts]
     if not hursts:
@@ -58,23 +64,44 @@ def study(block="res3", activation="relu", hursts=(0.25, 0.5, 0.75), betas=(0.25
     return Study("phase", params, [{"hurst": h} for h in hursts], compute_point, base.engine)
 
 
-def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> dict:
+class PhaseResult(dict):
+    """{"rows": rows, "critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}, with
+
+    Attributes:
+        params: the study's params (as in its manifest).
+        theory: {H: the theory's critical beta} (:func:`reslimit.theory.critical_theory`; None where none is
+            claimed); the first-order one is H itself.
+    """
+
+    def __init__(self, rows, params: dict):
+        super().__init__(rows=rows, critical_beta=critical_betas(rows, params),
+                         critical_beta_grad=critical_betas(rows, params, "grad_ratio"))
+        self.params = params
+        self.theory = {h: critical_theory(params["block"], params["activation"], h) for h in params["hursts"]}
+
+    def plot(self, out=None):
+        """The heatmaps over (beta, H) with the critical betas: :func:`reslimit.plots.phase_figure`, saved in
+        ``out`` when given."""
+        from ..plots import RATIOS, phase_figure
+
+        grids = {ratio: medians(self["rows"], self.params, ratio) for ratio in RATIOS}
+        return phase_figure(grids, self.params, self, out)
+
+
+def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> PhaseResult:
     """Run (or resume) the phase study in ``out`` (locked throughout); write the critical betas to manifest.json.
 
-    Returns {"rows": rows, "critical_beta": {H: beta}, "critical_beta_grad": {H: beta}}.
+    ``options`` are those of :func:`study`. Returns a :class:`PhaseResult`: {"rows": rows, "critical_beta":
+    {H: beta}, "critical_beta_grad": {H: beta}}, with the params, the theory's critical betas and ``.plot()``.
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
     with store.writing(out):
-        result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
-        found = {"critical_beta": critical_betas(result, st.params),
-                 "critical_beta_grad": critical_betas(result, st.params, "grad_ratio")}
-        theory = {str(h): critical_theory(st.params["block"], st.params["activation"], h) for h in st.params["hursts"]}
-        store.update_manifest(out, **{k: {str(h): b for h, b in v.items()} for k, v in found.items()},
+        result = PhaseResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress), st.params)
+        store.update_manifest(out, **{k: {str(h): b for h, b in result[k].items()}
+                                      for k in ("critical_beta", "critical_beta_grad")},
                              critical_beta_first_order={str(h): h for h in st.params["hursts"]},
-                             critical_beta_theory=theory)
+                             critical_beta_theory={str(h): t for h, t in result.theory.items()})
         if figures:
-            from ..plots import RATIOS, phase_figure
-
-            phase_figure({ratio: medians(result, st.params, ratio) for ratio in RATIOS}, st.params, found, out)
-    return {"rows": result, **found}
+            result.plot(out)
+    return result

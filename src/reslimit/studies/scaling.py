@@ -21,12 +21,16 @@ from .. import _checks, _memory, native, store, theory
 from .._rng import KeyedNormal, mix
 from ..blocks import get_block
 from ..paths import make_path
+from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
 from .sweep import Study, check_executor, run_study
 
 INITS = ("iid", "brownian", "smooth", "fbm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _OUTER, _INNER, _INPUT, _READOUT, _TARGET = range(5)  # sub-streams of the study seed
+# The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).
+DEPTHS = (10, 120, 230, 340, 450, 560, 670, 780, 890, 1000)
+HURST = 0.5  # the Hurst index of fBm weights when none is given
 
 
 def ratios(net: ScaledResNet, betas, samples: int, seed: int) -> dict:
@@ -68,6 +72,8 @@ def paths(params: dict, hurst: float | None = None, resolution: int | None = Non
 
     def path(stream):
         options = {"seed": mix(params["seed"], stream) % 2**62, "dtype": dtype}
+        if params["init"] == "iid":
+            options["dist"] = params["dist"]
         if params["init"] == "smooth":
             options["lengthscale"] = params["lengthscale"]
         if params["init"] == "fbm":
@@ -162,14 +168,23 @@ def _sign_change(betas, slopes) -> float | None:
     return None
 
 
-def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=(10, 100, 1000), width=40,
-          ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32") -> Study:
+def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=DEPTHS, width=40,
+          ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32", dist="gaussian") -> Study:
     """The scaling study as a sweep: one point per depth, every beta computed on the same draw.
 
+    ``dist`` is the law of the entries of i.i.d. weights (init "iid"): "gaussian", "uniform" on [-sqrt 3, sqrt 3]
+    (the published experiments' weights) or "rademacher", each of variance 1; other inits take only the default.
+    It is kept in the params (None for other inits, as ``hurst`` is for inits other than fbm).
     Its engine (kept in the manifest) is native.engine's for the block, activation and dtype; weights
     streamed past 1 GiB take the torch loop either way, at the same depths on every machine.
     """
     init = _checks.choice("init", init, INITS)
+    if init == "iid":
+        dist = _checks.choice("dist", dist, DISTS)
+    elif dist != "gaussian":
+        raise ValueError(f"dist is for init 'iid' (i.i.d. weights) only; got dist={dist!r} with init {init!r}")
+    else:
+        dist = None
     get_block(block, activation)  # validates block and activation
     if not isinstance(activation, str):
         raise TypeError("activation must be a name for a study (it is stored in the manifest)")
@@ -178,7 +193,7 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
     if not betas or not depths:
         raise ValueError(f"betas and depths must be non-empty; got betas={betas}, depths={depths}")
     if init == "fbm":
-        hurst = _checks.real("hurst", 0.5 if hurst is None else hurst, low=0.0, high=1.0, low_open=True,
+        hurst = _checks.real("hurst", HURST if hurst is None else hurst, low=0.0, high=1.0, low_open=True,
                              high_open=True)
     elif hurst is not None:
         raise ValueError(f"hurst is for init 'fbm' only; got hurst={hurst!r} with init {init!r}")
@@ -186,7 +201,7 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
               "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble),
               "samples": _checks.positive_int("samples", samples), "seed": _checks.seed("seed", seed),
               "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
-              "dtype": _checks.choice("dtype", dtype, tuple(DTYPES))}
+              "dtype": _checks.choice("dtype", dtype, tuple(DTYPES)), "dist": dist}
     state = params["ensemble"] * len(betas) * params["samples"] * params["width"] * DTYPES[params["dtype"]].itemsize
     _memory.require(state * (max(depths) + 7), "one point's states, the adjoint keeping every layer's (ensemble x "
                     "betas x samples x width x (depth + 7) x itemsize)",
@@ -196,22 +211,49 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
                  native.engine(block, activation, DTYPES[params["dtype"]]))
 
 
-def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> list[dict]:
+class ScalingResult(list):
+    """The rows of a scaling study (a list of dicts, one per beta x depth x draw x input), with
+
+    Attributes:
+        params: the study's params (as in its manifest).
+        critical_beta, critical_beta_grad: the beta where the median hidden (gradient) ratio stops depending
+            on L (:func:`critical_betas`), None where the grid shows no sign change.
+        critical_beta_theory: the theory's (:func:`critical`).
+    """
+
+    def __init__(self, rows, params: dict):
+        super().__init__(rows)
+        self.params = params
+        self.critical_beta = critical_betas(self, params)[None]
+        self.critical_beta_grad = critical_betas(self, params, "grad_ratio")[None]
+        self.critical_beta_theory = critical(params)
+
+    def medians(self, ratio: str = "hidden_ratio") -> np.ndarray:
+        """The median ``ratio`` over draws and inputs, shape (depths, betas); +inf where over half diverged."""
+        return medians(self, self.params, ratio)[0]
+
+    def plot(self, out=None):
+        """(scaling, histograms): :func:`reslimit.plots.scaling_figures`, saved in ``out`` when given."""
+        from ..plots import scaling_figures
+
+        return scaling_figures(self, self.params, out)
+
+
+def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> ScalingResult:
     """Run (or resume) the scaling study in ``out``: results.csv, manifest.json and the figures.
 
-    ``options`` are those of :func:`study`. ``out`` is locked throughout (see run_study). Returns the rows.
+    ``options`` are those of :func:`study`. ``out`` is locked throughout (see run_study). Returns the rows as
+    a :class:`ScalingResult` (a list, with the params, the critical betas and ``.plot()``).
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
     with store.writing(out):
-        result = run_study(st, out, workers=workers, scheduler=scheduler, progress=progress)
-        store.update_manifest(out, critical_beta=critical_betas(result, st.params)[None],
-                             critical_beta_grad=critical_betas(result, st.params, "grad_ratio")[None],
-                             critical_beta_theory=critical(st.params))
+        result = ScalingResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
+                               st.params)
+        store.update_manifest(out, critical_beta=result.critical_beta, critical_beta_grad=result.critical_beta_grad,
+                             critical_beta_theory=result.critical_beta_theory)
         if figures:
-            from ..plots import scaling_figures
-
-            scaling_figures(result, st.params, out)
+            result.plot(out)
     return result
 
 

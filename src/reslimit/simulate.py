@@ -1,0 +1,152 @@
+"""One scaled ResNet at initialisation on standard normal inputs: what ``reslimit simulate`` runs.
+
+    h_0 ~ N(0, I_d),   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   alpha_L = L^-beta,
+    r = ||h_L - h_0|| / ||h_0||
+
+and, where the weights are i.i.d. (:data:`reslimit.demo.IID_INITS`) and the block has a constant
+c = E||g(h)||^2 / ||h||^2 (:data:`reslimit.demo.SECOND_MOMENT_C`), the exact E r^2 = (1 + c alpha_L^2)^L - 1
+beside the measurement (Marion, Fermanian, Biau, Vert 2022, proof of Lemma 1).
+
+Every number derives from one seed through the sub-streams of ``reslimit._rng.STREAMS``, as in
+``ScaledResNet(seed=...)``: V from the path seeded ``substream(seed, "outer")``, W from ``substream(seed,
+"inner")``, the inputs h_0 from the stream "inputs". So ``simulate(seed=s, init="iid")`` runs the very network
+``ScaledResNet(depth, width, seed=s, ...)`` builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import _checks, _memory, demo, store, theory
+from ._rng import normal, substream
+from .blocks import get_block
+from .paths import make_path
+from .resnet import ScaledResNet
+
+
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """One run of :func:`simulate`.
+
+    Attributes:
+        net: the network (its ``V``, ``W``, ``alpha``, ``block``...).
+        init: the name of the weight path (a key of ``reslimit.PATHS``).
+        h0, hL: the inputs and the outputs, shape (ensemble, samples, width).
+        states: every state h_0, ..., h_L, shape (depth + 1, ensemble, samples, width), when asked for; else None.
+        statistics: r = ||h_L - h_0|| / ||h_0|| summarised by :func:`reslimit.demo.sample_statistics`.
+        c: the constant of the exact identity where it holds (i.i.d. weights, a block of
+            :data:`reslimit.demo.SECOND_MOMENT_C`); else None.
+        theory: (1 + c alpha_L^2)^L - 1 where ``c`` is known; else None.
+        params: the arguments of the run, the seeds of its paths, alpha and the versions (JSON-able).
+    """
+
+    net: ScaledResNet
+    init: str
+    h0: torch.Tensor
+    hL: torch.Tensor
+    states: torch.Tensor | None
+    statistics: dict
+    c: float | None
+    theory: float | None
+    params: dict
+
+    def save(self, path) -> None:
+        """Write ``path`` (.npz): V, W (res2, res3), h (every state), alpha, beta and params (a JSON string).
+
+        Written under a temporary name and renamed into place once whole, so a Ctrl-C or a full disk leaves
+        no half-written run. Needs the states: ``simulate(..., states=True)`` or ``save=path``.
+        """
+        if self.states is None:
+            raise ValueError("save needs every state h_k: run simulate(..., states=True) or simulate(..., save=PATH)")
+        path = _check_save(path)
+        net = self.net
+        arrays = {"V": net.V, "h": self.states} | ({"W": net.W} if net.inner is not None else {})
+        tmp = Path(f"{path}.tmp")
+        try:
+            with open(tmp, "wb") as f:  # a file object: np.savez then adds no suffix
+                np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(self.params),
+                         **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activation="relu", ensemble=8, samples=16,
+             seed=0, dtype="float64", dist="gaussian", hurst=None, lengthscale=None, resolution=None, states=False,
+             save=None) -> Simulation:
+    """Run one scaled ResNet at initialisation on ``samples`` standard normal inputs per ensemble member.
+
+    Args:
+        block, activation: the residual block (``reslimit.BLOCKS``) and sigma (relu, the only one of res3).
+        init: the weight path of V (and W), a key of ``reslimit.PATHS``.
+        depth, width, beta: L, d and alpha_L = L^-beta.
+        ensemble: E independent weight draws.  samples: inputs h_0 per draw.
+        seed: in [0, 2^63 - 1]; the paths and inputs derive from it as in ``ScaledResNet(seed=...)``.
+        dtype: "float64" or "float32" (or the torch dtype).
+        dist: law of the entries of i.i.d. weights (init "iid"): "gaussian", "uniform" (on [-sqrt 3, sqrt 3])
+            or "rademacher"; other inits take only the default.
+        hurst, resolution: of fBm weights (init "fbm"); lengthscale: of smooth weights. None: the path's default.
+        states: keep every state h_0, ..., h_L (memory (L + 1) x E x samples x d), as :meth:`Simulation.save`
+            needs.
+        save: a .npz path to write the run to (:meth:`Simulation.save`); its folder is checked before the run.
+
+    Returns:
+        A :class:`Simulation`.
+    """
+    samples = _checks.positive_int("samples", samples)
+    seed = _checks.seed("seed", seed)
+    dtype = _checks.dtype(dtype)
+    if save is not None:
+        save = _check_save(save)  # refused before the run, not after it
+    keep = bool(states) or save is not None
+    if init == "iid":
+        options = {"dist": dist}
+    elif dist != "gaussian":
+        raise ValueError(f"dist is for init 'iid' (i.i.d. weights) only; got dist={dist!r} with init {init!r}")
+    else:
+        options = {}
+    options |= {k: v for k, v in (("hurst", hurst), ("lengthscale", lengthscale), ("resolution", resolution))
+                if v is not None}
+    has_inner = get_block(block, activation).inner
+    seeds = {"outer": substream(seed, "outer"), "inner": substream(seed, "inner") if has_inner else None}
+
+    def path(stream: str):
+        return make_path(init, width, ensemble, seed=seeds[stream], dtype=dtype, **options)
+
+    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=path("outer"),
+                       inner=path("inner") if has_inner else None, stream=False)
+    layers = net.depth + 1 if keep else 3  # every state when kept; else h_0, h_L and a working copy
+    _memory.require(layers * net.ensemble * samples * net.width * dtype.itemsize, "the states h",
+                    f"samples={samples} with ensemble={net.ensemble}, width={net.width}"
+                    + (f", depth={net.depth} (every layer kept, for states or save)" if keep else ""),
+                    "use fewer samples" + (" or keep no states (no save, --save)" if keep else ""))
+    h0 = normal((net.ensemble, samples, net.width), seed, "inputs", dtype)
+    with torch.no_grad():
+        h = net.trajectory(h0) if keep else None
+        hL = net(h0) if h is None else h[-1]
+    c = demo.SECOND_MOMENT_C.get((net.block.name, net.block.activation.name)) if init in demo.IID_INITS else None
+    versions = store.versions()
+    params = {"block": net.block.name, "activation": net.block.activation.name, "init": init, "depth": net.depth,
+              "width": net.width, "beta": net.beta, "alpha": net.alpha, "ensemble": net.ensemble, "samples": samples,
+              "seed": seed, "outer_seed": seeds["outer"], "inner_seed": seeds["inner"],
+              "dtype": str(dtype).replace("torch.", ""), **options,
+              "reslimit": versions["reslimit"], "torch": versions["torch"]}
+    run = Simulation(net=net, init=init, h0=h0, hL=hL, states=h, statistics=demo.sample_statistics(h0, hL), c=c,
+                     theory=None if c is None else theory.second_moment(c, net.alpha, net.depth), params=params)
+    if save is not None:
+        run.save(save)
+    return run
+
+
+def _check_save(path) -> Path:
+    """A .npz path whose folder exists (ValueError naming save otherwise)."""
+    path = _checks.folder("save", path)
+    if not path.resolve().parent.is_dir():
+        raise ValueError(f"save: the folder of {str(path)!r} does not exist; create it or save elsewhere")
+    return path
