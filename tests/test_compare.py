@@ -100,3 +100,55 @@ def test_activation_defaults_to_the_blocks_own(tmp_path):
     assert main(["converge", "--limit", "ode", "--block", "res3", "--width", "2", "--samples", "2", "--depths",
                  "4,8,16", "--out", str(tmp_path)]) in (0, 1)  # ran: 1 is a verdict failed at these sizes
     assert json.loads((tmp_path / "manifest.json").read_text())["params"]["activation"] == "relu"
+
+
+# converge on the sweep machinery -----------------------------------------------------------------------------
+
+SMALL = dict(limit="sde", width=3, depths=[4, 8, 16], samples=4, reference_factor=4, seed=5)
+
+
+def test_converge_points_are_chunks_of_samples_the_same_on_every_executor(tmp_path):
+    """chunk=2 gives two points; a pool gives their numbers exactly; point 0 is the study of the seed itself."""
+    local = converge(**SMALL, chunk=2, out=tmp_path / "local")
+    pooled = converge(**SMALL, chunk=2, workers=2)
+    for name in ("path_error", "terminal_error", "grad_error"):
+        assert np.array_equal(getattr(local, name), getattr(pooled, name)), name
+    first = converge(**(SMALL | {"samples": 2}))
+    assert np.array_equal(local.path_error[:, :2], first.path_error)
+    assert not np.allclose(local.path_error[:, 2:], first.path_error)  # point 1 draws other paths
+    ledger = (tmp_path / "local" / "points.jsonl").read_text().splitlines()
+    assert [json.loads(line)["point"] for line in ledger] == [0, 1]
+    assert json.loads((tmp_path / "local" / "manifest.json").read_text())["passed"] == local.passed
+
+
+def test_converge_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """A folder whose last point never reached the ledger: the rerun computes that point alone, same numbers."""
+    from reslimit import compare
+
+    whole = converge(**SMALL, chunk=1, out=tmp_path)
+    ledger = tmp_path / "points.jsonl"
+    ledger.write_text("".join(ledger.read_text().splitlines(keepends=True)[:2]))  # points 2 and 3 lost
+    computed = []
+    real = compare.compute_point
+    monkeypatch.setattr(compare, "compute_point", lambda params, point: computed.append(point["chunk"]) or
+                        real(params, point))
+    with pytest.warns(UserWarning):
+        again = converge(**SMALL, chunk=1, out=tmp_path)
+    assert sorted(computed) == [2, 3]
+    assert np.array_equal(again.path_error, whole.path_error) and again.rate == whole.rate
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        (dict(chunk=5), r"chunk must be at most samples=4 \(samples per point\); got 5"),
+        (dict(chunk=0), "chunk must be"),
+        (dict(device="tpu"), "device must be"),
+        (dict(workers=10**6), "workers must be at most"),
+        (dict(workers=2, scheduler="tcp://localhost:1"), "not both"),
+    ],
+)
+def test_converge_refuses_before_any_folder(tmp_path, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        converge(**(SMALL | kwargs), out=tmp_path / "study")
+    assert not (tmp_path / "study").exists()

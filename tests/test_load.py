@@ -102,8 +102,8 @@ def test_load_converge(folders):
     out, conv = folders
     frame = reslimit.load(out["converge"])
     _check(out["converge"], "converge", frame)
-    assert list(frame.columns) == ["depth", "sample", "path_error", "terminal_error", "grad_error"]
-    assert frame.shape == (3 * 4, 5)
+    assert list(frame.columns) == ["point", "depth", "sample", "path_error", "terminal_error", "grad_error"]
+    assert frame.shape == (3 * 4, 6) and frame["point"].tolist() == [0] * 12  # one point: chunk = samples
     assert frame.attrs["params"] == conv.params
     assert frame.attrs["manifest"]["slope"] == conv.rate.slope
     assert frame["path_error"].to_numpy().reshape(3, 4).tolist() == conv.path_error.tolist()
@@ -136,7 +136,8 @@ def test_convergence_load(folders):
     assert (back.rate.slope, back.rate.ci_low, back.rate.ci_high) == (
         manifest["slope"], manifest["ci_low"], manifest["ci_high"])
     assert back.rate == conv.rate and back.grad_rate == conv.grad_rate
-    assert back.summary() == {k: v for k, v in manifest.items() if k not in ("params", "versions")}
+    assert back.summary() == {k: manifest[k] for k in back.summary()}
+    assert manifest["study"] == "converge" and manifest["complete"] is True
 
 
 def test_convergence_load_grid_checked(folders, tmp_path):

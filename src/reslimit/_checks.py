@@ -63,6 +63,24 @@ def dtype(value) -> torch.dtype:
     return value
 
 
+def device(name: str, value) -> torch.device:
+    """A torch device ("cpu", "cuda", "cuda:1", a torch.device...) that this torch can use."""
+    try:
+        value = torch.device(value)
+    except (TypeError, RuntimeError, ValueError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu' or 'cuda:0'; got {value!r}") from None
+    if value.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} {str(value)!r} is not available: this torch sees no CUDA device; use 'cpu'")
+    if value.type == "cuda" and (value.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"{name} {str(value)!r} is not available: this torch sees {torch.cuda.device_count()} CUDA "
+                         f"device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if value.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {str(value)!r} is not available: this torch has no MPS backend; use 'cpu'")
+    if value.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'mps' (with an index, e.g. 'cuda:0'); got {str(value)!r}")
+    return value
+
+
 def state(name: str, value, *, ensemble: int, width: int, dtype: torch.dtype, device, owner: str) -> torch.Tensor:
     """A batch of states, shape (ensemble, batch, width), every entry finite.
 

@@ -12,19 +12,24 @@ bootstrap interval over samples, beside the theory (ode -1, sde -1/2, fbm 1 - 2H
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import _checks, _memory, store
-from ._rng import normal, substream
+from ._rng import STREAMS, mix, normal, substream
 from .blocks import get_block
 from .limits import Limit, get_limit
 from .paths import Smooth
 from .resnet import ScaledResNet
+from .studies.sweep import Study, check_executor, run_study
 
+_WRITER = "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))"
 # errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
 FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
 
@@ -133,10 +138,34 @@ class Convergence:
             ValueError: naming the folder if it does not exist, lacks manifest.json or results.csv, holds an
                 unreadable one or another kind of study (see :func:`reslimit.load`).
         """
-        from .results import converge_arrays
+        from .results import WRITERS, load
 
-        params, depths, errors = converge_arrays(out)
-        return cls(params, depths, *errors)
+        frame = load(out)
+        if frame.attrs["study"] != "converge":
+            raise ValueError(f"{str(out)!r} holds a {frame.attrs['study']} study, not a converge one (written by "
+                             f"{WRITERS['converge']}); read it with reslimit.load")
+        table = repr(str(Path(out) / "results.csv"))
+        return cls.from_rows(frame.attrs["params"], frame.to_dict("records"), where=table)
+
+    @classmethod
+    def from_rows(cls, params: dict, rows, where: str = "rows") -> Convergence:
+        """The Convergence of ``params`` from its tidy rows (:meth:`rows`: one per depth x sample, in any order).
+
+        Raises:
+            ValueError: naming ``where`` if a column lacks or the rows are not one per depth and sample.
+        """
+        depths, samples = params["depths"], params["samples"]
+        names = ("path_error", "terminal_error", "grad_error")
+        lacking = [n for n in ("depth", "sample", *names) if rows and n not in rows[0]]
+        if lacking:
+            raise ValueError(f"{where} has no column {', '.join(lacking)}; rerun {_WRITER} into a new folder")
+        cells = {(int(row["depth"]), int(row["sample"])): row for row in rows}
+        expected = [(L, m) for L in depths for m in range(samples)]
+        if len(rows) != len(expected) or set(cells) != set(expected):
+            raise ValueError(f"{where} does not hold one row per depth in {depths} and sample 0..{samples - 1} "
+                             f"({len(rows)} rows for {len(expected)}); rerun {_WRITER} into a new folder")
+        errors = (np.array([float(cells[key][n]) for key in expected]).reshape(len(depths), samples) for n in names)
+        return cls(params, np.array(depths), *errors)
 
 
 def _paths(limit: Limit, params: dict, inner_needed: bool, resolution: int):
@@ -145,9 +174,10 @@ def _paths(limit: Limit, params: dict, inner_needed: bool, resolution: int):
     seed, width, samples = params["seed"], params["width"], params["samples"]
     dtype = _checks.dtype(params["dtype"])
     options = {"lengthscale": params["lengthscale"], "hurst": params["hurst"], "resolution": resolution}
-    outer = limit.make_path(width, samples, seed=substream(seed, "outer"), dtype=dtype, **options)
-    inner = Smooth(width, samples, lengthscale=params["lengthscale"], seed=substream(seed, "inner"),
-                   dtype=dtype) if inner_needed else None
+    device = params.get("device", "cpu")
+    outer = limit.make_path(width, samples, seed=substream(seed, "outer"), dtype=dtype, device=device, **options)
+    inner = Smooth(width, samples, lengthscale=params["lengthscale"], seed=substream(seed, "inner"), dtype=dtype,
+                   device=device) if inner_needed else None
     return outer, inner
 
 
@@ -161,22 +191,23 @@ def _reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
     """
     x = h0.clone().requires_grad_(True)
     solver = limit.solver(blk.name, blk.activation, outer=outer, inner=inner, method=limit.method, steps=top * factor)
-    H = solver.solve(x, torch.arange(top + 1, dtype=h0.dtype) / top)
+    H = solver.solve(x, torch.arange(top + 1, dtype=h0.dtype, device=h0.device) / top)
     (P0,) = torch.autograd.grad(((H[-1] - target) ** 2).sum() / 2, x)
     return H.detach(), P0
 
 
-def _check_size(limit: Limit, depths, factor, samples, width, dtype, inner) -> None:
-    """Refuse, before any computing, a reference solve that cannot fit in memory or would run for hours."""
+def _check_size(limit: Limit, depths, factor, samples, width, dtype, inner, device, name="samples") -> None:
+    """Refuse, before any computing, a reference solve (of ``samples`` paths, as ``name`` says) that cannot fit in
+    the memory of ``device`` or would run for hours."""
     top, steps = depths[-1], depths[-1] * factor
     sizes = f"depths up to {top} x reference_factor={factor}"
     _memory.require_steps(steps + 2 * sum(depths), "the reference solve and the networks", sizes,
                           "use smaller depths or reference_factor")
     per_step = limit.reference_bytes * (2 if inner else 1) * dtype.itemsize * samples * width**2
     _memory.require(steps * per_step, "the reference solve and its backpropagation",
-                    f"{sizes} with samples={samples}, width={width}",
-                    f"at most {_memory.affordable(per_step)} reference steps fit: use smaller depths, "
-                    "reference_factor, samples or width")
+                    f"{sizes} with {name}={samples}, width={width}",
+                    f"at most {_memory.affordable(per_step, device)} reference steps fit: use smaller depths, "
+                    f"reference_factor, {name} or width", device)
 
 
 def _check_depths(depths) -> list[int]:
@@ -192,25 +223,39 @@ def _check_depths(depths) -> list[int]:
 
 
 def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
-             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, out=None, progress=False,
-             dtype=torch.float64) -> Convergence:
+             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, chunk=None, out=None,
+             workers=None, scheduler=None, progress=False, dtype=torch.float64, device="cpu") -> Convergence:
     """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
+
+    The samples are computed in points of ``chunk`` samples each (a sweep of :mod:`reslimit.studies.sweep`):
+    with ``out`` each finished point is kept on disk at once, so a killed run resumes where it stopped, and
+    ``workers`` or ``scheduler`` compute the points in parallel, with the same numbers.
 
     Args:
         limit: "ode" (Smooth weights, beta = 1), "sde" (Brownian, beta = 1/2) or "fbm" (fractional
-            Brownian with hurst > 1/2, beta = hurst).
+            Brownian with hurst > 1/2, beta = hurst): a key of :data:`reslimit.limits.LIMITS`.
         block, activation: the residual block; res2/res3 read W from a smooth inner path. activation None:
             relu for res3 (its only one), tanh otherwise.
         width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
-        seed: every number derives from it, in [0, 2^63 - 1].  hurst: fbm only, in (1/2, 1).
-        lengthscale: of the smooth paths, > 0.
+        seed: every number derives from it, in [0, 2^63 - 1], through the sub-streams of reslimit._rng.STREAMS
+            (the outer path's seed is ``substream(seed, "outer")``, as for ``ScaledResNet(seed=seed)``).
+        hurst: fbm only, in (1/2, 1).  lengthscale: of the smooth paths, > 0.
         reference_factor: an integer >= 2: the reference solves on a grid ``reference_factor`` times finer
-            than the largest depth; None for the default: ode 2 (rk4), sde 64 (Euler-Maruyama), fbm 8 (Heun).
-        out: a directory to save the study in (see :meth:`Convergence.save`); one holding a study with
-            other parameters is refused before any computing.
-        progress: show a progress bar over depths.
+            than the largest depth; None for the limit's default (LIMITS[limit].reference_factor: ode 2 with rk4,
+            sde 64 with Euler-Maruyama, fbm 8 with Heun).
+        chunk: samples per point, 1..samples (default: all, one point). Point c draws its paths, inputs and
+            targets from the seed ``chunk_seed(seed, c)`` (``seed`` itself for c = 0), so the numbers depend on
+            ``chunk`` but not on ``workers`` or ``scheduler``.
+        out: a directory to keep the study in (results.csv with a ``point`` column, manifest.json with the
+            fitted rates, convergence.png; see :func:`reslimit.load`); refused before any computing if it holds
+            a study with other parameters or is being written by another process. Rerun to resume.
+        workers: compute the points on a local pool of this many processes; scheduler: on the Dask cluster at
+            "tcp://HOST:PORT". Neither: in this process.
+        progress: show a progress bar over points.
         dtype: of the paths, the inputs, the networks and the reference: torch.float64 (default) or
             torch.float32 (or their names); float32 errors at or below 1e-5 count as rounding (``FLOAT_FLOOR``).
+        device: where the paths, the networks and the reference live ("cpu", "cuda", ...); the errors come
+            back to the CPU.
 
     Returns:
         A :class:`Convergence` with the errors (K, M), the fitted rates and the verdict.
@@ -223,43 +268,74 @@ def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16
     hurst = limit.beta(hurst) if "hurst" in limit.options else None
     lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
     dtype = _checks.dtype(dtype)
+    device = _checks.device("device", device)
+    chunk = samples if chunk is None else _checks.positive_int("chunk", chunk)
+    if chunk > samples:
+        raise ValueError(f"chunk must be at most samples={samples} (samples per point); got {chunk}")
     top = depths[-1]
     if any(top % L for L in depths):
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = limit.reference_factor if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
     blk = get_block(block, ("relu" if block == "res3" else "tanh") if activation is None else activation)
-    _check_size(limit, depths, factor, samples, width, dtype, blk.inner)
+    _check_size(limit, depths, factor, chunk, width, dtype, blk.inner, device,
+                "samples" if chunk == samples else "chunk")
+    check_executor(workers, scheduler)
     params = {"limit": limit.name, "block": block, "activation": blk.activation.name, "width": width,
-              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst,
-              "lengthscale": lengthscale, "reference_factor": factor, "dtype": str(dtype).replace("torch.", "")}
-    if out is None:
-        return _measure(params, blk, progress)
-    with store.writing(out) as folder:  # one writer, from the check to the last file
-        store.prepare(folder, params)
-        conv = _measure(params, blk, progress)
-        conv.save(folder)
+              "depths": depths, "samples": samples, "seed": seed, "hurst": hurst, "lengthscale": lengthscale,
+              "reference_factor": factor, "dtype": str(dtype).replace("torch.", ""), "chunk": chunk,
+              "device": str(device)}
+    points = [{"chunk": c, "first": first, "count": min(chunk, samples - first)}
+              for c, first in enumerate(range(0, samples, chunk))]
+    study = Study("converge", params, points, compute_point)
+    if out is None and workers is None and scheduler is None:
+        points = tqdm(points, desc=f"{limit.name} samples", unit="point", disable=not progress)
+        return Convergence.from_rows(params, [row for point in points for row in compute_point(params, point)])
+    with tempfile.TemporaryDirectory() if out is None else nullcontext(out) as where, store.writing(where) as folder:
+        conv = Convergence.from_rows(params, run_study(study, folder, workers=workers, scheduler=scheduler,
+                                                       progress=progress))
+        if out is not None:
+            from . import plots
+
+            plots.convergence_figure(conv, folder / "convergence.png")
+            store.update_manifest(folder, **conv.summary())
     return conv
 
 
-def _measure(params: dict, blk, progress: bool) -> Convergence:
-    """The reference, every depth's network against it, and the fitted rates (converge's checked params)."""
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The seed of the samples of point ``chunk`` of a converge study of ``seed``: seed itself for chunk 0, else
+    a sub-stream mixed from both (so chunks are independent draws)."""
+    return seed if chunk == 0 else mix(seed, STREAMS["chunks"], chunk) % 2**62
+
+
+def compute_point(params: dict, point: dict) -> list[dict]:
+    """One point of a converge study: its ``count`` samples' errors at every depth, as tidy rows."""
+    blk = get_block(params["block"], params["activation"])
+    errors = _measure(params | {"seed": chunk_seed(params["seed"], point["chunk"]), "samples": point["count"]}, blk)
+    return [{"depth": int(L), "sample": point["first"] + m, "path_error": float(errors[0][i, m]),
+             "terminal_error": float(errors[1][i, m]), "grad_error": float(errors[2][i, m])}
+            for i, L in enumerate(params["depths"]) for m in range(point["count"])]
+
+
+def _measure(params: dict, blk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(path, terminal, gradient) errors, each (K, M): the reference, then every depth's network against it."""
     limit, width, depths, samples, seed = (params[k] for k in ("limit", "width", "depths", "samples", "seed"))
     limit, top, factor, dtype = get_limit(limit), depths[-1], params["reference_factor"], _checks.dtype(params["dtype"])
+    device = torch.device(params["device"])
     outer, inner = _paths(limit, params, blk.inner, top * factor)
-    h0 = normal((samples, 1, width), seed, "inputs", dtype)
+    h0 = normal((samples, 1, width), seed, "inputs", dtype, device)
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
-    target = normal((samples, 1, width), seed, "targets", dtype)
+    target = normal((samples, 1, width), seed, "targets", dtype, device)
     H, P0 = _reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
-    for i, L in enumerate(tqdm(depths, desc=f"{limit.name} depths", disable=not progress)):
+    for i, L in enumerate(depths):
         net = ScaledResNet(L, width, beta=outer.natural_beta, block=blk.name, activation=blk.activation, outer=outer,
                            inner=inner, stream=True)
         with torch.no_grad():
             h = net.trajectory(h0)
             p = net.adjoint(h0, h[-1] - target, every=L)
         diff = (H[:: top // L] - h).norm(dim=-1)[..., 0]  # (L+1, M)
-        path_err[i] = diff.max(0).values.numpy()
-        term_err[i] = diff[-1].numpy()
-        grad_err[i] = (P0 - p[0]).norm(dim=-1)[:, 0].numpy()
-    return Convergence(params, np.array(depths), path_err, term_err, grad_err)
+        path_err[i] = diff.max(0).values.cpu().numpy()
+        term_err[i] = diff[-1].cpu().numpy()
+        grad_err[i] = (P0 - p[0]).norm(dim=-1)[:, 0].cpu().numpy()
+    return path_err, term_err, grad_err

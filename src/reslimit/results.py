@@ -67,38 +67,6 @@ def load(out):
     return frame
 
 
-def converge_arrays(out) -> tuple[dict, object, tuple]:
-    """A converge folder's (params, depths (K,), (path_error, terminal_error, grad_error) each (K, M)).
-
-    Raises:
-        ValueError: naming the folder if :func:`load` refuses it, if it holds another kind of study, or if its
-            results.csv does not hold exactly one row per depth and sample of its params.
-    """
-    import numpy as np
-
-    frame = load(out)
-    folder, kind, params = Path(out), frame.attrs["study"], frame.attrs["params"]
-    if kind != "converge":
-        raise ValueError(f"{str(folder)!r} holds a {kind} study, not a converge one (written by "
-                         f"{WRITERS['converge']}); read it with reslimit.load")
-    depths, samples = params["depths"], params["samples"]
-    lacking = [name for name in ("depth", "sample", "path_error", "terminal_error", "grad_error")
-               if name not in frame.columns]
-    if lacking:
-        raise ValueError(f"{str(folder / 'results.csv')!r} has no column {', '.join(lacking)}; rerun "
-                         f"{WRITERS['converge']} into a new folder")
-    cells = {(L, m): i for i, (L, m) in enumerate(zip(frame["depth"].tolist(), frame["sample"].tolist()))}
-    expected = [(L, m) for L in depths for m in range(samples)]
-    if len(frame) != len(expected) or set(cells) != set(expected):
-        raise ValueError(f"{str(folder / 'results.csv')!r} does not hold one row per depth in {depths} and sample "
-                         f"0..{samples - 1} ({len(frame)} rows for {len(expected)}); rerun "
-                         f"{WRITERS['converge']} into a new folder")
-    order = [cells[key] for key in expected]
-    errors = tuple(frame[name].to_numpy(dtype=float)[order].reshape(len(depths), samples)
-                   for name in ("path_error", "terminal_error", "grad_error"))
-    return params, np.array(depths), errors
-
-
 def _identify(out) -> tuple[Path, str, dict]:
     """(the folder, its kind, its manifest); ValueError naming the folder and what is missing."""
     folder = Path(out)
