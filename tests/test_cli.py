@@ -268,3 +268,72 @@ def test_converge_bad_input(tmp_path, capsys, bad, arg):
 
     assert main(["converge", "--width", "2", "--samples", "2", "--out", str(tmp_path)] + bad) == 2
     assert arg in capsys.readouterr().err
+
+
+def _options(*args):
+    """What a handler passes to its library call for this command line."""
+    from reslimit import cli
+
+    return cli._given(cli._parser().parse_args(list(args)))
+
+
+REQUIRED = {"simulate": [], "demo": ["--out", "d"], "converge": ["--out", "d"], "scaling": ["--out", "d"],
+            "phase": ["--out", "d"]}
+
+
+@pytest.mark.parametrize("command,flag,comma,span,values", [
+    ("scaling", "--betas", "0,0.5,1", "0:1:3", [0.0, 0.5, 1.0]),
+    ("scaling", "--depths", "10,505,1000", "10:1000:3", [10, 505, 1000]),
+    ("phase", "--hursts", "0.25,0.5,0.75", "0.25:0.75:3", [0.25, 0.5, 0.75]),
+    ("phase", "--betas", "0,0.5,1", "0:1:3", [0.0, 0.5, 1.0]),
+    ("phase", "--depths", "10,505,1000", "10:1000:3", [10, 505, 1000]),
+    ("converge", "--depths", "8,16,24", "8:24:3", [8, 16, 24]),
+])
+def test_every_grid_flag_takes_a_comma_list_or_a_range(command, flag, comma, span, values):
+    for text in (comma, span):
+        got = _options(command, *REQUIRED[command], flag, text)[flag[2:]]
+        assert got == values and all(type(v) is type(values[0]) for v in got)
+    with pytest.raises(ValueError, match=f"{flag} must be a comma list or start:stop:num"):
+        _options(command, *REQUIRED[command], flag, "1:2")
+
+
+def test_flags_not_given_are_left_to_the_library():
+    # no default restated: a command line of only the required flags passes only them
+    for command, required in REQUIRED.items():
+        expected = ({"out": "d"} if required else {}) | ({"quick": False} if command == "demo" else {})
+        assert _options(command, *required) == expected
+
+
+def test_help_shows_the_library_defaults(capsys):
+    from reslimit.studies import phase, scaling
+
+    assert main(["scaling", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 10:1000:10)" in text and scaling.study().params["depths"] == list(range(10, 1001, 110))
+    assert "(default 0.25,0.5,1.0)" in text and "(default float32)" in text and "(default relu)" in text
+    assert main(["phase", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 0.1:0.9:9)" in text and "(default 0.0:1.3:27)" in text
+    assert len(phase.study().params["betas"]) == 27
+
+
+@pytest.mark.parametrize("command", ["scaling", "phase"])
+def test_studies_default_to_relu_for_res3(tmp_path, capsys, command):
+    grid = ["--hursts", "0.7"] if command == "phase" else []
+    code = main([command, "--block", "res3", *grid, "--depths", "2,4", "--betas", "0.5", "--width", "3",
+                 "--ensemble", "2", "--samples", "1", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "manifest.json").read_text())["params"]["activation"] == "relu"
+
+
+def test_scaling_dist_flag(tmp_path, capsys):
+    args = ["scaling", "--depths", "2", "--betas", "0.5", "--width", "3", "--ensemble", "2"]
+    assert main([*args, "--dist", "uniform", "--out", str(tmp_path / "u")]) == 0
+    assert json.loads((tmp_path / "u" / "manifest.json").read_text())["params"]["dist"] == "uniform"
+    capsys.readouterr()
+    assert main([*args, "--dist", "normal", "--out", str(tmp_path / "n")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dist" in err and not (tmp_path / "n").exists()
+    assert main([*args, "--init", "smooth", "--dist", "uniform", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslimit: error: dist is for init 'iid'") and not (tmp_path / "s").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reslimit import IID, ScaledResNet, cli, native, theory
+from reslimit import IID, ScaledResNet, cli, demo, native, plots, theory
 from reslimit._rng import mix
 from reslimit.studies import phase, read_rows, scaling, sweep
 
@@ -165,3 +165,71 @@ def test_scaling_refuses_to_resume_with_another_engine(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"computed with {re.escape(sweep.ENGINES[was])} on torch .*; this run "
                                          f"would use {re.escape(sweep.ENGINES[other])} on torch"):
         scaling.scaling(tmp_path, **options)
+
+
+def test_scaling_result_plots_median_and_exact_theory(tmp_path):
+    result = scaling.scaling(tmp_path, init="iid", betas=[0.5, 1.0], depths=[4, 16], width=4, ensemble=3, samples=2,
+                             progress=False, figures=False)
+    assert result.critical_beta_theory == 0.5 and result.params["dist"] == "gaussian"
+    assert result.medians().shape == (2, 2)
+    fig, hist = result.plot()
+    assert list(tmp_path.glob("*.png")) == []  # saved only when asked
+    for ax, ratio in zip(fig.axes, ("hidden_ratio", "grad_ratio")):
+        assert ax.get_xlabel() == "depth L" and ax.get_ylabel() == plots.RATIOS[ratio]
+        medians = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+        theory_lines = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(medians) == len(theory_lines) == 2  # one of each per beta
+    # i.i.d. res-3: the exact sqrt((1 + alpha^2/2)^L - 1), alpha = L^-beta, beside the hidden medians
+    for line, beta in zip([x for x in fig.axes[0].get_lines() if x.get_linestyle() == "--"], [0.5, 1.0]):
+        np.testing.assert_allclose(line.get_ydata(), [math.sqrt((1 + L ** (-2 * beta) / 2) ** L - 1) for L in (4, 16)])
+    np.testing.assert_allclose([x.get_ydata() for x in fig.axes[0].get_lines() if x.get_linestyle() == "-"],
+                               result.medians().T)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(text.startswith("theory") for text in labels) and "median over samples" in labels
+    assert [ax.get_ylabel() for ax in hist.axes] == ["samples", "samples"]
+
+
+def test_scaling_dist_uniform_is_recorded_and_refused_elsewhere(tmp_path):
+    options = dict(betas=[0.5], depths=[4], width=4, ensemble=2, progress=False, figures=False)
+    uniform = scaling.scaling(tmp_path / "u", dist="uniform", **options)
+    gaussian = scaling.scaling(tmp_path / "g", **options)
+    assert json.loads((tmp_path / "u" / "manifest.json").read_text())["params"]["dist"] == "uniform"
+    assert [r["hidden_ratio"] for r in uniform] != [r["hidden_ratio"] for r in gaussian]
+    outer, _ = scaling.paths(uniform.params)
+    assert outer.dist == "uniform" and outer.weights(4).abs().max() * 2 <= math.sqrt(3)  # sqrt(d) |V| <= sqrt 3
+    with pytest.raises(ValueError, match="dist is for init 'iid'"):
+        scaling.study(init="brownian", dist="uniform")
+    with pytest.raises(ValueError, match="dist must be one of"):
+        scaling.study(dist="cauchy")
+    assert scaling.study(init="brownian").params["dist"] is None
+
+
+def test_phase_result_plots_measured_and_theory_lines(tmp_path):
+    result = phase.phase(tmp_path, hursts=[0.3, 0.7], betas=[0.25, 0.5, 1.0], depths=[4, 8], width=4, ensemble=2,
+                         samples=2, progress=False, figures=False)
+    assert result.theory == {0.3: 0.5, 0.7: 0.7} and set(result) == {"rows", "critical_beta", "critical_beta_grad"}
+    fig = result.plot()
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(axes) == 2
+    for ax in axes:
+        assert ax.get_xlabel().startswith(r"$\beta$") and ax.get_ylabel() == "Hurst index H"
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        first = lines[r"first-order theory $\beta = H$"]
+        np.testing.assert_allclose(first.get_xdata(), [0.3, 0.7])
+        inner = lines[r"with the inner weights' noise: $\max(H, 1/2)$"]
+        np.testing.assert_allclose(inner.get_xdata(), [0.5, 0.7])  # res-3: max(H, 1/2)
+        assert any(label.startswith(r"measured critical $\beta$") for label in lines)
+
+
+def test_demo_result_plots_measured_beside_theory():
+    rows = demo.run_demo(blocks=(("res3", "relu"),), betas=(0.5, 1.0), depths=(4, 16), ensemble=4, inputs=2)
+    assert rows.settings["depths"] == [4, 16] and "verdict" in rows.table()
+    fig = rows.plot()
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "depth L" and ax.get_ylabel() == "E||h_L - h_0||^2 / ||h_0||^2"
+    theory_lines = [line for line in ax.get_lines() if line.get_label().startswith("theory")]
+    assert len(theory_lines) == 2 and len(ax.containers) == 2  # a curve and error bars per beta
+    for line, beta in zip(theory_lines, (0.5, 1.0)):  # (1 + c alpha^2)^L - 1 at L = 16, c = 1/2
+        assert line.get_ydata()[-1] == pytest.approx((1 + 0.5 * 16 ** (-2 * beta)) ** 16 - 1, rel=1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "measured, beta = 0.5" in labels and "theory, beta = 1" in labels
