@@ -100,9 +100,43 @@ def test_prop9_explodes_below_one_not_at_one():
 
 def _small_plan(quick=True):
     iid = {"width": 4, "samples": 300}
-    return [(B.lemma1, dict(depth=16, beta=0.5, **iid)), (B.prop2, dict(depth=16, beta=0.75, **iid)),
-            (B.prop8, {"beta": 1.0, "width": 4, "samples": 30, "depths": (8, 32)}),
-            (B.prop9, {"beta": 0.5, "width": 4, "samples": 30, "depths": (8, 32, 128)})]
+    smooth = {"width": 4, "samples": 30}
+    return {"lemma1": [B.Check(B.lemma1, dict(depth=16, beta=0.5, seed=5, **iid))],
+            "prop2": [B.Check(B.prop2, dict(depth=16, beta=0.75, seed=6, **iid))],
+            "prop8": [B.Check(B.prop8, dict(beta=1.0, depths=(8, 32), seed=7, **smooth))],
+            "prop9": [B.Check(B.prop9, dict(beta=0.5, depths=(8, 32, 128), seed=8, **smooth))]}
+
+
+def test_one_plan_for_the_study_and_the_report():
+    """reslimit bounds and the report's bound claims run the same checks: same functions, sizes and seeds."""
+    from reslimit.claims import CLAIMS
+
+    for quick in (True, False):
+        plan = B.plan(quick)
+        assert list(plan) == ["lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9"]
+        for name, checks in plan.items():
+            assert (CLAIMS[name].quick if quick else CLAIMS[name].full)["checks"] == checks
+        seeds = [c.kwargs["seed"] for checks in plan.values() for c in checks]
+        assert len(set(seeds)) == len(seeds) == 24
+        assert [c.control for c in plan["prop9"]] == [False, False, True]
+    assert B.plan(True)["lemma1"][0].kwargs == {"depth": 64, "beta": 0.5, "activation": "leaky_relu:0.5",
+                                               "dist": "gaussian", "seed": 100, "width": 8, "samples": 4000}
+    assert B.plan(False)["prop8"][0].kwargs["depths"] == (16, 64, 256, 1024, 4096)
+
+
+def test_run_check_moves_the_seed_and_inverts_a_control():
+    seen = []
+
+    def fake(**kwargs):
+        seen.append(kwargs["seed"])
+        return [{"passed": False, "rule": "r", "source": "Prop. 9", "measured": 1.5}]
+
+    assert B.run_check(B.Check(fake, {"seed": 910, "beta": 1.0})) == [
+        {"passed": False, "rule": "r", "source": "Prop. 9", "measured": 1.5}]
+    assert B.run_check(B.Check(fake, {"seed": 910}, control=True), seed=2) == [
+        {"passed": True, "rule": "control: r", "source": "Prop. 9 (control)", "measured": 1.5}]
+    B.run_check(B.Check(fake, {"seed": 910}), seed=2**63 - 1)
+    assert seen == [910, 2910, (910 - 1000) % 2**63]
 
 
 def test_bounds_writes_csv_manifest_figure(tmp_path, monkeypatch):

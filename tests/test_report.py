@@ -1,4 +1,5 @@
-"""The validation report on a folder of tiny fake scripts: one passing, one failing, one crashing."""
+"""The validation report: on a folder of tiny fake scripts (one passing, one failing, one crashing), and on the
+package's claims (reslimit.claims), which the thin scripts of validation/ run too."""
 
 import base64
 import json
@@ -6,12 +7,17 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
+from reslimit.claims import CLAIMS, run
+from reslimit.cli import main
 from reslimit.report import report
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _png(width=3, height=2) -> bytes:
@@ -52,7 +58,6 @@ def made(tmp_path_factory):
     folder = root / "validation"
     folder.mkdir()
     png = base64.b64encode(_png()).decode()
-    (folder / "common.py").write_text("raise RuntimeError('common is not a script')\n")
     (folder / "good.py").write_text(SCRIPT.format(png=png, claim="slope <b>&</b>", measured=-1.01, passed=True,
                                                   second=True))
     (folder / "bad.py").write_text(SCRIPT.format(png=png, claim="bad slope", measured=-0.5, passed=False,
@@ -99,10 +104,37 @@ def test_quick_or_full_and_selection(tmp_path, made):
     claims = report(tmp_path, quick=False, scripts=["good.py"], progress=False, validation_dir=folder)
     assert [c["claim"] for c in claims] == ["slope <b>&</b>", "same figure"]
     assert (tmp_path / "good" / "output.log").read_text().strip() == "full"
-    with pytest.raises(ValueError, match="no validation script nope"):
+    with pytest.raises(ValueError, match="scripts .* there is no nope"):
         report(tmp_path, scripts=["nope"], progress=False, validation_dir=folder)
-    with pytest.raises(ValueError, match="no validation folder"):
+    with pytest.raises(ValueError, match="scripts .* claims of reslimit.claims; there is no nope"):
+        report(tmp_path, scripts=["nope"], progress=False)
+    with pytest.raises(ValueError, match="validation_dir must be a folder"):
         report(tmp_path, progress=False, validation_dir=tmp_path / "missing")
+
+
+def test_a_crash_is_not_hidden_by_an_earlier_runs_claims(tmp_path, made):
+    """OUT/NAME/claims.json left by an earlier report is removed before the claim runs again."""
+    folder = made[0].parent / "validation"
+    (tmp_path / "crash").mkdir()
+    (tmp_path / "crash" / "claims.json").write_text(json.dumps([{"claim": "old", "passed": True}]))
+    claims = report(tmp_path, scripts=["crash"], progress=False, validation_dir=folder)
+    assert [(c["claim"], c["passed"]) for c in claims] == [("crash ran to completion and wrote its claims", False)]
+
+
+def test_cli_only_names_claims(tmp_path, capsys):
+    assert main(["report", "--quick", "--only", "prop2,nope", "--out", str(tmp_path / "r")]) == 2
+    assert "there is no nope (there are: adjoint_rate, " in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_claims_refuse_an_unknown_name(tmp_path):
+    with pytest.raises(ValueError, match="name must be a claim of reslimit.claims"):
+        run("nope", tmp_path)
+    assert set(CLAIMS) == REQUIRED_SCRIPTS
+    for name, claim in CLAIMS.items():  # one table: both sizes call the same check with the same keywords
+        assert set(claim.quick) == set(claim.full), name
+        assert "Claim" in claim.doc, name  # the statement, shown by --help
+        assert f'main(name="{name}")' in (ROOT / "validation" / f"{name}.py").read_text()
 
 
 def test_browser_loads_every_figure(made):
@@ -137,10 +169,22 @@ def test_the_real_quick_report_passes_every_claim(real):
     assert failed == []
     for c in claims:
         assert set(c) >= {"claim", "source", "theory", "measured", "tolerance", "passed", "command"}
-        assert c["command"].startswith("python validation/") and "--quick" in c["command"]
+        assert c["command"].startswith(f"python -m reslimit.claims {c['script']} --quick --out ")
         copy = Path(c["figure_copy"])
         assert copy.suffix == ".png" and copy.is_file() and copy.with_suffix(".pdf").is_file(), c["claim"]
     assert json.loads((out / "claims.json").read_text()) == claims
+
+
+def test_a_validation_script_gives_the_reports_numbers(real, tmp_path):
+    """python validation/prop2.py is a thin entry point: the same check, sizes and seeds as the report's claim."""
+    out, claims = real
+    proc = subprocess.run([sys.executable, "validation/prop2.py", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mine = json.loads((tmp_path / "claims.json").read_text())
+    theirs = [c for c in claims if c["script"] == "prop2"]
+    assert [c["measured"] for c in mine] == [c["measured"] for c in theirs] == pytest.approx([0.0, 0.02075, 0.0, 5e-4])
+    assert mine[0]["command"] == f"python validation/prop2.py --quick --out {tmp_path}"
 
 
 def test_the_real_report_opens_in_a_browser(real):

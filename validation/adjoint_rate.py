@@ -1,37 +1,12 @@
 """Gradient rates: the adjoint p_0 = dLoss/dh_0 of the network converges to that of its limit at the same rate.
 
-Claim: backpropagation through the depth-L network is the adjoint (first-variation) recursion of the Euler
-scheme, itself an Euler scheme for the limit's adjoint equation, so ||P_0 - p_0|| has the forward pass's order:
-slope -1 (ODE, smooth weights, beta = 1, res-3 ReLU and res-2 tanh; Marion et al. 2022, Prop. 7) and -1/2
-(SDE, Brownian weights, beta = 1/2, res-1 tanh; Prop. 4, Euler-Maruyama's strong order for the first
-variation). The loss is ||h_L - y||^2 / 2 for a random target y; P_0 is backpropagation through the fine
-reference solve. Tolerances as for the forward rates: 0.05 (ODE), 0.07 (SDE). The ODE runs use 64 samples even
-at quick sizes: with ReLU the derivative jumps where a unit changes sign, and the per-sample gradient errors
-scatter more than the path errors (16 samples gave a slope of -1.10 [-1.17, -1.02]).
+The claim, its check and its sizes are in the package: src/reslimit/claims/adjoint_rate.py and the table CLAIMS of
+src/reslimit/claims/__init__.py. Usage: python validation/adjoint_rate.py [--quick|--full] [--out DIR].
 """
 
 import sys
 
-from common import finish, parse, rate_claim
-
-
-def main(argv=None) -> int:
-    args = parse(__doc__, "adjoint_rate", argv)
-    ode_depths = [8, 16, 32, 64, 128] if args.quick else [8, 16, 32, 64, 128, 256, 512, 1024]
-    sde_depths = [16, 32, 64, 128, 256] if args.quick else [16, 32, 64, 128, 256, 512, 1024]
-    ode_size = dict(width=8, samples=64) if args.quick else dict(width=16, samples=64)
-    sde_size = dict(width=8, samples=32) if args.quick else dict(width=16, samples=64)
-    claims = [
-        rate_claim(f"ODE gradient rate -1, {block} ({act})", "Prop. 7 (Lipschitz weights, beta = 1), adjoint",
-                   args.out / f"ode_{block}", quantity="grad", limit="ode", block=block, activation=act,
-                   depths=ode_depths, seed=1, **ode_size)
-        for block, act in (("res3", "relu"), ("res2", "tanh"))
-    ]
-    claims.append(rate_claim("SDE gradient rate -1/2, res1 (tanh)", "Prop. 4 (i.i.d. weights, beta = 1/2), adjoint",
-                             args.out / "sde_res1", quantity="grad", limit="sde", block="res1", activation="tanh",
-                             depths=sde_depths, seed=1, **sde_size))
-    return finish(args, claims)
-
+from reslimit.claims import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(name="adjoint_rate"))

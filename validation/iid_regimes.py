@@ -1,21 +1,12 @@
 """I.i.d. weights: the critical beta is 1/2 (identity above, explosion below), for the hidden states and gradients.
 
-Claim (Marion et al. 2022, Prop. 3 and Figure 1): with alpha_L = L^-beta and i.i.d. N(0, 1/d) weights, the
-median of ||h_L - h_0|| / ||h_0|| stops depending on L at beta = 1/2. Measured as the beta where the slope
-of log median ratio in log L changes sign between the depths (interpolated on a grid of betas): within 0.05.
+The claim, its check and its sizes are in the package: src/reslimit/claims/iid_regimes.py and the table CLAIMS of
+src/reslimit/claims/__init__.py. Usage: python validation/iid_regimes.py [--quick|--full] [--out DIR].
 """
 
 import sys
 
-from common import finish, parse, regime_claims
-
-
-def main(argv=None) -> int:
-    args = parse(__doc__, "iid_regimes", argv)
-    claims = regime_claims(args, "iid", "1/2", "Prop. 3, Figure 1", [0.3 + 0.04 * i for i in range(11)],
-                           (("res3", "relu"), ("res1", "tanh")))
-    return finish(args, claims)
-
+from reslimit.claims import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(name="iid_regimes"))

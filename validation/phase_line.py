@@ -1,52 +1,12 @@
 """fBm weights: the critical beta of each Hurst index is H for res-1, max(H, 1/2) for res-3.
 
-Claim (Marion et al. 2022, Section 4 and Figure 7): the literature's first-order argument (alpha_L sum_k V_k
-is of size L^(H - beta)) gives a critical beta = H. It holds for res-1. For res-3 the inner fBm weights
-W_k add a fluctuation sum_k V_k f_k of size L^(1/2) when H < 1/2, so the hidden ratio stops depending on
-L at beta = max(H, 1/2) (see reslimit.studies.phase). Measured per H as the beta where the slope of
-log median ||h_L - h_0||/||h_0|| in log L changes sign; judged within 0.1.
-
-Known failure at --full: res-1 at H < 0.1 (see ROUGH_NOTE, which the report shows beside those claims).
+The claim, its check and its sizes are in the package: src/reslimit/claims/phase_line.py and the table CLAIMS of
+src/reslimit/claims/__init__.py. Usage: python validation/phase_line.py [--quick|--full] [--out DIR].
 """
 
-import json
 import sys
 
-import numpy as np
-from common import finish, parse
-
-from reslimit.studies.phase import critical_theory, phase
-
-ROUGH_NOTE = ("For res-1 at H < 0.1 the first-order line beta = H is not what sets the scale at these depths: the "
-              "second-order term alpha_L^2 sum_k V_{k+1} diag(sigma'(h)) V_k sigma(h), of size L^(1 - 2 beta), carries "
-              "the negative correlation of adjacent fBm increments; the measured critical beta rises with depth "
-              "(about 0.21 at depths 100/1000, 0.28 at 1000/8000 for H = 0.05). See validation/phase_line.py.")
-
-
-def main(argv=None) -> int:
-    args = parse(__doc__, "phase_line", argv)
-    if args.quick:
-        size = dict(hursts=[0.2, 0.4, 0.6, 0.8], betas=np.linspace(0.1, 1.1, 21).tolist(), depths=[64, 512],
-                    ensemble=4, samples=8, width=24)
-    else:  # the paper's Figure 7 grid, with a second depth for the critical beta
-        size = dict(hursts=np.linspace(0.05, 0.97, 51).tolist(), betas=np.linspace(0, 1.3, 70).tolist(),
-                    depths=[100, 1000], ensemble=5, samples=10, width=40)
-    claims = []
-    for block, act in (("res3", "relu"), ("res1", "tanh")):
-        out = args.out / block
-        phase(out, block=block, activation=act, seed=0, **size)
-        found = json.loads((out / "manifest.json").read_text())["critical_beta"]
-        for h, beta in found.items():
-            expected = critical_theory(block, act, float(h))
-            passed = beta is not None and abs(beta - expected) <= 0.1
-            print(f"{block} ({act}), H = {float(h):.3g}: critical beta {beta}, theory {expected:g}, "
-                  f"first order H = {float(h):.3g}: {'PASS' if passed else 'FAIL'}")
-            claims.append({"claim": f"fBm phase line, {block} ({act}), H = {float(h):.3g}",
-                           "source": "Section 4, Figure 7", "theory": expected, "measured": beta, "tolerance": 0.1,
-                           "passed": passed, "figure": str(out / "phase.png")}
-                          | ({"note": ROUGH_NOTE} if block == "res1" and float(h) < 0.1 else {}))
-    return finish(args, claims)
-
+from reslimit.claims import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(name="phase_line"))

@@ -1,40 +1,12 @@
 """The exact second-moment identity of a scaled ResNet on i.i.d. weights.
 
-Claim (Marion et al. 2022, proof of Lemma 1): when the entries of sqrt(d) V_k (and sqrt(d) W_k) are
-i.i.d., symmetric, of variance 1 and independent of h_0,
-E||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha_L^2)^L - 1 exactly, with c = 1/2 for res-3 (ReLU) and c = 1 for
-res-1 with the identity. The Monte-Carlo mean over an ensemble of networks must be within 4 standard errors
-(over the ensemble members) of the right side, at beta = 1/2 and 1. beta = 1/4 is left out: there the ratio is
-near log-normal at large L, its sample mean skewed low and its SE too small (see reslimit.demo).
+The claim, its check and its sizes are in the package: src/reslimit/claims/second_moment.py and the table CLAIMS of
+src/reslimit/claims/__init__.py. Usage: python validation/second_moment.py [--quick|--full] [--out DIR].
 """
 
 import sys
 
-from common import finish, parse
-
-from reslimit.demo import plot, run_demo, write_csv
-
-
-def main(argv=None) -> int:
-    args = parse(__doc__, "second_moment", argv)
-    size = dict(depths=(4, 16, 64), ensemble=64) if args.quick else dict(depths=(4, 16, 64, 256, 1024), ensemble=256)
-    rows = run_demo(blocks=(("res3", "relu"), ("res1", "identity")), betas=(0.5, 1.0), width=16, inputs=8,
-                    seed=0, **size)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "second_moment.csv")
-    plot(rows, args.out / "second_moment.png")
-    claims = []
-    for r in rows:
-        print(f"{r['block']} ({r['activation']}), beta={r['beta']:g}, L={r['depth']}: measured {r['measured']:.5g} "
-              f"(SE {r['se']:.3g}), theory {r['theory']:.5g}, z = {r['z']:.2f}: {r['verdict'].upper()}")
-        claims.append({"claim": f"E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, {r['block']} ({r['activation']}, "
-                                f"c = {r['c']:g}), beta = {r['beta']:g}, L = {r['depth']}, {r['ensemble']} x "
-                                f"{r['inputs']} samples",
-                       "source": "exact identity (proof of Lemma 1)", "theory": r["theory"], "measured": r["measured"],
-                       "tolerance": f"4 SE = {4 * r['se']:.3g}", "passed": r["verdict"] == "pass",
-                       "figure": str(args.out / "second_moment.png")})
-    return finish(args, claims)
-
+from reslimit.claims import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(name="second_moment"))

@@ -1,10 +1,13 @@
-"""``reslimit report``: run every validation script and gather their claims into one self-contained page.
+"""``reslimit report``: check every claim of the theory and gather the verdicts into one self-contained page.
 
-Each script ``validation/NAME.py`` is run as ``python validation/NAME.py --quick|--full --out OUT/NAME`` and
-writes ``OUT/NAME/claims.json``. The report writes ``OUT/claims.json`` (every claim), copies each figure
-(PNG, and the PDF beside it when there is one) into ``OUT/figures/``, and writes ``OUT/index.html``: the
-table of claims, then one section per claim with its figure (embedded as a base64 data URI) and the
-command that reproduces it. The page makes no external request, so it can be mailed or opened offline.
+Each claim of :data:`reslimit.claims.CLAIMS` runs in its own process, as
+``python -m reslimit.claims NAME --quick|--full --out OUT/NAME``, which writes ``OUT/NAME/claims.json``; so the
+report needs the installed package only, not the source checkout. A folder of scripts can be run instead
+(``validation_dir``: each ``NAME.py`` as ``python NAME.py --quick|--full --out OUT/NAME``). The report writes
+``OUT/claims.json`` (every claim), copies each figure (PNG, and the PDF beside it when there is one) into
+``OUT/figures/``, and writes ``OUT/index.html``: the table of claims, then one section per claim with its figure
+(embedded as a base64 data URI) and the command that reproduces it. The page makes no external request, so it
+can be mailed or opened offline.
 """
 
 from __future__ import annotations
@@ -22,39 +25,46 @@ from importlib import metadata
 from pathlib import Path
 
 from . import store
+from .claims import CLAIMS
 
-VALIDATION_DIR = Path(__file__).resolve().parents[2] / "validation"
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
-TAIL_CHARS = 3000  # how much of a crashed script's output goes into its failing claim
+TAIL_CHARS = 3000  # how much of a crashed claim's output goes into its failing verdict
 
 
 def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None) -> list[dict]:
-    """Run the validation scripts and write ``out/claims.json``, ``out/index.html`` and ``out/figures/``.
+    """Check the claims and write ``out/claims.json``, ``out/index.html`` and ``out/figures/``.
 
     Args:
-        out: the output folder (created).
-        quick: pass ``--quick`` to every script (``False``: ``--full``, the acceptance sizes).
-        scripts: names of the scripts to run (``"ode_rate"`` or ``"ode_rate.py"``); default every
-            ``*.py`` of the validation folder but ``common.py``.
-        progress: echo each script's output to stderr while it runs.
-        validation_dir: the folder of scripts (default the repository's ``validation/``).
+        out: the output folder (created; locked while the report runs: another process writing it is
+            refused with store.Busy).
+        quick: the claims' quick sizes (``False``: the full, acceptance sizes).
+        scripts: names of the claims to check (``"ode_rate"`` or ``"ode_rate.py"``; ``reslimit report --only``);
+            default every claim of :data:`reslimit.claims.CLAIMS` (or every ``*.py`` of ``validation_dir``).
+        progress: echo each claim's output to stderr while it runs.
+        validation_dir: a folder of scripts to run instead of the package's claims, each from the folder's
+            parent as ``python DIR/NAME.py --quick|--full --out OUT/NAME``.
 
     Returns:
         Every claim, each a dict {claim, source, theory, measured, tolerance, passed, figure, command, script}.
-        A script that crashes or writes no claims.json gives one failing claim that says so.
+        A claim whose process crashes or writes no claims.json gives one failing claim that says so.
 
     Raises:
-        ValueError: the validation folder does not exist, or a named script is not in it.
+        ValueError: ``validation_dir`` does not exist, or ``scripts`` names no claim (no script of it).
     """
-    folder = Path(validation_dir) if validation_dir is not None else VALIDATION_DIR
-    if not folder.is_dir():
-        raise ValueError(f"no validation folder at {folder}: the report needs the source checkout "
-                         "(pip install -e .) or validation_dir=")
-    available = {p.stem: p for p in sorted(folder.glob("*.py")) if p.stem != "common"}
+    if validation_dir is None:
+        available = {name: [sys.executable, "-m", "reslimit.claims", name] for name in CLAIMS}
+        where, cwd = "reslimit.claims", None
+    else:
+        folder = Path(validation_dir)
+        if not folder.is_dir():
+            raise ValueError(f"validation_dir must be a folder of scripts; there is no folder {str(folder)!r}")
+        cwd = folder.resolve().parent
+        available = {p.stem: [sys.executable, str(p.resolve().relative_to(cwd))] for p in sorted(folder.glob("*.py"))}
+        where = str(folder)
     names = list(available) if scripts is None else [Path(s).stem for s in scripts]
     missing = [n for n in names if n not in available]
     if missing:
-        raise ValueError(f"no validation script {', '.join(missing)} in {folder} "
+        raise ValueError(f"scripts (--only) must name claims of {where}; there is no {', '.join(missing)} "
                          f"(there are: {', '.join(available)})")
     with store.writing(out) as out:  # one report at a time in a folder
         out = out.resolve()
@@ -62,20 +72,21 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None)
         for i, name in enumerate(names, 1):
             if progress:
                 print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
-            claims += _run(available[name], out / name, quick, progress)
+            claims += _run(name, available[name], cwd, out / name, quick, progress)
         _copy_figures(claims, out / "figures")
         (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
         (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
     return claims
 
 
-def _run(script: Path, out: Path, quick: bool, progress: bool) -> list[dict]:
-    """Run one script from the repository root, its output logged to ``out/output.log``; return its claims."""
+def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, progress: bool) -> list[dict]:
+    """Run one claim's process (``argv`` + size + --out, in ``cwd``, default ``out``), its output logged to
+    ``out/output.log``; return its claims."""
     out.mkdir(parents=True, exist_ok=True)
-    root = script.parent.parent
-    args = [str(script.relative_to(root)), "--quick" if quick else "--full", "--out", str(out)]
+    (out / "claims.json").unlink(missing_ok=True)  # a crash must not leave an earlier run's verdicts to be read
+    argv = [*argv, "--quick" if quick else "--full", "--out", str(out)]
     chunks = []
-    with subprocess.Popen([sys.executable, *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+    with subprocess.Popen(argv, cwd=cwd or out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         while chunk := os.read(proc.stdout.fileno(), 65536):
             chunks.append(chunk)
             if progress:
@@ -83,19 +94,19 @@ def _run(script: Path, out: Path, quick: bool, progress: bool) -> list[dict]:
                 sys.stderr.flush()
     text = b"".join(chunks).decode(errors="replace")
     (out / "output.log").write_text(text)
-    command = shlex.join(["python", *args])
+    command = shlex.join(["python", *argv[1:]])
     try:
         claims = json.loads((out / "claims.json").read_text())
     except (OSError, ValueError) as err:
-        return [{"claim": f"{script.stem} ran to completion and wrote its claims", "source": script.name,
+        return [{"claim": f"{name} ran to completion and wrote its claims", "source": name,
                  "theory": "claims.json written", "measured": f"exit status {proc.returncode}; {err}",
-                 "tolerance": None, "passed": False, "figure": None, "command": command, "script": script.stem,
+                 "tolerance": None, "passed": False, "figure": None, "command": command, "script": name,
                  "error": text[-TAIL_CHARS:]}]
     for c in claims:
-        c["script"] = script.stem
+        c["script"] = name
         c.setdefault("command", command)
         if c.get("figure") and not Path(c["figure"]).is_absolute():
-            c["figure"] = str(root / c["figure"])
+            c["figure"] = str((cwd or out) / c["figure"])
     return claims
 
 
@@ -188,7 +199,7 @@ def _html(claims: list[dict], quick: bool) -> str:
                         f'<span class="{verdict}">{verdict}</span></h2>'
                         f'<p>{e(_fmt(c.get("source")))}: theory {e(_fmt(c.get("theory")))}, measured '
                         f'{e(_fmt(c.get("measured")))}, tolerance {e(_fmt(c.get("tolerance")))}.</p>'
-                        f'{note}{figure}<p>Reproduce (from the repository root):</p>'
+                        f'{note}{figure}<p>Reproduce:</p>'
                         f'<pre><code>{e(_fmt(c.get("command")))}</code></pre>{error}</section>')
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table = ("<div class=\"scroll\"><table><thead><tr><th>#</th><th>Verdict</th><th>Claim</th>"

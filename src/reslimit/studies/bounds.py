@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -403,46 +404,82 @@ def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengths
 # ---------------------------------------------------------------------------------------------
 # the study
 
-def plan(quick: bool = True) -> list[tuple]:
-    """The checks ``bounds`` runs: (function, keyword arguments without seed), at quick or paper scale."""
-    iid = {"width": 8, "samples": 2000} if quick else {"width": 16, "samples": 20000}
+class Check(NamedTuple):
+    """One planned check: ``function(**kwargs)`` (its seed among the kwargs) returns rows.
+
+    A control (``control=True``) is a case the rule must reject: its rows are recorded as passed when the
+    function's verdict fails, and the other way round (:func:`run_check`).
+    """
+
+    function: Callable[..., list[dict]]
+    kwargs: dict
+    control: bool = False
+
+
+def plan(quick: bool = True) -> dict[str, list[Check]]:
+    """The one plan of the bound checks: for each bound, the checks with their sizes and seeds.
+
+    Keyed by the bound's claim in ``reslimit.claims`` (``lemma1``, ``prop2``, ``prop3``, ``prop5_6``, ``prop8``,
+    ``prop9``); ``bounds`` runs them all, ``reslimit report`` each as one claim, so both measure the same
+    numbers. Quick: i.i.d. width 8, 4000 samples, depth 64; smooth width 8, 200 samples, depths 16..1024.
+    Full: width 16, 20000 samples, depth 256; smooth width 16, 500 samples, depths 16..4096.
+    """
+    iid = {"width": 8, "samples": 4000} if quick else {"width": 16, "samples": 20000}
     smooth = {"width": 8, "samples": 200, "depths": (16, 64, 256, 1024)} if quick else \
         {"width": 16, "samples": 500, "depths": (16, 64, 256, 1024, 4096)}
     L = 64 if quick else 256
-    return [
-        (lemma1, dict(depth=L, beta=0.5, activation="leaky_relu:0.5", **iid)),
-        (lemma1, dict(depth=L, beta=0.3, activation="leaky_relu:0.5", dist="rademacher", **iid)),
-        (lemma1, dict(depth=L, beta=0.5, activation="identity", **iid)),
-        (prop2, dict(depth=L, beta=0.5, delta=0.1, **iid)),
-        (prop2, dict(depth=L, beta=0.75, delta=0.1, **iid)),
-        (prop3, dict(depths=(16, 64, 256) if quick else (16, 64, 256, 1024), **iid)),
-        (prop5_6, dict(depth=L, beta=0.5, **iid)),
-        (prop5_6, dict(depth=L, beta=0.75, **iid)),
-        (corollary2, dict(depth=L, beta=0.5, delta=0.1, **iid)),
-        (corollary2, dict(depth=L, beta=0.75, delta=0.1, **iid)),
-        (prop8, dict(beta=1.5, **smooth)),
-        (prop8, dict(beta=1.0, **smooth)),
-        (prop8, dict(beta=0.5, **smooth)),
-        (prop9, dict(beta=0.5, **smooth)),
-        (prop9, dict(beta=0.75, **smooth)),
-    ]
+    depths = (16, 64, 256) if quick else (16, 64, 256, 1024)
+    lemma = [(0.5, "leaky_relu:0.5", "gaussian"), (0.3, "leaky_relu:0.5", "rademacher"), (0.5, "identity", "gaussian"),
+             (0.5, "leaky_relu:0.8", "rademacher")]
+    return {
+        "lemma1": [Check(lemma1, dict(depth=L, beta=beta, activation=act, dist=dist, seed=100 + i, **iid))
+                   for i, (beta, act, dist) in enumerate(lemma)],
+        "prop2": [Check(prop2, dict(depth=L, beta=beta, delta=delta, activation="leaky_relu:0.5", seed=200 + i, **iid))
+                  for i, (beta, delta) in enumerate([(0.5, 0.1), (0.5, 0.5), (0.75, 0.1), (0.75, 0.5)])],
+        "prop3": [Check(prop3, dict(depths=depths, activation="leaky_relu:0.5", seed=300, **iid)),
+                  Check(prop3, dict(depths=depths, activation="identity", seed=310, **iid)),
+                  Check(prop2, dict(depth=depths[-1], beta=0.5, delta=0.1, activation="leaky_relu:0.5", seed=320,
+                                    **iid))],
+        "prop5_6": [Check(prop5_6, dict(depth=L, beta=beta, seed=400 + i, **iid))
+                    for i, beta in enumerate((0.5, 0.75, 1.0))]
+                   + [Check(corollary2, dict(depth=L, beta=beta, delta=0.1, seed=410 + i, **iid))
+                      for i, beta in enumerate((0.5, 0.75))],
+        "prop8": [Check(prop8, dict(beta=beta, activation="tanh", seed=800 + i, **smooth))
+                  for i, beta in enumerate((1.5, 1.25, 1.0, 0.75, 0.5))],
+        "prop9": [Check(prop9, dict(beta=beta, seed=900 + i, **smooth)) for i, beta in enumerate((0.5, 0.75))]
+                 + [Check(prop9, dict(beta=1.0, seed=910, **smooth), control=True)],  # the neural ODE regime
+    }
+
+
+def run_check(check: Check, seed: int = 0) -> list[dict]:
+    """The rows of one planned check, its seed moved to (planned seed + 1000 seed) mod 2^63.
+
+    A control's rows have ``passed`` negated, "control: " before the rule and "(control)" after the source.
+    """
+    kwargs = check.kwargs | {"seed": (check.kwargs["seed"] + 1000 * seed) % 2**63}
+    rows = check.function(**kwargs)
+    if check.control:
+        rows = [r | {"passed": not r["passed"], "rule": f"control: {r['rule']}", "source": f"{r['source']} (control)"}
+                for r in rows]
+    return rows
 
 
 def bounds(out, *, quick=True, seed=0, progress=True) -> list[dict]:
-    """Run every check, write out/results.csv, out/manifest.json and out/bounds.png; return the rows.
+    """Run every check of :func:`plan`, write out/results.csv, out/manifest.json and out/bounds.png; return the rows.
 
-    One row per judged quantity (see the module docstring for every statement and verdict rule). ``out``
-    is locked while it runs (another process writing it is refused: store.Busy); ``out`` holding another
-    study (a manifest with other parameters) is refused before anything is computed. The checks run res-1
-    blocks, on the torch loop: the manifest's "engine" is "torch".
+    One row per judged quantity (see the module docstring for every statement and verdict rule); ``seed`` = 0
+    gives the numbers of ``reslimit report`` (see :func:`run_check`). ``out`` is locked while it runs (another
+    process writing it is refused: store.Busy); ``out`` holding another study (a manifest with other parameters)
+    is refused before anything is computed. The checks run res-1 blocks, on the torch loop: the manifest's
+    "engine" is "torch".
     """
     seed = _checks.seed("seed", seed)
     params = {"study": "bounds", "quick": bool(quick), "seed": seed}
     with store.writing(out) as out:
         store.prepare(out, params)
         rows: list[dict] = []
-        for i, (fn, kwargs) in enumerate(plan(quick)):
-            new = fn(seed=seed * 1000 + 17 * i, **kwargs)
+        for check in (c for checks in plan(quick).values() for c in checks):
+            new = run_check(check, seed)
             rows += new
             if progress:
                 for r in new:

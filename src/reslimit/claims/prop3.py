@@ -1,0 +1,21 @@
+"""Prop. 3 / Corollary 1(iii): at beta = 1/2 the ratio ||h_L - h_0||^2 / ||h_0||^2 is non-degenerate in L.
+
+Claim (Marion et al. 2022, Prop. 3 / Cor. 1(iii), checked in expectation; derived in reslimit.studies.bounds from
+Lemma 1 and (1 + x/L)^L in [1 + x, e^x]): for res-1 with a|x| <= |sigma(x)| <= b|x| on i.i.d. weights and
+alpha_L = 1/sqrt(L), a^2 <= (1 + a^2/L)^L - 1 <= E ratio <= e^{b^2} - 1 at every depth (within 4 SE); the
+upper tail in probability is Prop. 2 at beta = 1/2. The paper's high-probability lower bound is not checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import bound_claims
+
+
+def check(out: Path, *, checks) -> list[dict]:
+    """The planned checks of Prop. 3 (``plan(quick)["prop3"]`` of reslimit.studies.bounds), one claim per row.
+
+    Rows in ``out/prop3.csv``, figure ``out/prop3.png``.
+    """
+    return bound_claims(checks, out, "prop3")
