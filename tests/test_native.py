@@ -114,14 +114,19 @@ def test_kernel_is_built_once_per_dtype_and_cpu(monkeypatch, tmp_path):
     assert native.status(torch.float32).startswith("compiled kernel")  # read back from the cache folder
 
 
-def test_weights_cast_away_from_the_states_dtype_take_the_torch_loop():
-    """A network cast to float32 after its float64 paths were drawn: the kernel must not read float64 states
-    as float32; the torch loop raises torch's own dtype error instead."""
+def test_a_network_cast_to_float32_casts_its_paths_and_refuses_float64_states():
+    """.float() casts the weights and the paths with them: the network is float32 throughout, a float64 input is
+    refused naming h0 (the kernel never reads float64 states as float32), and a float32 one runs as a fresh
+    float32 network (float64 draws are float32 ones widened, so the weights agree to float32 rounding)."""
     net = _net(4, 3, 2, torch.float64).float()
-    h0 = torch.randn(2, 3, 3, dtype=torch.float64)
-    assert not net._native(h0)
-    with pytest.raises(RuntimeError, match="dtype|type"):
-        net(h0)
+    assert net.dtype == net.outer.dtype == net.V.dtype == torch.float32
+    with pytest.raises(ValueError, match="h0 must have dtype torch.float32 like the weights"):
+        net(torch.randn(2, 3, 3, dtype=torch.float64))
+    h0 = torch.randn(2, 3, 3, dtype=torch.float32)
+    fresh = _net(4, 3, 2, torch.float32)
+    assert torch.allclose(net.V, fresh.V, rtol=2e-7, atol=0) and not torch.equal(net.V, 0 * fresh.V)
+    with torch.no_grad():
+        assert torch.allclose(net(h0), fresh(h0), atol=1e-6)
 
 
 def test_a_home_that_cannot_be_written_builds_in_the_temp_folder(monkeypatch, tmp_path):

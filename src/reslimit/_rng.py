@@ -35,6 +35,9 @@ def mix(seed: int, *parts: int) -> int:
 class KeyedNormal:
     """Draws tensors of i.i.d. standard normals (or other laws) keyed by integers.
 
+    The numbers are drawn by CPU generators and copied to ``device``, so a path holds the same numbers on
+    every device (torch's CUDA generator would give others) and ``.to(device)`` moves a path unchanged.
+
     Args:
         shape: shape of one draw, e.g. (ensemble, width, width).
         dtype, device: of the draws.
@@ -43,8 +46,8 @@ class KeyedNormal:
     def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
         self.shape = tuple(shape)
         self.dtype = dtype
-        self.device = device
-        self._gens = [torch.Generator(device=device) for _ in range(_threads(self.device.type))]
+        self.device = torch.device(device)
+        self._gens = [torch.Generator() for _ in range(torch.get_num_threads())]
 
     def fill(self, out: torch.Tensor, key: int, dist: str = "gaussian", gen: int = 0) -> torch.Tensor:
         """Fill ``out`` (of ``self.shape``) with the draw of law ``dist`` keyed by ``key``; unit variance.
@@ -52,12 +55,14 @@ class KeyedNormal:
         Gaussians are drawn in float32 (torch's vectorised Box-Muller, 3x faster than float64 on a CPU)
         and widened, so float32 and float64 paths of one seed hold the same numbers.
         """
+        if out.device.type != "cpu":  # drawn on the CPU, then copied: the same numbers on every device
+            return out.copy_(self.fill(torch.empty(out.shape, dtype=out.dtype), key, dist, gen))
         g = self._gens[gen]
         g.manual_seed(key)
         if dist == "gaussian":
             if out.dtype == torch.float32:
                 return out.normal_(generator=g)
-            return out.copy_(torch.empty(out.shape, dtype=torch.float32, device=out.device).normal_(generator=g))
+            return out.copy_(torch.empty(out.shape, dtype=torch.float32).normal_(generator=g))
         if dist == "uniform":  # U(-sqrt 3, sqrt 3): mean 0, variance 1
             return out.uniform_(-(3.0**0.5), 3.0**0.5, generator=g)
         if dist == "rademacher":
@@ -67,10 +72,10 @@ class KeyedNormal:
     def draw(self, keys, dist: str = "gaussian") -> torch.Tensor:
         """Stack the draws for each key in ``keys``: shape (len(keys), *self.shape).
 
-        Large CPU draws are split over torch's threads, one generator each; every slice is still keyed
-        by its own key, so the numbers do not depend on the number of threads.
+        Large draws are split over torch's threads, one generator each; every slice is still keyed by its
+        own key, so the numbers do not depend on the number of threads. Drawn on the CPU, then moved.
         """
-        out = torch.empty((len(keys), *self.shape), dtype=self.dtype, device=self.device)
+        out = torch.empty((len(keys), *self.shape), dtype=self.dtype)
         workers = len(self._gens) if out.numel() >= _PARALLEL_MIN else 1
 
         def part(w: int) -> None:
@@ -81,7 +86,7 @@ class KeyedNormal:
             part(0)
         else:
             list(_pool(workers).map(part, range(workers)))
-        return out
+        return out.to(self.device)
 
 
 # The sub-streams of a seed, one per kind of random object: every entry point (ScaledResNet, simulate, the
@@ -98,10 +103,6 @@ def substream(seed: int, name: str) -> int:
 def normal(shape, seed: int, name: str, dtype: torch.dtype = torch.float64, device="cpu") -> torch.Tensor:
     """Standard normals of ``shape`` keyed by the sub-stream ``name`` of ``seed`` (inputs, targets...)."""
     return KeyedNormal(tuple(shape), dtype, torch.device(device)).draw([substream(seed, name)])[0]
-
-
-def _threads(device_type: str) -> int:
-    return torch.get_num_threads() if device_type == "cpu" else 1
 
 
 @lru_cache(maxsize=None)

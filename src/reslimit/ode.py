@@ -31,6 +31,7 @@ class NeuralODE(torch.nn.Module):
             dopri5's step-size control gives gradients off by ~1e-2.
         steps: N, a fixed step 1/N for the fixed-step methods (euler, midpoint, rk4...) and the grid of
             :meth:`trajectory`; None for an adaptive method.
+        device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
 
     Example:
         >>> ode = NeuralODE("res3", "relu", outer=Smooth(16, 4, seed=0), inner=Smooth(16, 4, seed=1))
@@ -38,11 +39,11 @@ class NeuralODE(torch.nn.Module):
     """
 
     def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
-                 method="dopri5", rtol=1e-10, atol=1e-12, options=None, steps: int | None = None):
+                 method="dopri5", rtol=1e-10, atol=1e-12, options=None, steps: int | None = None, device=None):
         super().__init__()
         self.block = get_block(block, activation)
         check_limit_paths("ode", self.block, outer, inner)
-        self.outer, self.inner = outer, inner
+        self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
         self.method, self.rtol, self.atol = method, rtol, atol
         self.steps = None if steps is None else _checks.positive_int("steps", steps)
         if self.steps is not None:

@@ -41,6 +41,8 @@ class ScaledResNet(nn.Module):
         outer: the path of V (default ``IID(width, ensemble, seed=substream(seed, "outer"))``).
         inner: the path of W for res2/res3 (default ``IID(..., seed=substream(seed, "inner"))``).
         ensemble, seed, dtype: used for the default paths only.
+        device: where the network lives ("cpu", "cuda"...): the paths are moved there (``path.to(device)``); None
+            keeps the paths' device. ``net.to(device)`` (or ``.cuda()``, ``.double()``) moves the paths too.
         input_dim, output_dim: add an input layer x -> A x and an output layer h_L -> B h_L.
         stream: draw the weights from the paths in chunks of depth on every pass instead of holding
             them as trainable parameters: memory O(chunk) instead of O(L), for very deep networks.
@@ -58,7 +60,7 @@ class ScaledResNet(nn.Module):
     """
 
     def __init__(self, depth, width, *, beta=None, alpha=None, block="res1", activation="relu", outer=None,
-                 inner=None, ensemble=1, seed=0, dtype=torch.float64, input_dim=None, output_dim=None,
+                 inner=None, ensemble=1, seed=0, dtype=torch.float64, device=None, input_dim=None, output_dim=None,
                  stream=False):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
@@ -67,10 +69,10 @@ class ScaledResNet(nn.Module):
         self.alpha, self.beta = _scaling(self.depth, beta, alpha)
         self.block = get_block(block, activation)
         self.outer = (_check_path("outer", outer, self.width)
-                      or IID(width, ensemble, seed=substream(seed, "outer"), dtype=dtype))
+                      or IID(width, ensemble, seed=substream(seed, "outer"), dtype=dtype)).to(device)
         if self.block.inner:
             default = IID(width, self.outer.ensemble, seed=substream(seed, "inner"), dtype=self.outer.dtype)
-            self.inner = _check_path("inner", inner, self.width) or default
+            self.inner = (_check_path("inner", inner, self.width) or default).to(device)
             _check_compatible(self.outer, self.inner)
         elif inner is not None:
             raise ValueError(f"inner must be None for block {block!r}, which has no inner weights W")
@@ -84,9 +86,19 @@ class ScaledResNet(nn.Module):
         draw = KeyedNormal((self.ensemble, self.width, 1), self.dtype, self.outer.device)
         self.A = _linear("input_dim", input_dim, self.width, substream(seed, "input_layer"), draw)
         self.B = _linear("output_dim", output_dim, self.width, substream(seed, "output_layer"), draw, out=True)
+        # where the module lives: .to(), .cuda(), .double()... move it, and _apply moves the paths after it
+        self.register_buffer("_where", torch.empty(0, dtype=self.dtype, device=self.outer.device), persistent=False)
 
     ensemble = property(lambda self: self.outer.ensemble)
     dtype = property(lambda self: self.outer.dtype)
+    device = property(lambda self: self.outer.device)
+
+    def _apply(self, fn, *args, **kwargs):
+        """nn.Module's move or cast of the tensors (.to, .cuda, .cpu, .double...), and of the paths with them."""
+        super()._apply(fn, *args, **kwargs)
+        self.outer = self.outer.to(self._where.device, self._where.dtype)
+        self.inner = None if self.inner is None else self.inner.to(self._where.device, self._where.dtype)
+        return self
 
     def extra_repr(self) -> str:
         return (f"depth={self.depth}, width={self.width}, alpha={self.alpha:.6g}, block={self.block!r}, "

@@ -100,6 +100,7 @@ class NeuralSDE:
         steps: N, the fixed step 1/N on the path's own grid k/N (or give it to :meth:`solve`).
         method: torchsde's fixed-step method; None for Euler-Maruyama ("euler", Ito) on Brownian paths and
             Heun ("heun", Stratonovich, i.e. Young) on fBm ones.
+        device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
 
     Example:
         >>> path = Brownian(16, ensemble=4, seed=0)
@@ -109,11 +110,11 @@ class NeuralSDE:
     """
 
     def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
-                 steps: int | None = None, method: str | None = None):
+                 steps: int | None = None, method: str | None = None, device=None):
         self.block = get_block(block, activation)
         self.limit = outer.limit if isinstance(outer, WeightPath) else None
         check_limit_paths("fbm" if self.limit == "fbm" else "sde", self.block, outer, inner)
-        self.outer, self.inner = outer, inner
+        self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
         self.steps = None if steps is None else _checks.positive_int("steps", steps)
         self.sde_type = "ito" if self.limit == "sde" else "stratonovich"
         default = "euler" if self.sde_type == "ito" else "heun"

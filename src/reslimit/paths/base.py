@@ -17,6 +17,7 @@ what would not fit (:mod:`reslimit._memory`).
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from .. import _checks, _memory
+from .._rng import KeyedNormal
 
 
 class WeightPath(ABC):
@@ -45,7 +47,7 @@ class WeightPath(ABC):
         self._seed = _checks.seed("seed", seed)
         self._std = _checks.real("std", std, low=0.0, low_open=True)
         self._dtype = _checks.dtype(dtype)
-        self._device = torch.device(device)
+        self._device = _checks.device("device", device)
 
     # Read-only description -------------------------------------------------------------------
     width = property(lambda self: self._width, doc="d: the weights are d x d matrices.")
@@ -64,6 +66,25 @@ class WeightPath(ABC):
     @abstractmethod
     def natural_beta(self) -> float:
         """The beta of alpha_L = L^-beta under which this path's network has a continuous limit."""
+
+    def to(self, device=None, dtype=None) -> WeightPath:
+        """This path on ``device`` and in ``dtype`` (each unchanged when None); ``self`` when nothing changes.
+
+        The same numbers on every device (draws are made on the CPU); in another dtype, the same to its rounding.
+        """
+        device = self._device if device is None else _checks.device("device", device)
+        dtype = self._dtype if dtype is None else _checks.dtype(dtype)
+        if (device, dtype) == (self._device, self._dtype):
+            return self
+        new = copy.copy(self)
+        new._device, new._dtype = device, dtype
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(new, name, value.to(device, dtype if value.is_floating_point() else value.dtype))
+            elif isinstance(value, KeyedNormal):
+                setattr(new, name, KeyedNormal(value.shape, dtype if value.dtype == self._dtype else value.dtype,
+                                               device))
+        return new
 
     def check_limit(self) -> None:
         """Refuse, with a ValueError, a path of this class whose parameters leave its limit (fBm: hurst <= 1/2)."""

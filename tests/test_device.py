@@ -1,0 +1,87 @@
+"""device=: every tensor a network, a path, a limit or converge makes stays on the device asked for; .to() moves
+the paths with the network. The CUDA tests run where a GPU is present and are skipped elsewhere."""
+
+import numpy as np
+import pytest
+import torch
+
+from reslimit import IID, Brownian, FractionalBrownian, ScaledResNet, Smooth, converge
+from reslimit.ode import NeuralODE
+from reslimit.sde import NeuralSDE
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+PATHS = {"iid": lambda: IID(3, 2, seed=1), "brownian": lambda: Brownian(3, 2, seed=1),
+         "smooth": lambda: Smooth(3, 2, seed=1), "fbm": lambda: FractionalBrownian(3, 2, hurst=0.7, resolution=16,
+                                                                                   seed=1)}
+
+
+@pytest.mark.parametrize("name", PATHS)
+def test_to_keeps_the_numbers_and_returns_self_when_nothing_changes(name):
+    path = PATHS[name]()
+    assert path.to("cpu") is path and path.to() is path
+    single = path.to(dtype=torch.float32)
+    assert single.dtype == torch.float32 and path.dtype == torch.float64  # a copy: the path itself is unchanged
+    assert torch.allclose(single.weights(8).double(), path.weights(8), rtol=1e-6, atol=1e-7)
+    assert torch.allclose(single.to(dtype=torch.float64).weights(8), path.weights(8), rtol=1e-6, atol=1e-7)
+
+
+def test_network_casts_move_its_paths():
+    net = ScaledResNet(4, 3, block="res2", activation="tanh", ensemble=2, seed=0).double()
+    assert (net.device, net.outer.device, net.inner.device) == (torch.device("cpu"),) * 3
+    single = net.float()
+    assert single.outer.dtype == single.inner.dtype == single.V.dtype == single.W.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "device,msg",
+    [("tpu", "device must be a torch device such as 'cpu' or 'cuda:0'; got 'tpu'"),
+     (3.5, "device must be a torch device"),
+     ("meta", "device must be 'cpu', 'cuda' or 'mps'")],
+)
+def test_a_bad_device_is_refused_naming_it(device, msg):
+    for make in (lambda: IID(3, device=device), lambda: ScaledResNet(2, 3, device=device),
+                 lambda: converge(width=2, depths=[4, 8, 16], samples=2, device=device)):
+        with pytest.raises(ValueError, match=msg):
+            make()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="device 'cuda' is not available: this torch sees no CUDA device; use 'cpu'"):
+        ScaledResNet(2, 3, device="cuda")
+
+
+@CUDA
+@pytest.mark.parametrize("name", PATHS)
+def test_cuda_paths_hold_the_cpu_numbers(name):
+    path = PATHS[name]()
+    moved = path.to("cuda")
+    assert moved.device.type == "cuda" and moved.weights(8).device.type == "cuda"
+    assert torch.equal(moved.weights(8).cpu(), path.weights(8))
+    if name != "iid":
+        assert torch.allclose(moved.evaluate([0.25, 0.5]).cpu(), path.evaluate([0.25, 0.5]), atol=1e-12)
+
+
+@CUDA
+def test_cuda_network_and_limits_agree_with_the_cpu():
+    h0 = torch.randn(2, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    net = ScaledResNet(16, 3, beta=0.5, block="res3", ensemble=2, seed=0)
+    moved = ScaledResNet(16, 3, beta=0.5, block="res3", ensemble=2, seed=0).cuda()
+    assert moved.outer.device.type == moved.V.device.type == "cuda"
+    with torch.no_grad():
+        assert torch.allclose(moved(h0.cuda()).cpu(), net(h0), atol=1e-12)
+    outer = Brownian(3, 2, seed=3)
+    ts = [0.5, 1.0]
+    cpu = NeuralSDE("res1", "tanh", outer=outer, steps=64).solve(h0, ts)
+    gpu = NeuralSDE("res1", "tanh", outer=outer, steps=64, device="cuda").solve(h0.cuda(), ts)
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-10)
+    smooth = Smooth(3, 2, seed=3)
+    cpu = NeuralODE("res1", "tanh", outer=smooth, method="rk4", steps=32).solve(h0, ts)
+    gpu = NeuralODE("res1", "tanh", outer=smooth, method="rk4", steps=32, device="cuda").solve(h0.cuda(), ts)
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-10)
+
+
+@CUDA
+def test_cuda_converge_agrees_with_the_cpu():
+    kw = dict(limit="sde", width=3, depths=[4, 8, 16], samples=3, reference_factor=4)
+    assert np.allclose(converge(**kw, device="cuda").path_error, converge(**kw).path_error, rtol=1e-9)
