@@ -152,3 +152,13 @@ def test_converge_refuses_before_any_folder(tmp_path, kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         converge(**(SMALL | kwargs), out=tmp_path / "study")
     assert not (tmp_path / "study").exists()
+
+
+def test_convergence_plot_draws_both_errors_beside_the_theory(tmp_path):
+    c = converge(**SMALL)
+    fig = c.plot(tmp_path / "c.png")
+    left, right = fig.axes
+    assert left.get_xscale() == right.get_xscale() == "log" and left.get_ylabel() and right.get_ylabel()
+    labels = [line.get_label() for line in left.get_lines()] + [t.get_text() for t in left.get_legend().get_texts()]
+    assert any("theory" in label for label in labels), labels
+    assert (tmp_path / "c.png").stat().st_size > 10_000 and (tmp_path / "c.pdf").exists()

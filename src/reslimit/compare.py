@@ -112,13 +112,18 @@ class Convergence:
         Raises ValueError, before writing anything, if ``out`` is empty, holds a study with other parameters or
         is being written by another process (store.Busy).
         """
-        from . import plots
-
         with store.writing(out) as out:  # reentrant: converge(out=...) holds it already
             store.prepare(out, self.params)
             store.write_rows(out / "results.csv", self.rows())
-            plots.convergence_figure(self, out / "convergence.png")
+            self.plot(out / "convergence.png")
             store.write_manifest(out, self.params, **self.summary())
+
+    def plot(self, path=None):
+        """Path and gradient errors against L beside the theory's slope: :func:`reslimit.plots.convergence_figure`
+        (a matplotlib Figure), saved as ``path`` (PNG, and PDF beside it) when given."""
+        from . import plots
+
+        return plots.convergence_figure(self, path)
 
     def summary(self) -> dict:
         """The verdict and rates, as written to manifest.json."""
@@ -295,9 +300,7 @@ def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16
         conv = Convergence.from_rows(params, run_study(study, folder, workers=workers, scheduler=scheduler,
                                                        progress=progress))
         if out is not None:
-            from . import plots
-
-            plots.convergence_figure(conv, folder / "convergence.png")
+            conv.plot(folder / "convergence.png")
             store.update_manifest(folder, **conv.summary())
     return conv
 
