@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from ._types import ActivationSpec
+
 Tensor = torch.Tensor
 
 
@@ -82,7 +84,7 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def get_activation(spec) -> Activation:
+def get_activation(spec: ActivationSpec) -> Activation:
     """An :class:`Activation` from a name in ACTIVATIONS, "leaky_relu:<slope>", a callable, or itself."""
     if isinstance(spec, Activation):
         return spec
@@ -215,7 +217,7 @@ class Res3(Res2):
 BLOCKS: dict[str, type[Block]] = {"res1": Res1, "res2": Res2, "res3": Res3}
 
 
-def get_block(name, activation="relu") -> Block:
+def get_block(name: str, activation: ActivationSpec = "relu") -> Block:
     """The block called ``name`` (a key of BLOCKS) with the given activation."""
     if name not in BLOCKS:
         raise ValueError(f"block must be one of {', '.join(repr(k) for k in BLOCKS)}; got {name!r}")

@@ -13,9 +13,11 @@ bootstrap interval over samples, beside the theory (ode -1, sde -1/2, fbm 1 - 2H
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,11 +25,15 @@ from tqdm.auto import tqdm
 
 from . import _checks, _memory, store
 from ._rng import STREAMS, mix, normal, substream
+from ._types import Device, DType, Folder
 from .blocks import get_block
 from .limits import Limit, get_limit
 from .paths import Smooth
 from .resnet import ScaledResNet
 from .studies.sweep import Study, check_executor, run_study
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _WRITER = "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))"
 # errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
@@ -43,8 +49,8 @@ class Rate:
     ci_high: float
 
 
-def fit_rate(depths, errors, *, boot: int = 1000, seed: int = 0, level: float = 0.95,
-             floor: float = FLOAT_FLOOR["float64"]) -> Rate:
+def fit_rate(depths: Sequence[int] | np.ndarray, errors: np.ndarray, *, boot: int = 1000, seed: int = 0,
+             level: float = 0.95, floor: float = FLOAT_FLOOR["float64"]) -> Rate:
     """Least-squares slope of log(mean_m errors[:, m]) on log(depths), bootstrap over the samples m.
 
     Args:
@@ -106,7 +112,7 @@ class Convergence:
             for i, L in enumerate(self.depths) for m in range(self.path_error.shape[1])
         ]
 
-    def save(self, out) -> None:
+    def save(self, out: Folder) -> None:
         """Write out/results.csv (one row per depth x sample), out/manifest.json and out/convergence.png.
 
         Raises ValueError, before writing anything, if ``out`` is empty, holds a study with other parameters or
@@ -118,7 +124,7 @@ class Convergence:
             self.plot(out / "convergence.png")
             store.write_manifest(out, self.params, **self.summary())
 
-    def plot(self, path=None):
+    def plot(self, path: Folder | None = None) -> Figure:
         """Path and gradient errors against L beside the theory's slope: :func:`reslimit.plots.convergence_figure`
         (a matplotlib Figure), saved as ``path`` (PNG, and PDF beside it) when given."""
         from . import plots
@@ -227,9 +233,12 @@ def _check_depths(depths) -> list[int]:
     return depths
 
 
-def converge(limit="sde", *, block="res1", activation=None, width=16, depths=(16, 32, 64, 128, 256, 512, 1024),
-             samples=64, seed=0, hurst=0.8, lengthscale=0.1, reference_factor=None, chunk=None, out=None,
-             workers=None, scheduler=None, progress=False, dtype=torch.float64, device="cpu") -> Convergence:
+def converge(limit: str = "sde", *, block: str = "res1", activation: str | None = None, width: int = 16,
+             depths: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), samples: int = 64, seed: int = 0,
+             hurst: float = 0.8, lengthscale: float = 0.1, reference_factor: int | None = None,
+             chunk: int | None = None, out: Folder | None = None, workers: int | None = None,
+             scheduler: str | None = None, progress: bool = False, dtype: DType = torch.float64,
+             device: Device = "cpu") -> Convergence:
     """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
 
     The samples are computed in points of ``chunk`` samples each (a sweep of :mod:`reslimit.studies.sweep`):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _checks
+from ._types import Device, DType
 from .ode import NeuralODE
 from .paths import PATHS, WeightPath, make_path
 from .sde import NeuralSDE
@@ -62,7 +63,8 @@ class Limit:
             return _checks.real("hurst", hurst, low=0.5, high=1.0, low_open=True, high_open=True)
         return PATHS[self.path].natural_beta
 
-    def make_path(self, width: int, ensemble: int, *, seed: int, dtype, device="cpu", **options) -> WeightPath:
+    def make_path(self, width: int, ensemble: int, *, seed: int, dtype: DType, device: Device = "cpu",
+                  **options) -> WeightPath:
         """The outer path of this limit, given the options it takes (others are ignored)."""
         taken = {k: options[k] for k in self.options if k in options}
         return make_path(self.path, width, ensemble, seed=seed, dtype=dtype, device=device, **taken)
@@ -78,6 +80,6 @@ LIMITS: dict[str, Limit] = {
 }
 
 
-def get_limit(name) -> Limit:
+def get_limit(name: str) -> Limit:
     """The record of the limit called ``name`` ("ode", "sde" or "fbm"), or a ValueError listing them."""
     return LIMITS[_checks.choice("limit", name, tuple(LIMITS))]

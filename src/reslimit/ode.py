@@ -12,6 +12,7 @@ import torch
 import torchdiffeq
 
 from . import _checks
+from ._types import ActivationSpec, Device, States, Times
 from .blocks import get_block
 from .paths import WeightPath, check_limit_paths
 
@@ -38,8 +39,9 @@ class NeuralODE(torch.nn.Module):
         >>> H = ode.solve(h0, torch.linspace(0, 1, 65, dtype=torch.float64))   # (65, 4, n, 16)
     """
 
-    def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
-                 method="dopri5", rtol=1e-10, atol=1e-12, options=None, steps: int | None = None, device=None):
+    def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
+                 inner: WeightPath | None = None, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
+                 options: dict | None = None, steps: int | None = None, device: Device | None = None):
         super().__init__()
         self.block = get_block(block, activation)
         check_limit_paths("ode", self.block, outer, inner)
@@ -59,7 +61,7 @@ class NeuralODE(torch.nn.Module):
         W = None if self.inner is None else self.inner.evaluate(float(t.detach())) / d**0.5
         return torch.bmm(self.block.g(h, W), self.outer.evaluate(float(t.detach())).mT) / d**0.5
 
-    def solve(self, h0, ts) -> Tensor:
+    def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts``, from H(0) = ``h0``: shape (len(ts), E, n, d). Differentiable.
 
         ``h0``: finite states of shape (E, n, d), or (n, d) for every ensemble member, as a tensor of the
@@ -75,7 +77,7 @@ class NeuralODE(torch.nn.Module):
         H = torchdiffeq.odeint(self, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol, options=self.options)
         return H[1:] if late else H
 
-    def trajectory(self, h0, every: int = 1) -> Tensor:
+    def trajectory(self, h0: States, every: int = 1) -> Tensor:
         """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
         if self.steps is None:
             raise ValueError("steps must be given (NeuralODE(..., steps=N)) for a trajectory on the grid k/N")

@@ -11,12 +11,14 @@ W_{k+1} = inner.weights(L)[k]. The backward states p_k = dLoss/dh_k follow the a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from . import _checks, _memory, native
 from ._rng import KeyedNormal, substream
+from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
 from .paths import IID, WeightPath
 
@@ -59,9 +61,11 @@ class ScaledResNet(nn.Module):
         >>> states = net.trajectory(h0, every=10)          # (101, 8, 32, 40)
     """
 
-    def __init__(self, depth, width, *, beta=None, alpha=None, block="res1", activation="relu", outer=None,
-                 inner=None, ensemble=1, seed=0, dtype=torch.float64, device=None, input_dim=None, output_dim=None,
-                 stream=False):
+    def __init__(self, depth: int, width: int, *, beta: float | None = None, alpha: float | None = None,
+                 block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
+                 inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
+                 device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
+                 stream: bool = False):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
         self.width = _checks.positive_int("width", width)
@@ -136,7 +140,7 @@ class ScaledResNet(nn.Module):
                         f"{what} ({count} x ensemble x batch x width x {h0.element_size()} bytes)",
                         f"batch={batch} with ensemble={ensemble}, width={width}", advice, h0.device)
 
-    def weight_chunks(self, reverse=False):
+    def weight_chunks(self, reverse: bool = False) -> Iterator[tuple[int, Tensor, Tensor | None]]:
         """Yield (start, V[start:stop], W[start:stop] or None) over the depth, in chunks."""
         if not self.stream:
             yield 0, self.V, self.W
@@ -181,7 +185,7 @@ class ScaledResNet(nn.Module):
         self._run(h0, states, every, alpha=alpha)
         return torch.stack(states)
 
-    def solve(self, x: Tensor, ts) -> Tensor:
+    def solve(self, x: States, ts: Times) -> Tensor:
         """States at the times ``ts`` of the network's grid, t = k/L being layer k: h_k for ts = k/L, shape
         (len(ts), E, batch, width), as the limits' ``solve(h0, ts)``.
 

@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import store
+from ._types import Folder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("scaling", "phase", "bounds", "converge", "demo")
 # What writes a folder of each kind (named in the errors).
@@ -35,7 +40,7 @@ ANY_WRITER = ("`reslimit scaling`, `phase`, `bounds` or `converge` (manifest.jso
               "`reslimit demo` (demo.json and demo.csv)")
 
 
-def load(out):
+def load(out: Folder) -> pd.DataFrame:
     """The results of the study folder ``out`` as a pandas DataFrame, its parameters in ``.attrs``.
 
     Args:

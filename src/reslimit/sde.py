@@ -17,6 +17,7 @@ import torch
 import torchsde
 
 from . import _checks
+from ._types import ActivationSpec, Device, States, Times
 from .blocks import get_block
 from .paths import WeightPath, check_limit_paths
 
@@ -109,8 +110,9 @@ class NeuralSDE:
         >>> H1 = sde.solve(h0, [0.5, 1.0])        # (2, 4, n, 16)
     """
 
-    def __init__(self, block="res1", activation="tanh", *, outer: WeightPath, inner: WeightPath | None = None,
-                 steps: int | None = None, method: str | None = None, device=None):
+    def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
+                 inner: WeightPath | None = None, steps: int | None = None, method: str | None = None,
+                 device: Device | None = None):
         self.block = get_block(block, activation)
         self.limit = outer.limit if isinstance(outer, WeightPath) else None
         check_limit_paths("fbm" if self.limit == "fbm" else "sde", self.block, outer, inner)
@@ -121,7 +123,8 @@ class NeuralSDE:
         self.method = default if method is None else _checks.choice("method", method, ("euler", "heun", "midpoint",
                                                                                         "reversible_heun"))
 
-    def solve(self, h0, ts=None, *, steps: int | None = None, every: int | None = None) -> Tensor:
+    def solve(self, h0: States, ts: Times | None = None, *, steps: int | None = None,
+              every: int | None = None) -> Tensor:
         """H at the times ``ts``, from H(0) = ``h0``, by a fixed-step torchsde solve: (len(ts), E, n, d).
 
         The step is 1/steps on the path's own grid (``steps`` here or given to the constructor), and ``ts``
@@ -153,6 +156,6 @@ class NeuralSDE:
         ys = ys.view(len(ts), E, n, d)
         return ys[1:] if late else ys
 
-    def trajectory(self, h0, every: int = 1) -> Tensor:
+    def trajectory(self, h0: States, every: int = 1) -> Tensor:
         """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
         return self.solve(h0, every=every)

@@ -26,6 +26,7 @@ import torch
 
 from .. import _checks, _memory
 from .._rng import KeyedNormal
+from .._types import Device, DType, Times
 
 
 class WeightPath(ABC):
@@ -41,7 +42,8 @@ class WeightPath(ABC):
     refinement_consistent: ClassVar[bool] = True
     limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
 
-    def __init__(self, width, ensemble=1, *, seed=0, std=1.0, dtype=torch.float64, device="cpu"):
+    def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, dtype: DType = torch.float64,
+                 device: Device = "cpu"):
         self._width = _checks.positive_int("width", width)
         self._ensemble = _checks.positive_int("ensemble", ensemble)
         self._seed = _checks.seed("seed", seed)
@@ -67,7 +69,7 @@ class WeightPath(ABC):
     def natural_beta(self) -> float:
         """The beta of alpha_L = L^-beta under which this path's network has a continuous limit."""
 
-    def to(self, device=None, dtype=None) -> WeightPath:
+    def to(self, device: Device | None = None, dtype: DType | None = None) -> WeightPath:
         """This path on ``device`` and in ``dtype`` (each unchanged when None); ``self`` when nothing changes.
 
         The same numbers on every device (draws are made on the CPU); in another dtype, the same to its rounding.
@@ -97,7 +99,7 @@ class WeightPath(ABC):
         return f"{type(self).__name__}({self._width}, {args}, dtype={self._dtype}, device={str(self._device)!r})"
 
     # Queries ---------------------------------------------------------------------------------
-    def weights(self, depth, start=0, stop=None) -> torch.Tensor:
+    def weights(self, depth: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Weights V_{start+1}..V_{stop} of a depth-``depth`` network: shape (stop - start, E, d, d)."""
         depth = _checks.positive_int("depth", depth)
         stop = depth if stop is None else stop
@@ -135,7 +137,7 @@ class WeightPath(ABC):
     @abstractmethod
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor: ...
 
-    def evaluate(self, s, t=None) -> torch.Tensor:
+    def evaluate(self, s: Times, t: Times | None = None) -> torch.Tensor:
         """X(s), or the increment X(t) - X(s) when ``t`` is given.
 
         ``s`` (and ``t``) are floats in [0, 1], giving shape (E, d, d), or 1-D sequences of such,

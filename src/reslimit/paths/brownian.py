@@ -7,6 +7,7 @@ import torch
 
 from .. import _checks
 from .._rng import KeyedNormal, mix
+from .._types import Device, DType
 from .base import WeightPath
 
 _MIDPOINT, _LEAF = 1, 2  # key tags
@@ -40,7 +41,8 @@ class Brownian(WeightPath):
     natural_beta = 0.5
     limit = "sde"
 
-    def __init__(self, width, ensemble=1, *, seed=0, std=1.0, levels=30, dtype=torch.float64, device="cpu"):
+    def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, levels: int = 30,
+                 dtype: DType = torch.float64, device: Device = "cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
         self._levels = _checks.positive_int("levels", levels)
         if self._levels > 52:

@@ -9,6 +9,7 @@ import torch
 
 from .. import _checks, _memory
 from .._rng import KeyedNormal, mix
+from .._types import Device, DType
 from .base import WeightPath
 
 _NOISE = 1  # key tag of the normals of a chunk of entries
@@ -69,18 +70,8 @@ class FractionalBrownian(WeightPath):
 
     kind = "increments"
 
-    def __init__(
-        self,
-        width,
-        ensemble=1,
-        *,
-        hurst=0.5,
-        resolution=4096,
-        seed=0,
-        std=1.0,
-        dtype=torch.float64,
-        device="cpu",
-    ):
+    def __init__(self, width: int, ensemble: int = 1, *, hurst: float = 0.5, resolution: int = 4096, seed: int = 0,
+                 std: float = 1.0, dtype: DType = torch.float64, device: Device = "cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
         self._hurst = _checks.real("hurst", hurst, low=0.0, high=1.0, low_open=True, high_open=True)
         self._resolution = _checks.positive_int("resolution", resolution)

@@ -6,6 +6,7 @@ import torch
 
 from .. import _checks
 from .._rng import KeyedNormal, mix
+from .._types import Device, DType
 from .base import WeightPath
 
 DISTS = ("gaussian", "uniform", "rademacher")
@@ -27,8 +28,8 @@ class IID(WeightPath):
     kind = "iid"
     refinement_consistent = False
 
-    def __init__(self, width, ensemble=1, *, dist="gaussian", seed=0, std=1.0, dtype=torch.float64,
-                 device="cpu"):
+    def __init__(self, width: int, ensemble: int = 1, *, dist: str = "gaussian", seed: int = 0, std: float = 1.0,
+                 dtype: DType = torch.float64, device: Device = "cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
         self._dist = _checks.choice("dist", dist, DISTS)
         self._draw = KeyedNormal(self.shape, self.dtype, self.device)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .. import _checks, _memory
 from .._rng import KeyedNormal, mix
+from .._types import Device, DType
 from .base import WeightPath
 
 _COS, _SIN = 1, 2  # key tags of the coefficients
@@ -67,9 +69,8 @@ class Smooth(_LipschitzPath):
         >>> dX = path.derivative([0.0, 0.5])          # (2, 4, 16, 16)
     """
 
-    def __init__(
-        self, width, ensemble=1, *, lengthscale=0.1, seed=0, std=1.0, dtype=torch.float64, device="cpu"
-    ):
+    def __init__(self, width: int, ensemble: int = 1, *, lengthscale: float = 0.1, seed: int = 0, std: float = 1.0,
+                 dtype: DType = torch.float64, device: Device = "cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
         self._lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
         step = 2.0 * math.pi / (1.0 + _C * self._lengthscale)
@@ -115,7 +116,7 @@ class Smooth(_LipschitzPath):
     def _repr_args(self) -> dict:
         return super()._repr_args() | {"lengthscale": self._lengthscale}
 
-    def covariance(self, tau) -> np.ndarray:
+    def covariance(self, tau: float | np.ndarray) -> np.ndarray:
         """Cov(X(s), X(s + tau)) of this construction, std^2 sum_k a_k cos(k h tau), for an array ``tau``.
 
         It differs from the kernel std^2 exp(-tau^2 / (2 l^2)) by < 3e-10 std^2 for |tau| <= 1.
@@ -171,7 +172,9 @@ class FunctionPath(_LipschitzPath):
         >>> V = path.weights(10)                                  # (10, 1, 3, 3)
     """
 
-    def __init__(self, fn, width, ensemble=1, *, derivative=None, std=1.0, dtype=torch.float64, device="cpu"):
+    def __init__(self, fn: Callable[[float], object], width: int, ensemble: int = 1, *,
+                 derivative: Callable[[float], object] | None = None, std: float = 1.0, dtype: DType = torch.float64,
+                 device: Device = "cpu"):
         super().__init__(width, ensemble, seed=0, std=std, dtype=dtype, device=device)
         for name, f in (("fn", fn), ("derivative", derivative)):
             if not callable(f) and not (name == "derivative" and f is None):
