@@ -83,7 +83,7 @@ def sample_statistics(h0: torch.Tensor, hL: torch.Tensor) -> dict:
 
 
 class DemoResult(list):
-    """The rows of :func:`run_demo` (a list of dicts with the keys of :data:`CSV_COLUMNS`), with
+    """The rows of :func:`run_demo`, a list of dicts with the keys of :data:`CSV_COLUMNS`.
 
     Attributes:
         settings: the arguments of the run (blocks, betas, depths, width, ensemble, inputs, seed).

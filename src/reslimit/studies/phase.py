@@ -65,7 +65,7 @@ def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depths=(1
 
 
 class PhaseResult(dict):
-    """{"rows": rows, "critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}, with
+    """A phase study's {"rows": rows, "critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}.
 
     Attributes:
         params: the study's params (as in its manifest).

@@ -212,7 +212,7 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
 
 
 class ScalingResult(list):
-    """The rows of a scaling study (a list of dicts, one per beta x depth x draw x input), with
+    """The rows of a scaling study, a list of dicts (one per beta x depth x draw x input), and what they show.
 
     Attributes:
         params: the study's params (as in its manifest).
