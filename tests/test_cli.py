@@ -270,6 +270,36 @@ def test_converge_bad_input(tmp_path, capsys, bad, arg):
     assert arg in capsys.readouterr().err
 
 
+def test_converge_command_sweeps_in_a_pool_and_resumes(tmp_path, capsys):
+    """--chunk 2 --workers 2: two points on a pool; a rerun finds both in the ledger and prints the same verdict;
+    the same study in-process (no --workers) gives the same numbers."""
+    args = ["converge", "--width", "2", "--depths", "4,8,16", "--samples", "4", "--reference_factor", "4",
+            "--chunk", "2"]
+    code = main([*args, "--workers", "2", "--out", str(tmp_path / "pool")])
+    first = capsys.readouterr().out
+    ledger = (tmp_path / "pool" / "points.jsonl").read_text().splitlines()
+    assert [json.loads(line)["point"] for line in ledger] == [0, 1]
+    assert main([*args, "--workers", "2", "--out", str(tmp_path / "pool")]) == code
+    assert capsys.readouterr().out == first  # resumed: nothing left to compute, the same verdict
+    assert main([*args, "--out", str(tmp_path / "local")]) == code
+    assert capsys.readouterr().out.replace("local", "pool") == first
+
+
+@pytest.mark.parametrize("command,args,message", [
+    ("converge", ["--device", "tpu"], "device must be a torch device such as 'cpu' or 'cuda:0'; got 'tpu'"),
+    ("scaling", ["--device", "meta"], "device must be 'cpu', 'cuda' or 'mps'"),
+    ("simulate", ["--device", "tpu"], "device must be a torch device"),
+    ("converge", ["--chunk", "100"], "chunk must be at most samples=64"),
+    ("converge", ["--workers", "0"], "workers must be"),
+])
+def test_device_chunk_and_workers_are_checked_in_one_line(tmp_path, capsys, command, args, message):
+    out = [] if command == "simulate" else ["--out", str(tmp_path / "d")]
+    assert main([command, *args, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslimit: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "d").exists()
+
+
 def _options(*args):
     """What a handler passes to its library call for this command line."""
     from reslimit import cli

@@ -34,6 +34,8 @@ API = {
     "theory": ("reslimit.theory", "second_moment"),
     "plots": ("reslimit.plots", "scaling_figures"),
     "results": ("reslimit.results", "load"),
+    "simulate": ("reslimit.simulate", "Simulation"),
+    "claims": ("reslimit.claims", "run"),
 }
 
 

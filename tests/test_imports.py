@@ -175,8 +175,10 @@ def test_figures_are_returned_and_saved_only_when_asked(tmp_path, scaling_rows):
 
     from reslimit import plots
     from reslimit.studies.phase import medians
+    from reslimit.studies.scaling import theory_params
 
     rows, params = scaling_rows
+    params = theory_params(params)
     figs = plots.scaling_figures(rows, params)
     assert len(figs) == 2 and all(isinstance(f, Figure) for f in figs)
     assert list(tmp_path.iterdir()) == []

@@ -152,6 +152,6 @@ def test_a_refused_command_leaves_nothing_behind(tmp_path, capsys):
     assert not out.exists()
     save = tmp_path / "missing" / "run.npz"
     assert main(["simulate", "--depth", "4", "--width", "2", "--save", str(save)]) == 2
-    assert "--save: the folder of" in capsys.readouterr().err and not save.parent.exists()
+    assert "save: the folder of" in capsys.readouterr().err and not save.parent.exists()
     assert main(["simulate", "--depth", "4", "--width", "2", "--save", str(tmp_path / "run.npz")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]  # written whole, under its name only

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reslimit import IID, ScaledResNet, cli, demo, native, plots, theory
-from reslimit._rng import mix
+from reslimit._rng import normal
 from reslimit.studies import phase, read_rows, scaling, sweep
 
 
@@ -34,9 +34,9 @@ def test_gradient_ratio_is_that_of_autograd():
     depth, d, E, n, seed = 30, 8, 6, 3, 4
     net = _net(depth, block="res2", activation="tanh")
     got = scaling.ratios(net, [0.5], samples=n, seed=seed)
-    h0 = scaling._normal((E, n, d), mix(seed, scaling._INPUT), torch.float64).requires_grad_(True)
-    B = scaling._normal((E, 1, d), mix(seed, scaling._READOUT), torch.float64) / math.sqrt(d)
-    y = scaling._normal((E, n, 1), mix(seed, scaling._TARGET), torch.float64)
+    h0 = normal((E, n, d), seed, "inputs").requires_grad_(True)
+    B = normal((E, 1, d), seed, "readout") / math.sqrt(d)
+    y = normal((E, n, 1), seed, "targets")
     hL = net(h0, alpha=torch.full((n,), depth**-0.5, dtype=torch.float64))
     hL.retain_grad()
     (((torch.bmm(hL, B.mT) - y) ** 2).sum() / 2).backward()
@@ -64,11 +64,19 @@ def test_overflow_is_a_status_not_a_crash():
 
 
 def test_growth_curve_is_the_exact_identity_where_it_holds():
-    params = {"init": "iid", "block": "res3", "activation": "relu"}
+    """The theory's facts of a study's path come from the path class: exact for IID and Brownian, first order at
+    its natural beta (1 for smooth, H for fBm)."""
+    params = scaling.theory_params({"init": "iid", "block": "res3", "activation": "relu"})
     curve, label = theory.growth(params, 0.5, [100])
     assert curve[0] == pytest.approx(math.sqrt(1.005**100 - 1)) and label.startswith("theory")
-    curve, label = theory.growth({"init": "smooth", "block": "res1", "activation": "tanh"}, 0.5, [4, 16])
+    assert scaling.theory_params({"init": "brownian", "block": "res1", "activation": "identity"})["exact"]
+    params = scaling.theory_params({"init": "smooth", "block": "res1", "activation": "tanh"})
+    curve, label = theory.growth(params, 0.5, [4, 16])
     assert curve[1] / curve[0] == pytest.approx(2.0) and "first order" in label  # L^(1 - beta)
+    params = scaling.theory_params({"init": "fbm", "hurst": 0.7, "block": "res3", "activation": "relu"})
+    assert (params["exact"], params["first_order"]) == (False, 0.7)
+    assert theory.growth(params, 0.5, [4, 16])[0][1] / theory.growth(params, 0.5, [4, 16])[0][0] == \
+        pytest.approx(4**0.2)
 
 
 def test_sign_change_is_interpolated():

@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--lengthscale", type=_finite_float, help="length scale of the path, for --init smooth")
     sim.add_argument("--save", type=_nonempty, metavar="RUN.npz",
                      help="write V, W, h (every layer), alpha, beta, params")
+    _option(sim, simulate, "device", "where to run: cpu, cuda, cuda:1...")
     sim.set_defaults(run=_simulate)
 
     dem = commands.add_parser("demo", help="check E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1",
@@ -148,8 +149,15 @@ def _parser() -> argparse.ArgumentParser:
     _option(con, converge, "seed", "", type=int)
     _option(con, converge, "hurst", "for --limit fbm", type=_finite_float)
     _option(con, converge, "lengthscale", "of the smooth paths", type=_finite_float)
+    _option(con, converge, "reference_factor", "refinement of the reference grid over the largest depth, >= 2; "
+            "None is the limit's own: ode 2, sde 64, fbm 8", type=int)
+    _option(con, converge, "chunk", "samples per point of the sweep, None for all (one point); the numbers "
+            "depend on it, not on --workers", type=int)
+    _option(con, converge, "dtype", "", choices=sorted(_checks.DTYPES))
+    _option(con, converge, "device", "where to run: cpu, cuda, cuda:1...")
+    _executors(con)
     con.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
-                     help="folder for results.csv, manifest.json, png")
+                     help="folder for results.csv, manifest.json, png (rerun to resume)")
     con.set_defaults(run=_converge)
 
     sca = commands.add_parser("scaling", help="hidden and gradient ratios against L for several betas",
@@ -229,10 +237,16 @@ def _study_arguments(cmd, study) -> None:
     _option(cmd, study, "samples", "inputs per draw", type=int)
     _option(cmd, study, "seed", "", type=int)
     _option(cmd, study, "dtype", "", choices=sorted(scaling_study.DTYPES))
-    cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
-    cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run points on a Dask cluster")
+    _option(cmd, study, "device", "where to run: cpu, cuda, cuda:1...")
+    _executors(cmd)
     cmd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, figures")
+
+
+def _executors(cmd) -> None:
+    """--workers and --scheduler: where the points of a sweep are computed (the same numbers everywhere)."""
+    cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
+    cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run points on a Dask cluster")
 
 
 def _given(args) -> dict:

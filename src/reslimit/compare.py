@@ -237,7 +237,7 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
              depths: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), samples: int = 64, seed: int = 0,
              hurst: float = 0.8, lengthscale: float = 0.1, reference_factor: int | None = None,
              chunk: int | None = None, out: Folder | None = None, workers: int | None = None,
-             scheduler: str | None = None, progress: bool = False, dtype: DType = torch.float64,
+             scheduler: str | None = None, progress: bool = False, dtype: DType = "float64",
              device: Device = "cpu") -> Convergence:
     """Errors of depth-L networks against their limit, over ``depths``, on one path per sample.
 
@@ -266,8 +266,8 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
         workers: compute the points on a local pool of this many processes; scheduler: on the Dask cluster at
             "tcp://HOST:PORT". Neither: in this process.
         progress: show a progress bar over points.
-        dtype: of the paths, the inputs, the networks and the reference: torch.float64 (default) or
-            torch.float32 (or their names); float32 errors at or below 1e-5 count as rounding (``FLOAT_FLOOR``).
+        dtype: of the paths, the inputs, the networks and the reference: "float64" (default) or "float32" (or
+            the torch dtypes); float32 errors at or below 1e-5 count as rounding (``FLOAT_FLOOR``).
         device: where the paths, the networks and the reference live ("cpu", "cuda", ...); the errors come
             back to the CPU.
 

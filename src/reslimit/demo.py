@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from . import _checks, store, theory
+from .paths import PATHS
 from .resnet import ScaledResNet, diverged
 
 # (block, activation) -> c of the identity, for the blocks where E||g(h)||^2 / ||h||^2 is constant.
-SECOND_MOMENT_C = {("res1", "identity"): 1.0, ("res2", "relu"): 0.5, ("res3", "relu"): 0.5}
-# Paths whose weights on the layer grid are i.i.d. and symmetric with variance 1/d: IID (any dist), and
-# Brownian, whose increments over disjoint layers are independent Gaussians.
-IID_INITS = ("iid", "brownian")
+SECOND_MOMENT_C = theory.SECOND_MOMENT_C
+# Paths whose weights on the layer grid are independent and centred with variance 1/d (``exact_second_moment``):
+# IID (any dist), and Brownian, whose increments over disjoint layers are independent Gaussians.
+IID_INITS = tuple(name for name, path in PATHS.items() if path.exact_second_moment)
 
 # The settings of ``reslimit demo`` and ``reslimit demo --quick``.
 DEMO = {"blocks": (("res3", "relu"), ("res1", "identity")), "betas": (0.25, 0.5, 1.0),

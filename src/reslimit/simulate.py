@@ -3,8 +3,8 @@
     h_0 ~ N(0, I_d),   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   alpha_L = L^-beta,
     r = ||h_L - h_0|| / ||h_0||
 
-and, where the weights are i.i.d. (:data:`reslimit.demo.IID_INITS`) and the block has a constant
-c = E||g(h)||^2 / ||h||^2 (:data:`reslimit.demo.SECOND_MOMENT_C`), the exact E r^2 = (1 + c alpha_L^2)^L - 1
+and, where the weights are i.i.d. (the path's ``exact_second_moment``) and the block has a constant
+c = E||g(h)||^2 / ||h||^2 (:data:`reslimit.theory.SECOND_MOMENT_C`), the exact E r^2 = (1 + c alpha_L^2)^L - 1
 beside the measurement (Marion, Fermanian, Biau, Vert 2022, proof of Lemma 1).
 
 Every number derives from one seed through the sub-streams of ``reslimit._rng.STREAMS``, as in
@@ -25,6 +25,7 @@ import torch
 
 from . import _checks, _memory, demo, store, theory
 from ._rng import normal, substream
+from ._types import ActivationSpec, Device, DType, Folder
 from .blocks import get_block
 from .paths import make_path
 from .resnet import ScaledResNet
@@ -41,7 +42,7 @@ class Simulation:
         states: every state h_0, ..., h_L, shape (depth + 1, ensemble, samples, width), when asked for; else None.
         statistics: r = ||h_L - h_0|| / ||h_0|| summarised by :func:`reslimit.demo.sample_statistics`.
         c: the constant of the exact identity where it holds (i.i.d. weights, a block of
-            :data:`reslimit.demo.SECOND_MOMENT_C`); else None.
+            :data:`reslimit.theory.SECOND_MOMENT_C`); else None.
         theory: (1 + c alpha_L^2)^L - 1 where ``c`` is known; else None.
         params: the arguments of the run, the seeds of its paths, alpha and the versions (JSON-able).
     """
@@ -56,7 +57,7 @@ class Simulation:
     theory: float | None
     params: dict
 
-    def save(self, path) -> None:
+    def save(self, path: Folder) -> None:
         """Write ``path`` (.npz): V, W (res2, res3), h (every state), alpha, beta and params (a JSON string).
 
         Written under a temporary name and renamed into place once whole, so a Ctrl-C or a full disk leaves
@@ -77,9 +78,11 @@ class Simulation:
             tmp.unlink(missing_ok=True)
 
 
-def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activation="relu", ensemble=8, samples=16,
-             seed=0, dtype="float64", dist="gaussian", hurst=None, lengthscale=None, resolution=None, states=False,
-             save=None) -> Simulation:
+def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width: int = 16, beta: float = 0.5,
+             activation: ActivationSpec = "relu", ensemble: int = 8, samples: int = 16, seed: int = 0,
+             dtype: DType = "float64", dist: str = "gaussian", hurst: float | None = None,
+             lengthscale: float | None = None, resolution: int | None = None, states: bool = False,
+             save: Folder | None = None, device: Device = "cpu") -> Simulation:
     """Run one scaled ResNet at initialisation on ``samples`` standard normal inputs per ensemble member.
 
     Args:
@@ -95,6 +98,7 @@ def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activat
         states: keep every state h_0, ..., h_L (memory (L + 1) x E x samples x d), as :meth:`Simulation.save`
             needs.
         save: a .npz path to write the run to (:meth:`Simulation.save`); its folder is checked before the run.
+        device: where the paths, the network and the inputs live ("cpu", "cuda"...).
 
     Returns:
         A :class:`Simulation`.
@@ -102,6 +106,7 @@ def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activat
     samples = _checks.positive_int("samples", samples)
     seed = _checks.seed("seed", seed)
     dtype = _checks.dtype(dtype)
+    device = _checks.device("device", device)
     if save is not None:
         save = _check_save(save)  # refused before the run, not after it
     keep = bool(states) or save is not None
@@ -117,7 +122,7 @@ def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activat
     seeds = {"outer": substream(seed, "outer"), "inner": substream(seed, "inner") if has_inner else None}
 
     def path(stream: str):
-        return make_path(init, width, ensemble, seed=seeds[stream], dtype=dtype, **options)
+        return make_path(init, width, ensemble, seed=seeds[stream], dtype=dtype, device=device, **options)
 
     net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=path("outer"),
                        inner=path("inner") if has_inner else None, stream=False)
@@ -125,12 +130,13 @@ def simulate(*, block="res3", init="iid", depth=100, width=16, beta=0.5, activat
     _memory.require(layers * net.ensemble * samples * net.width * dtype.itemsize, "the states h",
                     f"samples={samples} with ensemble={net.ensemble}, width={net.width}"
                     + (f", depth={net.depth} (every layer kept, for states or save)" if keep else ""),
-                    "use fewer samples" + (" or keep no states (no save, --save)" if keep else ""))
-    h0 = normal((net.ensemble, samples, net.width), seed, "inputs", dtype)
+                    "use fewer samples" + (" or keep no states (no save, --save)" if keep else ""), device)
+    h0 = normal((net.ensemble, samples, net.width), seed, "inputs", dtype, device)
     with torch.no_grad():
         h = net.trajectory(h0) if keep else None
         hL = net(h0) if h is None else h[-1]
-    c = demo.SECOND_MOMENT_C.get((net.block.name, net.block.activation.name)) if init in demo.IID_INITS else None
+    c = theory.exact_c({"exact": net.outer.exact_second_moment, "block": net.block.name,
+                        "activation": net.block.activation.name})
     versions = store.versions()
     params = {"block": net.block.name, "activation": net.block.activation.name, "init": init, "depth": net.depth,
               "width": net.width, "beta": net.beta, "alpha": net.alpha, "ensemble": net.ensemble, "samples": samples,

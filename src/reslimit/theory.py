@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-CRITICAL = {"iid": 0.5, "brownian": 0.5, "smooth": 1.0}  # first-order critical beta per init; fbm: H
+# c = E||g(h)||^2 / ||h||^2 of the blocks where it is a constant (ReLU(W h) with Gaussian W: 1/2; the identity: 1)
+SECOND_MOMENT_C = {("res1", "identity"): 1.0, ("res2", "relu"): 0.5, ("res3", "relu"): 0.5}
 
 
 def second_moment(c: float, alpha: float, depth: int) -> float:
@@ -39,17 +40,10 @@ def critical_theory(block: str, activation: str, hurst: float) -> float | None:
 
 
 def exact_c(params: dict) -> float | None:
-    """c of the exact identity E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, where it holds.
-
-    ``params`` has the keys "init", "block" and "activation" of a scaling study.
-    """
-    if params["init"] not in ("iid", "brownian"):
-        return None
-    if params["block"] in ("res2", "res3") and params["activation"] == "relu":
-        return 0.5
-    if params["block"] == "res1" and params["activation"] == "identity":
-        return 1.0
-    return None
+    """c of the exact identity E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, where it holds: weights with
+    independent centred layers (``params["exact"]``, a path's ``exact_second_moment``) and a block of
+    :data:`SECOND_MOMENT_C` (``params["block"]``, ``params["activation"]``); else None."""
+    return SECOND_MOMENT_C.get((params["block"], params["activation"])) if params["exact"] else None
 
 
 def growth(params: dict, beta: float, depths) -> tuple[np.ndarray, str]:
@@ -57,14 +51,15 @@ def growth(params: dict, beta: float, depths) -> tuple[np.ndarray, str]:
 
     i.i.d./Brownian weights with res-3, res-2 + ReLU or res-1 + identity: sqrt(E ratio^2) =
     sqrt((1 + c alpha_L^2)^L - 1) exactly (c = 1/2 with ReLU(W h), 1 with the identity). Otherwise the
-    first-order term alpha_L sum_k V_k g(h_0), of size L^(crit - beta) with crit = 1/2 (i.i.d.),
-    1 (smooth), H (fBm): returned as the exponent, to be anchored to the data by the caller.
-    ``params`` has the keys "init", "block", "activation" and "hurst" of a scaling study.
+    first-order term alpha_L sum_k V_k g(h_0), of size L^(crit - beta) with crit = ``params["first_order"]``
+    (the path's natural beta: 1/2 i.i.d., 1 smooth, H fBm): returned as the exponent, to be anchored to the
+    data by the caller. ``params`` has the keys "exact", "first_order", "block" and "activation"
+    (:func:`reslimit.studies.scaling.theory_params` adds the first two to a scaling study's params).
     """
     depths = np.asarray(depths, dtype=float)
     c = exact_c(params)
     if c is not None:
         return np.sqrt([second_moment(c, L**-beta, int(L)) for L in depths]), \
             rf"theory $\sqrt{{(1+{c:g}\alpha_L^2)^L-1}}$"
-    crit = params["hurst"] if params["init"] == "fbm" else CRITICAL[params["init"]]  # first order
+    crit = params["first_order"]
     return depths ** (crit - beta), rf"first order $\propto L^{{{crit - beta:+.2g}}}$"

@@ -41,6 +41,9 @@ class WeightPath(ABC):
     kind: ClassVar[str]
     refinement_consistent: ClassVar[bool] = True
     limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
+    # whether its layers V_k are independent, centred, of variance std^2/d per entry: then the second moment of
+    # the network is exactly (1 + c alpha^2)^L - 1 (reslimit.theory.second_moment)
+    exact_second_moment: ClassVar[bool] = False
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, dtype: DType = torch.float64,
                  device: Device = "cpu"):

@@ -36,6 +36,7 @@ class IID(WeightPath):
 
     dist = property(lambda self: self._dist)
     natural_beta = 0.5
+    exact_second_moment = True
 
     def _repr_args(self) -> dict:
         return super()._repr_args() | {"dist": self._dist}

@@ -47,13 +47,14 @@ def compute_point(params: dict, point: dict) -> list[dict]:
 
 
 def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depths=(100, 1000), width=40, ensemble=5,
-          samples=10, seed=0, dtype="float32") -> Study:
+          samples=10, seed=0, dtype="float32", device="cpu") -> Study:
     """The phase study as a sweep: one point per Hurst index."""
     hursts = [_checks.real("hursts", h, low=0.0, high=1.0, low_open=True, high_open=True) for h in hursts]
     if not hursts:
         raise ValueError("hursts must be non-empty")
     base = scaling.study(init="fbm", block=block, activation=activation, betas=sorted(betas), depths=depths,
-                         width=width, ensemble=ensemble, samples=samples, seed=seed, hurst=hursts[0], dtype=dtype)
+                         width=width, ensemble=ensemble, samples=samples, seed=seed, hurst=hursts[0], dtype=dtype,
+                         device=device)
     depths = base.params["depths"]
     resolution = math.lcm(*depths)
     if resolution > MAX_RESOLUTION:

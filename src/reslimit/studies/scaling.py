@@ -18,16 +18,15 @@ import numpy as np
 import torch
 
 from .. import _checks, _memory, native, store, theory
-from .._rng import KeyedNormal, mix
+from .._rng import normal, substream
 from ..blocks import get_block
-from ..paths import make_path
+from ..paths import PATHS, make_path
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
 from .sweep import Study, check_executor, run_study
 
 INITS = ("iid", "brownian", "smooth", "fbm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_OUTER, _INNER, _INPUT, _READOUT, _TARGET = range(5)  # sub-streams of the study seed
 # The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).
 DEPTHS = (10, 120, 230, 340, 450, 560, 670, 780, 890, 1000)
 HURST = 0.5  # the Hurst index of fBm weights when none is given
@@ -36,16 +35,18 @@ HURST = 0.5  # the Hurst index of fBm weights when none is given
 def ratios(net: ScaledResNet, betas, samples: int, seed: int) -> dict:
     """Hidden and gradient ratios of ``net`` for every beta at once, on ``samples`` inputs per draw.
 
-    Inputs h_0 ~ N(0, I_d), read-out B and target y are keyed by ``seed``, the same for every beta and
-    depth. Returns arrays of shape (len(betas), E, samples): "hidden" ||h_L - h_0|| / ||h_0||, "grad"
-    ||p_0 - p_L|| / ||p_L|| and "diverged" (a non-finite h_L or p_0).
+    Inputs h_0 ~ N(0, I_d), read-out B and target y are keyed by the sub-streams "inputs", "readout" and
+    "targets" of ``seed`` (reslimit._rng.STREAMS), the same for every beta and depth. Returns arrays of shape
+    (len(betas), E, samples): "hidden" ||h_L - h_0|| / ||h_0||, "grad" ||p_0 - p_L|| / ||p_L|| and "diverged"
+    (a non-finite h_L or p_0).
     """
-    E, d, nb, dtype = net.ensemble, net.width, len(betas), net.dtype
-    h0 = _normal((E, samples, d), mix(seed, _INPUT), dtype)
-    B = _normal((E, 1, d), mix(seed, _READOUT), dtype) / math.sqrt(d)
-    y = _normal((E, samples, 1), mix(seed, _TARGET), dtype)
+    E, d, nb, dtype, device = net.ensemble, net.width, len(betas), net.dtype, net.device
+    h0 = normal((E, samples, d), seed, "inputs", dtype, device)
+    B = normal((E, 1, d), seed, "readout", dtype, device) / math.sqrt(d)
+    y = normal((E, samples, 1), seed, "targets", dtype, device)
     rows_h0 = h0.repeat(1, nb, 1)  # row b * samples + i: input i under beta b
-    alpha = torch.tensor([float(net.depth) ** -b for b in betas], dtype=dtype).repeat_interleave(samples)
+    alpha = torch.tensor([float(net.depth) ** -b for b in betas], dtype=dtype,
+                         device=device).repeat_interleave(samples)
     out = {}
 
     def grad_output(hL):
@@ -61,17 +62,18 @@ def ratios(net: ScaledResNet, betas, samples: int, seed: int) -> dict:
     bad = diverged(hL) | diverged(p0)
 
     def split(x):  # (E, nb * samples) -> (nb, E, samples)
-        return x.reshape(E, nb, samples).permute(1, 0, 2).numpy()
+        return x.reshape(E, nb, samples).permute(1, 0, 2).cpu().numpy()
 
     return {"hidden": split(hidden), "grad": split(grad), "diverged": split(bad)}
 
 
 def paths(params: dict, hurst: float | None = None, resolution: int | None = None):
-    """(outer, inner or None): the study's paths, keyed by the study seed alone (the same at every point)."""
+    """(outer, inner or None): the study's paths, keyed by the study seed alone (the same at every point): seeds
+    ``substream(seed, "outer")`` and ``substream(seed, "inner")``, as for ScaledResNet(seed=seed)."""
     dtype = DTYPES[params["dtype"]]
 
     def path(stream):
-        options = {"seed": mix(params["seed"], stream) % 2**62, "dtype": dtype}
+        options = {"seed": substream(params["seed"], stream), "dtype": dtype, "device": params.get("device", "cpu")}
         if params["init"] == "iid":
             options["dist"] = params["dist"]
         if params["init"] == "smooth":
@@ -80,7 +82,7 @@ def paths(params: dict, hurst: float | None = None, resolution: int | None = Non
             options |= {"hurst": params["hurst"] if hurst is None else hurst, "resolution": resolution}
         return make_path(params["init"], params["width"], params["ensemble"], **options)
 
-    return path(_OUTER), path(_INNER) if get_block(params["block"], params["activation"]).inner else None
+    return path("outer"), path("inner") if get_block(params["block"], params["activation"]).inner else None
 
 
 def network(params: dict, depth: int, outer, inner) -> ScaledResNet:
@@ -114,10 +116,19 @@ def compute_point(params: dict, point: dict) -> list[dict]:
 
 
 def critical(params: dict) -> float | None:
-    """The theory's critical beta: 1/2 (i.i.d., Brownian), 1 (smooth); for fBm see theory.critical_theory."""
+    """The theory's critical beta: the path's natural beta (1/2 i.i.d. and Brownian, 1 smooth); for fBm see
+    theory.critical_theory (H, or max(H, 1/2) with ReLU inner blocks)."""
     if params["init"] == "fbm":
         return theory.critical_theory(params["block"], params["activation"], params["hurst"])
-    return theory.CRITICAL[params["init"]]
+    return PATHS[params["init"]].natural_beta
+
+
+def theory_params(params: dict) -> dict:
+    """``params`` with what theory.growth reads of the study's path: "exact" (its ``exact_second_moment``) and
+    "first_order" (its natural beta, the critical beta of the first-order term: H for fBm)."""
+    path = PATHS[params["init"]]
+    first = params["hurst"] if params["init"] == "fbm" else path.natural_beta
+    return params | {"exact": path.exact_second_moment, "first_order": first}
 
 
 def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.ndarray:
@@ -169,14 +180,16 @@ def _sign_change(betas, slopes) -> float | None:
 
 
 def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=DEPTHS, width=40,
-          ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32", dist="gaussian") -> Study:
+          ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32", dist="gaussian",
+          device="cpu") -> Study:
     """The scaling study as a sweep: one point per depth, every beta computed on the same draw.
 
     ``dist`` is the law of the entries of i.i.d. weights (init "iid"): "gaussian", "uniform" on [-sqrt 3, sqrt 3]
     (the published experiments' weights) or "rademacher", each of variance 1; other inits take only the default.
     It is kept in the params (None for other inits, as ``hurst`` is for inits other than fbm).
-    Its engine (kept in the manifest) is native.engine's for the block, activation and dtype; weights
-    streamed past 1 GiB take the torch loop either way, at the same depths on every machine.
+    Its engine (kept in the manifest) is native.engine's for the block, activation and dtype on the CPU, the
+    torch loop on another ``device`` ("cuda"...); weights streamed past 1 GiB take the torch loop either way, at
+    the same depths on every machine.
     """
     init = _checks.choice("init", init, INITS)
     if init == "iid":
@@ -201,14 +214,16 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
               "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble),
               "samples": _checks.positive_int("samples", samples), "seed": _checks.seed("seed", seed),
               "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
-              "dtype": _checks.choice("dtype", dtype, tuple(DTYPES)), "dist": dist}
+              "dtype": _checks.choice("dtype", dtype, tuple(DTYPES)), "dist": dist,
+              "device": str(_checks.device("device", device))}
     state = params["ensemble"] * len(betas) * params["samples"] * params["width"] * DTYPES[params["dtype"]].itemsize
     _memory.require(state * (max(depths) + 7), "one point's states, the adjoint keeping every layer's (ensemble x "
                     "betas x samples x width x (depth + 7) x itemsize)",
                     f"samples={params['samples']} with ensemble={params['ensemble']}, {len(betas)} betas, width "
-                    f"{params['width']} and depth {max(depths)}", "use fewer samples, betas, draws or depths")
-    return Study("scaling", params, [{"depth": L} for L in depths], compute_point,
-                 native.engine(block, activation, DTYPES[params["dtype"]]))
+                    f"{params['width']} and depth {max(depths)}", "use fewer samples, betas, draws or depths",
+                    params["device"])
+    engine = native.engine(block, activation, DTYPES[params["dtype"]]) if params["device"] == "cpu" else "torch"
+    return Study("scaling", params, [{"depth": L} for L in depths], compute_point, engine)
 
 
 class ScalingResult(list):
@@ -236,7 +251,7 @@ class ScalingResult(list):
         """(scaling, histograms): :func:`reslimit.plots.scaling_figures`, saved in ``out`` when given."""
         from ..plots import scaling_figures
 
-        return scaling_figures(self, self.params, out)
+        return scaling_figures(self, theory_params(self.params), out)
 
 
 def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> ScalingResult:
@@ -256,6 +271,3 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
             result.plot(out)
     return result
 
-
-def _normal(shape, key, dtype):
-    return KeyedNormal(shape, dtype, torch.device("cpu")).fill(torch.empty(shape, dtype=dtype), key)
