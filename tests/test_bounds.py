@@ -153,6 +153,12 @@ def test_bounds_writes_csv_manifest_figure(tmp_path, monkeypatch):
     assert manifest["params"] == {"study": "bounds", "quick": True, "seed": 1}
     assert manifest["passed"] == all(r["passed"] for r in rows)
     assert (tmp_path / "b" / "bounds.png").stat().st_size > 10_000
+    assert rows.params == manifest["params"] and rows.passed == manifest["passed"]
+    fig = rows.plot()  # one panel per row: the measured value beside its bound(s), labelled, with a legend
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == 5 and all(ax.get_ylabel() and ax.get_legend() for ax in panels)
+    assert all(any("bound" in t.get_text() or "theory" in t.get_text() for t in ax.get_legend().get_texts())
+               for ax in panels)
     # the same study again is allowed (same parameters); another one is refused, nothing overwritten
     before = (tmp_path / "b" / "results.csv").read_text()
     with pytest.raises(ValueError, match="different study"):

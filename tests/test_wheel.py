@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from reslimit.claims import CLAIMS
+from reslimit.studies import bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,8 +71,10 @@ def test_report_runs_a_claim_from_the_installed_wheel(installed, tmp_path):
     assert "4 of 4 claims pass" in proc.stdout
     claims = json.loads((tmp_path / "report" / "claims.json").read_text())
     assert [c["script"] for c in claims] == ["prop2"] * 4 and all(c["passed"] for c in claims)
-    # the exceedance frequencies of the quick plan (beta 1/2, 3/4; delta 0.1, 0.5; seeds 200-203 of bounds.plan)
-    assert [c["measured"] for c in claims] == pytest.approx([0.0, 0.02075, 0.0, 0.0005], abs=1e-12)
+    # the exceedance frequencies of the quick plan (beta 1/2, 3/4; delta 0.1, 0.5; seeds 200-203 of bounds.plan):
+    # the installed package gives the checkout's numbers exactly
+    here = [row["measured"] for check in bounds.plan(quick=True)["prop2"] for row in bounds.run_check(check, 0)]
+    assert [c["measured"] for c in claims] == here and any(here)
     assert claims[0]["command"].startswith("python -m reslimit.claims prop2 --quick --out ")
     page = (tmp_path / "report" / "index.html").read_text()
     assert "4/4 claims pass" in page and page.count('<td class="PASS">PASS</td>') == 4

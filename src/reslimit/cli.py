@@ -6,7 +6,7 @@
     reslimit scaling --init iid --betas 0.25,0.5,1 --depths 10:1000:10 --out results/scaling [--workers 2]
     reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
     reslimit bounds --out results/bounds
-    reslimit report --out results/report [--quick|--full]
+    reslimit report --out results/report [--quick|--full] [--only NAME,...]
 
 Exit status: 0 on success; 2 on bad input (argparse's usage errors, and a ValueError or TypeError raised by
 the package: a bad depth, width, beta, block, activation, option...); 1 when a verdict fails or on any

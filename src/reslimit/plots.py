@@ -10,6 +10,7 @@ and a returned figure shows as a Jupyter cell's value (its PNG) exactly once.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import matplotlib
@@ -245,6 +246,52 @@ def phase_figure(medians, params, found, out=None) -> Figure:
     axes[0].set_title(f"fBm weights, {params['block']} ({params['activation']}), depths {params['depths']}")
     fig.tight_layout()
     return _save(fig, out, "phase")
+
+
+def bounds_figure(rows: list[dict], path=None) -> Figure:
+    """One panel per check: the measured value with a +-2 SE bar beside its lower / upper bound(s).
+
+    ``rows``: those of :func:`reslimit.studies.bounds.bounds`. Returns the Figure; saved as ``path`` (PNG) and
+    beside it as PDF when given.
+    """
+    n = len(rows)
+    cols = min(5, n)
+    nrows = math.ceil(n / cols)
+    fig, axes = subplots(nrows, cols, figsize=(3.4 * cols, 3.0 * nrows), squeeze=False)
+    for ax, r in zip(axes.flat, rows):
+        m, se = r["measured"], r["se"] if isinstance(r["se"], float) and math.isfinite(r["se"]) else 0.0
+        lo, hi = r["lower"], r["upper"]
+        color = "C2" if r["passed"] else "C3"
+        shown = m if math.isfinite(m) else (hi if hi is not None else 1.0)
+        ax.errorbar([0], [shown], yerr=[[2 * se], [2 * se]], fmt="o" if math.isfinite(m) else "x", color=color,
+                    capsize=4, label=f"measured +-2 SE ({'PASS' if r['passed'] else 'FAIL'})")
+        if lo is not None and lo == hi:
+            ax.axhline(lo, color="C1", ls="--", label="theory (lower = upper)")
+        else:
+            if lo is not None:
+                ax.axhline(lo, color="C0", ls="--", label="lower bound")
+            if hi is not None:
+                ax.axhline(hi, color="C1", ls="--", label="upper bound")
+        vals = [v for v in (shown, lo, hi) if v is not None and math.isfinite(v)]
+        if vals and min(vals) > 0 and max(vals) / min(vals) > 30:
+            ax.set_yscale("log")
+        ax.set_xlim(-1, 1)
+        ax.set_xticks([])
+        ax.set_xlabel(f"beta={r['beta']}, L={r['depth']}, {r['activation']}", fontsize=7)
+        ax.set_ylabel(_shortened(r["quantity"]), fontsize=7)
+        ax.set_title(f"{r['source']}: {r['verdict']}", fontsize=8)
+        ax.legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def _shortened(q: str) -> str:
+    return q if len(q) <= 42 else q[:40] + "..."
 
 
 def _save(fig, out, name) -> Figure:

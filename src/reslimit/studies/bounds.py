@@ -84,6 +84,7 @@ import numpy as np
 import torch
 
 from .. import _checks, store
+from .._rng import normal, substream
 from ..paths import IID, Smooth
 from ..resnet import ScaledResNet, diverged
 
@@ -116,14 +117,10 @@ def _net(depth, width, beta, activation, outer):
     return ScaledResNet(depth, width, beta=beta, block="res1", activation=activation, outer=outer, stream=big)
 
 
-def _normal(shape, seed):
-    return torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-
-
 def _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist="gaussian"):
     """||h_L - h_0||^2 / ||h_0||^2 for ``samples`` independent networks (one input each); inf if overflowed."""
-    outer = IID(width, samples, dist=dist, seed=seed)
-    h0 = _normal((samples, 1, width), seed + 7919)
+    outer = IID(width, samples, dist=dist, seed=substream(seed, "outer"))
+    h0 = normal((samples, 1, width), seed, "inputs")
     with torch.no_grad():
         hL = _net(depth, width, beta, activation, outer)(h0)
     r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).flatten()
@@ -133,9 +130,9 @@ def _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist="gaussi
 
 def _grad_ratio_sq(depth, width, beta, samples, seed):
     """||p_0 - p_L||^2 / ||p_L||^2, res-1 identity, p_L ~ N(0, I) drawn independently of the weights."""
-    outer = IID(width, samples, seed=seed)
-    h0 = _normal((samples, 1, width), seed + 7919)
-    pL = _normal((samples, 1, width), seed + 104729)
+    outer = IID(width, samples, seed=substream(seed, "outer"))
+    h0 = normal((samples, 1, width), seed, "inputs")
+    pL = normal((samples, 1, width), seed, "targets")
     with torch.no_grad():
         p = _net(depth, width, beta, "identity", outer).adjoint(h0, pL, every=depth)
     p0 = p[0]
@@ -185,7 +182,7 @@ def _slope(depths, stat_fn, values, seed):
         return float(np.polyfit(x, np.log(s), 1)[0]), s
 
     slope, stats = fit(values)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(substream(seed, "bootstrap"))
     n = values.shape[1]
     boots = [fit(values[:, rng.integers(0, n, n)])[0] for _ in range(_BOOT)]
     boots = np.asarray(boots)
@@ -311,8 +308,8 @@ def _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale, gr
 
     One smooth path per ensemble member, the same at every depth (weights(L)[k] = X((k+1)/L)/sqrt(d)).
     """
-    outer = Smooth(width, samples, lengthscale=lengthscale, seed=seed)
-    h0 = _normal((samples, 1, width), seed + 7919)
+    outer = Smooth(width, samples, lengthscale=lengthscale, seed=substream(seed, "outer"))
+    h0 = normal((samples, 1, width), seed, "inputs")
     b = envelope(activation)[1]
     ratio, lognorm, gron = [], [], []
     with torch.no_grad():
@@ -464,8 +461,9 @@ def run_check(check: Check, seed: int = 0) -> list[dict]:
     return rows
 
 
-def bounds(out, *, quick=True, seed=0, progress=True) -> list[dict]:
-    """Run every check of :func:`plan`, write out/results.csv, out/manifest.json and out/bounds.png; return the rows.
+def bounds(out, *, quick=True, seed=0, progress=True) -> BoundsResult:
+    """Run every check of :func:`plan`, write out/results.csv, out/manifest.json and out/bounds.png; return the rows
+    as a :class:`BoundsResult` (a list, with the params and ``.plot()``).
 
     One row per judged quantity (see the module docstring for every statement and verdict rule); ``seed`` = 0
     gives the numbers of ``reslimit report`` (see :func:`run_check`). ``out`` is locked while it runs (another
@@ -487,10 +485,11 @@ def bounds(out, *, quick=True, seed=0, progress=True) -> list[dict]:
                           f"measured {_fmt(r['measured'])} (se {_fmt(r['se'])}) in [{_fmt(r['lower'])}, "
                           f"{_fmt(r['upper'])}]: {'PASS' if r['passed'] else 'FAIL'} ({r['verdict']})", flush=True)
         store.write_rows(out / "results.csv", rows)
-        figure(rows, out / "bounds.png")
-        store.write_manifest(out, params, engine="torch", passed=all(r["passed"] for r in rows), n_checks=len(rows),
+        result = BoundsResult(rows, params)
+        result.plot(out / "bounds.png")
+        store.write_manifest(out, params, engine="torch", passed=result.passed, n_checks=len(rows),
                              failed=[f"{r['check']} beta={r['beta']} L={r['depth']}" for r in rows if not r["passed"]])
-    return rows
+    return result
 
 
 def _fmt(x) -> str:
@@ -500,47 +499,26 @@ def _fmt(x) -> str:
 
 
 def figure(rows: list[dict], path=None):
-    """One panel per check: the measured value with a +-2 SE bar beside its lower / upper bound(s).
+    """One panel per check: :func:`reslimit.plots.bounds_figure` (the measured value with a +-2 SE bar beside its
+    bound(s)); saved as ``path`` (PNG, and PDF beside it) when given."""
+    from ..plots import bounds_figure
 
-    Returns the Figure; saved as ``path`` (PNG) and beside it as PDF when given.
+    return bounds_figure(rows, path)
+
+
+class BoundsResult(list):
+    """The rows of ``reslimit bounds`` (a list of dicts, one per judged quantity), with its params and ``.plot()``.
+
+    Attributes:
+        params: {"study": "bounds", "quick": ..., "seed": ...}, as in the manifest.
+        passed: whether every check passed.
     """
-    from ..plots import save, subplots
 
-    n = len(rows)
-    cols = min(5, n)
-    nrows = math.ceil(n / cols)
-    fig, axes = subplots(nrows, cols, figsize=(3.4 * cols, 3.0 * nrows), squeeze=False)
-    for ax, r in zip(axes.flat, rows):
-        m, se = r["measured"], r["se"] if isinstance(r["se"], float) and math.isfinite(r["se"]) else 0.0
-        lo, hi = r["lower"], r["upper"]
-        color = "C2" if r["passed"] else "C3"
-        shown = m if math.isfinite(m) else (hi if hi is not None else 1.0)
-        ax.errorbar([0], [shown], yerr=[[2 * se], [2 * se]], fmt="o" if math.isfinite(m) else "x", color=color,
-                    capsize=4, label=f"measured +-2 SE ({'PASS' if r['passed'] else 'FAIL'})")
-        if lo is not None and lo == hi:
-            ax.axhline(lo, color="C1", ls="--", label="theory (lower = upper)")
-        else:
-            if lo is not None:
-                ax.axhline(lo, color="C0", ls="--", label="lower bound")
-            if hi is not None:
-                ax.axhline(hi, color="C1", ls="--", label="upper bound")
-        vals = [v for v in (shown, lo, hi) if v is not None and math.isfinite(v)]
-        if vals and min(vals) > 0 and max(vals) / min(vals) > 30:
-            ax.set_yscale("log")
-        ax.set_xlim(-1, 1)
-        ax.set_xticks([])
-        ax.set_xlabel(f"beta={r['beta']}, L={r['depth']}, {r['activation']}", fontsize=7)
-        ax.set_ylabel(_short(r["quantity"]), fontsize=7)
-        ax.set_title(f"{r['source']}: {r['verdict']}", fontsize=8)
-        ax.legend(fontsize=6, loc="best")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle("Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929")
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path)
-    return fig
+    def __init__(self, rows, params: dict):
+        super().__init__(rows)
+        self.params = params
+        self.passed = all(r["passed"] for r in rows)
 
-
-def _short(q: str) -> str:
-    return q if len(q) <= 42 else q[:40] + "..."
+    def plot(self, path=None):
+        """One panel per check, the measured value beside its bound(s): :func:`figure`."""
+        return figure(self, path)
