@@ -150,7 +150,7 @@ def test_bounds_writes_csv_manifest_figure(tmp_path, monkeypatch):
         assert col in table[0]
     assert {r["check"] for r in table} == {"lemma1", "prop2", "prop8", "prop9"}
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert manifest["params"] == {"study": "bounds", "quick": True, "seed": 1}
+    assert manifest["params"] == {"study": "bounds", "quick": True, "seed": 1, "device": "cpu"}
     assert manifest["passed"] == all(r["passed"] for r in rows)
     assert (tmp_path / "b" / "bounds.png").stat().st_size > 10_000
     assert rows.params == manifest["params"] and rows.passed == manifest["passed"]

@@ -8,6 +8,7 @@ import torch
 from reslimit import IID, Brownian, FractionalBrownian, ScaledResNet, Smooth, converge
 from reslimit.ode import NeuralODE
 from reslimit.sde import NeuralSDE
+from reslimit.studies import bounds, scaling
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 PATHS = {"iid": lambda: IID(3, 2, seed=1), "brownian": lambda: Brownian(3, 2, seed=1),
@@ -38,11 +39,14 @@ def test_network_casts_move_its_paths():
      (3.5, "device must be a torch device"),
      ("meta", "device must be 'cpu', 'cuda' or 'mps'")],
 )
-def test_a_bad_device_is_refused_naming_it(device, msg):
+def test_a_bad_device_is_refused_naming_it(tmp_path, device, msg):
+    out = tmp_path / "bounds"
     for make in (lambda: IID(3, device=device), lambda: ScaledResNet(2, 3, device=device),
-                 lambda: converge(width=2, depths=[4, 8, 16], samples=2, device=device)):
+                 lambda: converge(width=2, depths=[4, 8, 16], samples=2, device=device),
+                 lambda: scaling.study(device=device), lambda: bounds.bounds(out, device=device)):
         with pytest.raises(ValueError, match=msg):
             make()
+    assert not out.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -85,3 +89,14 @@ def test_cuda_network_and_limits_agree_with_the_cpu():
 def test_cuda_converge_agrees_with_the_cpu():
     kw = dict(limit="sde", width=3, depths=[4, 8, 16], samples=3, reference_factor=4)
     assert np.allclose(converge(**kw, device="cuda").path_error, converge(**kw).path_error, rtol=1e-9)
+
+
+@CUDA
+def test_cuda_studies_agree_with_the_cpu(tmp_path):
+    kw = dict(init="iid", block="res3", betas=[0.5], depths=[8, 16], width=4, ensemble=3, samples=2, dtype="float64")
+    cpu = scaling.scaling(tmp_path / "cpu", progress=False, figures=False, **kw)
+    gpu = scaling.scaling(tmp_path / "gpu", progress=False, figures=False, device="cuda", **kw)
+    assert np.allclose([r["hidden_ratio"] for r in gpu], [r["hidden_ratio"] for r in cpu], rtol=1e-9)
+    check = bounds.plan(quick=True)["prop2"][0]
+    assert np.allclose([r["measured"] for r in bounds.run_check(check, 0, "cuda")],
+                       [r["measured"] for r in bounds.run_check(check, 0)], atol=1e-12)

@@ -88,7 +88,7 @@ def test_load_bounds(folders):
     out, _ = folders
     frame = reslimit.load(out["bounds"])
     _check(out["bounds"], "bounds", frame)
-    assert frame.attrs["params"] == {"study": "bounds", "quick": True, "seed": 0}
+    assert frame.attrs["params"] == {"study": "bounds", "quick": True, "seed": 0, "device": "cpu"}
     assert frame["passed"].dtype == bool and frame["passed"].tolist() == [
         r["passed"] == "True" for r in store.read_rows(out["bounds"] / "results.csv")]
     for name in ("measured", "se", "lower", "upper", "delta", "beta"):

@@ -36,6 +36,7 @@ from .compare import converge
 from .paths import PATHS
 from .paths.iid import DISTS
 from .simulate import simulate
+from .studies import bounds as bounds_study
 from .studies import phase as phase_study
 from .studies import scaling as scaling_study
 from .studies.grid import format_grid, parse_grid
@@ -182,7 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     bnd = commands.add_parser("bounds", help="Monte-Carlo checks of the theory's bounds (Lemma 1, Props 2-9)",
                               description="Each check: the measured value, its bound(s), a verdict.")
     bnd.add_argument("--full", action="store_true", help="paper-scale sizes (default: quick)")
-    bnd.add_argument("--seed", type=int, default=0)
+    _option(bnd, bounds_study.bounds, "seed", "added (x 1000) to the seeds of the plan", type=int)
+    _option(bnd, bounds_study.bounds, "device", "where to run: cpu, cuda, cuda:1...")
     bnd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, bounds.png")
     bnd.set_defaults(run=_bounds)
@@ -291,9 +293,8 @@ def _phase(args) -> int:
 
 def _bounds(args) -> int:
     """``reslimit bounds``: every check with its measured value, bound(s) and verdict."""
-    from .studies.bounds import bounds
-
-    checks = bounds(args.out, quick=not args.full, seed=args.seed)
+    checks = bounds_study.bounds(args.out, quick=not args.full, progress=True,
+                                 **{k: v for k, v in _given(args).items() if k in ("seed", "device")})
     failed = [c for c in checks if not c["passed"]]
     print(f"{len(checks) - len(failed)} of {len(checks)} checks pass; wrote {args.out}")
     return 1 if failed else 0

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from . import _checks, store, theory
+from ._rng import normal
 from .paths import PATHS
 from .resnet import ScaledResNet, diverged
 
@@ -156,8 +157,7 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
 def _measure(settings: dict) -> DemoResult:
     """The rows of :func:`run_demo` for its checked settings."""
     width, ensemble, inputs, seed = (settings[k] for k in ("width", "ensemble", "inputs", "seed"))
-    gen = torch.Generator().manual_seed(seed)
-    h0 = torch.randn((ensemble, inputs, width), generator=gen, dtype=torch.float64)
+    h0 = normal((ensemble, inputs, width), seed, "inputs")  # the seed table's, as the weights' (ScaledResNet)
     rows = []
     for (block, activation) in settings["blocks"]:
         c = SECOND_MOMENT_C[block, activation]

@@ -20,14 +20,25 @@ PATHS: dict[str, type[WeightPath]] = {
 
 def make_path(name: str, width: int, ensemble: int = 1, **options) -> WeightPath:
     """The path called ``name`` (a key of PATHS); options not taken by that path raise TypeError."""
-    if name not in PATHS:
-        raise ValueError(f"init must be one of {', '.join(repr(k) for k in PATHS)}; got {name!r}")
-    cls = PATHS[name]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "width", "ensemble"}
+    allowed = _options(name)
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"path {name!r} takes no option(s) {', '.join(unknown)}; it takes {', '.join(sorted(allowed))}")
-    return cls(width, ensemble, **options)
+    return PATHS[name](width, ensemble, **options)
+
+
+def path_options(name: str, **candidates) -> dict:
+    """Of ``candidates`` (e.g. a study's dist, lengthscale, hurst, resolution), those the path ``name`` takes and
+    that are not None: a study hands every option over and each path keeps its own."""
+    allowed = _options(name)
+    return {k: v for k, v in candidates.items() if k in allowed and v is not None}
+
+
+def _options(name: str) -> set[str]:
+    """The keyword options of the constructor of the path ``name`` (a key of PATHS), or a ValueError naming init."""
+    if name not in PATHS:
+        raise ValueError(f"init must be one of {', '.join(repr(k) for k in PATHS)}; got {name!r}")
+    return set(inspect.signature(PATHS[name].__init__).parameters) - {"self", "width", "ensemble"}
 
 
 def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | None) -> None:
@@ -61,5 +72,5 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
 
 __all__ = [
     "IID", "PATHS", "Brownian", "FractionalBrownian", "FunctionPath", "Smooth", "WeightPath", "check_limit_paths",
-    "make_path",
+    "make_path", "path_options",
 ]

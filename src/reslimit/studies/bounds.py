@@ -118,28 +118,28 @@ def _net(depth, width, beta, activation, outer):
     return ScaledResNet(depth, width, beta=beta, block="res1", activation=activation, outer=outer, stream=big)
 
 
-def _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist="gaussian"):
+def _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist="gaussian", device="cpu"):
     """||h_L - h_0||^2 / ||h_0||^2 for ``samples`` independent networks (one input each); inf if overflowed."""
-    outer = IID(width, samples, dist=dist, seed=substream(seed, "outer"))
-    h0 = normal((samples, 1, width), seed, "inputs")
+    outer = IID(width, samples, dist=dist, seed=substream(seed, "outer"), device=device)
+    h0 = normal((samples, 1, width), seed, "inputs", device=device)
     with torch.no_grad():
         hL = _net(depth, width, beta, activation, outer)(h0)
     r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).flatten()
     r[diverged(hL).flatten()] = math.inf
-    return r.numpy()
+    return r.cpu().numpy()
 
 
-def _grad_ratio_sq(depth, width, beta, samples, seed):
+def _grad_ratio_sq(depth, width, beta, samples, seed, device="cpu"):
     """||p_0 - p_L||^2 / ||p_L||^2, res-1 identity, p_L ~ N(0, I) drawn independently of the weights."""
-    outer = IID(width, samples, seed=substream(seed, "outer"))
-    h0 = normal((samples, 1, width), seed, "inputs")
-    pL = normal((samples, 1, width), seed, "targets")
+    outer = IID(width, samples, seed=substream(seed, "outer"), device=device)
+    h0 = normal((samples, 1, width), seed, "inputs", device=device)
+    pL = normal((samples, 1, width), seed, "targets", device=device)
     with torch.no_grad():
         p = _net(depth, width, beta, "identity", outer).adjoint(h0, pL, every=depth)
     p0 = p[0]
     r = (((p0 - pL) ** 2).sum(-1) / (pL**2).sum(-1)).flatten()
     r[diverged(p0).flatten()] = math.inf
-    return r.numpy()
+    return r.cpu().numpy()
 
 
 def _mean_se(x):
@@ -195,7 +195,7 @@ def _slope(depths, stat_fn, values, seed):
 # i.i.d. weights: Lemma 1, Props. 2-3
 
 def lemma1(*, depth=64, beta=0.5, activation="leaky_relu:0.5", a=None, b=None, dist="gaussian", width=8,
-           samples=2000, seed=0) -> list[dict]:
+           samples=2000, seed=0, device="cpu") -> list[dict]:
     """Lemma 1: (1 + a^2 alpha^2)^L - 1 <= E||h_L - h_0||^2/||h_0||^2 <= (1 + b^2 alpha^2)^L - 1 (res-1, i.i.d.).
 
     ``a``, ``b`` default to the activation's envelope (:func:`envelope`); passing others tests a claimed
@@ -205,7 +205,7 @@ def lemma1(*, depth=64, beta=0.5, activation="leaky_relu:0.5", a=None, b=None, d
     a0, b0 = envelope(activation)
     a, b = (a0 if a is None else a), (b0 if b is None else b)
     t = time.perf_counter()
-    r = _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist)
+    r = _hidden_ratio_sq(depth, width, beta, activation, samples, seed, dist, device=device)
     mean, se = _mean_se(r)
     alpha = depth**-beta
     lower, upper = (1 + a**2 * alpha**2) ** depth - 1, (1 + b**2 * alpha**2) ** depth - 1
@@ -231,20 +231,20 @@ def _markov(check, source, quantity, r, depth, beta, delta, b, samples):
 
 
 def prop2(*, depth=64, beta=0.75, delta=0.1, activation="leaky_relu:0.5", b=None, width=8, samples=2000,
-          seed=0) -> list[dict]:
+          seed=0, device="cpu") -> list[dict]:
     """Prop. 2 (Markov), L alpha^2 <= 1: P(||h_L-h_0||^2/||h_0||^2 > (e^{b^2}-1) L alpha^2/delta) <= delta."""
     _check_common(depth, width, samples, seed)
     _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     b = envelope(activation)[1] if b is None else b
     t = time.perf_counter()
-    r = _hidden_ratio_sq(depth, width, beta, activation, samples, seed)
+    r = _hidden_ratio_sq(depth, width, beta, activation, samples, seed, device=device)
     row = _markov("prop2", "Prop. 2", "||h_L-h_0||^2/||h_0||^2", r, depth, beta, delta, b, samples)
     return [row | {"activation": activation, "init": "iid-gaussian", "width": width, "seed": seed,
                    "seconds": round(time.perf_counter() - t, 3)}]
 
 
 def prop3(*, depths=(16, 64, 256), activation="leaky_relu:0.5", a=None, b=None, width=8, samples=2000,
-          seed=0) -> list[dict]:
+          seed=0, device="cpu") -> list[dict]:
     """Prop. 3 / Cor. 1(iii), beta = 1/2: a^2 <= (1+a^2/L)^L - 1 <= E ratio <= e^{b^2} - 1 at every depth.
 
     One row per depth; verdict lower - 4 SE <= mean <= upper + 4 SE.
@@ -255,7 +255,7 @@ def prop3(*, depths=(16, 64, 256), activation="leaky_relu:0.5", a=None, b=None, 
     for i, L in enumerate(depths):
         _check_common(L, width, samples, seed)
         t = time.perf_counter()
-        r = _hidden_ratio_sq(L, width, 0.5, activation, samples, seed + 31 * (i + 1))
+        r = _hidden_ratio_sq(L, width, 0.5, activation, samples, seed + 31 * (i + 1), device=device)
         mean, se = _mean_se(r)
         lower, upper = (1 + a**2 / L) ** L - 1, math.expm1(b**2)
         ok = _within(mean, se, lower, upper)
@@ -270,14 +270,14 @@ def prop3(*, depths=(16, 64, 256), activation="leaky_relu:0.5", a=None, b=None, 
 # ---------------------------------------------------------------------------------------------
 # gradients: Props. 5-6, Corollary 2
 
-def prop5_6(*, depth=64, beta=0.5, width=8, samples=2000, seed=0, claimed=None) -> list[dict]:
+def prop5_6(*, depth=64, beta=0.5, width=8, samples=2000, seed=0, claimed=None, device="cpu") -> list[dict]:
     """Props. 5-6 (res-1, identity): E||p_0 - p_L||^2/||p_L||^2 = (1 + alpha^2)^L - 1 for p_L independent of V.
 
     ``claimed`` replaces the right-hand side (a wrong value must fail). Verdict: |mean - value| <= 4 SE.
     """
     _check_common(depth, width, samples, seed)
     t = time.perf_counter()
-    r = _grad_ratio_sq(depth, width, beta, samples, seed)
+    r = _grad_ratio_sq(depth, width, beta, samples, seed, device=device)
     mean, se = _mean_se(r)
     value = (1 + depth ** (-2 * beta)) ** depth - 1 if claimed is None else claimed
     ok = _within(mean, se, value, value)
@@ -287,7 +287,7 @@ def prop5_6(*, depth=64, beta=0.5, width=8, samples=2000, seed=0, claimed=None) 
                  seed=seed, seconds=round(time.perf_counter() - t, 3))]
 
 
-def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, seed=0) -> list[dict]:
+def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, seed=0, device="cpu") -> list[dict]:
     """Corollary 2 (Markov for gradients), L alpha^2 <= 1.
 
     P(||p_0-p_L||^2/||p_L||^2 > (e-1) L alpha^2/delta) <= delta.
@@ -295,7 +295,7 @@ def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, 
     _check_common(depth, width, samples, seed)
     _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     t = time.perf_counter()
-    r = _grad_ratio_sq(depth, width, beta, samples, seed)
+    r = _grad_ratio_sq(depth, width, beta, samples, seed, device=device)
     row = _markov("corollary2", "Corollary 2", "||p_0-p_L||^2/||p_L||^2", r, depth, beta, delta, b, samples)
     return [row | {"activation": "identity", "init": "iid-gaussian", "width": width, "seed": seed,
                    "seconds": round(time.perf_counter() - t, 3)}]
@@ -304,13 +304,13 @@ def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, 
 # ---------------------------------------------------------------------------------------------
 # smooth weights: Props. 8-9
 
-def _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale, gronwall=True):
+def _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale, gronwall=True, device="cpu"):
     """Ratios ||h_L - h_0||/||h_0||, log(||h_L||/||h_0||) and the Gronwall bound, shape (len(depths), samples).
 
     One smooth path per ensemble member, the same at every depth (weights(L)[k] = X((k+1)/L)/sqrt(d)).
     """
-    outer = Smooth(width, samples, lengthscale=lengthscale, seed=substream(seed, "outer"))
-    h0 = normal((samples, 1, width), seed, "inputs")
+    outer = Smooth(width, samples, lengthscale=lengthscale, seed=substream(seed, "outer"), device=device)
+    h0 = normal((samples, 1, width), seed, "inputs", device=device)
     b = envelope(activation)[1]
     ratio, lognorm, gron = [], [], []
     with torch.no_grad():
@@ -325,14 +325,14 @@ def _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale, gr
             logprod = torch.zeros(samples, dtype=torch.float64)
             for _, V, _ in net.weight_chunks() if gronwall else ():
                 logprod += torch.log1p(net.alpha * b * torch.linalg.matrix_norm(V.detach(), ord=2)).sum(0)
-            ratio.append(r.numpy())
-            lognorm.append(ln.numpy())
-            gron.append(torch.expm1(logprod).numpy())
+            ratio.append(r.cpu().numpy())
+            lognorm.append(ln.cpu().numpy())
+            gron.append(torch.expm1(logprod).cpu().numpy())
     return np.array(ratio), np.array(lognorm), np.array(gron)
 
 
 def prop8(*, beta=1.0, depths=(16, 64, 256, 1024), activation="tanh", width=8, samples=200, lengthscale=0.1,
-          seed=0) -> list[dict]:
+          seed=0, device="cpu") -> list[dict]:
     """Prop. 8, smooth weights, res-1: two rows, the pathwise Gronwall bound and the regime of the ratio.
 
     Regime by the slope s of log median ||h_L - h_0||/||h_0|| against log L: beta > 1 "identity" if
@@ -345,7 +345,7 @@ def prop8(*, beta=1.0, depths=(16, 64, 256, 1024), activation="tanh", width=8, s
         raise ValueError(f"depths must be at least two increasing integers; got {depths!r}")
     _check_common(depths[0], width, samples, seed)
     t = time.perf_counter()
-    ratio, _, gron = _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale)
+    ratio, _, gron = _smooth_runs(depths, beta, activation, width, samples, seed, lengthscale, device=device)
     seconds = round(time.perf_counter() - t, 3)
     common = {"activation": activation, "init": f"smooth(l={lengthscale:g})", "beta": beta,
                   "depth": "/".join(map(str, depths)), "width": width, "samples": samples, "seed": seed,
@@ -376,7 +376,8 @@ def prop8(*, beta=1.0, depths=(16, 64, 256, 1024), activation="tanh", width=8, s
     return rows
 
 
-def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengthscale=0.1, seed=0) -> list[dict]:
+def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengthscale=0.1, seed=0,
+          device="cpu") -> list[dict]:
     """Prop. 9: res-1, identity activation, smooth weights, beta < 1: log(||h_L||/||h_0||) grows like a power of L.
 
     Verdict "explodes" if the median of log(||h_L||/||h_0||) is positive and increasing at every depth step
@@ -389,7 +390,8 @@ def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengths
         raise ValueError(f"depths must be at least two increasing integers; got {depths!r}")
     _check_common(depths[0], width, samples, seed)
     t = time.perf_counter()
-    _, lognorm, _ = _smooth_runs(depths, beta, "identity", width, samples, seed, lengthscale, gronwall=False)
+    _, lognorm, _ = _smooth_runs(depths, beta, "identity", width, samples, seed, lengthscale, gronwall=False,
+                                 device=device)
     slope, se, med = _slope(depths, np.median, lognorm, seed)
     margin = 2 * se if math.isfinite(se) else 0.0
     ok = (math.isfinite(slope) and slope - margin >= (1 - beta) / 2 and bool(np.all(med > 0))
@@ -452,12 +454,12 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
     }
 
 
-def run_check(check: Check, seed: int = 0) -> list[dict]:
-    """The rows of one planned check, its seed moved to (planned seed + 1000 seed) mod 2^63.
+def run_check(check: Check, seed: int = 0, device="cpu") -> list[dict]:
+    """The rows of one planned check, its seed moved to (planned seed + 1000 seed) mod 2^63, computed on ``device``.
 
     A control's rows have ``passed`` negated, "control: " before the rule and "(control)" after the source.
     """
-    kwargs = check.kwargs | {"seed": (check.kwargs["seed"] + 1000 * seed) % 2**63}
+    kwargs = check.kwargs | {"seed": (check.kwargs["seed"] + 1000 * seed) % 2**63, "device": device}
     rows = check.function(**kwargs)
     if check.control:
         rows = [r | {"passed": not r["passed"], "rule": f"control: {r['rule']}", "source": f"{r['source']} (control)"}
@@ -465,7 +467,7 @@ def run_check(check: Check, seed: int = 0) -> list[dict]:
     return rows
 
 
-def bounds(out, *, quick=True, seed=0, progress=True) -> BoundsResult:
+def bounds(out, *, quick=True, seed=0, progress=True, device="cpu") -> BoundsResult:
     """Run every check of :func:`plan`, write out/results.csv, out/manifest.json and out/bounds.png; return the rows
     as a :class:`BoundsResult` (a list, with the params and ``.plot()``).
 
@@ -473,15 +475,15 @@ def bounds(out, *, quick=True, seed=0, progress=True) -> BoundsResult:
     gives the numbers of ``reslimit report`` (see :func:`run_check`). ``out`` is locked while it runs (another
     process writing it is refused: store.Busy); ``out`` holding another study (a manifest with other parameters)
     is refused before anything is computed. The checks run res-1 blocks, on the torch loop: the manifest's
-    "engine" is "torch".
+    "engine" is "torch"; ``device`` ("cpu", "cuda"...) is where they run, kept in the params.
     """
     seed = _checks.seed("seed", seed)
-    params = {"study": "bounds", "quick": bool(quick), "seed": seed}
+    params = {"study": "bounds", "quick": bool(quick), "seed": seed, "device": str(_checks.device("device", device))}
     with store.writing(out) as out:
         store.prepare(out, params)
         rows: list[dict] = []
         for check in (c for checks in plan(quick).values() for c in checks):
-            new = run_check(check, seed)
+            new = run_check(check, seed, params["device"])
             rows += new
             if progress:
                 for r in new:

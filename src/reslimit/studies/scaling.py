@@ -20,12 +20,12 @@ import torch
 from .. import _checks, _memory, native, store, theory
 from .._rng import normal, substream
 from ..blocks import get_block
-from ..paths import PATHS, make_path
+from ..paths import PATHS, make_path, path_options
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
 from .sweep import Study, check_executor, run_study
 
-INITS = ("iid", "brownian", "smooth", "fbm")
+INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).
 DEPTHS = (10, 120, 230, 340, 450, 560, 670, 780, 890, 1000)
@@ -73,14 +73,10 @@ def paths(params: dict, hurst: float | None = None, resolution: int | None = Non
     dtype = DTYPES[params["dtype"]]
 
     def path(stream):
-        options = {"seed": substream(params["seed"], stream), "dtype": dtype, "device": params.get("device", "cpu")}
-        if params["init"] == "iid":
-            options["dist"] = params["dist"]
-        if params["init"] == "smooth":
-            options["lengthscale"] = params["lengthscale"]
-        if params["init"] == "fbm":
-            options |= {"hurst": params["hurst"] if hurst is None else hurst, "resolution": resolution}
-        return make_path(params["init"], params["width"], params["ensemble"], **options)
+        options = path_options(params["init"], dist=params["dist"], lengthscale=params["lengthscale"],
+                               hurst=params["hurst"] if hurst is None else hurst, resolution=resolution)
+        return make_path(params["init"], params["width"], params["ensemble"], seed=substream(params["seed"], stream),
+                         dtype=dtype, device=params.get("device", "cpu"), **options)
 
     return path("outer"), path("inner") if get_block(params["block"], params["activation"]).inner else None
 
