@@ -34,6 +34,7 @@ API = {
     "theory": ("reslimit.theory", "second_moment"),
     "plots": ("reslimit.plots", "scaling_figures"),
     "results": ("reslimit.results", "load"),
+    "data": ("reslimit.data", "digits"),
     "simulate": ("reslimit.simulate", "Simulation"),
     "claims": ("reslimit.claims", "run"),
 }
