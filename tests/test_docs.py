@@ -34,6 +34,7 @@ API = {
     "theory": ("reslimit.theory", "second_moment"),
     "plots": ("reslimit.plots", "scaling_figures"),
     "results": ("reslimit.results", "load"),
+    "regularity": ("reslimit.regularity", "regularity"),
     "data": ("reslimit.data", "digits"),
     "simulate": ("reslimit.simulate", "Simulation"),
     "claims": ("reslimit.claims", "run"),
