@@ -153,6 +153,8 @@ def test_get_data_dispatch(tmp_path):
     with pytest.raises(ValueError, match=r"data must be 'digits', 'synthetic' or the path of an \.npz file; "
                                          r"got 'digit'"):
         data.get_data("digit")
+    with pytest.raises(ValueError, match="or the path of an .npz file; got 3"):
+        data.get_data(3)
     with pytest.raises(ValueError, match=r"missing\.npz' is not a file"):
         data.get_data(str(tmp_path / "missing.npz"))
 

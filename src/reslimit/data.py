@@ -20,7 +20,6 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Union
 
 import numpy as np
@@ -36,7 +35,6 @@ from .resnet import ScaledResNet
 Tensor = torch.Tensor
 Array = Union[Tensor, np.ndarray, Sequence]  # a tensor, a numpy array or nested lists of numbers
 TASKS = ("classification", "regression")
-DATASETS = ("digits", "synthetic")  # the names get_data takes besides a path to an .npz file
 MIN_SAMPLES = 10  # fewer rows than this are refused
 NPZ_KEYS = "an .npz for reslimit needs X (n, features) and y (n,); X_test and y_test (optional, together) keep a split"
 
@@ -169,7 +167,7 @@ def load_npz(path: Folder, *, task: str | None = None, seed: int = 0, test_fract
     y (n,), and optionally X_test and y_test (together): that split is then kept and test_fraction ignored.
     The other options are those of :func:`from_arrays`; errors name the file and the array.
     """
-    path = Path(_checks.folder("path", path))
+    path = _checks.folder("path", path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a file; {NPZ_KEYS}")
     try:
@@ -188,13 +186,14 @@ def load_npz(path: Folder, *, task: str | None = None, seed: int = 0, test_fract
                   name=path.name)
 
 
+DATASETS = {"digits": digits, "synthetic": synthetic}  # the names get_data takes besides a path to an .npz file
+
+
 def get_data(spec: Folder, **options) -> Dataset:
     """The data ``reslimit train --data`` names: "digits" (:func:`digits`), "synthetic" (:func:`synthetic`) or a
     path to an .npz file (:func:`load_npz`); ``options`` go to that function."""
-    if spec == "digits":
-        return digits(**options)
-    if spec == "synthetic":
-        return synthetic(**options)
+    if isinstance(spec, str) and spec in DATASETS:
+        return DATASETS[spec](**options)
     if isinstance(spec, (str, os.PathLike)) and (os.fspath(spec).endswith(".npz") or os.path.isfile(spec)):
         return load_npz(spec, **options)
     raise ValueError(f"data must be 'digits', 'synthetic' or the path of an .npz file; got {spec!r}")
