@@ -98,10 +98,10 @@ class Regularity:
         relu = self.implied_beta("res3", "relu")
         smooth = " (capped: the path is C^1)" if self.raw_exponent >= 1 else ""
         return "\n".join([
-            f"Holder (Hurst) exponent {self.exponent:.3f}{smooth}, {pct} CI [{self.ci_low:.3f}, {self.ci_high:.3f}]"
-            f" (raw {self.raw_exponent:.3f}, bootstrap SE {self.se:.3f}; lags {', '.join(map(str, self.lags))};"
+            f"Holder (Hurst) exponent {self.exponent:.4f}{smooth}, {pct} CI [{self.ci_low:.4f}, {self.ci_high:.4f}]"
+            f" (raw {self.raw_exponent:.4f}, bootstrap SE {self.se:.2g}; lags {', '.join(map(str, self.lags))};"
             f" {self.n_layers} layers, {self.n_columns} columns)",
-            f"implied critical beta: res-1 {self.exponent:.3f}; ReLU inner blocks (res-2, res-3) {relu:.3f}",
+            f"implied critical beta: res-1 {self.exponent:.4f}; ReLU inner blocks (res-2, res-3) {relu:.4f}",
             f"max operator norm max_k ||V_k||_2: {self.max_norm:.4g}",
             f"quadratic variation sum_k ||V_k - V_(k-1)||_F^2 (mean over batch): {self.quadratic_variation:.4g}",
         ])
@@ -222,7 +222,8 @@ def regularity(weights, *, lags: Sequence[int] | None = None, level: float = 0.9
     def half_slope(s: np.ndarray) -> np.ndarray:
         return np.log(s) @ x / (2 * x @ x)
 
-    draws = np.stack([per_column[rng.integers(0, n_columns, n_columns)].mean(axis=0) for _ in range(boot)])
+    draws = np.stack([np.bincount(rng.integers(0, n_columns, n_columns), minlength=n_columns) @ per_column
+                      for _ in range(boot)]) / n_columns
     raw_draws = half_slope(draws)
     raw = float(half_slope(S))
     low, high = np.quantile(raw_draws, [(1 - level) / 2, (1 + level) / 2])
