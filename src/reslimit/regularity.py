@@ -36,7 +36,7 @@ from . import _checks
 from .blocks import BLOCKS
 from .theory import critical_theory
 
-MIN_LAYERS = 8  # the default lags 1, 2 need L >= 8 (2m <= L/4 at m = 2)
+MIN_LAYERS = 8  # the fewest layers measured: the default lags 1, 2 then have 7 and 5 second differences
 MIN_COLUMNS = 4  # the confidence interval resamples columns: fewer give no interval worth the name
 _ZERO = 1e-12  # a column's variogram below (_ZERO m rms(V))^2 is rounding: its path is linear (or m-periodic)
 
@@ -127,8 +127,7 @@ def _as_array(weights) -> np.ndarray:
     if array.ndim < 3:
         raise ValueError(f"weights must have shape (L, ..., p, q): layers of matrices; got shape {array.shape}")
     if array.shape[0] < MIN_LAYERS:
-        raise ValueError(f"weights must have at least {MIN_LAYERS} layers (two lags 1, 2 with 2m <= L/4); "
-                         f"got {array.shape[0]}")
+        raise ValueError(f"weights must have at least {MIN_LAYERS} layers; got {array.shape[0]}")
     if not np.all(np.isfinite(array)):
         raise ValueError("weights must be finite; found NaN or inf")
     return array
