@@ -44,7 +44,7 @@ def test_compiled_pass_equals_torch_loop(monkeypatch, dtype, tol, L, d, E, n, ev
     h0, pL = torch.randn(E, n, d, dtype=dtype, generator=g), torch.randn(E, n, d, dtype=dtype, generator=g)
     alpha = {"float": None, "per input": torch.rand(n, dtype=dtype, generator=g),
              "per member and input": torch.rand(E, n, dtype=dtype, generator=g)}[scales]
-    assert net._native(h0), native.status(dtype)
+    assert net._engine(h0) == "compiled", native.status(dtype)
     for got, want in zip(_passes(net, h0, pL, every, alpha), _torch_loop(monkeypatch, net, h0, pL, every, alpha)):
         assert got.shape == want.shape
         assert (got - want).abs().max() <= tol * want.abs().max()
@@ -82,11 +82,11 @@ def test_overflow_is_reported_as_with_the_torch_loop(monkeypatch):
 def test_autograd_and_streamed_weights_take_the_torch_loop():
     net = ScaledResNet(5, 4, block="res3", ensemble=2)
     h0 = torch.randn(2, 3, 4, dtype=torch.float64)
-    assert not net._native(h0)  # the weights require grad: autograd records the pass
+    assert net._engine(h0) == "explicit compiled"  # the weights require grad: the kernel's explicit adjoint
     with torch.no_grad():
-        assert net._native(h0)
-        assert not ScaledResNet(5, 4, block="res3", ensemble=2, stream=True)._native(h0)
-        assert not ScaledResNet(5, 4, block="res2", activation="tanh", ensemble=2)._native(h0)
+        assert net._engine(h0) == "compiled"
+        assert ScaledResNet(5, 4, block="res3", ensemble=2, stream=True)._engine(h0) == "torch"
+        assert ScaledResNet(5, 4, block="res2", activation="tanh", ensemble=2)._engine(h0) == "torch"
 
 
 def test_without_a_compiler_the_torch_loop_serves(monkeypatch, tmp_path):
@@ -95,7 +95,7 @@ def test_without_a_compiler_the_torch_loop_serves(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_libraries", {})
     net = _net(6, 5, 2, torch.float64)
     h0 = torch.randn(2, 3, 5, dtype=torch.float64)
-    assert not net._native(h0)
+    assert net._engine(h0) == "torch"
     assert native.status(torch.float64).startswith("torch loop (could not build the kernel:")
     assert "no-such-compiler" in native.status(torch.float64)
     assert torch.isfinite(net.adjoint(h0, h0)).all()
@@ -279,7 +279,7 @@ def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
                               ("res3", torch.relu), ("res2", ACTIVATIONS["relu"])):
         net = ScaledResNet(3, 4, block=block, activation=activation, ensemble=2).requires_grad_(False)
         with torch.no_grad():
-            served = net._native(torch.zeros(2, 3, 4, dtype=torch.float64))
+            served = net._engine(torch.zeros(2, 3, 4, dtype=torch.float64)) == "compiled"
         assert native.engine(block, activation, torch.float64) == ("compiled" if served else "torch")
     with monkeypatch.context() as m:
         m.setattr(native, "ENABLED", False)

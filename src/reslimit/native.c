@@ -4,13 +4,16 @@
 
        forward   g_k = ReLU(W_k x_k),                     x_{k+1} = x_k + alpha V_k g_k
        adjoint   q_k = 1[g_k > 0] * (V_k^T p_{k+1}),     p_k = p_{k+1} + alpha W_k^T q_k
+       weights   dV_k += (alpha p_{k+1}) g_k^T,          dW_k += (alpha q_k) x_k^T   (summed over the columns)
 
    One call runs a range of units, a unit being one ensemble member's block of NB columns, through all
    L layers (and back), so a thread never waits for another: the units are independent. Each product is
    computed in register tiles of RB rows x CB columns, its elementwise step (ReLU, mask, update) fused
    into the tile's store, while the next layer's weights are prefetched, a few cache lines per tile.
    The forward keeps g_k in a cache for the adjoint: when p_L is known beforehand, one unit's (L x d x NB,
-   reused for every unit, so it is read back from cache, not memory); else every unit's.
+   reused for every unit, so it is read back from cache, not memory); else every unit's. For the weights'
+   gradients it keeps x_k beside g_k, and the adjoint adds each layer's outer products into dV, dW as it
+   passes (the products of the update and of the gradient share the layer's operands while they are hot).
 
    Compile-time: T (float or double). Runtime: L, E, D (= d), N (the states' row stride), NB. */
 
@@ -87,6 +90,54 @@ static inline __attribute__((always_inline)) void gemm(int D, int NB, const T *A
     }
 }
 
+#define OB 3 /* rows of each operand per tile of an outer product: 9 vector accumulators */
+
+/* out(i, j) += sum_c A(i, c) s(c) B(j, c) on rows i0 .. i0 + ib, j0 .. j0 + jb, over NB columns (A, B of row
+   strides lda, ldb; out row-major D x D): dot products of rows, OB x OB of them per tile. */
+static inline __attribute__((always_inline)) void outer_tile(int D, int NB, const T *restrict A, int lda,
+                                                             const T *restrict B, int ldb, const T *restrict s,
+                                                             int i0, int ib, int j0, int jb, T *restrict out) {
+    vec acc[OB][OB];
+#pragma GCC unroll 4
+    for (int r = 0; r < OB; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < OB; j++) acc[r][j] = (vec){0};
+#pragma GCC unroll 1
+    for (int c = 0; c < NB; c += VEC) {
+        const vec sc = *(const vec *)(s + c);
+        vec a[OB];
+#pragma GCC unroll 4
+        for (int r = 0; r < ib; r++) a[r] = *(const vec *)(A + (size_t)(i0 + r) * lda + c) * sc;
+#pragma GCC unroll 4
+        for (int j = 0; j < jb; j++) {
+            const vec b = *(const vec *)(B + (size_t)(j0 + j) * ldb + c);
+#pragma GCC unroll 4
+            for (int r = 0; r < ib; r++) acc[r][j] += a[r] * b;
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < ib; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < jb; j++) {
+            T t = 0;
+#pragma GCC unroll 8
+            for (int v = 0; v < VEC; v++) t += acc[r][j][v];
+            out[(size_t)(i0 + r) * D + j0 + j] += t;
+        }
+}
+
+/* out += A diag(s) B^T for A, B of D rows and NB columns: the full tiles specialised, the edges general. */
+static void outer(int D, int NB, const T *A, int lda, const T *B, int ldb, const T *s, T *out) {
+    for (int i0 = 0; i0 < D; i0 += OB)
+        for (int j0 = 0; j0 < D; j0 += OB) {
+            if (i0 + OB <= D && j0 + OB <= D)
+                outer_tile(D, NB, A, lda, B, ldb, s, i0, OB, j0, OB, out);
+            else
+                outer_tile(D, NB, A, lda, B, ldb, s, i0, D - i0 < OB ? D - i0 : OB, j0, D - j0 < OB ? D - j0 : OB,
+                           out);
+        }
+}
+
 static void copy_block(T *dst, const T *src, int D, int N, int NB) {
     for (int i = 0; i < D; i++) memcpy(dst + (size_t)i * N, src + (size_t)i * N, NB * sizeof(T));
 }
@@ -96,12 +147,14 @@ static void copy_block(T *dst, const T *src, int D, int N, int NB) {
    (at cache + (u - u0) unit_cache, L D NB) when cache is not NULL; with p, p is run back to p_0 from that
    cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: D NB.
    xrec, prec (NULL: not recorded): (T, E, D, N); x_k goes to index k / every where every divides k, and
-   to ``last`` for k = L; p_k to index k / every where every divides k. */
+   to ``last`` for k = L; p_k to index k / every where every divides k.
+   per_layer: the cache's rows per layer and column, 1 (g_k) or 2 (g_k, then x_k: running forward keeps x_k).
+   dV, dW (NULL: no weights' gradients, else per_layer = 2): (L, ES, D, D) from member e0 on, added to. */
 void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
                         int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
-                        T *prec, int every, int last) {
+                        T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES) {
     const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T), sbytes = (size_t)D * NB * sizeof(T);
-    const size_t rs = (size_t)E * D * N;
+    const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * D, ls = (size_t)D * NB * per_layer;
     for (int u = u0; u < u1; u++) {
         const int e = u / (N / NB), c0 = (u % (N / NB)) * NB;
         const size_t off = (size_t)e * D * N + c0;
@@ -110,7 +163,9 @@ void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, cons
         for (int k = 0; forward && k < L; k++) {
             const T *Wk = We + k * ws, *Vk = Ve + k * ws;
             const size_t step = k + 1 < L ? ws : 0, next = step ? wbytes : 0; /* prefetch layer k + 1 */
-            T *g = cu ? cu + (size_t)k * D * NB : scratch;
+            T *g = cu ? cu + (size_t)k * ls : scratch;
+            if (cu && per_layer == 2)
+                for (int i = 0; i < D; i++) memcpy(g + (size_t)(D + i) * NB, xu + (size_t)i * N, NB * sizeof(T));
             gemm(D, NB, Wk, 0, xu, N, RELU, g, NB, NULL, Wk + step, next, NULL, 0);
             gemm(D, NB, Vk, 0, g, NB, ADD, xu, N, al, Vk + step, next, NULL, 0);
             if (xrec && ((k + 1) % every == 0 || k + 1 == L))
@@ -118,10 +173,14 @@ void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, cons
         }
         T *pu = p ? p + off : NULL;
         for (int k = L - 1; pu && k >= 0; k--) {
-            const T *Wk = We + k * ws, *Vk = Ve + k * ws, *g = cu + (size_t)k * D * NB;
+            const T *Wk = We + k * ws, *Vk = Ve + k * ws, *g = cu + (size_t)k * ls;
             const size_t step = k ? ws : 0, prev = k ? wbytes : 0; /* prefetch layer k - 1 */
-            gemm(D, NB, Vk, 1, pu, N, MASK, scratch, NB, g, Vk - step, prev, g - (k ? (size_t)D * NB : 0),
-                 k ? sbytes : 0);
+            const size_t grad = (size_t)k * gs + (size_t)(e - e0) * D * D;
+            if (dV)
+                outer(D, NB, pu, N, g, NB, al, dV + grad);
+            gemm(D, NB, Vk, 1, pu, N, MASK, scratch, NB, g, Vk - step, prev, g - (k ? ls : 0), k ? sbytes : 0);
+            if (dV)
+                outer(D, NB, scratch, NB, g + (size_t)D * NB, NB, al, dW + grad);
             gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, Wk - step, prev, NULL, 0);
             if (prec && k % every == 0)
                 copy_block(prec + rs * (k / every) + off, pu, D, N, NB);

@@ -2,6 +2,7 @@
 
     forward   g_k = ReLU(W_k x_k),                  x_{k+1} = x_k + alpha V_k g_k
     adjoint   q_k = 1[g_k > 0] * (V_k^T p_{k+1}),   p_k = p_{k+1} + alpha W_k^T q_k
+    weights   dV_k = alpha p_{k+1} g_k^T,           dW_k = alpha q_k x_k^T   (summed over the inputs)
 
 ``native.c`` runs each ensemble member (or block of inputs) through all layers in one call, on one
 thread per core with no synchronisation between layers, its elementwise steps fused into the products
@@ -83,57 +84,118 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
     A tensor p_L lets each member run forward and back at once, its cache of ReLU(W_k x_k) small enough to
     stay in the CPU's cache; a function needs every member's h_L first, so every member's cache is kept.
     """
-    L, E, d = V.shape[0], V.shape[1], V.shape[-1]
-    n, threads = h0.shape[1], torch.get_num_threads()
-    lib = _library(V.dtype)
-    cb = lib.reslimit_tile_columns()  # N and NB must be multiples of it
-    blocks = min(threads // math.gcd(E, threads), -(-n // cb))  # column blocks per member: units split evenly
-    width = cb * -(-n // (cb * blocks))  # NB: columns per unit, a multiple of the tile
-    padded = blocks * width  # zero columns stay zero forward and backward, so padding is exact
-    last = -(-L // every)  # the index of h_L among the recorded k = 0, every, ..., L
-
-    def columns(rows: Tensor) -> Tensor:
-        out = h0.new_zeros(E, d, padded)
-        out[..., :n] = rows.mT
-        return out
-
-    def rows(t: Tensor | None) -> Tensor | None:
-        return None if t is None else t[..., :n].mT.contiguous()
-
-    x = columns(h0)
-    xrec = h0.new_empty(last + 1, E, d, padded) if states else None
-    prec = None if grad_output is None else h0.new_empty(last + 1, E, d, padded)
+    fused = isinstance(grad_output, Tensor)
+    run = _Pass(V, W, h0, alpha, 0 if grad_output is None else 1, kept=grad_output is not None and not fused)
+    last = -(-run.L // every)  # the index of h_L among the recorded k = 0, every, ..., L
+    x = run.columns(h0)
+    xrec = h0.new_empty(last + 1, *x.shape) if states else None
+    prec = None if grad_output is None else h0.new_empty(last + 1, *x.shape)
     if xrec is not None:
         xrec[0] = x
-    scales = h0.new_zeros(alpha.shape[0] if isinstance(alpha, Tensor) else 1, padded)
-    scales[:, :n] = alpha.reshape(-1, n) if isinstance(alpha, Tensor) else alpha
-    units = E * blocks
-    workers = min(threads, units)
-    ranges = [(t * units // workers, (t + 1) * units // workers) for t in range(workers)]
-    fused = isinstance(grad_output, Tensor)
-    unit_cache = L * d * width if grad_output is not None and not fused else 0  # each unit's own cache
-    cache_size = 0 if grad_output is None else max(unit_cache * (b - a) for a, b in ranges) or L * d * width
-    scratch = h0.new_empty(workers, cache_size + d * width)
-    run = lib.reslimit_relu_pass
-
-    def launch(forward: bool, p: Tensor | None) -> None:
-        def work(t: int) -> None:
-            cache = scratch[t]
-            run(*ranges[t], L, E, d, padded, width, _ptr(V), _ptr(W), _ptr(x), _ptr(p), forward,
-                _ptr(cache) if cache_size else None, unit_cache, _ptr(cache[cache_size:]), _ptr(scales),
-                padded if scales.shape[0] > 1 else 0, _ptr(xrec if forward else None), _ptr(prec), every, last)
-
-        _parallel(work, workers)
-
     if grad_output is None:
-        launch(True, None)
-        return rows(x), rows(xrec), None
+        run.launch(x, None, True, xrec, None, every, last)
+        return run.rows(x), run.rows(xrec), None
     if not fused:
-        launch(True, None)
-    p = columns(grad_output if fused else grad_output(rows(x)))
+        run.launch(x, None, True, xrec, None, every, last)
+    p = run.columns(grad_output if fused else grad_output(run.rows(x)))
     prec[last] = p  # p_L; the kernel runs p back to p_0 in place
-    launch(fused, p)
-    return rows(x), rows(xrec), rows(prec)
+    run.launch(x, p, fused, xrec, prec, every, last)
+    return run.rows(x), run.rows(xrec), run.rows(prec)
+
+
+def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
+                   ) -> tuple[Tensor, Callable[[Tensor], tuple[Tensor, Tensor | None, Tensor | None]]]:
+    """The forward pass of :func:`relu_pass` keeping what the gradients need; returns (h_L, backward).
+
+    ``backward(p_L)``, for p_L (E, n, d) as rows, runs the adjoint and returns (p_0, dV, dW), with, for the
+    weights (L, E, d, d) when ``weights`` (else None, and only g_k is kept: L x E x d x n numbers, not twice that)
+
+        dV_k = sum_n alpha_n p_{k+1,n} g_{k,n}^T,   dW_k = sum_n alpha_n q_{k,n} x_{k,n}^T,
+
+    g_k = ReLU(W_k x_k), q_k = 1[g_k > 0] * (V_k^T p_{k+1}), added up in the same pass as p_k. A thread whose
+    units cover whole ensemble members adds into dV, dW directly; one sharing a member with another thread
+    (fewer members than threads) into a buffer of its own, summed here. ``backward`` may be called again.
+    """
+    run = _Pass(V, W, h0, alpha, 2 if weights else 1, kept=True)
+    x = run.columns(h0)
+    run.launch(x, None, True)
+
+    def backward(pL: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        p = run.columns(pL)
+        if not weights:
+            run.launch(x, p, False)
+            return run.rows(p), None, None
+        dV, dW = torch.zeros_like(V), torch.zeros_like(W)
+        targets, shared = [], []
+        for u0, u1 in run.ranges:
+            e0, e1 = u0 // run.blocks, -(-u1 // run.blocks)
+            if u0 == e0 * run.blocks and u1 == e1 * run.blocks:  # whole members: only this thread adds to them
+                targets.append((dV[0, e0], dW[0, e0], e0, run.E))
+            else:
+                buffer = V.new_zeros(2, run.L, e1 - e0, run.d, run.d)
+                shared.append((e0, e1, buffer))
+                targets.append((buffer[0], buffer[1], e0, e1 - e0))
+        run.launch(x, p, False, grads=targets)
+        for e0, e1, buffer in shared:
+            dV[:, e0:e1] += buffer[0]
+            dW[:, e0:e1] += buffer[1]
+        return run.rows(p), dV, dW
+
+    return run.rows(x), backward
+
+
+class _Pass:
+    """One pass's layout for the kernel: the states as columns padded to whole tiles, the units (one
+    member's block of NB columns) split evenly over the threads, and each thread's cache and scratch.
+
+    ``per_layer``: the cache's rows per layer: 0 (no adjoint), 1 (g_k) or 2 (g_k and x_k, for the weights'
+    gradients). ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
+    units of a thread take turns in one (each unit runs forward and straight back).
+    """
+
+    def __init__(self, V: Tensor, W: Tensor, h0: Tensor, alpha, per_layer: int, kept: bool):
+        self.V, self.W = V, W
+        self.L, self.E, self.d = V.shape[0], V.shape[1], V.shape[-1]
+        self.n, threads = h0.shape[1], torch.get_num_threads()
+        lib = _library(V.dtype)
+        self.call = lib.reslimit_relu_pass
+        cb = lib.reslimit_tile_columns()  # N and NB must be multiples of it
+        self.blocks = min(threads // math.gcd(self.E, threads), -(-self.n // cb))  # column blocks per member
+        self.width = cb * -(-self.n // (cb * self.blocks))  # NB: columns per unit, a multiple of the tile
+        self.padded = self.blocks * self.width  # zero columns stay zero forward and backward: padding is exact
+        self.scales = h0.new_zeros(alpha.shape[0] if isinstance(alpha, Tensor) else 1, self.padded)
+        self.scales[:, :self.n] = alpha.reshape(-1, self.n) if isinstance(alpha, Tensor) else alpha
+        units = self.E * self.blocks
+        self.workers = min(threads, units)
+        self.ranges = [(t * units // self.workers, (t + 1) * units // self.workers) for t in range(self.workers)]
+        self.per_layer = max(per_layer, 1)
+        one = per_layer * self.L * self.d * self.width  # one unit's cache
+        self.unit_cache = one if kept else 0
+        self.cache_size = max(self.unit_cache * (b - a) for a, b in self.ranges) or one
+        self.scratch = h0.new_empty(self.workers, self.cache_size + self.d * self.width)
+
+    def columns(self, rows: Tensor) -> Tensor:
+        out = rows.new_zeros(self.E, self.d, self.padded)
+        out[..., :self.n] = rows.mT
+        return out
+
+    def rows(self, t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[..., :self.n].mT.contiguous()
+
+    def launch(self, x: Tensor, p: Tensor | None, forward: bool, xrec: Tensor | None = None,
+               prec: Tensor | None = None, every: int = 1, last: int = 0, grads: list | None = None) -> None:
+        """The kernel on every thread: x forward (``forward``) and/or p back (``p``), recording x_k in
+        ``xrec`` and p_k in ``prec``; ``grads``: each thread's (dV, dW, first member, members) to add to."""
+        def work(t: int) -> None:
+            cache = self.scratch[t]
+            dV, dW, e0, members = grads[t] if grads else (None, None, 0, 0)
+            self.call(*self.ranges[t], self.L, self.E, self.d, self.padded, self.width, _ptr(self.V),
+                      _ptr(self.W), _ptr(x), _ptr(p), forward, _ptr(cache) if self.cache_size else None,
+                      self.unit_cache, _ptr(cache[self.cache_size:]), _ptr(self.scales),
+                      self.padded if self.scales.shape[0] > 1 else 0, _ptr(xrec if forward else None), _ptr(prec),
+                      every, last, self.per_layer, _ptr(dV), _ptr(dW), e0, members)
+
+        _parallel(work, self.workers)
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -224,7 +286,7 @@ def _verified(path: Path) -> ctypes.CDLL | str:
         _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
         return f"it lacks {', '.join(missing)}"
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
-    lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I]
+    lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I, I, P, P, I, I]
     lib.reslimit_relu_pass.restype = None
     lib.reslimit_tile_columns.argtypes, lib.reslimit_tile_columns.restype = [], I
     return lib

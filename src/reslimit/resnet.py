@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from . import _checks, _memory, native
+from . import _checks, _memory, gradients, native
 from ._rng import KeyedNormal, substream
 from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
@@ -52,7 +52,10 @@ class ScaledResNet(nn.Module):
     States have shape (ensemble, batch, width); an input of shape (batch, width) is fed to every
     ensemble member. A sample whose states overflow ends non-finite: see :func:`diverged`.
     Passes of res-2 (ReLU) and res-3 that autograd does not record run the compiled kernel of
-    :mod:`reslimit.native` on held weights; all others, a loop over depth of batched torch kernels.
+    :mod:`reslimit.native` on held weights; all others, a loop over depth of batched torch kernels. A
+    forward pass whose held weights or h_0 need gradients records no graph of the loop: its backward is the
+    explicit adjoint of :mod:`reslimit.gradients` (the compiled kernel's where it serves), which gives every
+    V_k and W_k its gradient, so torch optimizers train the network unchanged.
 
     Example:
         >>> net = ScaledResNet(1000, 40, beta=0.5, block="res3", ensemble=8)
@@ -162,7 +165,16 @@ class ScaledResNet(nn.Module):
         h0 = self.embed(x)
         self._require_states(h0, 3, "the states of the pass", "use fewer inputs at once")
         alpha = self._check_alpha(alpha, h0)
-        h = native.relu_pass(self.V, self.W, h0, alpha)[0] if self._native(h0) else self._run(h0, None, alpha=alpha)
+        engine = self._engine(h0, alpha)
+        if engine == "compiled":
+            h = native.relu_pass(self.V, self.W, h0, alpha)[0]
+        elif engine.startswith("explicit"):
+            self._require_states(h0, 3 * self.depth + 3, f"the cache of the {self.depth} layers for the weights' "
+                                 "gradients (x_k, g_k and sigma's input or output) and the pass",
+                                 "use fewer inputs at once")
+            h = gradients.explicit(self.block, h0, self.V, self.W, alpha, engine == "explicit compiled")
+        else:
+            h = self._run(h0, None, alpha=alpha)
         return h if self.B is None else torch.bmm(h, self.B.mT)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -179,7 +191,7 @@ class ScaledResNet(nn.Module):
         self._require_states(h0, 2 * recorded + 3, f"the {recorded} recorded states h_0, h_every, ..., h_L (L/every "
                              "+ 1), twice (the list and its stack), and the pass", "use a larger every or fewer inputs")
         alpha = self._check_alpha(alpha, h0)
-        if self._native(h0):
+        if self._engine(h0, alpha) == "compiled":
             return native.relu_pass(self.V, self.W, h0, alpha, every, states=True)[1]
         states: list[Tensor] = []
         self._run(h0, states, every, alpha=alpha)
@@ -214,12 +226,12 @@ class ScaledResNet(nn.Module):
         else:
             p_L = self._check_grad_output(grad_output, h0)
             serves = not self._records_graph(p_L)  # the compiled pass would drop p_L's graph
-        if serves and self._native(h0):
+        if serves and self._engine(h0, alpha) == "compiled":
             return native.relu_pass(self.V, self.W, h0, alpha, every, grad_output=p_L)[2]
         cache: list[Tensor] = []
         hL = self._run(h0, None, cache=cache, alpha=alpha)
         p = p_L(hL) if callable(p_L) else p_L
-        inplace = not self._records_graph(p)
+        inplace = not self._records_graph(p, alpha)
         p = _transposed(p)  # columns, (E, width, batch)
         out = {self.depth: _transposed(p)}
         step, buffer = self.block.adjoint_step, torch.empty_like(p) if inplace else None  # one for all layers
@@ -239,11 +251,26 @@ class ScaledResNet(nn.Module):
             raise ValueError(f"grad_output must have the shape of the states {tuple(h0.shape)}; got {tuple(p.shape)}")
         return p
 
-    def _native(self, h: Tensor) -> bool:
-        """Whether the compiled ReLU pass (:mod:`reslimit.native`) serves this call: res-2 with ReLU or res-3,
-        weights held (not streamed), autograd not recording; the torch loop below serves all others."""
-        return (not self.stream and native.engine(self.block.name, self.block.activation, h.dtype) == "compiled"
-                and not self._records_graph(h) and native.usable(self.V, self.W, h))
+    def _engine(self, h: Tensor, alpha=None) -> str:
+        """What runs a pass from h_0 = ``h`` with ``alpha`` (as :meth:`_check_alpha` returns it), chosen here only:
+
+        - "compiled": the compiled ReLU pass of :mod:`reslimit.native`, for res-2 with ReLU or res-3 on held
+          weights when autograd is not recording;
+        - "explicit compiled" / "explicit": autograd is recording and the weights are held: the forward pass
+          records no graph and its backward is the explicit adjoint of :mod:`reslimit.gradients`, in the
+          compiled kernel where the no-graph pass would be (and alpha needs no gradient), else in torch;
+        - "torch": the loop over depth of :meth:`_run` (streamed weights; ``gradients.ENABLED = False``), which
+          autograd records when it is recording.
+        """
+        records = self._records_graph(h, alpha)
+        kernel = (not self.stream and native.engine(self.block.name, self.block.activation, h.dtype) == "compiled"
+                  and native.usable(self.V, self.W, h))
+        if not records:
+            return "compiled" if kernel else "torch"
+        if self.stream or not gradients.ENABLED:
+            return "torch"
+        scales_need_grad = isinstance(alpha, Tensor) and alpha.requires_grad
+        return "explicit compiled" if kernel and not scales_need_grad else "explicit"
 
     def _run(self, h: Tensor, states: list | None, every: int = 1, cache: list | None = None,
              alpha: Tensor | float | None = None) -> Tensor:
@@ -255,7 +282,7 @@ class ScaledResNet(nn.Module):
         When autograd is not recording, x is updated in place: one kernel and no new tensor per layer.
         """
         alpha = self.alpha if alpha is None else alpha
-        inplace = not self._records_graph(h)
+        inplace = not self._records_graph(h, alpha)
         x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:
             states.append(h)
@@ -289,11 +316,11 @@ class ScaledResNet(nn.Module):
             raise ValueError("alpha must hold finite scales >= 0")
         return alpha.to(h.dtype).reshape(-1 if alpha.dim() == 2 else 1, 1, h.shape[1])
 
-    def _records_graph(self, h: Tensor) -> bool:
-        """Whether autograd records this pass (then states are never overwritten in place)."""
-        weights = () if self.stream else (self.V, self.W)
-        return torch.is_grad_enabled() and (h.requires_grad or any(w is not None and w.requires_grad
-                                                                    for w in weights))
+    def _records_graph(self, h: Tensor, alpha=None) -> bool:
+        """Whether autograd records this pass: h, the held weights or per-input scales ``alpha`` need gradients
+        (then states are never overwritten in place)."""
+        needs = (h, alpha) if self.stream else (h, alpha, self.V, self.W)
+        return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in needs)
 
     def _check_state(self, name: str, h, dim: int) -> Tensor:
         """A state (tensor or array of numbers) as (ensemble, batch, dim): see :func:`reslimit._checks.state`."""
