@@ -90,29 +90,28 @@ static inline __attribute__((always_inline)) void gemm(int D, int NB, const T *A
     }
 }
 
-#define OB 3 /* rows of each operand per tile of an outer product: 9 vector accumulators */
+#define OR 4 /* rows of A per tile of an outer product */
+#define OC 3 /* rows of B: 12 vector accumulators, 3 rows of B and one of A in registers */
 
-/* out(i, j) += sum_c A(i, c) s(c) B(j, c) on rows i0 .. i0 + ib, j0 .. j0 + jb, over NB columns (A, B of row
-   strides lda, ldb; out row-major D x D): dot products of rows, OB x OB of them per tile. */
-static inline __attribute__((always_inline)) void outer_tile(int D, int NB, const T *restrict A, int lda,
-                                                             const T *restrict B, int ldb, const T *restrict s,
+/* out(i, j) += sum_c A(i, c) B(j, c) on rows i0 .. i0 + ib, j0 .. j0 + jb, over NB columns (A, B of row stride
+   NB; out row-major D x D): dot products of rows, OR x OC of them per tile. */
+static inline __attribute__((always_inline)) void outer_tile(int D, int NB, const T *restrict A, const T *restrict B,
                                                              int i0, int ib, int j0, int jb, T *restrict out) {
-    vec acc[OB][OB];
+    vec acc[OR][OC];
 #pragma GCC unroll 4
-    for (int r = 0; r < OB; r++)
+    for (int r = 0; r < OR; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < OB; j++) acc[r][j] = (vec){0};
+        for (int j = 0; j < OC; j++) acc[r][j] = (vec){0};
 #pragma GCC unroll 1
     for (int c = 0; c < NB; c += VEC) {
-        const vec sc = *(const vec *)(s + c);
-        vec a[OB];
+        vec b[OC];
 #pragma GCC unroll 4
-        for (int r = 0; r < ib; r++) a[r] = *(const vec *)(A + (size_t)(i0 + r) * lda + c) * sc;
+        for (int j = 0; j < jb; j++) b[j] = *(const vec *)(B + (size_t)(j0 + j) * NB + c);
 #pragma GCC unroll 4
-        for (int j = 0; j < jb; j++) {
-            const vec b = *(const vec *)(B + (size_t)(j0 + j) * ldb + c);
+        for (int r = 0; r < ib; r++) {
+            const vec a = *(const vec *)(A + (size_t)(i0 + r) * NB + c);
 #pragma GCC unroll 4
-            for (int r = 0; r < ib; r++) acc[r][j] += a[r] * b;
+            for (int j = 0; j < jb; j++) acc[r][j] += a * b[j];
         }
     }
 #pragma GCC unroll 4
@@ -126,16 +125,22 @@ static inline __attribute__((always_inline)) void outer_tile(int D, int NB, cons
         }
 }
 
-/* out += A diag(s) B^T for A, B of D rows and NB columns: the full tiles specialised, the edges general. */
-static void outer(int D, int NB, const T *A, int lda, const T *B, int ldb, const T *s, T *out) {
-    for (int i0 = 0; i0 < D; i0 += OB)
-        for (int j0 = 0; j0 < D; j0 += OB) {
-            if (i0 + OB <= D && j0 + OB <= D)
-                outer_tile(D, NB, A, lda, B, ldb, s, i0, OB, j0, OB, out);
+/* out += A B^T for A, B of D rows and NB columns (row stride NB): the full tiles specialised, the edges general. */
+static void outer(int D, int NB, const T *A, const T *B, T *out) {
+    for (int i0 = 0; i0 < D; i0 += OR)
+        for (int j0 = 0; j0 < D; j0 += OC) {
+            if (i0 + OR <= D && j0 + OC <= D)
+                outer_tile(D, NB, A, B, i0, OR, j0, OC, out);
             else
-                outer_tile(D, NB, A, lda, B, ldb, s, i0, D - i0 < OB ? D - i0 : OB, j0, D - j0 < OB ? D - j0 : OB,
-                           out);
+                outer_tile(D, NB, A, B, i0, D - i0 < OR ? D - i0 : OR, j0, D - j0 < OC ? D - j0 : OC, out);
         }
+}
+
+/* out = A diag(s): D rows of NB columns, A of row stride lda, out of row stride NB. */
+static void scale_block(int D, int NB, const T *restrict A, int lda, const T *restrict s, T *restrict out) {
+    for (int i = 0; i < D; i++)
+        for (int c = 0; c < NB; c += VEC)
+            *(vec *)(out + (size_t)i * NB + c) = *(const vec *)(A + (size_t)i * lda + c) * *(const vec *)(s + c);
 }
 
 static void copy_block(T *dst, const T *src, int D, int N, int NB) {
@@ -145,7 +150,8 @@ static void copy_block(T *dst, const T *src, int D, int N, int NB) {
 /* Units u0 .. u1 of E * (N / NB): unit u is member e = u / (N / NB) on columns c0 = (u % (N / NB)) NB.
    V, W: (L, E, D, D). x, p: (E, D, N). With ``forward``, x is run to x_L, keeping g_k in the unit's cache
    (at cache + (u - u0) unit_cache, L D NB) when cache is not NULL; with p, p is run back to p_0 from that
-   cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: D NB.
+   cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: 2 D NB (q_k, and alpha p_{k+1} or
+   alpha q_k for the weights' gradients).
    xrec, prec (NULL: not recorded): (T, E, D, N); x_k goes to index k / every where every divides k, and
    to ``last`` for k = L; p_k to index k / every where every divides k.
    per_layer: the cache's rows per layer and column, 1 (g_k) or 2 (g_k, then x_k: running forward keeps x_k).
@@ -176,11 +182,16 @@ void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, cons
             const T *Wk = We + k * ws, *Vk = Ve + k * ws, *g = cu + (size_t)k * ls;
             const size_t step = k ? ws : 0, prev = k ? wbytes : 0; /* prefetch layer k - 1 */
             const size_t grad = (size_t)k * gs + (size_t)(e - e0) * D * D;
-            if (dV)
-                outer(D, NB, pu, N, g, NB, al, dV + grad);
+            T *scaled = scratch + (size_t)D * NB;
+            if (dV) {
+                scale_block(D, NB, pu, N, al, scaled);
+                outer(D, NB, scaled, g, dV + grad);
+            }
             gemm(D, NB, Vk, 1, pu, N, MASK, scratch, NB, g, Vk - step, prev, g - (k ? ls : 0), k ? sbytes : 0);
-            if (dV)
-                outer(D, NB, scratch, NB, g + (size_t)D * NB, NB, al, dW + grad);
+            if (dV) {
+                scale_block(D, NB, scratch, NB, al, scaled);
+                outer(D, NB, scaled, g + (size_t)D * NB, dW + grad);
+            }
             gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, Wk - step, prev, NULL, 0);
             if (prec && k % every == 0)
                 copy_block(prec + rs * (k / every) + off, pu, D, N, NB);

@@ -150,7 +150,8 @@ class _Pass:
 
     ``per_layer``: the cache's rows per layer: 0 (no adjoint), 1 (g_k) or 2 (g_k and x_k, for the weights'
     gradients). ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
-    units of a thread take turns in one (each unit runs forward and straight back).
+    units of a thread take turns in one (each unit runs forward and straight back). A thread's scratch, after
+    its cache, holds 2 d NB numbers (``scratch`` of native.c).
     """
 
     def __init__(self, V: Tensor, W: Tensor, h0: Tensor, alpha, per_layer: int, kept: bool):
@@ -172,7 +173,9 @@ class _Pass:
         one = per_layer * self.L * self.d * self.width  # one unit's cache
         self.unit_cache = one if kept else 0
         self.cache_size = max(self.unit_cache * (b - a) for a, b in self.ranges) or one
-        self.scratch = h0.new_empty(self.workers, self.cache_size + self.d * self.width)
+        # one buffer per thread: each under glibc's largest mmap threshold (32 MB) in more cases, so that freed, it
+        # is reused by the next pass instead of mapped afresh (page faults cost as much as the pass's forward)
+        self.scratch = [h0.new_empty(self.cache_size + 2 * self.d * self.width) for _ in range(self.workers)]
 
     def columns(self, rows: Tensor) -> Tensor:
         out = rows.new_zeros(self.E, self.d, self.padded)
