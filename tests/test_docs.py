@@ -34,6 +34,7 @@ API = {
     "theory": ("reslimit.theory", "second_moment"),
     "plots": ("reslimit.plots", "scaling_figures"),
     "results": ("reslimit.results", "load"),
+    "train": ("reslimit.train", "History"),
     "regularity": ("reslimit.regularity", "regularity"),
     "data": ("reslimit.data", "digits"),
     "simulate": ("reslimit.simulate", "Simulation"),

@@ -2,17 +2,21 @@
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
 from .compare import Convergence, Rate, converge, fit_rate
+from .data import Dataset, get_data
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
+from .regularity import Regularity, regularity
 from .resnet import ScaledResNet, diverged
 from .results import load
 from .sde import NeuralSDE, PathBrownian
 from .simulate import Simulation, simulate
+from .train import History, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "FractionalBrownian",
-    "FunctionPath", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "ScaledResNet", "Simulation", "Smooth",
-    "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block", "load", "make_path", "simulate",
+    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "Dataset", "FractionalBrownian",
+    "FunctionPath", "History", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "Regularity", "ScaledResNet",
+    "Simulation", "Smooth", "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block",
+    "get_data", "load", "make_path", "regularity", "simulate", "train",
 ]

@@ -1,4 +1,4 @@
-"""The command line ``reslimit``: one network, the demo, convergence, scaling regimes, phase, bounds.
+"""The command line ``reslimit``: one network, the demo, convergence, scaling regimes, phase, bounds, training.
 
     reslimit simulate --block res3 --init iid --depth 100 --width 16 --beta 0.5 --save run.npz
     reslimit demo --out results/demo [--quick]
@@ -7,6 +7,8 @@
     reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
     reslimit bounds --out results/bounds
     reslimit report --out results/report [--quick|--full] [--only NAME,...]
+    reslimit train --data digits --block res3 --init smooth --beta 1 --depth 64 --epochs 10 --out results/train
+    reslimit regularity run.npz [--key W]
 
 Exit status: 0 on success; 2 on bad input (argparse's usage errors, and a ValueError or TypeError raised by
 the package: a bad depth, width, beta, block, activation, option...); 1 when a verdict fails or on any
@@ -35,11 +37,14 @@ from .blocks import ACTIVATIONS, BLOCKS
 from .compare import converge
 from .paths import PATHS
 from .paths.iid import DISTS
+from .regularity import describe_file
 from .simulate import simulate
 from .studies import bounds as bounds_study
 from .studies import phase as phase_study
 from .studies import scaling as scaling_study
 from .studies.grid import format_grid, parse_grid
+from .train import OPTIMIZERS
+from .train import run as train_run
 
 # How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num.
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
@@ -189,6 +194,37 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for results.csv, manifest.json, bounds.png")
     bnd.set_defaults(run=_bounds)
 
+    trn = commands.add_parser("train", help="train a network on digits, synthetic data or FILE.npz; history, weights",
+                              description="Train a scaled ResNet with input and output layers by SGD or Adam; write "
+                                          "history.csv, manifest.json, weights.pt, training.png, weights.png. The "
+                                          "same command resumes a killed run from its checkpoint.")
+    _option(trn, train_run, "data", "digits, synthetic or FILE.npz (arrays X and y)", type=_nonempty)
+    _option(trn, train_run, "block", f"one of {', '.join(BLOCKS)}")
+    trn.add_argument("--activation", help="sigma (default relu for res3, its only one; tanh otherwise)")
+    _option(trn, train_run, "init", f"weight path, one of {', '.join(PATHS)}")
+    _option(trn, train_run, "beta", "alpha_L = L^-beta", type=_finite_float)
+    _option(trn, train_run, "depth", "L", type=int)
+    _option(trn, train_run, "width", "d", type=int)
+    _option(trn, train_run, "epochs", "", type=int)
+    _option(trn, train_run, "lr", "learning rate", type=_finite_float)
+    _option(trn, train_run, "optimizer", "", choices=OPTIMIZERS)
+    _option(trn, train_run, "batch_size", "", type=int)
+    _option(trn, train_run, "seed", "of the weights, the split and the batches", type=int)
+    _option(trn, train_run, "hurst", "for --init fbm", type=_finite_float)
+    _option(trn, train_run, "lengthscale", "for --init smooth", type=_finite_float)
+    _option(trn, train_run, "dtype", "", choices=sorted(_checks.DTYPES))
+    _option(trn, train_run, "device", "where to run: cpu, cuda, cuda:1...")
+    trn.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for history.csv, manifest.json, weights.pt, checkpoint.pt, figures")
+    trn.set_defaults(run=_train)
+
+    reg = commands.add_parser("regularity", help="Hölder exponent, max norm, quadratic variation of saved weights",
+                              description="The Hölder (Hurst) exponent of the path whose increments are the weights "
+                                          "V_k, with its interval and the critical beta it implies.")
+    reg.add_argument("file", type=_nonempty, metavar="FILE.npz", help="weights saved by reslimit simulate --save")
+    reg.add_argument("--key", default="V", help="the array of FILE to measure (default V; W for inner weights)")
+    reg.set_defaults(run=_regularity)
+
     rep = commands.add_parser("report", help="check every claim of the theory; claims.json + self-contained index.html",
                               description="Check the claims of reslimit.claims, gather them, write OUT/claims.json, "
                                           "OUT/figures/ and OUT/index.html (figures embedded).")
@@ -309,6 +345,25 @@ def _converge(args) -> int:
           f"{c.theory:g} +- {c.tolerance:g}: {'PASS' if c.passed else 'FAIL'}; gradient slope "
           f"{c.grad_rate.slope:.3f}; wrote {args.out}")
     return 0 if c.passed else 1
+
+
+def _train(args) -> int:
+    """``reslimit train``: train (or resume), print one line per epoch and the verdict."""
+    history = train_run(**_given(args), progress=True)
+    for r in history.rows:
+        acc = "" if r["test_accuracy"] is None else f", test accuracy {r['test_accuracy']:.4f}"
+        train = "-" if r["epoch"] == 0 else f"{r['train_loss']:.4g}"
+        print(f"epoch {r['epoch']:3d}: train loss {train}, test loss {r['test_loss']:.4g}{acc}"
+              f"{'  DIVERGED' if r['status'] == 'diverged' else ''}")
+    print(f"{'diverged at epoch ' + str(history.final['epoch']) if history.diverged else 'trained'}; wrote "
+          f"{Path(args.out) / 'history.csv'}, manifest.json, weights.pt, training.png, weights.png")
+    return 1 if history.diverged else 0
+
+
+def _regularity(args) -> int:
+    """``reslimit regularity FILE``: the exponent of the saved weights, its interval and implied beta."""
+    print(describe_file(args.file, key=args.key))
+    return 0
 
 
 def _simulate(args) -> int:

@@ -294,6 +294,72 @@ def _shortened(q: str) -> str:
     return q if len(q) <= 42 else q[:40] + "..."
 
 
+def training_figure(rows: list[dict], params: dict, path=None) -> Figure:
+    """Training and test loss, and test accuracy, against the epoch, beside the untrained network and chance.
+
+    ``rows``: a :class:`reslimit.train.History`'s rows; ``params``: its params ("task", "n_classes" where the
+    task is classification). Saved as ``path`` (PNG, and PDF beside it) when given.
+    """
+    classes = params.get("task") == "classification"
+    fig, axes = subplots(1, 2 if classes else 1, figsize=(11 if classes else 5.5, 4.2), squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    ax = axes[0, 0]
+    trained = [r for r in rows if r["epoch"] > 0]
+    ax.plot([r["epoch"] for r in trained], [r["train_loss"] for r in trained], "o-", label="training loss (epoch mean)")
+    ax.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test loss")
+    ax.axhline(rows[0]["test_loss"], color="C3", ls="--", label="untrained network (epoch 0)")
+    if classes and params.get("n_classes"):
+        ax.axhline(math.log(params["n_classes"]), color="0.5", ls=":", label=f"chance: log {params['n_classes']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    if any(r["status"] == "diverged" for r in rows):
+        ax.set_title(f"diverged at epoch {rows[-1]['epoch']}")
+    if classes:
+        ax = axes[0, 1]
+        ax.plot(epochs, [r["test_accuracy"] for r in rows], "s-", color="C1", label="test accuracy")
+        if params.get("n_classes"):
+            ax.axhline(1 / params["n_classes"], color="0.5", ls=":", label=f"chance: 1/{params['n_classes']}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{params.get('block', '')} on {params.get('data', '')}: depth {params.get('depth')}, "
+                 f"alpha_L = {params.get('alpha', float('nan')):.3g}")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def weights_figure(before, after, entries=((0, 0), (0, 1), (1, 0)), path=None, exponents=None) -> Figure:
+    """Entries V_k[i, j] (ensemble member 0) against k/L before and after training, one panel per entry.
+
+    ``before``, ``after``: (L, E, d, d) weights. ``exponents``: {"before": (H, lo, hi), "after": ...} from
+    :func:`reslimit.regularity.regularity`, written in the legend beside the i.i.d. value 1/2 and the smooth 1.
+    """
+    before, after = np.asarray(before), np.asarray(after)
+    L = before.shape[0]
+    t = np.arange(1, L + 1) / L
+    fig, axes = subplots(1, len(entries), figsize=(4.2 * len(entries), 3.6), squeeze=False)
+    for ax, (i, j) in zip(axes[0], entries):
+        for name, w, style in (("before", before, "-"), ("after", after, "-")):
+            label = f"{name} training"
+            if exponents and name in exponents:
+                h, lo, hi = exponents[name]
+                label += f": exponent {h:.2f} [{lo:.2f}, {hi:.2f}]"
+            ax.plot(t, w[:, 0, i, j], style, lw=0.8, alpha=0.8, label=label)
+        ax.set_xlabel("k / L")
+        ax.set_ylabel(f"V_k[{i}, {j}]")
+        ax.legend(fontsize=7, title="theory: i.i.d. 1/2, smooth 1", title_fontsize=7)
+    fig.suptitle(f"weights against the layer index, L = {L}")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

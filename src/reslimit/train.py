@@ -1,0 +1,307 @@
+"""Training a scaled ResNet by gradient descent: a history per epoch, weight snapshots, checkpoints, a resume.
+
+The network is F(x) = B h_L with h_0 = A x (a :class:`reslimit.ScaledResNet` with ``input_dim`` and
+``output_dim``), every ensemble member trained on the same mini-batches, each by its own loss:
+
+    classification   loss = mean_n CE(softmax(F(x_n)), y_n)      (cross-entropy of the logits B h_L)
+    regression       loss = mean_n ||F(x_n) - y_n||^2 / output_dim (mean squared error)
+
+summed over the members (whose weights are separate, so each gets the gradient of its own loss). An epoch
+visits the training set once in mini-batches of ``batch_size``, shuffled by a generator keyed by the seed and
+the epoch (so a resumed run draws the batches an uninterrupted one would). Epoch 0 is the network before
+training. A non-finite loss stops the run: it is recorded as diverged at that epoch, and what was written stays.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from tqdm.auto import tqdm
+
+from . import _checks, store
+from ._rng import mix, substream
+from ._types import Device, DType, Folder
+from .blocks import get_block
+from .data import Dataset, get_data
+from .paths import make_path, path_options
+from .regularity import regularity
+from .resnet import ScaledResNet
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+OPTIMIZERS = ("sgd", "adam")
+COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
+
+
+@dataclass
+class History:
+    """What :func:`train` measured.
+
+    Attributes:
+        rows: one dict per epoch (keys ``COLUMNS``): the mean training loss over the epoch's batches, the loss
+            and accuracy (classification; None for regression) on the test set after the epoch, the mean over
+            batches of the gradient norms ||dLoss/dV|| and ||dLoss/dW|| (all layers; W None without inner
+            weights), the epoch's seconds and "ok" or "diverged" (its losses NaN). Epoch 0 is the untrained
+            network (no training loss nor gradients: None).
+        snapshots: epoch -> {"V": (L, E, d, d), "W": ...} on the CPU: the weights before training (0) and after
+            the last epoch, and every ``snapshot_every`` epochs.
+        params: the training settings.
+    """
+
+    rows: list[dict] = field(default_factory=list)
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the loss turned non-finite (the last row's status is "diverged")."""
+        return bool(self.rows) and self.rows[-1]["status"] == "diverged"
+
+    @property
+    def final(self) -> dict:
+        """The last epoch's row."""
+        return self.rows[-1]
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a pandas DataFrame, the params in ``.attrs``."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=list(COLUMNS))
+        frame.attrs["params"] = self.params
+        return frame
+
+    def plot(self, path: Folder | None = None) -> Figure:
+        """Loss and accuracy against epochs: :func:`reslimit.plots.training_figure`."""
+        from . import plots
+
+        return plots.training_figure(self.rows, self.params, path)
+
+
+def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
+          optimizer: str = "sgd", momentum: float = 0.0, seed: int = 0, snapshot_every: int | None = None,
+          checkpoint: Folder | None = None, progress: bool = False) -> History:
+    """Train ``net`` on ``data`` by mini-batch SGD or Adam; return the :class:`History`.
+
+    Args:
+        net: a ScaledResNet with held weights (not streamed) and input/output layers of the data's sizes
+            (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``). Trained in place.
+        data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
+        epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
+        optimizer: "sgd" (with ``momentum`` in [0, 1)) or "adam".
+        seed: keys the order of the mini-batches, in [0, 2^63 - 1].
+        snapshot_every: also keep the weights every this many epochs (None: before and after only).
+        checkpoint: a file to write after every epoch (the weights, the optimizer's state, the history); when
+            it exists and holds the same settings, training resumes after its last epoch.
+        progress: a progress bar over epochs.
+    """
+    params = _check(net, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
+                    seed=seed, snapshot_every=snapshot_every)
+    opt = (torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) if optimizer == "sgd"
+           else torch.optim.Adam(net.parameters(), lr=lr))
+    history = History(params=params)
+    if checkpoint is not None:
+        checkpoint = _checks.folder("checkpoint", checkpoint)
+        if checkpoint.exists():
+            history = _resume(checkpoint, net, opt, params)
+    if not history.rows:
+        history.snapshots[0] = _weights(net)
+        history.rows.append(_row(0, None, _evaluate(net, data), (None, None), 0.0))
+    if history.diverged:  # a resumed run that had diverged: nothing more to do
+        return history
+    start = history.rows[-1]["epoch"] + 1
+    bar = tqdm(range(start, epochs + 1), desc="epochs", unit="epoch", disable=not progress, initial=start - 1,
+               total=epochs)
+    for epoch in bar:
+        t = time.perf_counter()
+        loss, norms = _epoch(net, data, opt, batch_size, mix(substream(seed, "batches"), epoch))
+        row = _row(epoch, loss, _evaluate(net, data) if math.isfinite(loss) else (math.nan, None), norms,
+                   time.perf_counter() - t)
+        history.rows.append(row)
+        if row["status"] == "diverged" or epoch == epochs or (snapshot_every and epoch % snapshot_every == 0):
+            history.snapshots[epoch] = _weights(net)
+        if checkpoint is not None:
+            _save(checkpoint, net, opt, history)
+        if row["status"] == "diverged":
+            break
+        bar.set_postfix(loss=f"{loss:.4g}", test=f"{row['test_loss']:.4g}")
+    return history
+
+
+def _check(net, data, **params) -> dict:
+    """The checked settings, as recorded in the history and the checkpoint."""
+    if not isinstance(net, ScaledResNet):
+        raise ValueError(f"net must be a reslimit.ScaledResNet; got {type(net).__name__}")
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a reslimit.data.Dataset (reslimit.data.get_data); got {type(data).__name__}")
+    if net.stream:
+        raise ValueError("net must hold its weights (stream=False) to be trained: streamed weights are redrawn from "
+                         "the paths on every pass")
+    have = (None if net.A is None else net.A.shape[-1], None if net.B is None else net.B.shape[1])
+    if have != (data.input_dim, data.output_dim):
+        raise ValueError(f"net must have input_dim={data.input_dim} and output_dim={data.output_dim} for the data "
+                         f"{data.name!r}; got input_dim={have[0]}, output_dim={have[1]} (ScaledResNet(..., "
+                         f"input_dim=data.input_dim, output_dim=data.output_dim))")
+    return _settings(**params) | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
+                                  "depth": net.depth, "width": net.width, "alpha": net.alpha,
+                                  "block": net.block.name, "activation": net.block.activation.name,
+                                  "ensemble": net.ensemble}
+
+
+def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapshot_every=None) -> dict:
+    """The training settings checked: a ValueError naming the first bad one."""
+    return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.real("lr", lr, low=0.0, low_open=True),
+            "batch_size": _checks.positive_int("batch_size", batch_size),
+            "optimizer": _checks.choice("optimizer", optimizer, OPTIMIZERS),
+            "momentum": _checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True),
+            "seed": _checks.seed("seed", seed),
+            "snapshot_every": None if snapshot_every is None else _checks.positive_int("snapshot_every",
+                                                                                       snapshot_every)}
+
+
+def _loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Per ensemble member, the mean over the batch of the loss of the outputs ``out`` (E, n, o): shape (E,)."""
+    E, n, o = out.shape
+    if task == "classification":
+        flat = torch.nn.functional.cross_entropy(out.reshape(E * n, o), y.repeat(E), reduction="none")
+        return flat.view(E, n).mean(1)
+    return ((out - y) ** 2).mean((1, 2))
+
+
+def _epoch(net, data, opt, batch_size, key) -> tuple[float, tuple[float, float]]:
+    """One pass over the training set: (mean loss over batches, mean (||dV||, ||dW||) over batches)."""
+    order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(key)).to(data.X_train.device)
+    losses, norms = [], []
+    for first in range(0, len(order), batch_size):
+        idx = order[first: first + batch_size]
+        opt.zero_grad(set_to_none=True)
+        loss = _loss(net(data.X_train[idx]), data.y_train[idx], data.task).sum()
+        if not torch.isfinite(loss):
+            return math.nan, (math.nan, math.nan)
+        loss.backward()
+        norms.append(tuple(math.nan if w is None else float(w.grad.norm()) for w in (net.V, net.W)))
+        opt.step()
+        losses.append(float(loss.detach()) / net.ensemble)
+    mean = [sum(v) / len(v) for v in zip(*norms)]
+    return sum(losses) / len(losses), (mean[0], mean[1])
+
+
+def _evaluate(net, data) -> tuple[float, float | None]:
+    """(test loss, test accuracy or None), both averaged over the ensemble members."""
+    with torch.no_grad():
+        out = net(data.X_test)
+    loss = float(_loss(out, data.y_test, data.task).mean())
+    if data.task != "classification":
+        return loss, None
+    return loss, float((out.argmax(-1) == data.y_test).double().mean())
+
+
+def _row(epoch, train_loss, test, norms, seconds) -> dict:
+    """One row of the history; None where a value does not exist (epoch 0 has no training, res-1 no W)."""
+    finite = math.isfinite(test[0]) and (train_loss is None or math.isfinite(train_loss))
+    return {"epoch": epoch, "train_loss": train_loss, "test_loss": test[0], "test_accuracy": test[1],
+            "grad_norm_V": norms[0], "grad_norm_W": None if norms[1] is None or math.isnan(norms[1]) else norms[1],
+            "seconds": seconds, "status": "ok" if finite else "diverged"}
+
+
+def _weights(net) -> dict[str, torch.Tensor]:
+    return {k: w.detach().cpu().clone() for k, w in (("V", net.V), ("W", net.W)) if w is not None}
+
+
+def _save(path: Path, net, opt, history: History) -> None:
+    """Write the checkpoint under a temporary name and rename it into place: a kill leaves the previous one."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"params": history.params, "net": net.state_dict(), "optimizer": opt.state_dict(),
+                "rows": history.rows, "snapshots": history.snapshots}, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, net, opt, params: dict) -> History:
+    """The history of the checkpoint ``path``, its weights and optimizer state loaded into ``net`` and ``opt``."""
+    try:
+        state = torch.load(path, map_location=net.device, weights_only=False)
+        saved = state["params"]
+    except Exception as err:  # a file that is not one of our checkpoints, whatever torch.load raises
+        raise ValueError(f"checkpoint {str(path)!r} is unreadable ({type(err).__name__}); delete it to start "
+                         f"afresh") from None
+    differ = sorted(k for k in set(saved) | set(params) if k != "epochs" and saved.get(k) != params.get(k))
+    if differ:
+        raise ValueError(f"checkpoint {str(path)!r} holds a run with other settings ({', '.join(differ)}); delete "
+                         f"it or train with the same settings")
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["optimizer"])
+    return History(rows=state["rows"], snapshots=state["snapshots"], params=params)
+
+
+def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: str | None = None,
+        init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
+        optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
+        lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu",
+        progress: bool = True) -> History:
+    """What ``reslimit train`` runs: the data, a network on the ``init`` path, :func:`train` with a checkpoint.
+
+    The network is ScaledResNet(depth, width, beta, block, activation) with input and output layers of the
+    data's sizes, its V (and W) drawn from the path ``init`` (a key of reslimit.PATHS, with ``hurst`` or
+    ``lengthscale`` where it takes them) seeded by the sub-streams "outer" and "inner" of ``seed``, as for
+    ``ScaledResNet(seed=seed)``; activation None: relu for res3 (its only one), tanh otherwise. ``out`` gets
+    history.csv (the rows of :class:`History`), checkpoint.pt (after every epoch: the same command resumes a killed
+    run), weights.pt ({"before": ..., "after": ...}: V and W), training.png, weights.png and manifest.json (the
+    settings, the status, the final test loss and accuracy, and the Hölder exponent of V before and after,
+    :func:`reslimit.regularity.regularity`). One process writes ``out`` (its lock); a folder holding a run with
+    other settings is refused before anything is computed.
+    """
+    _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
+    activation = ("relu" if block == "res3" else "tanh") if activation is None else activation
+    blk = get_block(block, activation)
+    dtype = _checks.dtype(dtype)
+    device = _checks.device("device", device)
+    dataset = get_data(data, seed=seed, dtype=dtype).to(device)
+    options = path_options(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
+
+    def path(stream: str):
+        return make_path(init, width, 1, seed=substream(seed, stream), dtype=dtype, device=device, **options)
+
+    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=path("outer"),
+                       inner=path("inner") if blk.inner else None, seed=seed, input_dim=dataset.input_dim,
+                       output_dim=dataset.output_dim)
+    params = {"data": str(data), "block": block, "activation": blk.activation.name, "init": init, "beta": beta,
+              "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
+              "batch_size": batch_size, "seed": seed, **options, "dtype": str(dtype).replace("torch.", ""),
+              "device": str(device)}
+    with store.writing(out) as folder:
+        store.prepare(folder, params)
+        store.write_manifest(folder, params, status="running")
+        history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed,
+                        checkpoint=folder / "checkpoint.pt", progress=progress)
+        store.write_rows(folder / "history.csv", history.rows)
+        first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
+        torch.save({"before": first, "after": last}, folder / "weights.pt")
+        exponents = {name: _exponent(w["V"]) for name, w in (("before", first), ("after", last))}
+        history.plot(folder / "training.png")
+        from . import plots
+
+        plots.weights_figure(first["V"], last["V"], path=folder / "weights.png",
+                             exponents={k: v for k, v in exponents.items() if v is not None})
+        final = history.final
+        store.write_manifest(folder, params, status="diverged" if history.diverged else "complete",
+                             epochs_done=final["epoch"], test_loss=final["test_loss"],
+                             test_accuracy=final["test_accuracy"],
+                             regularity={k: None if v is None else list(v) for k, v in exponents.items()})
+    return history
+
+
+def _exponent(V: torch.Tensor) -> tuple[float, float, float] | None:
+    """(exponent, ci_low, ci_high) of V's path (:func:`reslimit.regularity.regularity`), None when it is too short
+    or not finite to be measured."""
+    try:
+        r = regularity(V, boot=200)
+    except ValueError:
+        return None
+    return r.exponent, r.ci_low, r.ci_high
