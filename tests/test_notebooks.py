@@ -42,8 +42,14 @@ def _check_scaling(c):
     assert c["growth_one"] < 0.3, f"beta = 1 median ratio does not decrease: {c}"
 
 
+def _check_training(c):
+    assert all(a > 0.5 for a in c["accuracy"].values()), f"a network did not learn the digits: {c}"
+    assert c["smooth_after"] == 1.0, f"the smooth initialization did not stay smooth: {c}"
+    assert abs(c["iid_after"] - 0.5) < 0.1, f"the i.i.d. initialization did not stay at exponent 1/2: {c}"
+
+
 CHECKS = {"quickstart": _check_quickstart, "ode_limit": _check_ode, "sde_limit": _check_sde,
-          "scaling_regimes": _check_scaling}
+          "scaling_regimes": _check_scaling, "training": _check_training}
 
 
 @pytest.fixture(scope="module")
