@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/limits.py
 	$(BIN)/python benchmarks/studies.py
 	$(BIN)/python benchmarks/checks.py
+	$(BIN)/python benchmarks/training.py
 
 docs: install
 	$(BIN)/mkdocs build --strict  # the API reference, into results/site (mkdocs.yml)
