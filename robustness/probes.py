@@ -140,6 +140,10 @@ COMMANDS = {
         "--depths": grid(low=1, integer=True, ran="either"),  # >= 3 depths, each dividing the largest
         "--samples": lambda t: positive(t, 64), "--seed": seed, "--out": path_rule,
         "--activation": choice(*ACTIVATIONS), "--block": choice("res1"),
+        "--chunk": lambda t: "refuse" if positive(t) == "refuse" or _int(t) > 4 else "accept",  # <= samples
+        "--workers": lambda t: positive(t, 2), "--device": choice("cpu"), "--dtype": choice("float32", "float64"),
+        "--reference_factor": lambda t: "refuse" if _int(t) is None or _int(t) < 2 else (
+            "accept" if _int(t) <= 64 else "either"),
     }),
     "converge --limit ode": (["--limit", "ode", "--width", "4", "--depths", "4,8,16", "--samples", "4",
                               "--out", "{out}"], {"--lengthscale": real(low=0.0, low_open=True, tiny=1e-2)}),
@@ -152,6 +156,7 @@ COMMANDS = {
         "--width": lambda t: positive(t, 256), "--ensemble": lambda t: positive(t, 256),
         "--samples": lambda t: positive(t, 256), "--seed": seed, "--dtype": choice("float32", "float64"),
         "--workers": lambda t: positive(t, 2), "--scheduler": choice(), "--out": path_rule,
+        "--device": choice("cpu"),
     }),
     "scaling --init smooth": (["--init", "smooth", "--depths", "2,4", "--width", "4", "--ensemble", "2",
                                "--betas", "0.5,1", "--out", "{out}"],
@@ -165,7 +170,15 @@ COMMANDS = {
         "--depths": grid(low=1, integer=True, big=2**16), "--width": lambda t: positive(t, 256), "--seed": seed,
         "--block": choice("res1", "res2", "res3"), "--out": path_rule,
     }),
-    "bounds": (["--out", "{out}"], {"--seed": seed, "--out": path_rule}),
+    "bounds": (["--out", "{out}"], {"--seed": seed, "--out": path_rule, "--device": choice("cpu")}),
+    "train": (["--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"], {
+        "--data": choice("digits", "synthetic"), "--block": choice("res1", "res2", "res3"),
+        "--init": choice("iid", "brownian", "smooth", "fbm"), "--beta": real(low=0.0),
+        "--depth": lambda t: positive(t, 64), "--width": lambda t: positive(t, 64),
+        "--epochs": lambda t: positive(t, 3), "--lr": real(low=0.0, low_open=True),
+        "--optimizer": choice("sgd", "adam"), "--batch_size": lambda t: positive(t, 2000), "--seed": seed,
+        "--dtype": choice("float32", "float64"), "--device": choice("cpu"), "--out": path_rule,
+    }),
     "report": (["--quick", "--out", "{out}"], {"--out": path_rule}),
     "demo": (["--quick", "--out", "{out}"], {"--seed": seed, "--out": path_rule}),
 }
@@ -260,6 +273,20 @@ API = [
     ("converge seed huge", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, seed=2**70)", "refuse", "seed"),
     ("fit_rate one depth", "rl.fit_rate([4], [[1.0, 2.0]])", "refuse", "depths"),
     ("fit_rate nan", "rl.fit_rate([4, 8], [[float('nan'), 1.0], [1.0, 1.0]])", "either", "errors"),
+    ("ScaledResNet device tpu", "rl.ScaledResNet(10, 4, device='tpu')", "refuse", "device"),
+    ("ScaledResNet device cuda", "rl.ScaledResNet(10, 4, device='cuda')", "either", "device"),
+    ("path to tpu", "rl.IID(4).to('tpu')", "refuse", "device"),
+    ("solve off grid", "rl.ScaledResNet(8, 4).solve(torch.zeros(2, 4, dtype=torch.float64), [0.3])", "refuse", "ts"),
+    ("converge chunk 0", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, chunk=0)", "refuse", "chunk"),
+    ("get_data unknown", "rl.get_data('mnist')", "refuse", "data"),
+    ("get_data missing npz", "rl.get_data('/nonexistent/x.npz')", "refuse", "x.npz"),
+    ("train lr nan", "d = rl.get_data('digits'); rl.train(rl.ScaledResNet(4, 4, input_dim=64, output_dim=10, "
+     "dtype=torch.float32), d, lr=float('nan'))", "refuse", "lr"),
+    ("train no layers", "rl.train(rl.ScaledResNet(4, 4), rl.get_data('digits'))", "refuse", "input_dim"),
+    ("train epochs huge", "d = rl.get_data('digits'); rl.train(rl.ScaledResNet(4, 4, input_dim=64, output_dim=10, "
+     "dtype=torch.float32), d, epochs=10**9)", "refuse", "epochs"),
+    ("regularity 3 layers", "rl.regularity(torch.zeros(3, 4, 4))", "refuse", "weights"),
+    ("regularity nan", "rl.regularity(torch.full((32, 4, 4), float('nan')))", "refuse", "weights"),
 ]
 
 
@@ -288,7 +315,7 @@ def probes(scratch: Path) -> list[dict]:
 
 
 _TEXT_FLAGS = {"--block", "--init", "--activation", "--dtype", "--dist", "--limit", "--scheduler", "--save",
-               "--out"}
+               "--out", "--device", "--data", "--optimizer"}
 
 
 def _without(base: list, flag: str) -> list:

@@ -132,3 +132,9 @@ def test_regularity_command_reads_saved_weights(tmp_path, capsys):
 def test_run_is_the_library_call(tmp_path):
     history = run(tmp_path, depth=8, width=8, epochs=1, progress=False)
     assert history.final["epoch"] == 1 and history.params["depth"] == 8
+
+
+def test_a_width_1_network_trains_and_draws_its_one_weight(tmp_path):
+    """The weights figure draws the entries that exist (a width-1 run used to end in an IndexError)."""
+    history = run(tmp_path, depth=4, width=1, epochs=1, progress=False)
+    assert history.final["status"] == "ok" and (tmp_path / "weights.png").stat().st_size > 5_000

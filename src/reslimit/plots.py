@@ -336,11 +336,12 @@ def training_figure(rows: list[dict], params: dict, path=None) -> Figure:
 def weights_figure(before, after, entries=((0, 0), (0, 1), (1, 0)), path=None, exponents=None) -> Figure:
     """Entries V_k[i, j] (ensemble member 0) against k/L before and after training, one panel per entry.
 
-    ``before``, ``after``: (L, E, d, d) weights. ``exponents``: {"before": (H, lo, hi), "after": ...} from
+    ``before``, ``after``: (L, E, d, d) weights; ``entries`` beyond d are left out. ``exponents``: {"before": (H, lo, hi), "after": ...} from
     :func:`reslimit.regularity.regularity`, written in the legend beside the i.i.d. value 1/2 and the smooth 1.
     """
     before, after = np.asarray(before), np.asarray(after)
     L = before.shape[0]
+    entries = [(i, j) for i, j in entries if i < before.shape[-2] and j < before.shape[-1]]  # those that exist
     t = np.arange(1, L + 1) / L
     fig, axes = subplots(1, len(entries), figsize=(4.2 * len(entries), 3.6), squeeze=False)
     for ax, (i, j) in zip(axes[0], entries):
@@ -358,6 +359,113 @@ def weights_figure(before, after, entries=((0, 0), (0, 1), (1, 0)), path=None, e
     if path is not None:
         save(fig, path)
     return fig
+
+
+def trained_weights_figure(panels, entries, path=None) -> Figure:
+    """Entries V_k[i, j] (ensemble member 0) against k/L before and after training, one row per setting.
+
+    ``panels``: (title, before (L, E, d, d), after, exponents {"before": (H, lo, hi), "after": ...}) per setting
+    (:func:`reslimit.studies.trained.weights_study`); the exponents, from :func:`reslimit.regularity.regularity`,
+    are written in the legend beside the theory's (i.i.d. 1/2, smooth 1).
+    """
+    fig, axes = subplots(len(panels), len(entries), figsize=(4.2 * len(entries), 3.0 * len(panels)), squeeze=False)
+    for row, (title, before, after, exponents) in zip(axes, panels):
+        t = np.arange(1, before.shape[0] + 1) / before.shape[0]
+        for ax, (i, j) in zip(row, entries):
+            for name, w in (("before", before), ("after", after)):
+                h, lo, hi = exponents[name]
+                ax.plot(t, w[:, 0, i, j], lw=0.8, alpha=0.8,
+                        label=f"{name} training: exponent {h:.2f} [{lo:.2f}, {hi:.2f}]")
+            ax.set_xlabel("k / L")
+            ax.set_ylabel(f"V_k[{i}, {j}]")
+            ax.set_title(title, fontsize=9)
+            ax.legend(fontsize=7, title="theory: i.i.d. 1/2, smooth 1", title_fontsize=7)
+    fig.suptitle(f"weights against the layer index before and after training, L = {panels[0][1].shape[0]}")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def trained_ode_figure(depths, errors, rate, rows, path=None) -> Figure:
+    """Left: max_k ||H_{k/L} - h_k|| of trained networks against their neural ODE, beside the slope -1.
+    Right: the distance D(L) of the trained weights' changes at depths L and 2L, and their Lipschitz constant.
+
+    ``errors``: (K, M) per depth and input; ``rate``: the fitted :class:`reslimit.compare.Rate`; ``rows``: one
+    per depth with "distance_next" and "lipschitz_V" (:func:`reslimit.studies.trained.ode_study`).
+    """
+    fig, axes = subplots(1, 2, figsize=(11, 4.2))
+    _rate_panel(axes[0], depths, errors, rate, -1.0, "max_k ||H_{k/L} - h_k|| (trained weights)")
+    axes[0].set_title("trained res-3 against the neural ODE on its interpolated weights", fontsize=9)
+    ax = axes[1]
+    near = [r for r in rows if r["distance_next"] is not None]
+    ax.plot([r["depth"] for r in near], [r["distance_next"] for r in near], "o-",
+            label="D(L) = max_t ||dX_L - dX_2L|| / max_t ||dX_2L||")
+    ax.plot([r["depth"] for r in rows], [r["lipschitz_V"] for r in rows], "s--",
+            label="Lipschitz constant of trained X = sqrt(d) V")
+    _depth_axis(ax, depths)
+    ax.legend(fontsize=8)
+    ax.set_title("trained weights as functions of k/L", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def trainability_figure(best, params, line, margin, out=None) -> Figure:
+    """The best test accuracy over the lrs on the (beta, H) grid, the critical line of the initialisation over it.
+
+    ``best``: array (hursts, betas), NaN where every lr diverged (drawn as 0, marked x); ``line``: {H: critical
+    beta}; ``margin``: how far below the line a cell counts as well below (dashed). Saved in ``out`` as
+    trainability.png and .pdf when given.
+    """
+    betas, hursts = np.array(params["betas"]), np.array(params["hursts"])
+    best = np.asarray(best, dtype=float)
+    fig, ax = subplots(figsize=(7, 4.8))
+    mesh = ax.pcolormesh(betas, hursts, np.nan_to_num(best, nan=0.0), shading="nearest", cmap="viridis", vmin=0,
+                         vmax=1)
+    fig.colorbar(mesh, ax=ax, label=f"best test accuracy over lr in {params['lrs']}")
+    bad = np.argwhere(np.isnan(best))
+    ax.plot(betas[bad[:, 1]], hursts[bad[:, 0]], "rx", ms=6, label="every lr diverged")
+    crit = np.array([line[h] for h in params["hursts"]])
+    ax.plot(crit, hursts, "w-", lw=2, label=r"critical $\beta_c$ of the initialisation (theory.critical_theory)")
+    ax.plot(crit - margin, hursts, "w--", lw=1.5,
+            label=rf"well below: $\beta \leq \beta_c - 1/\log_{{10}} L$ = $\beta_c$ - {margin:.2f}")
+    ax.set(xlabel=r"$\beta$ ($\alpha_L = L^{-\beta}$)", ylabel="Hurst index H",
+           title=f"fBm weights, {params['block']} ({params['activation']}), L = {params['depth']}, "
+                 f"{params['epochs']} epochs of SGD on {params['data']}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out, "trainability")
+
+
+def learning_rate_figure(result, out=None) -> Figure:
+    """The largest lr that trains against L in log-log for each beta, its fitted slope beside the theory's.
+
+    ``result``: a :class:`reslimit.studies.learning_rate.LearningRateResult`. Saved in ``out`` as
+    learning_rate.png and .pdf when given.
+    """
+    params = result.params
+    depths = np.array(params["depths"], dtype=float)
+    fig, ax = subplots(figsize=(6.5, 4.6))
+    for i, beta in enumerate(params["betas"]):
+        lrs = result.largest[beta]
+        shown = [(L, lr) for L, lr in zip(depths, lrs) if lr is not None]
+        if not shown:
+            continue
+        x, y = np.array(shown).T
+        color = f"C{i}"
+        ax.errorbar(x, y, yerr=[np.zeros_like(y), y * (params["ratio"] - 1)], fmt="o", color=color, capsize=3,
+                    label=rf"$\beta$ = {beta:g}: lr* (threshold in [lr*, {params['ratio']:.3g} lr*)), "
+                          f"slope {result.slope[beta]:.2f}")
+        anchor = np.exp(np.mean(np.log(y)) - result.theory[beta] * np.mean(np.log(x)))
+        ax.plot(depths, anchor * depths ** result.theory[beta], "--", color=color,
+                label=f"theory: slope 2 beta - 1 = {result.theory[beta]:g} (+- {result.tolerance:.2f})")
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="largest SGD learning rate that trains",
+           title=f"{params['block']} ({params['activation']}) on {params['data']}, {params['epochs']} epochs")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out, "learning_rate")
 
 
 def _save(fig, out, name) -> Figure:

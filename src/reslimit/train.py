@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, store
+from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
@@ -149,7 +149,12 @@ def _check(net, data, **params) -> dict:
         raise ValueError(f"net must have input_dim={data.input_dim} and output_dim={data.output_dim} for the data "
                          f"{data.name!r}; got input_dim={have[0]}, output_dim={have[1]} (ScaledResNet(..., "
                          f"input_dim=data.input_dim, output_dim=data.output_dim))")
-    return _settings(**params) | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
+    settings = _settings(**params)
+    batches = -(-len(data.y_train) // settings["batch_size"])
+    _memory.require_steps(settings["epochs"] * batches * net.depth, "the training loop (a layer of a batch a step)",
+                          f"epochs={settings['epochs']} x {batches} batches x depth={net.depth}",
+                          "use fewer epochs, a larger batch_size or a smaller depth")
+    return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
                                   "block": net.block.name, "activation": net.block.activation.name,
                                   "ensemble": net.ensemble}
@@ -275,6 +280,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": str(dtype).replace("torch.", ""),
               "device": str(device)}
+    _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)
         store.write_manifest(folder, params, status="running")
