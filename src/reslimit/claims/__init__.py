@@ -40,6 +40,8 @@ from . import (
     sde_rate,
     second_moment,
     smooth_regimes,
+    trained_ode,
+    trained_weights,
 )
 
 
@@ -90,6 +92,10 @@ CLAIMS: dict[str, Claim] = {
     "second_moment": Claim(second_moment.check, quick=dict(depths=(4, 16, 64), ensemble=64),
                            full=dict(depths=(4, 16, 64, 256, 1024), ensemble=256)),
     "smooth_regimes": Claim(smooth_regimes.check, quick=_REGIMES_QUICK, full=_REGIMES_FULL),
+    "trained_ode": Claim(trained_ode.check, quick=dict(depths=[16, 32, 64, 128, 256], width=16, epochs=5, samples=64),
+                         full=dict(depths=[16, 32, 64, 128, 256, 512, 1024], width=16, epochs=10, samples=128)),
+    "trained_weights": Claim(trained_weights.check, quick=dict(depth=256, width=16, epochs=10),
+                             full=dict(depth=1000, width=16, epochs=20)),  # Figure 8: depth 1000
 }
 
 
