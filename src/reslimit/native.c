@@ -27,17 +27,19 @@ typedef __typeof__((vec){0} <= (vec){0}) mask; /* integers of T's size: -1 where
 #define CV 2                        /* vectors per tile row */
 #define CB (CV * VEC)               /* columns per tile; N and NB are multiples of it */
 
-enum epilogue { RELU, ADD, MASK };
+enum epilogue { RELU, ADD, MASK, STEP };
 
 /* CB, for the caller: the batch is padded to a multiple of it. */
 int reslimit_tile_columns(void) { return CB; }
 
 /* Rows i0 .. i0 + rb of A B (A(i, k) = A[i D + k], or A[k D + i] when trans) on columns c0 .. c0 + CB,
-   then out = ReLU(A B), out += alpha * A B, or out = 1[aux > 0] * A B, for out and aux of row stride ldo. */
+   then out = ReLU(A B), out += alpha * A B, out = 1[aux > 0] * A B, for out and aux of row stride ldo, or
+   out = src + alpha * A B, for src of row stride lds (alpha: aux, per column). */
 static inline __attribute__((always_inline)) void block(int D, const T *restrict A, int trans, const T *restrict B,
                                                         int ldb, int i0, int rb, int c0, enum epilogue mode,
                                                         T *restrict out, int ldo, const T *restrict aux,
-                                                        const char *pf, int npf, const char *pf2, int npf2) {
+                                                        const T *restrict src, int lds, const char *pf, int npf,
+                                                        const char *pf2, int npf2) {
     vec acc[RB][CV];
 #pragma GCC unroll 8
     for (int r = 0; r < rb; r++)
@@ -67,6 +69,8 @@ static inline __attribute__((always_inline)) void block(int D, const T *restrict
                 *y = (vec)((mask)v & ~(v <= 0));
             else if (mode == ADD)
                 *y += *(const vec *)(aux + c0 + c * VEC) * v;
+            else if (mode == STEP)
+                *y = *(const vec *)(src + (size_t)(i0 + r) * lds + c0 + c * VEC) + *(const vec *)(aux + c0 + c * VEC) * v;
             else /* as torch's threshold_backward: zero where the output g <= 0 */
                 *y = (vec)((mask)v & ~(*(const vec *)(aux + (size_t)(i0 + r) * ldo + c0 + c * VEC) <= 0));
         }
@@ -77,105 +81,127 @@ static inline __attribute__((always_inline)) void block(int D, const T *restrict
    a few cache lines per tile. */
 static inline __attribute__((always_inline)) void gemm(int D, int NB, const T *A, int trans, const T *B, int ldb,
                                                        enum epilogue mode, T *out, int ldo, const T *aux,
-                                                       const void *pf, size_t bytes, const void *pf2, size_t bytes2) {
+                                                       const T *src, int lds, const void *pf, size_t bytes,
+                                                       const void *pf2, size_t bytes2) {
     const size_t tiles = (size_t)(D / RB + D % RB) * (NB / CB);
     const int n = (int)((bytes + 64 * tiles - 1) / (64 * tiles)), n2 = (int)((bytes2 + 64 * tiles - 1) / (64 * tiles));
     const char *f = pf, *f2 = pf2;
     for (int c0 = 0; c0 < NB; c0 += CB) {
         int i0 = 0;
         for (; i0 + RB <= D; i0 += RB, f += 64 * n, f2 += 64 * n2)
-            block(D, A, trans, B, ldb, i0, RB, c0, mode, out, ldo, aux, f, n, f2, n2);
+            block(D, A, trans, B, ldb, i0, RB, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2);
         for (; i0 < D; i0++, f += 64 * n, f2 += 64 * n2)
-            block(D, A, trans, B, ldb, i0, 1, c0, mode, out, ldo, aux, f, n, f2, n2);
+            block(D, A, trans, B, ldb, i0, 1, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2);
     }
 }
 
-#define OR 4 /* rows of A per tile of an outer product */
-#define OC 3 /* rows of B: 12 vector accumulators, 3 rows of B and one of A in registers */
+#define OR 6 /* rows of an outer product's tile */
+#define OV 2 /* vectors per row of it: 12 accumulators, 2 vectors of B and one broadcast of A in registers */
 
-/* out(i, j) += sum_c A(i, c) B(j, c) on rows i0 .. i0 + ib, j0 .. j0 + jb, over NB columns (A, B of row stride
-   NB; out row-major D x D): dot products of rows, OR x OC of them per tile. */
-static inline __attribute__((always_inline)) void outer_tile(int D, int NB, const T *restrict A, const T *restrict B,
-                                                             int i0, int ib, int j0, int jb, T *restrict out) {
-    vec acc[OR][OC];
-#pragma GCC unroll 4
-    for (int r = 0; r < OR; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < OC; j++) acc[r][j] = (vec){0};
-#pragma GCC unroll 1
-    for (int c = 0; c < NB; c += VEC) {
-        vec b[OC];
-#pragma GCC unroll 4
-        for (int j = 0; j < jb; j++) b[j] = *(const vec *)(B + (size_t)(j0 + j) * NB + c);
-#pragma GCC unroll 4
-        for (int r = 0; r < ib; r++) {
-            const vec a = *(const vec *)(A + (size_t)(i0 + r) * NB + c);
-#pragma GCC unroll 4
-            for (int j = 0; j < jb; j++) acc[r][j] += a * b[j];
-        }
-    }
-#pragma GCC unroll 4
+typedef T uvec __attribute__((vector_size(32), aligned(sizeof(T)))); /* unaligned: out's rows are D apart */
+
+/* Rows i0 .. i0 + ib, columns j0 .. j0 + jv VEC (the last vector cut at D) of out = [out +] A B^T over NB
+   columns, from A(i, c) = A[i lda + c] and B^T as BT(c, j) = BT[c DP + j]: a register tile like block's. */
+static inline __attribute__((always_inline)) void outer_tile(int D, int DP, int NB, const T *restrict A, int lda,
+                                                             const T *restrict BT, int i0, int ib, int j0, int jv,
+                                                             int add, T *restrict out) {
+    vec acc[OR][OV];
+#pragma GCC unroll 8
     for (int r = 0; r < ib; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < jb; j++) {
-            T t = 0;
+        for (int j = 0; j < jv; j++) acc[r][j] = (vec){0};
+#pragma GCC unroll 1
+    for (int c = 0; c < NB; c++) {
+        vec b[OV];
+#pragma GCC unroll 4
+        for (int j = 0; j < jv; j++) b[j] = *(const vec *)(BT + (size_t)c * DP + j0 + j * VEC);
 #pragma GCC unroll 8
-            for (int v = 0; v < VEC; v++) t += acc[r][j][v];
-            out[(size_t)(i0 + r) * D + j0 + j] += t;
+        for (int r = 0; r < ib; r++) {
+            const T a = A[(size_t)(i0 + r) * lda + c];
+#pragma GCC unroll 4
+            for (int j = 0; j < jv; j++) acc[r][j] += a * b[j];
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < ib; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < jv; j++) {
+            T *o = out + (size_t)(i0 + r) * D + j0 + j * VEC;
+            if (j0 + (j + 1) * VEC <= D)
+                *(uvec *)o = add ? *(uvec *)o + acc[r][j] : acc[r][j];
+            else /* the row's last, partial vector */
+                for (int v = 0; v < D - j0 - j * VEC; v++) o[v] = add ? o[v] + acc[r][j][v] : acc[r][j][v];
         }
 }
 
-/* out += A B^T for A, B of D rows and NB columns (row stride NB): the full tiles specialised, the edges general. */
-static void outer(int D, int NB, const T *A, const T *B, T *out) {
-    for (int i0 = 0; i0 < D; i0 += OR)
-        for (int j0 = 0; j0 < D; j0 += OC) {
-            if (i0 + OR <= D && j0 + OC <= D)
-                outer_tile(D, NB, A, B, i0, OR, j0, OC, out);
-            else
-                outer_tile(D, NB, A, B, i0, D - i0 < OR ? D - i0 : OR, j0, D - j0 < OC ? D - j0 : OC, out);
-        }
+/* out = [out +] A B^T for A of D rows (row stride lda) and NB columns, B^T as BT (NB rows of stride DP, D
+   columns used): full tiles specialised, the edges general. */
+static void outer(int D, int DP, int NB, const T *A, int lda, const T *BT, int add, T *out) {
+    for (int j0 = 0; j0 < D; j0 += OV * VEC) {
+        const int jv = D - j0 >= OV * VEC ? OV : (D - j0 + VEC - 1) / VEC;
+        int i0 = 0;
+        if (jv == OV)
+            for (; i0 + OR <= D; i0 += OR) outer_tile(D, DP, NB, A, lda, BT, i0, OR, j0, OV, add, out);
+        for (; i0 < D; i0 += OR)
+            outer_tile(D, DP, NB, A, lda, BT, i0, D - i0 < OR ? D - i0 : OR, j0, jv, add, out);
+    }
 }
 
-/* out = A diag(s): D rows of NB columns, A of row stride lda, out of row stride NB. */
-static void scale_block(int D, int NB, const T *restrict A, int lda, const T *restrict s, T *restrict out) {
-    for (int i = 0; i < D; i++)
-        for (int c = 0; c < NB; c += VEC)
-            *(vec *)(out + (size_t)i * NB + c) = *(const vec *)(A + (size_t)i * lda + c) * *(const vec *)(s + c);
+/* out(c, i) = s(c) A(i, c) for the D rows (row stride lda) and NB columns of A: out NB x DP (row stride DP). */
+static void scale_transpose(int D, int DP, int NB, const T *restrict A, int lda, const T *restrict s,
+                            T *restrict out) {
+    for (int c0 = 0; c0 < NB; c0 += 8)
+        for (int i = 0; i < D; i++)
+#pragma GCC unroll 8
+            for (int c = c0; c < c0 + 8; c++) out[(size_t)c * DP + i] = s[c] * A[(size_t)i * lda + c];
 }
 
-static void copy_block(T *dst, const T *src, int D, int N, int NB) {
-    for (int i = 0; i < D; i++) memcpy(dst + (size_t)i * N, src + (size_t)i * N, NB * sizeof(T));
+static void copy_block(T *dst, int N, const T *src, int lds, int D, int NB) {
+    for (int i = 0; i < D; i++) memcpy(dst + (size_t)i * N, src + (size_t)i * lds, NB * sizeof(T));
 }
 
 /* Units u0 .. u1 of E * (N / NB): unit u is member e = u / (N / NB) on columns c0 = (u % (N / NB)) NB.
    V, W: (L, E, D, D). x, p: (E, D, N). With ``forward``, x is run to x_L, keeping g_k in the unit's cache
    (at cache + (u - u0) unit_cache, L D NB) when cache is not NULL; with p, p is run back to p_0 from that
-   cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: 2 D NB (q_k, and alpha p_{k+1} or
-   alpha q_k for the weights' gradients).
+   cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: D NB + NB DP, DP = D rounded up to
+   a whole vector (q_k, then (alpha g_k)^T or (alpha x_k)^T for the weights' gradients).
    xrec, prec (NULL: not recorded): (T, E, D, N); x_k goes to index k / every where every divides k, and
    to ``last`` for k = L; p_k to index k / every where every divides k.
    per_layer: the cache's rows per layer and column, 1 (g_k) or 2 (g_k, then x_k: running forward keeps x_k).
-   dV, dW (NULL: no weights' gradients, else per_layer = 2): (L, ES, D, D) from member e0 on, added to. */
+   dV, dW (NULL: no weights' gradients, else per_layer = 2): (L, ES, D, D) from member e0 on, written by
+   the range's first unit of each member (no zeroing needed), added to by its others. */
 void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
                         int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
                         T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES) {
-    const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T), sbytes = (size_t)D * NB * sizeof(T);
+    const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T);
     const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * D, ls = (size_t)D * NB * per_layer;
+    const int DP = (D + VEC - 1) / VEC * VEC; /* the row stride of the transposed operands */
     for (int u = u0; u < u1; u++) {
-        const int e = u / (N / NB), c0 = (u % (N / NB)) * NB;
+        const int e = u / (N / NB), c0 = (u % (N / NB)) * NB, first = u == u0 || c0 == 0;
         const size_t off = (size_t)e * D * N + c0;
         const T *Ve = V + (size_t)e * D * D, *We = W + (size_t)e * D * D, *al = alpha + (size_t)e * alpha_e + c0;
         T *xu = x + off, *cu = cache ? cache + (u - u0) * unit_cache : NULL;
+        const int keep = forward && cu && per_layer == 2; /* x_k kept in the cache, slot k's second D rows */
+        T *xk = xu;
+        int ldx = N;
+        if (keep) {
+            copy_block(cu + (size_t)D * NB, NB, xu, N, D, NB);
+            xk = cu + (size_t)D * NB, ldx = NB;
+        }
         for (int k = 0; forward && k < L; k++) {
             const T *Wk = We + k * ws, *Vk = Ve + k * ws;
             const size_t step = k + 1 < L ? ws : 0, next = step ? wbytes : 0; /* prefetch layer k + 1 */
             T *g = cu ? cu + (size_t)k * ls : scratch;
-            if (cu && per_layer == 2)
-                for (int i = 0; i < D; i++) memcpy(g + (size_t)(D + i) * NB, xu + (size_t)i * N, NB * sizeof(T));
-            gemm(D, NB, Wk, 0, xu, N, RELU, g, NB, NULL, Wk + step, next, NULL, 0);
-            gemm(D, NB, Vk, 0, g, NB, ADD, xu, N, al, Vk + step, next, NULL, 0);
+            gemm(D, NB, Wk, 0, xk, ldx, RELU, g, NB, NULL, NULL, 0, Wk + step, next, NULL, 0);
+            if (keep) { /* x_{k+1} = x_k + alpha V_k g_k into the cache's next slot (x_L into x), x_k staying */
+                T *out = k + 1 < L ? g + ls + (size_t)D * NB : xu;
+                const int ldo = k + 1 < L ? NB : N;
+                gemm(D, NB, Vk, 0, g, NB, STEP, out, ldo, al, xk, ldx, Vk + step, next, NULL, 0);
+                xk = out, ldx = ldo;
+            } else
+                gemm(D, NB, Vk, 0, g, NB, ADD, xu, N, al, NULL, 0, Vk + step, next, NULL, 0);
             if (xrec && ((k + 1) % every == 0 || k + 1 == L))
-                copy_block(xrec + rs * ((k + 1) % every == 0 ? (k + 1) / every : last) + off, xu, D, N, NB);
+                copy_block(xrec + rs * ((k + 1) % every == 0 ? (k + 1) / every : last) + off, N, xk, ldx, D, NB);
         }
         T *pu = p ? p + off : NULL;
         for (int k = L - 1; pu && k >= 0; k--) {
@@ -184,17 +210,17 @@ void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, cons
             const size_t grad = (size_t)k * gs + (size_t)(e - e0) * D * D;
             T *scaled = scratch + (size_t)D * NB;
             if (dV) {
-                scale_block(D, NB, pu, N, al, scaled);
-                outer(D, NB, scaled, g, dV + grad);
+                scale_transpose(D, DP, NB, g, NB, al, scaled);
+                outer(D, DP, NB, pu, N, scaled, !first, dV + grad);
             }
-            gemm(D, NB, Vk, 1, pu, N, MASK, scratch, NB, g, Vk - step, prev, g - (k ? ls : 0), k ? sbytes : 0);
+            gemm(D, NB, Vk, 1, pu, N, MASK, scratch, NB, g, NULL, 0, Vk - step, prev, g - (k ? ls : 0), k ? ls * sizeof(T) : 0);
             if (dV) {
-                scale_block(D, NB, scratch, NB, al, scaled);
-                outer(D, NB, scaled, g + (size_t)D * NB, dW + grad);
+                scale_transpose(D, DP, NB, g + (size_t)D * NB, NB, al, scaled);
+                outer(D, DP, NB, scratch, NB, scaled, !first, dW + grad);
             }
-            gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, Wk - step, prev, NULL, 0);
+            gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, NULL, 0, Wk - step, prev, NULL, 0);
             if (prec && k % every == 0)
-                copy_block(prec + rs * (k / every) + off, pu, D, N, NB);
+                copy_block(prec + rs * (k / every) + off, N, pu, N, D, NB);
         }
     }
 }

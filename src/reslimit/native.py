@@ -29,6 +29,7 @@ import platform
 import subprocess
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -114,7 +115,9 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
 
     g_k = ReLU(W_k x_k), q_k = 1[g_k > 0] * (V_k^T p_{k+1}), added up in the same pass as p_k. A thread whose
     units cover whole ensemble members adds into dV, dW directly; one sharing a member with another thread
-    (fewer members than threads) into a buffer of its own, summed here. ``backward`` may be called again.
+    (fewer members than threads) into a buffer of its own, summed here. ``backward`` may be called again. The
+    caches are taken from a pool of this module's and given back when the last reference to ``backward`` goes,
+    so that the next step reuses memory already mapped instead of page-faulting 2 L d n numbers afresh.
     """
     run = _Pass(V, W, h0, alpha, 2 if weights else 1, kept=True)
     x = run.columns(h0)
@@ -125,20 +128,23 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
         if not weights:
             run.launch(x, p, False)
             return run.rows(p), None, None
-        dV, dW = torch.zeros_like(V), torch.zeros_like(W)
+        dV, dW = torch.empty_like(V), torch.empty_like(W)  # each member written first, then added to
         targets, shared = [], []
         for u0, u1 in run.ranges:
             e0, e1 = u0 // run.blocks, -(-u1 // run.blocks)
-            if u0 == e0 * run.blocks and u1 == e1 * run.blocks:  # whole members: only this thread adds to them
+            if u0 == e0 * run.blocks:  # starts at a member's first unit: writes dV, dW of its members first
                 targets.append((dV[0, e0], dW[0, e0], e0, run.E))
-            else:
-                buffer = V.new_zeros(2, run.L, e1 - e0, run.d, run.d)
+            else:  # starts inside member e0, which earlier threads wrote: adds up its own, summed below
+                buffer = _borrow(2 * run.L * (e1 - e0) * run.d * run.d, V).view(2, run.L, e1 - e0, run.d, run.d)
                 shared.append((e0, e1, buffer))
                 targets.append((buffer[0], buffer[1], e0, e1 - e0))
         run.launch(x, p, False, grads=targets)
-        for e0, e1, buffer in shared:
-            dV[:, e0:e1] += buffer[0]
-            dW[:, e0:e1] += buffer[1]
+        for e0, e1, buffer in shared:  # in order: member e0 written by an earlier thread, the others by this one
+            dV[:, e0] += buffer[0, :, 0]
+            dW[:, e0] += buffer[1, :, 0]
+            dV[:, e0 + 1:e1] = buffer[0, :, 1:]
+            dW[:, e0 + 1:e1] = buffer[1, :, 1:]
+            _release([buffer])
         return run.rows(p), dV, dW
 
     return run.rows(x), backward
@@ -151,7 +157,7 @@ class _Pass:
     ``per_layer``: the cache's rows per layer: 0 (no adjoint), 1 (g_k) or 2 (g_k and x_k, for the weights'
     gradients). ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
     units of a thread take turns in one (each unit runs forward and straight back). A thread's scratch, after
-    its cache, holds 2 d NB numbers (``scratch`` of native.c).
+    its cache, holds (2 d + CB) NB numbers (``scratch`` of native.c: d NB + NB DP).
     """
 
     def __init__(self, V: Tensor, W: Tensor, h0: Tensor, alpha, per_layer: int, kept: bool):
@@ -173,9 +179,11 @@ class _Pass:
         one = per_layer * self.L * self.d * self.width  # one unit's cache
         self.unit_cache = one if kept else 0
         self.cache_size = max(self.unit_cache * (b - a) for a, b in self.ranges) or one
-        # one buffer per thread: each under glibc's largest mmap threshold (32 MB) in more cases, so that freed, it
-        # is reused by the next pass instead of mapped afresh (page faults cost as much as the pass's forward)
-        self.scratch = [h0.new_empty(self.cache_size + 2 * self.d * self.width) for _ in range(self.workers)]
+        # one buffer per thread, from the pool (memory already touched: first-touch page faults cost as much as the
+        # kernel's forward), given back to it when this pass is garbage
+        dp = self.d + cb  # the transposed operands' row stride, at least d rounded up to a vector (native.c)
+        self.scratch = [_borrow(self.cache_size + (self.d + dp) * self.width, h0) for _ in range(self.workers)]
+        weakref.finalize(self, _release, self.scratch)
 
     def columns(self, rows: Tensor) -> Tensor:
         out = rows.new_zeros(self.E, self.d, self.padded)
@@ -199,6 +207,33 @@ class _Pass:
                       every, last, self.per_layer, _ptr(dV), _ptr(dW), e0, members)
 
         _parallel(work, self.workers)
+
+
+_pool: dict[tuple[torch.dtype, int], list[Tensor]] = {}  # free buffers by dtype and size
+_POOL_BYTES = 1 << 30  # at most this much held free
+_pool_lock = threading.Lock()
+
+
+def _borrow(numel: int, like: Tensor) -> Tensor:
+    """A 1-d buffer of ``numel`` numbers of ``like``'s dtype, its contents undefined: a free one of the pool's if
+    any (only the borrower writes it until :func:`_release`), else a new one."""
+    with _pool_lock:
+        free = _pool.get((like.dtype, numel))
+        if free:
+            return free.pop()
+    return like.new_empty(numel, device="cpu")
+
+
+def _release(buffers: list[Tensor]) -> None:
+    """Give ``buffers`` (from :func:`_borrow`, no longer used) back to the pool, as long as it holds under
+    _POOL_BYTES; the rest are freed."""
+    with _pool_lock:
+        held = sum(t.numel() * t.element_size() for free in _pool.values() for t in free)
+        for t in buffers:
+            t = t._base if t._base is not None else t
+            if held + t.numel() * t.element_size() <= _POOL_BYTES:
+                _pool.setdefault((t.dtype, t.numel()), []).append(t)
+                held += t.numel() * t.element_size()
 
 
 def _ptr(t: Tensor | None) -> int | None:
