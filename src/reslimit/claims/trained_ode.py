@@ -14,8 +14,11 @@ the field in t (that of X_L, X_W) and in H, and summing L of them through the di
 slope -1 in log L as long as Lip stays bounded in L -- which is what the implicit regularization gives:
 gradient descent from a smooth initialization at beta = 1 keeps the weights Lipschitz uniformly in L. The
 slope of log mean error on log L, fitted with a bootstrap interval over the test inputs, must be within
-0.15 + half the interval's width of -1; 0.15 allows the constant C to drift with the slowly growing
-Lipschitz constant of the trained path at these finite depths (reported as the rows' lipschitz_V and _W).
+0.15 + half the interval's width of -1; 0.15 allows the constant C to drift with the Lipschitz constant of
+the trained path at these finite depths. Measured (rows' lipschitz_V, _W): the worst-case finite difference
+max_k L ||X_{k+1} - X_k||_F grows with L under Adam (about L^0.2 over 16..256 at 5 epochs, faster at 10),
+an extreme over entries and layers, while the mean error keeps slope -1: the theory's bounded-Lipschitz
+premise is checked through its consequence, not directly.
 
 Second verdict: the trained weights of different depths agree as functions of t = k/L. D(L), the maximum
 over t of the distance of the changes by training at depths L and 2L, relative to the change at 2L,
