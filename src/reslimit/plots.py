@@ -334,31 +334,16 @@ def training_figure(rows: list[dict], params: dict, path=None) -> Figure:
 
 
 def weights_figure(before, after, entries=((0, 0), (0, 1), (1, 0)), path=None, exponents=None) -> Figure:
-    """Entries V_k[i, j] (ensemble member 0) against k/L before and after training, one panel per entry.
+    """Entries V_k[i, j] (ensemble member 0) against k/L before and after training, one panel per entry: one row of
+    :func:`trained_weights_figure`.
 
-    ``before``, ``after``: (L, E, d, d) weights; ``entries`` beyond d are left out. ``exponents``: {"before": (H, lo, hi), "after": ...} from
-    :func:`reslimit.regularity.regularity`, written in the legend beside the i.i.d. value 1/2 and the smooth 1.
+    ``before``, ``after``: (L, E, d, d) weights; ``entries`` beyond d are left out. ``exponents``: {"before":
+    (H, lo, hi), "after": ...} from :func:`reslimit.regularity.regularity`, written in the legend beside the
+    theory's (i.i.d. 1/2, smooth 1); a key left out is not written.
     """
     before, after = np.asarray(before), np.asarray(after)
-    L = before.shape[0]
     entries = [(i, j) for i, j in entries if i < before.shape[-2] and j < before.shape[-1]]  # those that exist
-    t = np.arange(1, L + 1) / L
-    fig, axes = subplots(1, len(entries), figsize=(4.2 * len(entries), 3.6), squeeze=False)
-    for ax, (i, j) in zip(axes[0], entries):
-        for name, w, style in (("before", before, "-"), ("after", after, "-")):
-            label = f"{name} training"
-            if exponents and name in exponents:
-                h, lo, hi = exponents[name]
-                label += f": exponent {h:.2f} [{lo:.2f}, {hi:.2f}]"
-            ax.plot(t, w[:, 0, i, j], style, lw=0.8, alpha=0.8, label=label)
-        ax.set_xlabel("k / L")
-        ax.set_ylabel(f"V_k[{i}, {j}]")
-        ax.legend(fontsize=7, title="theory: i.i.d. 1/2, smooth 1", title_fontsize=7)
-    fig.suptitle(f"weights against the layer index, L = {L}")
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path)
-    return fig
+    return trained_weights_figure([("", before, after, exponents or {})], entries, path)
 
 
 def trained_weights_figure(panels, entries, path=None) -> Figure:
@@ -366,16 +351,18 @@ def trained_weights_figure(panels, entries, path=None) -> Figure:
 
     ``panels``: (title, before (L, E, d, d), after, exponents {"before": (H, lo, hi), "after": ...}) per setting
     (:func:`reslimit.studies.trained.weights_study`); the exponents, from :func:`reslimit.regularity.regularity`,
-    are written in the legend beside the theory's (i.i.d. 1/2, smooth 1).
+    are written in the legend beside the theory's (i.i.d. 1/2, smooth 1) where given.
     """
     fig, axes = subplots(len(panels), len(entries), figsize=(4.2 * len(entries), 3.0 * len(panels)), squeeze=False)
     for row, (title, before, after, exponents) in zip(axes, panels):
         t = np.arange(1, before.shape[0] + 1) / before.shape[0]
         for ax, (i, j) in zip(row, entries):
             for name, w in (("before", before), ("after", after)):
-                h, lo, hi = exponents[name]
-                ax.plot(t, w[:, 0, i, j], lw=0.8, alpha=0.8,
-                        label=f"{name} training: exponent {h:.2f} [{lo:.2f}, {hi:.2f}]")
+                label = f"{name} training"
+                if name in exponents:
+                    h, lo, hi = exponents[name]
+                    label += f": exponent {h:.2f} [{lo:.2f}, {hi:.2f}]"
+                ax.plot(t, w[:, 0, i, j], lw=0.8, alpha=0.8, label=label)
             ax.set_xlabel("k / L")
             ax.set_ylabel(f"V_k[{i}, {j}]")
             ax.set_title(title, fontsize=9)
