@@ -147,13 +147,62 @@ static void outer(int D, int DP, int NB, const T *A, int lda, const T *BT, int a
     }
 }
 
-/* out(c, i) = s(c) A(i, c) for the D rows (row stride lda) and NB columns of A: out NB x DP (row stride DP). */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define BYTES_float 4
+#define BYTES_double 8
+
+/* r[j] <- column j of the VEC x VEC block whose rows are r[0], ..., r[VEC - 1] (unpacks, then swaps of pairs,
+   then of halves: 24 shuffles for float, 8 for double). */
+static inline __attribute__((always_inline)) void transpose(vec r[VEC]) {
+#if CAT(BYTES_, T) == 4
+    typedef int index __attribute__((vector_size(32)));
+    vec t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shuffle(r[i], r[i + 1], (index){0, 8, 1, 9, 4, 12, 5, 13});
+        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], (index){2, 10, 3, 11, 6, 14, 7, 15});
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + h + 2], (index){0, 1, 8, 9, 4, 5, 12, 13});
+            u[i + 2 * h + 1] = __builtin_shuffle(t[i + h], t[i + h + 2], (index){2, 3, 10, 11, 6, 7, 14, 15});
+        }
+    for (int j = 0; j < 4; j++) {
+        r[j] = __builtin_shuffle(u[j], u[j + 4], (index){0, 1, 2, 3, 8, 9, 10, 11});
+        r[j + 4] = __builtin_shuffle(u[j], u[j + 4], (index){4, 5, 6, 7, 12, 13, 14, 15});
+    }
+#else
+    typedef long long index __attribute__((vector_size(32)));
+    vec t[4];
+    for (int i = 0; i < 4; i += 2) {
+        t[i] = __builtin_shuffle(r[i], r[i + 1], (index){0, 4, 2, 6});
+        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], (index){1, 5, 3, 7});
+    }
+    for (int j = 0; j < 2; j++) {
+        r[j] = __builtin_shuffle(t[j], t[j + 2], (index){0, 1, 4, 5});
+        r[j + 2] = __builtin_shuffle(t[j], t[j + 2], (index){2, 3, 6, 7});
+    }
+#endif
+}
+
+/* out(c, i) = s(c) A(i, c) for the D rows (row stride lda) and NB columns of A: out NB x DP (row stride DP);
+   whole VEC x VEC blocks transposed in registers, the last D % VEC rows one number at a time. */
 static void scale_transpose(int D, int DP, int NB, const T *restrict A, int lda, const T *restrict s,
                             T *restrict out) {
-    for (int c0 = 0; c0 < NB; c0 += 8)
-        for (int i = 0; i < D; i++)
+    const int DV = D / VEC * VEC;
+    for (int c0 = 0; c0 < NB; c0 += VEC) {
+        for (int i0 = 0; i0 < DV; i0 += VEC) {
+            vec r[VEC];
 #pragma GCC unroll 8
-            for (int c = c0; c < c0 + 8; c++) out[(size_t)c * DP + i] = s[c] * A[(size_t)i * lda + c];
+            for (int j = 0; j < VEC; j++) r[j] = *(const uvec *)(A + (size_t)(i0 + j) * lda + c0);
+            transpose(r);
+#pragma GCC unroll 8
+            for (int j = 0; j < VEC; j++) *(uvec *)(out + (size_t)(c0 + j) * DP + i0) = s[c0 + j] * r[j];
+        }
+        for (int i = DV; i < D; i++)
+#pragma GCC unroll 8
+            for (int c = c0; c < c0 + VEC; c++) out[(size_t)c * DP + i] = s[c] * A[(size_t)i * lda + c];
+    }
 }
 
 static void copy_block(T *dst, int N, const T *src, int lds, int D, int NB) {

@@ -129,22 +129,39 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
             run.launch(x, p, False)
             return run.rows(p), None, None
         dV, dW = torch.empty_like(V), torch.empty_like(W)  # each member written first, then added to
+        # fewer members than threads: every thread adds up into a buffer of its own (already mapped), and the
+        # sums below write dV, dW (first touched there, on torch's threads, not in one kernel thread: balanced)
+        alone = run.E < run.workers
         targets, shared = [], []
         for u0, u1 in run.ranges:
             e0, e1 = u0 // run.blocks, -(-u1 // run.blocks)
-            if u0 == e0 * run.blocks:  # starts at a member's first unit: writes dV, dW of its members first
+            if u0 == e0 * run.blocks and not alone:  # starts at a member's first unit: writes its members first
                 targets.append((dV[0, e0], dW[0, e0], e0, run.E))
-            else:  # starts inside member e0, which earlier threads wrote: adds up its own, summed below
+            else:  # its own buffer of members e0 .. e1 - 1, summed below
                 buffer = _borrow(2 * run.L * (e1 - e0) * run.d * run.d, V).view(2, run.L, e1 - e0, run.d, run.d)
                 shared.append((e0, e1, buffer))
                 targets.append((buffer[0], buffer[1], e0, e1 - e0))
         run.launch(x, p, False, grads=targets)
-        for e0, e1, buffer in shared:  # in order: member e0 written by an earlier thread, the others by this one
-            dV[:, e0] += buffer[0, :, 0]
-            dW[:, e0] += buffer[1, :, 0]
-            dV[:, e0 + 1:e1] = buffer[0, :, 1:]
-            dW[:, e0 + 1:e1] = buffer[1, :, 1:]
-            _release([buffer])
+        written = {e for u0, u1 in run.ranges if u0 % run.blocks == 0 and not alone
+                   for e in range(u0 // run.blocks, -(-u1 // run.blocks))}
+        pending: dict[int, Tensor] = {}  # a member's only contribution so far, from a buffer
+        for e0, e1, buffer in shared:  # in the threads' order
+            for e in range(e0, e1):
+                part = buffer[:, :, e - e0]
+                if e in written:
+                    dV[:, e] += part[0]
+                    dW[:, e] += part[1]
+                elif e in pending:
+                    first = pending.pop(e)
+                    torch.add(first[0], part[0], out=dV[:, e])
+                    torch.add(first[1], part[1], out=dW[:, e])
+                    written.add(e)
+                else:
+                    pending[e] = part
+        for e, part in pending.items():
+            dV[:, e] = part[0]
+            dW[:, e] = part[1]
+        _release([buffer for _, _, buffer in shared])
         return run.rows(p), dV, dW
 
     return run.rows(x), backward
