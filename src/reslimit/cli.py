@@ -5,6 +5,7 @@
     reslimit converge --limit sde --out results/sde
     reslimit scaling --init iid --betas 0.25,0.5,1 --depths 10:1000:10 --out results/scaling [--workers 2]
     reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
+    reslimit trainability --hursts 0.2:0.8:4 --betas 0:1:9 --depth 128 --lrs 0.01,0.1,1 --out results/trainability
     reslimit bounds --out results/bounds
     reslimit report --out results/report [--quick|--full] [--only NAME,...]
     reslimit train --data digits --block res3 --init smooth --beta 1 --depth 64 --epochs 10 --out results/train
@@ -42,13 +43,15 @@ from .simulate import simulate
 from .studies import bounds as bounds_study
 from .studies import phase as phase_study
 from .studies import scaling as scaling_study
+from .studies import trainability as trainability_study
 from .studies.grid import format_grid, parse_grid
 from .train import OPTIMIZERS
 from .train import run as train_run
 
 # How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num.
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
-         "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True}}
+         "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
+         "lrs": {"low": 0.0, "low_open": True}}
 
 
 def main(argv=None) -> int:
@@ -184,6 +187,20 @@ def _parser() -> argparse.ArgumentParser:
     _option(pha, phase_study.study, "hursts", "comma list or start:stop:num, in (0, 1)")
     _study_arguments(pha, phase_study.study)
     pha.set_defaults(run=_phase)
+
+    tra = commands.add_parser("trainability", help="fBm weights: best test accuracy over lrs on a (beta, H) grid",
+                              description="For each Hurst index, train at every beta and learning rate on one fBm "
+                                          "draw; a heatmap of the best test accuracy with the critical line.")
+    _option(tra, trainability_study.study, "hursts", "comma list or start:stop:num, in (0, 1)")
+    _option(tra, trainability_study.study, "betas", "comma list or start:stop:num, inclusive")
+    _option(tra, trainability_study.study, "depth", "L", type=int)
+    _option(tra, trainability_study.study, "lrs", "SGD learning rates, comma list or start:stop:num")
+    _option(tra, trainability_study.study, "epochs", "", type=int)
+    _option(tra, trainability_study.study, "seed", "", type=int)
+    _executors(tra)
+    tra.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, trainability.png")
+    tra.set_defaults(run=_trainability)
 
     bnd = commands.add_parser("bounds", help="Monte-Carlo checks of the theory's bounds (Lemma 1, Props 2-9)",
                               description="Each check: the measured value, its bound(s), a verdict.")
@@ -324,6 +341,16 @@ def _phase(args) -> int:
               f"{'none on the grid' if g is None else f'{g:.3f}'} (gradient); theory "
               f"{'none claimed' if t is None else f'{t:.3g}'}, first order {h:.3g}")
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (critical_beta), phase.png")
+    return 0
+
+
+def _trainability(args) -> int:
+    """``reslimit trainability``: run or resume the sweep, print the best accuracy of each cell beside the line."""
+    result = trainability_study.trainability(**_given(args))
+    for h, row in zip(result.params["hursts"], result.best):
+        print(f"H = {h:.3g} (critical beta {result.line[h]:g}): best accuracy "
+              + ", ".join(f"beta={b:g}: {a:.3f}" for b, a in zip(result.params["betas"], row)))
+    print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (best_accuracy), trainability.png")
     return 0
 
 
