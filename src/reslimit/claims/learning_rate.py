@@ -18,7 +18,7 @@ from ..studies.learning_rate import learning_rate
 
 def check(out: Path, **size) -> list[dict]:
     """Run the learning-rate study under ``out`` (``size``: its betas, depths, epochs); one verdict per beta."""
-    result = learning_rate(out, seed=0, **size)
+    result = learning_rate(out, seed=0, workers=2, **size)  # one torch thread per worker: 2 cores, no contention
     claims = []
     for beta in result.params["betas"]:
         measured, theory = result.slope[beta], result.theory[beta]

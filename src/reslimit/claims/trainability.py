@@ -22,7 +22,7 @@ TRAINED = 0.9
 
 def check(out: Path, **size) -> list[dict]:
     """Run the trainability study under ``out`` (``size``: its hursts, betas, depth, lrs, epochs); seed 0."""
-    result = trainability(out, seed=0, **size)
+    result = trainability(out, seed=0, workers=2, **size)  # one torch thread per worker: 2 cores, no contention
     figure = str(out / "trainability.png")
     claims = []
     for i, h in enumerate(result.params["hursts"]):
