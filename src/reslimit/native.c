@@ -12,8 +12,11 @@
    into the tile's store, while the next layer's weights are prefetched, a few cache lines per tile.
    The forward keeps g_k in a cache for the adjoint: when p_L is known beforehand, one unit's (L x d x NB,
    reused for every unit, so it is read back from cache, not memory); else every unit's. For the weights'
-   gradients it keeps x_k beside g_k, and the adjoint adds each layer's outer products into dV, dW as it
-   passes (the products of the update and of the gradient share the layer's operands while they are hot).
+   gradients it keeps x_k beside g_k (the update writes x_{k+1} straight into the next layer's slot), and
+   the adjoint adds each layer's outer products into dV, dW as it passes (the products of the update and
+   of the gradient share the layer's operands while they are hot). Those are GEMMs too, register-tiled on
+   dV's, dW's rows: p_{k+1} (alpha g_k)^T and q_k (alpha x_k)^T, the second operand scaled and transposed
+   (NB x d) in registers, VEC x VEC numbers at a time, so that dV's rows are vectors as the states' are.
 
    Compile-time: T (float or double). Runtime: L, E, D (= d), N (the states' row stride), NB. */
 
