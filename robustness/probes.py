@@ -142,7 +142,7 @@ COMMANDS = {
         "--activation": choice(*ACTIVATIONS), "--block": choice("res1"),
         "--chunk": lambda t: "refuse" if positive(t) == "refuse" or _int(t) > 4 else "accept",  # <= samples
         "--workers": lambda t: positive(t, 2), "--device": choice("cpu"), "--dtype": choice("float32", "float64"),
-        "--reference_factor": lambda t: "refuse" if _int(t) is None or _int(t) < 2 else (
+        "--reference-factor": lambda t: "refuse" if _int(t) is None or _int(t) < 2 else (
             "accept" if _int(t) <= 64 else "either"),
     }),
     "converge --limit ode": (["--limit", "ode", "--width", "4", "--depths", "4,8,16", "--samples", "4",
@@ -176,7 +176,7 @@ COMMANDS = {
         "--init": choice("iid", "brownian", "smooth", "fbm"), "--beta": real(low=0.0),
         "--depth": lambda t: positive(t, 64), "--width": lambda t: positive(t, 64),
         "--epochs": lambda t: positive(t, 3), "--lr": real(low=0.0, low_open=True),
-        "--optimizer": choice("sgd", "adam"), "--batch_size": lambda t: positive(t, 2000), "--seed": seed,
+        "--optimizer": choice("sgd", "adam"), "--batch-size": lambda t: positive(t, 2000), "--seed": seed,
         "--dtype": choice("float32", "float64"), "--device": choice("cpu"), "--out": path_rule,
     }),
     "report": (["--quick", "--out", "{out}"], {"--out": path_rule}),

@@ -273,7 +273,7 @@ def test_converge_bad_input(tmp_path, capsys, bad, arg):
 def test_converge_command_sweeps_in_a_pool_and_resumes(tmp_path, capsys):
     """--chunk 2 --workers 2: two points on a pool; a rerun finds both in the ledger and prints the same verdict;
     the same study in-process (no --workers) gives the same numbers."""
-    args = ["converge", "--width", "2", "--depths", "4,8,16", "--samples", "4", "--reference_factor", "4",
+    args = ["converge", "--width", "2", "--depths", "4,8,16", "--samples", "4", "--reference-factor", "4",
             "--chunk", "2"]
     code = main([*args, "--workers", "2", "--out", str(tmp_path / "pool")])
     first = capsys.readouterr().out

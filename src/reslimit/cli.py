@@ -278,7 +278,7 @@ def _option(cmd, fn, name: str, text: str, **kwargs) -> None:
     """Add ``--name``, left out of the call when not given: ``fn``'s default applies, and the help shows it."""
     default = inspect.signature(fn).parameters[name].default
     shown = format_grid(default) if isinstance(default, (tuple, list)) else default
-    cmd.add_argument(f"--{name}", help=f"{text} (default {shown})".lstrip(), **kwargs)
+    cmd.add_argument(f"--{name.replace('_', '-')}", help=f"{text} (default {shown})".lstrip(), **kwargs)
 
 
 def _study_arguments(cmd, study) -> None:

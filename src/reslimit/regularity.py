@@ -156,7 +156,8 @@ def _check_lags(lags, layers: int) -> tuple[int, ...]:
     return out
 
 
-def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[int] | None = None, level: float = 0.95, boot: int = 1000,
+def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[int] | None = None,
+               level: float = 0.95, boot: int = 1000,
                seed: int = 0) -> Regularity:
     """The Hölder exponent of the path X whose increments are ``weights``, with a bootstrap interval.
 
