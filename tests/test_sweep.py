@@ -321,3 +321,21 @@ def test_another_engine_or_torch_version_is_refused(tmp_path, monkeypatch):
         run_study(study(engine="compiled"), tmp_path, progress=False)
     with pytest.raises(ValueError, match="^engine must be one of 'compiled', 'torch'; got 'gpu'"):
         study(engine="gpu")
+
+
+def test_ctrl_c_after_the_last_point_says_every_point_is_kept(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C while the figures are drawn (every point done) is reported as a sweep's interrupt, 2 of 2 points
+    kept, and the rerun finishes: the robustness probes caught a bare 'reslimit: interrupted' there."""
+    from reslimit.cli import main
+    from reslimit.studies import scaling
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    args = ["scaling", "--depths", "2,4", "--width", "3", "--ensemble", "2", "--betas", "0.5,1", "--out", str(tmp_path)]
+    monkeypatch.setattr(scaling.ScalingResult, "plot", interrupted)
+    assert main(args) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (f"reslimit: interrupted: 2 of 2 points kept in "
+                                                                f"{tmp_path}; rerun the same command to resume")
+    monkeypatch.undo()
+    assert main(args) == 0 and (tmp_path / "scaling.png").exists()

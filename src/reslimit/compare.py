@@ -30,7 +30,7 @@ from .blocks import get_block
 from .limits import Limit, get_limit
 from .paths import Smooth
 from .resnet import ScaledResNet
-from .studies.sweep import Study, check_executor, run_study
+from .studies.sweep import Study, check_executor, finishing, run_study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -305,7 +305,8 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
     if out is None and workers is None and scheduler is None:
         points = tqdm(points, desc=f"{limit.name} samples", unit="point", disable=not progress)
         return Convergence.from_rows(params, [row for point in points for row in compute_point(params, point)])
-    with tempfile.TemporaryDirectory() if out is None else nullcontext(out) as where, store.writing(where) as folder:
+    with tempfile.TemporaryDirectory() if out is None else nullcontext(out) as where, store.writing(where) as folder, \
+            finishing(study, where):
         conv = Convergence.from_rows(params, run_study(study, folder, workers=workers, scheduler=scheduler,
                                                        progress=progress))
         if out is not None:

@@ -36,7 +36,7 @@ from ..data import get_data
 from ..resnet import ScaledResNet
 from ..train import train
 from .scaling import DTYPES
-from .sweep import Study, check_executor, run_study
+from .sweep import Study, check_executor, finishing, run_study
 
 MAX_STEPS = 64  # grid points the search may move from lr_start, each way (r^64 = 2^32 at r = 2^(1/2))
 
@@ -186,7 +186,7 @@ def learning_rate(out, *, workers=None, scheduler=None, progress=True, figures=T
     slopes, the theory's, the tolerance) and learning_rate.png. ``options`` are those of :func:`study`."""
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out):
+    with store.writing(out), finishing(st, out):
         result = LearningRateResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                     st.params)
         store.update_manifest(out, largest_lr={str(b): v for b, v in result.largest.items()},

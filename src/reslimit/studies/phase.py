@@ -26,7 +26,7 @@ from .. import _checks, store
 from ..theory import critical_theory
 from . import scaling
 from .scaling import critical_betas, medians
-from .sweep import Study, check_executor, run_study
+from .sweep import Study, check_executor, finishing, run_study
 
 MAX_RESOLUTION = 2**16
 # The grids of ``reslimit phase`` by default (Figure 7 of the paper): H = 0.1:0.9:9, beta = 0:1.3:27, as
@@ -97,7 +97,7 @@ def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **o
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out):
+    with store.writing(out), finishing(st, out):
         result = PhaseResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress), st.params)
         store.update_manifest(out, **{k: {str(h): b for h, b in result[k].items()}
                                       for k in ("critical_beta", "critical_beta_grad")},

@@ -23,7 +23,7 @@ from ..blocks import get_block
 from ..paths import PATHS, make_path, path_options
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
-from .sweep import Study, check_executor, run_study
+from .sweep import Study, check_executor, finishing, run_study
 
 INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -258,7 +258,7 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out):
+    with store.writing(out), finishing(st, out):
         result = ScalingResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                st.params)
         store.update_manifest(out, critical_beta=result.critical_beta, critical_beta_grad=result.critical_beta_grad,

@@ -154,6 +154,18 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     return sorted(rows, key=lambda row: row["point"])
 
 
+@contextmanager
+def finishing(study: Study, out):
+    """Around a sweep and the work after its last point (the summary, the manifest, the figures): a Ctrl-C after
+    the last point raises :class:`Interrupted` too, saying that every point is kept and a rerun finishes."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as err:
+        raise Interrupted(len(study.points), len(study.points), out) from err
+
+
 def check_executor(workers, scheduler) -> None:
     """Refuse a pool size or a scheduler address that run_study could not use (before anything is written)."""
     if workers is not None:

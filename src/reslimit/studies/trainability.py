@@ -27,7 +27,7 @@ from ..data import get_data
 from ..resnet import ScaledResNet
 from ..train import train
 from . import scaling
-from .sweep import Study, check_executor, run_study
+from .sweep import Study, check_executor, finishing, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
 HURSTS = (0.2, 0.4, 0.6, 0.8)
@@ -139,7 +139,7 @@ def trainability(out, *, workers=None, scheduler=None, progress=True, figures=Tr
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out):
+    with store.writing(out), finishing(st, out):
         result = TrainabilityResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                     st.params)
         store.update_manifest(out, best_accuracy={str(h): [None if math.isnan(a) else a for a in row]
