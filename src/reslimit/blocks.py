@@ -217,6 +217,11 @@ class Res3(Res2):
 BLOCKS: dict[str, type[Block]] = {"res1": Res1, "res2": Res2, "res3": Res3}
 
 
+def default_activation(block: str) -> str:
+    """The activation a command uses when none is given: relu for res3 (its only one), tanh otherwise."""
+    return "relu" if block == "res3" else "tanh"
+
+
 def get_block(name: str, activation: ActivationSpec = "relu") -> Block:
     """The block called ``name`` (a key of BLOCKS) with the given activation."""
     if name not in BLOCKS:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from . import _checks, _memory, store
 from ._rng import STREAMS, mix, normal, substream
 from ._types import Device, DType, Folder
-from .blocks import get_block
+from .blocks import default_activation, get_block
 from .limits import Limit, get_limit
 from .paths import Smooth
 from .resnet import ScaledResNet
@@ -291,7 +291,7 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = limit.reference_factor if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
-    blk = get_block(block, ("relu" if block == "res3" else "tanh") if activation is None else activation)
+    blk = get_block(block, default_activation(block) if activation is None else activation)
     _check_size(limit, depths, factor, chunk, width, dtype, blk.inner, device,
                 "samples" if chunk == samples else "chunk")
     check_executor(workers, scheduler)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
-from .blocks import get_block
+from .blocks import default_activation, get_block
 from .data import Dataset, get_data
 from .paths import make_path, path_options
 from .regularity import regularity
@@ -263,7 +263,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     other settings is refused before anything is computed.
     """
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
-    activation = ("relu" if block == "res3" else "tanh") if activation is None else activation
+    activation = default_activation(block) if activation is None else activation
     blk = get_block(block, activation)
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
@@ -284,8 +284,12 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     with store.writing(out) as folder:
         store.prepare(folder, params)
         store.write_manifest(folder, params, status="running")
-        history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed,
-                        checkpoint=folder / "checkpoint.pt", progress=progress)
+        try:
+            history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                            seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress)
+        except KeyboardInterrupt as err:  # the checkpoint holds every finished epoch
+            raise KeyboardInterrupt(f"interrupted: the epochs finished are kept in {folder / 'checkpoint.pt'}; "
+                                    f"rerun the same command to resume") from err
         store.write_rows(folder / "history.csv", history.rows)
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
         torch.save({"before": first, "after": last}, folder / "weights.pt")
