@@ -65,6 +65,28 @@ def test_threads_split_the_work_without_changing_a_bit():
     assert all(torch.equal(a, b) for run in runs[1:] for a, b in zip(run, runs[0]))
 
 
+
+def test_without_openmp_threads_of_pythons_give_the_same_numbers(monkeypatch):
+    """A kernel built without OpenMP (a compiler without it) runs its threads as Python's: the same numbers, bit
+    for bit, as the one parallel region on torch's OpenMP threads, for the passes and the weights' gradients."""
+    lib = native._library(torch.float64)
+    if not lib.reslimit_openmp():
+        pytest.skip("the compiler has no OpenMP: every test here runs the kernel on Python's threads already")
+    net = _net(12, 9, 3, torch.float64).requires_grad_(True)
+    h0 = torch.randn(3, 40, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        torch.set_num_threads(2)
+        for openmp in (1, 0):
+            monkeypatch.setattr(lib, "reslimit_openmp", lambda openmp=openmp: openmp)
+            net.zero_grad(set_to_none=True)
+            net(h0).square().sum().backward()
+            runs.append((*_passes(net, h0, h0, 1, None), net.V.grad, net.W.grad))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
 def test_overflow_is_reported_as_with_the_torch_loop(monkeypatch):
     """Depth 1000, alpha from 0 to 1 across the inputs (E ||h_L||^2 grows like (1 + alpha^2 / 2)^L): the large
     alphas overflow float32, the small ones do not; the same samples are flagged diverged."""

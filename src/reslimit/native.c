@@ -212,7 +212,7 @@ static void copy_block(T *dst, int N, const T *src, int lds, int D, int NB) {
     for (int i = 0; i < D; i++) memcpy(dst + (size_t)i * N, src + (size_t)i * lds, NB * sizeof(T));
 }
 
-/* Units u0 .. u1 of E * (N / NB): unit u is member e = u / (N / NB) on columns c0 = (u % (N / NB)) NB.
+/* One thread's work: units u0 .. u1 of E * (N / NB): unit u is member e = u / (N / NB) on columns c0 = (u % (N / NB)) NB.
    V, W: (L, E, D, D). x, p: (E, D, N). With ``forward``, x is run to x_L, keeping g_k in the unit's cache
    (at cache + (u - u0) unit_cache, L D NB) when cache is not NULL; with p, p is run back to p_0 from that
    cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: D NB + NB DP, DP = D rounded up to
@@ -222,9 +222,9 @@ static void copy_block(T *dst, int N, const T *src, int lds, int D, int NB) {
    per_layer: the cache's rows per layer and column, 1 (g_k) or 2 (g_k, then x_k: running forward keeps x_k).
    dV, dW (NULL: no weights' gradients, else per_layer = 2): (L, ES, D, D) from member e0 on, written by
    the range's first unit of each member (no zeroing needed), added to by its others. */
-void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
-                        int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
-                        T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES) {
+static void relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
+                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
+                      T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES) {
     const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T);
     const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * D, ls = (size_t)D * NB * per_layer;
     const int DP = (D + VEC - 1) / VEC * VEC; /* the row stride of the transposed operands */
@@ -275,4 +275,32 @@ void reslimit_relu_pass(int u0, int u1, int L, int E, int D, int N, int NB, cons
                 copy_block(prec + rs * (k / every) + off, N, pu, N, D, NB);
         }
     }
+}
+
+/* 1 when built with OpenMP: reslimit_relu_threads then runs its threads in one parallel region. */
+int reslimit_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Threads t0 .. t1 - 1 of the pass, thread t running units ranges[2t] .. ranges[2t + 1] with its buffer
+   buffers[t] (its cache, cache_size numbers when cache_size > 0, then its scratch) and, for the weights'
+   gradients, dV[t], dW[t] from member e0[t] on, ES[t] members (see relu_pass for the rest).
+   Built with OpenMP (reslimit_openmp), they run in one parallel region on the OpenMP threads torch's own
+   operations use (the same libgomp, loaded once): those threads are awake, spinning after torch's last
+   operation, where threads of our own would have to share the cores with them while they spin. */
+void reslimit_relu_threads(int t0, int t1, const int *ranges, T *const *buffers, size_t cache_size, T *const *dV,
+                           T *const *dW, const int *e0, const int *ES, int L, int E, int D, int N, int NB,
+                           const T *V, const T *W, T *x, T *p, int forward, size_t unit_cache, const T *alpha,
+                           int alpha_e, T *xrec, T *prec, int every, int last, int per_layer) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(t1 - t0) schedule(static, 1) if (t1 - t0 > 1)
+#endif
+    for (int t = t0; t < t1; t++)
+        relu_pass(ranges[2 * t], ranges[2 * t + 1], L, E, D, N, NB, V, W, x, p, forward,
+                  cache_size ? buffers[t] : NULL, unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec,
+                  every, last, per_layer, dV[t], dW[t], e0[t], ES[t]);
 }

@@ -5,7 +5,9 @@
     weights   dV_k = alpha p_{k+1} g_k^T,           dW_k = alpha q_k x_k^T   (summed over the inputs)
 
 ``native.c`` runs each ensemble member (or block of inputs) through all layers in one call, on one
-thread per core with no synchronisation between layers, its elementwise steps fused into the products
+thread per core with no synchronisation between layers (torch's OpenMP threads where the compiler has
+OpenMP: they are awake after torch's last operation, where threads of our own would share the cores with
+them while they spin; else threads of Python's), its elementwise steps fused into the products
 and the next layer's weights prefetched: torch's batched GEMMs stall on every layer's weights and join
 their threads after every kernel (benchmarks/README.md). It is compiled with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
@@ -39,7 +41,7 @@ Tensor = torch.Tensor
 ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCE = Path(__file__).with_name("native.c")
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
-_SYMBOLS = ("reslimit_relu_pass", "reslimit_tile_columns")  # all the Python side calls
+_SYMBOLS = ("reslimit_relu_threads", "reslimit_tile_columns", "reslimit_openmp")  # all the Python side calls
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
@@ -181,8 +183,7 @@ class _Pass:
         self.V, self.W = V, W
         self.L, self.E, self.d = V.shape[0], V.shape[1], V.shape[-1]
         self.n, threads = h0.shape[1], torch.get_num_threads()
-        lib = _library(V.dtype)
-        self.call = lib.reslimit_relu_pass
+        self.lib = lib = _library(V.dtype)
         cb = lib.reslimit_tile_columns()  # N and NB must be multiples of it
         self.blocks = min(threads // math.gcd(self.E, threads), -(-self.n // cb))  # column blocks per member
         self.width = cb * -(-self.n // (cb * self.blocks))  # NB: columns per unit, a multiple of the tile
@@ -214,16 +215,19 @@ class _Pass:
                prec: Tensor | None = None, every: int = 1, last: int = 0, grads: list | None = None) -> None:
         """The kernel on every thread: x forward (``forward``) and/or p back (``p``), recording x_k in
         ``xrec`` and p_k in ``prec``; ``grads``: each thread's (dV, dW, first member, members) to add to."""
-        def work(t: int) -> None:
-            cache = self.scratch[t]
-            dV, dW, e0, members = grads[t] if grads else (None, None, 0, 0)
-            self.call(*self.ranges[t], self.L, self.E, self.d, self.padded, self.width, _ptr(self.V),
-                      _ptr(self.W), _ptr(x), _ptr(p), forward, _ptr(cache) if self.cache_size else None,
-                      self.unit_cache, _ptr(cache[self.cache_size:]), _ptr(self.scales),
-                      self.padded if self.scales.shape[0] > 1 else 0, _ptr(xrec if forward else None), _ptr(prec),
-                      every, last, self.per_layer, _ptr(dV), _ptr(dW), e0, members)
-
-        _parallel(work, self.workers)
+        workers, P, I = self.workers, ctypes.c_void_p, ctypes.c_int  # noqa: E741
+        grads = grads or [(None, None, 0, 0)] * workers
+        per_thread = ((I * (2 * workers))(*(u for r in self.ranges for u in r)),
+                      (P * workers)(*map(_ptr, self.scratch)), self.cache_size,
+                      (P * workers)(*(_ptr(g[0]) for g in grads)), (P * workers)(*(_ptr(g[1]) for g in grads)),
+                      (I * workers)(*(g[2] for g in grads)), (I * workers)(*(g[3] for g in grads)))
+        shared = (self.L, self.E, self.d, self.padded, self.width, _ptr(self.V), _ptr(self.W), _ptr(x), _ptr(p),
+                  forward, self.unit_cache, _ptr(self.scales), self.padded if self.scales.shape[0] > 1 else 0,
+                  _ptr(xrec if forward else None), _ptr(prec), every, last, self.per_layer)
+        if self.lib.reslimit_openmp():  # one parallel region on torch's own OpenMP threads
+            self.lib.reslimit_relu_threads(0, workers, *per_thread, *shared)
+        else:  # Python's threads, each running one of the kernel's
+            _parallel(lambda t: self.lib.reslimit_relu_threads(t, t + 1, *per_thread, *shared), workers)
 
 
 _pool: dict[tuple[torch.dtype, int], list[Tensor]] = {}  # free buffers by dtype and size
@@ -296,7 +300,8 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     and kept only when it has every symbol used here. One that fails either check is rebuilt; a rebuild that
     fails too returns why, and the torch loop serves the pass.
     """
-    compiler, flags = os.environ.get("CC", "cc"), ["-O3", "-march=native", "-shared", "-fPIC", f"-DT={ctype}"]
+    compiler = os.environ.get("CC", "cc")
+    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
     key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
     path = _cache_folder() / f"relu_pass_{ctype}_{key}.so"
     damage = None
@@ -341,9 +346,11 @@ def _verified(path: Path) -> ctypes.CDLL | str:
         _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
         return f"it lacks {', '.join(missing)}"
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
-    lib.reslimit_relu_pass.argtypes = [I] * 7 + [P] * 4 + [I, P, ctypes.c_size_t, P, P, I, P, P, I, I, I, P, P, I, I]
-    lib.reslimit_relu_pass.restype = None
-    lib.reslimit_tile_columns.argtypes, lib.reslimit_tile_columns.restype = [], I
+    S = ctypes.c_size_t
+    lib.reslimit_relu_threads.argtypes = [I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 + [I, S, P, I, P, P, I, I, I]
+    lib.reslimit_relu_threads.restype = None
+    for name in ("reslimit_tile_columns", "reslimit_openmp"):
+        getattr(lib, name).argtypes, getattr(lib, name).restype = [], I
     return lib
 
 
@@ -365,7 +372,9 @@ def _build(compiler: str, flags: list[str], path: Path) -> None:
     """
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
         built, digest = Path(tmp) / path.name, Path(tmp) / _digest_file(path).name
-        for attempt in (flags, [f for f in flags if f != "-march=native"]):  # some compilers lack -march=native
+        # some compilers lack -march=native or OpenMP (the threads are then Python's: _Pass.launch)
+        for attempt in [flags] + [[f for f in flags if f not in drop] for drop in
+                                  ({"-march=native"}, {"-fopenmp"}, {"-march=native", "-fopenmp"})]:
             result = subprocess.run([compiler, *attempt, str(_SOURCE), "-o", str(built)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
