@@ -7,6 +7,7 @@ import torch
 from .. import _checks
 from .._rng import KeyedNormal, mix
 from .._types import Device, DType
+from ..init import path_std, scheme_name
 from .base import WeightPath
 
 DISTS = ("gaussian", "uniform", "rademacher")
@@ -21,6 +22,12 @@ class IID(WeightPath):
     natural scaling is beta = 1/2, where the network approximates the neural SDE driven by Brownian
     motion (use :class:`Brownian` to compare pathwise).
 
+    ``init`` names a scheme of :mod:`reslimit.init` ("standard", "lecun", "glorot"/"xavier", "he"/"kaiming")
+    and sets std = sqrt(d init.variance(init, d, d)), so that the entries of V_k have the scheme's variance for a
+    d x d layer (he: 2/d, std = sqrt 2; glorot and lecun: 1/d, std = 1; standard: 1/(3d), std = sqrt(1/3));
+    ``dist`` stays the law (the scheme's "normal" is dist "gaussian", its "uniform" dist "uniform"). ``std``
+    (default 1) and ``init`` are two ways of setting the same number: give one, not both.
+
     Example:
         >>> V = IID(40, ensemble=8, seed=1).weights(1000)   # (1000, 8, 40, 40)
     """
@@ -28,18 +35,26 @@ class IID(WeightPath):
     kind = "iid"
     refinement_consistent = False
 
-    def __init__(self, width: int, ensemble: int = 1, *, dist: str = "gaussian", seed: int = 0, std: float = 1.0,
-                 dtype: DType = torch.float64, device: Device = "cpu"):
-        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+    def __init__(self, width: int, ensemble: int = 1, *, dist: str = "gaussian", seed: int = 0,
+                 std: float | None = None, init: str | None = None, dtype: DType = torch.float64,
+                 device: Device = "cpu"):
+        if init is not None:
+            if std is not None:
+                raise ValueError(f"std and init both set the entries' variance: give one, not both; got std={std!r}, "
+                                 f"init={init!r}")
+            std = path_std(init, width)
+        super().__init__(width, ensemble, seed=seed, std=1.0 if std is None else std, dtype=dtype, device=device)
+        self._init = None if init is None else scheme_name(init)
         self._dist = _checks.choice("dist", dist, DISTS)
         self._draw = KeyedNormal(self.shape, self.dtype, self.device)
 
     dist = property(lambda self: self._dist)
+    init = property(lambda self: self._init, doc="The scheme of reslimit.init that set std, or None.")
     natural_beta = 0.5
     exact_second_moment = True
 
     def _repr_args(self) -> dict:
-        return super()._repr_args() | {"dist": self._dist}
+        return super()._repr_args() | {"dist": self._dist} | ({} if self._init is None else {"init": self._init})
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         out = self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist)
