@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from . import _checks, _memory, gradients, native
+from . import _checks, _memory, gradients, init, native
 from ._rng import KeyedNormal, substream
 from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
@@ -24,6 +24,7 @@ from .paths import IID, WeightPath
 
 Tensor = torch.Tensor
 _CHUNK_BYTES = 64 * 2**20  # weights drawn per chunk when streaming
+_LAWS = {"normal": "gaussian", "uniform": "uniform"}  # reslimit.init's laws as KeyedNormal names them
 
 
 def diverged(h: Tensor) -> Tensor:
@@ -46,6 +47,10 @@ class ScaledResNet(nn.Module):
         device: where the network lives ("cpu", "cuda"...): the paths are moved there (``path.to(device)``); None
             keeps the paths' device. ``net.to(device)`` (or ``.cuda()``, ``.double()``) moves the paths too.
         input_dim, output_dim: add an input layer x -> A x and an output layer h_L -> B h_L.
+        layer_init: the initialization of A and B, a scheme of :mod:`reslimit.init` ("standard", "lecun",
+            "glorot"/"xavier", "he"/"kaiming"), optionally with its law, "he:uniform" or "he:normal" (default
+            normal); the entries get ``init.variance(scheme, fan_in, fan_out)``. None (the default): N(0, 1/fan_in),
+            the numbers of every earlier version. (``init`` is not this: it names the weight path's kind elsewhere.)
         stream: draw the weights from the paths in chunks of depth on every pass instead of holding
             them as trainable parameters: memory O(chunk) instead of O(L), for very deep networks.
 
@@ -68,7 +73,7 @@ class ScaledResNet(nn.Module):
                  block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
                  inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
                  device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
-                 stream: bool = False):
+                 stream: bool = False, layer_init: str | None = None):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
         self.width = _checks.positive_int("width", width)
@@ -91,8 +96,10 @@ class ScaledResNet(nn.Module):
             self.V = nn.Parameter(self.outer.weights(self.depth))
             self.W = nn.Parameter(self.inner.weights(self.depth)) if self.inner else None
         draw = KeyedNormal((self.ensemble, self.width, 1), self.dtype, self.outer.device)
-        self.A = _linear("input_dim", input_dim, self.width, substream(seed, "input_layer"), draw)
-        self.B = _linear("output_dim", output_dim, self.width, substream(seed, "output_layer"), draw, out=True)
+        scheme = None if layer_init is None else init.layer_scheme("layer_init", layer_init)
+        self.A = _linear("input_dim", input_dim, self.width, substream(seed, "input_layer"), draw, scheme=scheme)
+        self.B = _linear("output_dim", output_dim, self.width, substream(seed, "output_layer"), draw, out=True,
+                         scheme=scheme)
         # where the module lives: .to(), .cuda(), .double()... move it, and _apply moves the paths after it
         self.register_buffer("_where", torch.empty(0, dtype=self.dtype, device=self.outer.device), persistent=False)
 
@@ -357,8 +364,9 @@ def _check_compatible(outer: WeightPath, inner: WeightPath) -> None:
         raise ValueError(f"outer and inner must share ensemble, dtype and device; got {outer!r} and {inner!r}")
 
 
-def _linear(name, dim, width, key, draw, out=False):
-    """An (E, width, dim) input matrix A, or (E, dim, width) output matrix B, entries N(0, 1/fan_in)."""
+def _linear(name, dim, width, key, draw, out=False, scheme=None):
+    """An (E, width, dim) input matrix A, or (E, dim, width) output matrix B, entries N(0, 1/fan_in); with
+    ``scheme`` = (name, law) of :func:`reslimit.init.layer_scheme`, the scheme's variance and law."""
     if dim is None:
         return None
     dim = _checks.positive_int(name, dim)
@@ -367,5 +375,8 @@ def _linear(name, dim, width, key, draw, out=False):
     _memory.require(draw.shape[0] * width * dim * (draw.dtype.itemsize + drawn), f"the {'out' if out else 'in'}put "
                     f"layer (ensemble x width x {name} x {draw.dtype.itemsize + drawn} bytes)", f"{name}={dim}",
                     f"use a smaller {name}", draw.device)
-    weight = draw.fill(torch.empty(shape, dtype=draw.dtype, device=draw.device), key)
-    return nn.Parameter(weight.div_(shape[2] ** 0.5))
+    if scheme is None:
+        weight = draw.fill(torch.empty(shape, dtype=draw.dtype, device=draw.device), key)
+        return nn.Parameter(weight.div_(shape[2] ** 0.5))
+    weight = draw.fill(torch.empty(shape, dtype=draw.dtype, device=draw.device), key, _LAWS[scheme[1]])
+    return nn.Parameter(weight.mul_(init.variance(scheme[0], shape[2], shape[1]) ** 0.5))
