@@ -33,6 +33,9 @@ class NeuralODE(torch.nn.Module):
         steps: N, a fixed step 1/N for the fixed-step methods (euler, midpoint, rk4...) and the grid of
             :meth:`trajectory`; None for an adaptive method.
         device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
+        scale: a function t -> s(t) multiplying the vector field, dH/dt = s(t) V(t) g(H, W(t)): the limit of
+            the evaluation-mode network with stochastic depth (``ScaledResNet(..., survival=p)``, whose layer k
+            is scaled by p(k/L)) is this ODE with s = p. None: s = 1.
 
     Example:
         >>> ode = NeuralODE("res3", "relu", outer=Smooth(16, 4, seed=0), inner=Smooth(16, 4, seed=1))
@@ -41,12 +44,15 @@ class NeuralODE(torch.nn.Module):
 
     def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
                  inner: WeightPath | None = None, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
-                 options: dict | None = None, steps: int | None = None, device: Device | None = None):
+                 options: dict | None = None, steps: int | None = None, device: Device | None = None, scale=None):
         super().__init__()
         self.block = get_block(block, activation)
         check_limit_paths("ode", self.block, outer, inner)
         self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
         self.method, self.rtol, self.atol = method, rtol, atol
+        if scale is not None and not callable(scale):
+            raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
+        self.scale = scale
         self.steps = None if steps is None else _checks.positive_int("steps", steps)
         if self.steps is not None:
             options = {"step_size": 1.0 / self.steps} | (options or {})
@@ -58,8 +64,10 @@ class NeuralODE(torch.nn.Module):
         """The vector field V(t) g(h, W(t)) for h of shape (E, n, d)."""
         self.nfe += 1
         d = self.outer.width
-        W = None if self.inner is None else self.inner.evaluate(float(t.detach())) / d**0.5
-        return torch.bmm(self.block.g(h, W), self.outer.evaluate(float(t.detach())).mT) / d**0.5
+        s = float(t.detach())
+        W = None if self.inner is None else self.inner.evaluate(s) / d**0.5
+        field = torch.bmm(self.block.g(h, W), self.outer.evaluate(s).mT) / d**0.5
+        return field if self.scale is None else field * float(self.scale(s))
 
     def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts``, from H(0) = ``h0``: shape (len(ts), E, n, d). Differentiable.

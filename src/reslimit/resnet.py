@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import _checks, _memory, gradients, init, native
-from ._rng import KeyedNormal, substream
+from ._rng import KeyedNormal, mix, substream
 from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
 from .paths import IID, WeightPath
@@ -53,6 +53,19 @@ class ScaledResNet(nn.Module):
             the numbers of every earlier version. (``init`` is not this: it names the weight path's kind elsewhere.)
         stream: draw the weights from the paths in chunks of depth on every pass instead of holding
             them as trainable parameters: memory O(chunk) instead of O(L), for very deep networks.
+        survival: stochastic depth (Huang et al. 2016): block k (k = 1..L) survives with probability p_k.
+            A float p_L in (0, 1] gives the linear decay p_k = 1 - (k/L)(1 - p_L) (:class:`LinearSurvival`);
+            a callable t -> p(t) gives p_k = p(k/L) (``lambda t: 0.8`` for a constant), each in (0, 1].
+            In training mode (``net.train()``, a module's default) each sample keeps block k with an
+            independent Bernoulli(p_k) mask b_{k,n}: h_{k+1} = h_k + alpha b_{k+1} V_{k+1} g(h_k, W_{k+1});
+            in evaluation mode (``net.eval()``) the block is scaled by its survival probability instead:
+            h_{k+1} = h_k + alpha p_{k+1} V_{k+1} g(h_k, W_{k+1}). :meth:`expected_depth` is sum_k p_k.
+            None (default): no stochastic depth.
+        dropout: the drop probability 1 - q of dropout in the residual branch, in [0, 1) (torch's
+            convention): in training mode every unit of g(h_k, W_{k+1}) is kept with probability q by an
+            independent mask m (per sample, unit and layer) and the branch is scaled by 1/q (inverted
+            dropout): h_{k+1} = h_k + alpha V_{k+1} (m * g(h_k, W_{k+1})) / q; in evaluation mode the network
+            is the plain one. None or 0 (default): no dropout.
 
     States have shape (ensemble, batch, width); an input of shape (batch, width) is fed to every
     ensemble member. A sample whose states overflow ends non-finite: see :func:`diverged`.
@@ -61,6 +74,13 @@ class ScaledResNet(nn.Module):
     forward pass whose held weights or h_0 need gradients records no graph of the loop: its backward is the
     explicit adjoint of :mod:`reslimit.gradients` (the compiled kernel's where it serves), which gives every
     V_k and W_k its gradient, so torch optimizers train the network unchanged.
+
+    Masks: the compiled kernel and the explicit adjoint know neither the masks of stochastic depth and dropout
+    nor the scales p_k, so every pass of a network with ``survival`` (either mode) or with ``dropout`` in
+    training mode runs the torch loop (:meth:`_engine`), which autograd records: its gradients are those of the
+    masked network, masks held fixed. The masks of a training-mode pass are drawn from the sub-stream "masks"
+    of ``seed`` and the pass's index (:meth:`masks`); the buffer ``mask_passes`` counts the passes drawn (it is
+    saved in the state dict, so a resumed training draws the masks an uninterrupted one would).
 
     Example:
         >>> net = ScaledResNet(1000, 40, beta=0.5, block="res3", ensemble=8)
@@ -73,7 +93,7 @@ class ScaledResNet(nn.Module):
                  block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
                  inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
                  device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
-                 stream: bool = False, layer_init: str | None = None):
+                 stream: bool = False, layer_init: str | None = None, survival=None, dropout: float | None = None):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
         self.width = _checks.positive_int("width", width)
@@ -91,6 +111,12 @@ class ScaledResNet(nn.Module):
         else:
             self.inner = None
         self.stream = bool(stream)
+        self.survival, self._probs = _survival(self.depth, survival)
+        self.dropout = 0.0 if dropout is None else _checks.real("dropout", dropout, low=0.0, high=1.0,
+                                                                high_open=True)
+        self.mask_seed = substream(seed, "masks")
+        if self.survival is not None or self.dropout:
+            self.register_buffer("mask_passes", torch.zeros((), dtype=torch.long))
         self._require_weights()
         if not self.stream:
             self.V = nn.Parameter(self.outer.weights(self.depth))
@@ -115,8 +141,71 @@ class ScaledResNet(nn.Module):
         return self
 
     def extra_repr(self) -> str:
+        masks = "" if self.survival is None else f", survival={self.survival!r}"
+        masks += f", dropout={self.dropout:g}" if self.dropout else ""
         return (f"depth={self.depth}, width={self.width}, alpha={self.alpha:.6g}, block={self.block!r}, "
-                f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}")
+                f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}{masks}")
+
+    # Stochastic depth and dropout ---------------------------------------------------------------
+    def survival_probabilities(self) -> Tensor:
+        """p_k = p(k/L), k = 1..L, the survival probabilities of the blocks (float64, CPU); ones without
+        ``survival``."""
+        return torch.tensor(self._probs if self._probs is not None else [1.0] * self.depth, dtype=torch.float64)
+
+    def expected_depth(self) -> float:
+        """The expected number of blocks a training-mode pass keeps, sum_k p_k.
+
+        For the linear decay p_k = 1 - (k/L)(1 - p_L): sum_k p_k = L - (1 - p_L)(L + 1)/2, since
+        sum_{k=1}^L k/L = (L + 1)/2; at p_L = 1/2 this is (3L - 1)/4. L without ``survival``.
+        """
+        return math.fsum(self._probs) if self._probs is not None else float(self.depth)
+
+    def _masked(self) -> bool:
+        """Whether a pass now differs from the plain network: survival (masks or scales p_k), or dropout in
+        training mode."""
+        return self.survival is not None or (self.training and self.dropout > 0)
+
+    def masks(self, batch: int, pass_index: int | None = None) -> tuple[Tensor | None, Tensor | None]:
+        """The Bernoulli masks of the training-mode pass ``pass_index`` over ``batch`` inputs.
+
+        Returns (b, m): b of shape (L, E, 1, batch), b_{k,n} = 1 with probability p_k (block k kept for input
+        n), None without ``survival``; m of shape (L, E, width, batch), each entry 1 with probability
+        q = 1 - dropout, None without dropout (states as columns: m[k] multiplies g(x_k, W_{k+1})). All drawn by
+        one CPU generator seeded with ``mix(substream(seed, "masks"), pass_index)``, b first; the pass of
+        index i of a training-mode network uses ``masks(batch, i)``. ``pass_index`` None: the next pass's
+        (``int(net.mask_passes)``).
+        """
+        batch = _checks.positive_int("batch", batch)
+        if self.survival is None and not self.dropout:
+            return None, None
+        index = int(self.mask_passes) if pass_index is None else _checks.seed("pass_index", pass_index)
+        E, L, d = self.ensemble, self.depth, self.width
+        _memory.require(L * E * batch * (1 + (d if self.dropout else 0)) * 8, "the masks of a pass (depth x "
+                        "ensemble x batch, x width with dropout, x 8 bytes)", f"depth={L} with batch={batch}",
+                        "use fewer inputs at once", "cpu")
+        gen = torch.Generator().manual_seed(mix(self.mask_seed, index))
+        b = m = None
+        if self.survival is not None:
+            p = torch.tensor(self._probs, dtype=torch.float64).view(L, 1, 1, 1)
+            b = (torch.rand((L, E, 1, batch), generator=gen, dtype=torch.float64) < p).to(self.dtype)
+        if self.dropout:
+            m = (torch.rand((L, E, d, batch), generator=gen, dtype=torch.float64) >= self.dropout).to(self.dtype)
+        return b, m
+
+    def _factors(self, h: Tensor) -> list | Tensor | None:
+        """What multiplies g(x_k, W_{k+1}) in layer k+1 of this pass from h_0 = ``h`` (E, n, d), states as columns:
+        None (no masks); the floats p_{k+1} (evaluation mode with survival); or, in training mode, the tensor
+        b_{k+1} m_{k+1} / q of shape (L, E, 1 or d, n) of the pass's :meth:`masks`, whose index it advances."""
+        if not self._masked():
+            return None
+        if not self.training:
+            return self._probs
+        b, m = self.masks(h.shape[1])
+        self.mask_passes.add_(1)
+        if m is not None:
+            m = m.div_(1.0 - self.dropout)
+        factors = m if b is None else b if m is None else b * m
+        return factors.to(h.device)
 
     # Weights ---------------------------------------------------------------------------------
     @property
@@ -228,6 +317,10 @@ class ScaledResNet(nn.Module):
         self._require_states(h0, self.depth + 2 * recorded + 3, f"the cache of the {self.depth} layers, the {recorded} "
                              "recorded states p_k twice (dict and stack) and the pass", "use fewer inputs at once")
         alpha = self._check_alpha(alpha, h0)
+        if self._masked():
+            raise ValueError("adjoint() runs the recursion of the plain network: with survival (or dropout in "
+                             "training mode) take the gradients by autograd (net(x), then backward), or use dropout "
+                             "in net.eval()")
         if callable(grad_output):
             p_L, serves = (lambda hL: self._check_grad_output(grad_output(hL), h0)), not torch.is_grad_enabled()
         else:
@@ -266,12 +359,15 @@ class ScaledResNet(nn.Module):
         - "explicit compiled" / "explicit": autograd is recording and the weights are held: the forward pass
           records no graph and its backward is the explicit adjoint of :mod:`reslimit.gradients`, in the
           compiled kernel where the no-graph pass would be (and alpha needs no gradient), else in torch;
-        - "torch": the loop over depth of :meth:`_run` (streamed weights; ``gradients.ENABLED = False``), which
-          autograd records when it is recording.
+        - "torch": the loop over depth of :meth:`_run` (streamed weights; ``gradients.ENABLED = False``; and every
+          pass with stochastic depth's masks or scales, or with dropout in training mode, which the kernel and
+          the explicit adjoint do not know), which autograd records when it is recording.
         """
         records = self._records_graph(h, alpha)
         kernel = (not self.stream and native.engine(self.block.name, self.block.activation, h.dtype) == "compiled"
                   and native.usable(self.V, self.W, h))
+        if self._masked():
+            return "torch"
         if not records:
             return "compiled" if kernel else "torch"
         if self.stream or not gradients.ENABLED:
@@ -287,8 +383,10 @@ class ScaledResNet(nn.Module):
         With ``cache``, what the adjoint reads of every layer (see ``Block.cached``) is appended to it.
         ``alpha``: alpha_L when None, else as :meth:`_check_alpha` returns it.
         When autograd is not recording, x is updated in place: one kernel and no new tensor per layer.
+        With stochastic depth or dropout, g is multiplied by the layer's factor of :meth:`_factors`.
         """
         alpha = self.alpha if alpha is None else alpha
+        factors = self._factors(h)
         inplace = not self._records_graph(h, alpha)
         x = _transposed(h)  # columns, (E, width, batch)
         if states is not None:
@@ -302,6 +400,8 @@ class ScaledResNet(nn.Module):
                 g, saved = self.block.cached(x, Ws[j], z)
                 if cache is not None:
                     cache.append(saved)
+                if factors is not None:
+                    g = g * factors[start + j]
                 g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_input else (g, alpha)
                 x = x.baddbmm_(Vs[j], g, alpha=a) if inplace else torch.baddbmm(x, Vs[j], g, alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
@@ -347,6 +447,37 @@ def _scaling(depth: int, beta, alpha) -> tuple[float, float | None]:
         return _checks.real("alpha", alpha, low=0.0), None
     beta = _checks.real("beta", 0.5 if beta is None else beta, low=0.0)
     return depth**-beta, beta
+
+
+class LinearSurvival:
+    """Stochastic depth's linear decay p(t) = 1 - t (1 - p_L) on [0, 1], so that p_k = p(k/L) = 1 - (k/L)(1 - p_L):
+    from p(0) = 1 (the input) to p(1) = p_L (the last block)."""
+
+    def __init__(self, p_L: float):
+        self.p_L = _checks.real("survival", p_L, low=0.0, high=1.0, low_open=True)
+
+    def __call__(self, t: float) -> float:
+        return 1.0 - t * (1.0 - self.p_L)
+
+    def __repr__(self) -> str:
+        return f"LinearSurvival(p_L={self.p_L:g})"
+
+
+def _survival(depth: int, survival) -> tuple:
+    """(p, [p_1, ..., p_L]): the survival function t -> p(t) and p_k = p(k/L), or (None, None) without one."""
+    if survival is None:
+        return None, None
+    fn = survival if callable(survival) else LinearSurvival(survival)
+    try:
+        probs = [float(fn(k / depth)) for k in range(1, depth + 1)]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"survival must be p_L in (0, 1] or a callable t -> p(t) returning numbers; calling it "
+                         f"failed ({err})") from None
+    bad = [(k, p) for k, p in enumerate(probs, 1) if not 0.0 < p <= 1.0]
+    if bad:
+        raise ValueError(f"survival must give probabilities p(k/L) in (0, 1]; got p({bad[0][0]}/{depth}) = "
+                         f"{bad[0][1]!r}")
+    return fn, probs
 
 
 def _check_path(name: str, path, width: int):

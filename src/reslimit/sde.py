@@ -66,13 +66,15 @@ class PathBrownian(torchsde.BaseBrownian):
 
 
 class _TorchsdeTerm(torch.nn.Module):
-    """torchsde's view of the equation: zero drift and g_prod(t, y, dX) = dX g(y, W(t)) / sqrt(d)."""
+    """torchsde's view of the equation: zero drift and g_prod(t, y, dX) = s(t) dX g(y, W(t)) / sqrt(d) (s = 1 without
+    ``scale``)."""
 
     noise_type = "general"
 
-    def __init__(self, block, inner: WeightPath | None, width: int, ensemble: int, batch: int, sde_type: str):
+    def __init__(self, block, inner: WeightPath | None, width: int, ensemble: int, batch: int, sde_type: str,
+                 scale=None):
         super().__init__()
-        self.block, self.inner, self.sde_type = block, inner, sde_type
+        self.block, self.inner, self.sde_type, self.scale = block, inner, sde_type, scale
         self.shape = (ensemble, batch, width)
 
     def _W(self, t) -> Tensor | None:
@@ -84,7 +86,8 @@ class _TorchsdeTerm(torch.nn.Module):
     def g_prod(self, t, y, v):
         E, n, d = self.shape
         g = self.block.g(y.view(E, n, d), self._W(t)).reshape(E * n, d, 1)
-        return torch.bmm(v.view(E * n, d, d), g).view(E * n, d) / d**0.5
+        out = torch.bmm(v.view(E * n, d, d), g).view(E * n, d) / d**0.5
+        return out if self.scale is None else out * float(self.scale(float(t)))
 
     def f_and_g_prod(self, t, y, v):
         return self.f(t, y), self.g_prod(t, y, v)
@@ -102,6 +105,11 @@ class NeuralSDE:
         method: torchsde's fixed-step method; None for Euler-Maruyama ("euler", Ito) on Brownian paths and
             Heun ("heun", Stratonovich, i.e. Young) on fBm ones.
         device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
+        scale: a function t -> s(t) multiplying the diffusion, dH = s(t) dX_t g(H, W(t)) / sqrt(d), read at the
+            left end of each step (Ito). With stochastic depth (``ScaledResNet(..., survival=p)``, beta = 1/2 on a
+            Brownian path) the evaluation-mode network is the Euler-Maruyama scheme of this SDE with s = p, and
+            the training-mode network tends in law to it with s = sqrt(p) (:mod:`reslimit.studies.stochastic_depth`).
+            None: s = 1.
 
     Example:
         >>> path = Brownian(16, ensemble=4, seed=0)
@@ -112,8 +120,11 @@ class NeuralSDE:
 
     def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
                  inner: WeightPath | None = None, steps: int | None = None, method: str | None = None,
-                 device: Device | None = None):
+                 device: Device | None = None, scale=None):
         self.block = get_block(block, activation)
+        if scale is not None and not callable(scale):
+            raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
+        self.scale = scale
         self.limit = outer.limit if isinstance(outer, WeightPath) else None
         check_limit_paths("fbm" if self.limit == "fbm" else "sde", self.block, outer, inner)
         self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
@@ -150,7 +161,7 @@ class NeuralSDE:
         n = h0.shape[1]
         late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
-        term = _TorchsdeTerm(self.block, self.inner, d, E, n, self.sde_type)
+        term = _TorchsdeTerm(self.block, self.inner, d, E, n, self.sde_type, self.scale)
         bm = PathBrownian(self.outer, steps, n)
         ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts, bm=bm, dt=1.0 / steps, method=self.method)
         ys = ys.view(len(ts), E, n, d)

@@ -157,7 +157,14 @@ def _check(net, data, **params) -> dict:
     return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
                                   "block": net.block.name, "activation": net.block.activation.name,
-                                  "ensemble": net.ensemble}
+                                  "ensemble": net.ensemble} | _masks(net)
+
+
+def _masks(net) -> dict:
+    """The network's dropout and the expected depth of its stochastic depth, where it has them (else nothing, so
+    the settings of a plain network are those of earlier versions)."""
+    return ({"dropout": net.dropout} if net.dropout else {}) | (
+        {"expected_depth": net.expected_depth()} if net.survival is not None else {})
 
 
 def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapshot_every=None) -> dict:
@@ -181,7 +188,9 @@ def _loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
 
 
 def _epoch(net, data, opt, batch_size, key) -> tuple[float, tuple[float, float]]:
-    """One pass over the training set: (mean loss over batches, mean (||dV||, ||dW||) over batches)."""
+    """One pass over the training set, in training mode (``net.train()``: the masks of stochastic depth and
+    dropout, where the network has them): (mean loss over batches, mean (||dV||, ||dW||) over batches)."""
+    net.train()
     order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(key)).to(data.X_train.device)
     losses, norms = [], []
     for first in range(0, len(order), batch_size):
@@ -199,9 +208,13 @@ def _epoch(net, data, opt, batch_size, key) -> tuple[float, tuple[float, float]]
 
 
 def _evaluate(net, data) -> tuple[float, float | None]:
-    """(test loss, test accuracy or None), both averaged over the ensemble members."""
+    """(test loss, test accuracy or None), both averaged over the ensemble members, in evaluation mode
+    (``net.eval()``: no masks; stochastic depth's blocks scaled by p_k); the network's mode is restored after."""
+    mode = net.training
+    net.eval()
     with torch.no_grad():
         out = net(data.X_test)
+    net.train(mode)
     loss = float(_loss(out, data.y_test, data.task).mean())
     if data.task != "classification":
         return loss, None
