@@ -455,6 +455,40 @@ def learning_rate_figure(result, out=None) -> Figure:
     return _save(fig, out, "learning_rate")
 
 
+def propagation_figure(rows, params, out=None) -> Figure:
+    """Per-layer std of the activations and rms of the gradients against the layer (log scale for the MLP, linear for
+    the ResNet, which stays of order 1): a row per activation,
+    a column per network and quantity (the MLP's x^l and dC/dz^l, the ResNet's h_k and dC/dh_k), a colour per
+    initialization; measured (solid, dots) beside the mean-field theory (dashed); the legend, the same for every
+    panel, in the first.
+
+    ``rows``: :meth:`reslimit.studies.propagation.Propagation.rows`; ``params`` its params. Saved in ``out`` as
+    propagation.png and .pdf when given.
+    """
+    columns = [(net, key) for net in params["networks"] for key in ("act_std", "grad_rms")]
+    labels = {("mlp", "act_std"): "std of x^l (MLP)", ("mlp", "grad_rms"): "rms of dC/dz^l (MLP)",
+              ("resnet", "act_std"): "std of h_k (ResNet)", ("resnet", "grad_rms"): "rms of dC/dh_k (ResNet)"}
+    names = params["activations"]
+    fig, axes = subplots(len(names), len(columns), figsize=(4.2 * len(columns), 3.2 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        for c, (net, key) in enumerate(columns):
+            ax = axes[r, c]
+            for i, scheme in enumerate(params["inits"]):
+                mine = [x for x in rows if (x["network"], x["activation"], x["init"]) == (net, name, scheme)]
+                layers = [x["layer"] for x in mine]
+                ax.plot(layers, [x[key] for x in mine], ".-", color=f"C{i}", ms=3, label=f"{scheme}: measured")
+                ax.plot(layers, [x[key + "_theory"] for x in mine], "--", color=f"C{i}", lw=1,
+                        label=f"{scheme}: mean-field theory")
+            ax.set(yscale="log" if net == "mlp" else "linear", xlabel="layer l" if net == "mlp" else "block k",
+                   ylabel=labels[net, key],
+                   title=f"{net}, {name}" + (f", beta = {params['beta']:g}" if net == "resnet" else ""))
+    axes[0, 0].legend(fontsize=7)  # one legend: the same colours and styles in every panel
+    fig.suptitle(f"variance propagation at initialization: width {params['width']}, depth {params['depth']}, "
+                 f"{params['ensemble']} x {params['samples']} samples, {params['dist']} weights", fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.05, top=0.94, wspace=0.35, hspace=0.5)
+    return _save(fig, out, "propagation")
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

@@ -38,6 +38,7 @@ from . import (
     prop5_6,
     prop8,
     prop9,
+    propagation,
     sde_rate,
     second_moment,
     smooth_regimes,
@@ -91,6 +92,9 @@ CLAIMS: dict[str, Claim] = {
                      full=dict(checks=_BOUNDS_FULL["prop5_6"])),
     "prop8": Claim(prop8.check, quick=dict(checks=_BOUNDS_QUICK["prop8"]), full=dict(checks=_BOUNDS_FULL["prop8"])),
     "prop9": Claim(prop9.check, quick=dict(checks=_BOUNDS_QUICK["prop9"]), full=dict(checks=_BOUNDS_FULL["prop9"])),
+    # the course's experiment: width 500, depth up to 100
+    "propagation": Claim(propagation.check, quick=dict(depth=30, width=128, ensemble=16, samples=4),
+                         full=dict(depth=100, width=500, ensemble=16, samples=8)),
     "sde_rate": Claim(sde_rate.check, quick=dict(depths=[16, 32, 64, 128, 256], width=8, samples=32),
                       full=dict(depths=[16, 32, 64, 128, 256, 512, 1024], width=16, samples=64)),
     "second_moment": Claim(second_moment.check, quick=dict(depths=(4, 16, 64), ensemble=64),
