@@ -489,6 +489,96 @@ def propagation_figure(rows, params, out=None) -> Figure:
     return _save(fig, out, "propagation")
 
 
+def stochastic_depth_figure(depth_rows, moment_rows, limits, path=None) -> Figure:
+    """Stochastic depth, measured beside the theory, four panels.
+
+    (1) The mean number of kept blocks against L (error bars: 1 SE) beside L - (1 - p_L)(L + 1)/2; (2)
+    E||h_L - h_0||^2 / ||h_0||^2 against L per (block, mode), beside prod_k (1 + f_k c alpha^2) - 1 (f_k = p_k
+    training, p_k^2 evaluation); (3, 4) max_k ||H_{k/L} - h_k|| against the p-scaled ODE and SDE, evaluation and
+    training mode, beside slopes of the theory. ``depth_rows``/``moment_rows``: dicts of
+    :mod:`reslimit.studies.stochastic_depth` (depth, p_L, measured, se, theory; block, activation, mode,
+    depth, measured, se, theory); ``limits``: {"ode": result, "sde": result} of its ``limit_errors``. Saved as
+    ``path`` (PNG, and PDF beside it) when given.
+    """
+    fig, axes = subplots(1, 4, figsize=(21, 4.5))
+    ax = axes[0]
+    for i, p_L in enumerate(dict.fromkeys(r["p_L"] for r in depth_rows)):
+        rows = [r for r in depth_rows if r["p_L"] == p_L]
+        L = np.array([r["depth"] for r in rows], dtype=float)
+        ax.plot(L, [r["theory"] for r in rows], "-", color=f"C{i}", label=f"theory L - (1 - p_L)(L + 1)/2, "
+                f"p_L = {p_L:g}")
+        ax.errorbar(L, [r["measured"] for r in rows], yerr=[r["se"] for r in rows], fmt="o", color=f"C{i}",
+                    capsize=3, label=f"measured (masks), p_L = {p_L:g}")
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="expected number of kept blocks",
+           title="expected depth")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for i, key in enumerate(dict.fromkeys((r["block"], r["activation"], r["mode"]) for r in moment_rows)):
+        rows = [r for r in moment_rows if (r["block"], r["activation"], r["mode"]) == key]
+        L = np.array([r["depth"] for r in rows], dtype=float)
+        ax.plot(L, [r["theory"] for r in rows], "-", color=f"C{i}", lw=1, label=f"theory, {key[0]} ({key[1]}), "
+                f"{key[2]}")
+        ax.errorbar(L, [r["measured"] for r in rows], yerr=[r["se"] for r in rows], fmt="o", color=f"C{i}",
+                    capsize=3, label=f"measured, {key[0]} ({key[1]}), {key[2]}")
+    ax.set(xscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
+           title="second moment: prod_k (1 + f_k c alpha^2) - 1")
+    ax.legend(fontsize=7)
+    for ax, name in zip(axes[2:], ("ode", "sde")):
+        result = limits[name]
+        depths = np.array(result["depths"], dtype=float)
+        for i, mode in enumerate(("eval", "train")):
+            mean = result[mode].mean(1)
+            rate, theory_slope = result[f"{mode}_rate"], result["theory"][i]
+            ax.plot(depths, mean, "o-", color=f"C{i}", label=f"measured, {mode} mode: slope {rate.slope:.3f}")
+            anchor = np.exp(np.mean(np.log(mean)) - theory_slope * np.mean(np.log(depths)))
+            ax.plot(depths, anchor * depths**theory_slope, "--", color=f"C{i}",
+                    label=f"theory, {mode} mode: slope {theory_slope:g}")
+        _depth_axis(ax, depths)
+        ax.set_ylabel(r"mean $\max_k \|H_{k/L} - h_k\|$")
+        ax.set_title("ODE dH/dt = p(t) V g (smooth, beta = 1)" if name == "ode" else
+                     "SDE dH = p(t) dB g / sqrt(d) (Brownian, beta = 1/2)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def dropout_figure(moment_rows, accuracy_rows, path=None) -> Figure:
+    """Dropout in the residual branch, two panels: (1) E||h_L - h_0||^2 / ||h_0||^2 against L per (block, keep
+    probability q), error bars 1 SE, beside (1 + c alpha^2 / q)^L - 1; (2) the test accuracy against epochs of
+    networks trained on the digits with and without dropout, one line per run. ``moment_rows``: dicts with
+    block, activation, dropout, depth, measured, se, theory; ``accuracy_rows``: dicts with dropout, seed and
+    accuracies (one per epoch, epoch 0 first). Saved as ``path`` (PNG, and PDF beside it) when given.
+    """
+    fig, axes = subplots(1, 2, figsize=(11, 4.5))
+    ax = axes[0]
+    for i, key in enumerate(dict.fromkeys((r["block"], r["activation"], r["dropout"]) for r in moment_rows)):
+        rows = [r for r in moment_rows if (r["block"], r["activation"], r["dropout"]) == key]
+        L = np.array([r["depth"] for r in rows], dtype=float)
+        q = 1 - (key[2] or 0.0)
+        ax.plot(L, [r["theory"] for r in rows], "-", color=f"C{i}", lw=1, label=f"theory, {key[0]} ({key[1]}), "
+                f"q = {q:g}")
+        ax.errorbar(L, [r["measured"] for r in rows], yerr=[r["se"] for r in rows], fmt="o", color=f"C{i}",
+                    capsize=3, label=f"measured, {key[0]} ({key[1]}), q = {q:g}")
+    ax.set(xscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
+           title="second moment: (1 + c alpha^2 / q)^L - 1")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    drops = list(dict.fromkeys(r["dropout"] for r in accuracy_rows))
+    for r in accuracy_rows:
+        i = drops.index(r["dropout"])
+        ax.plot(range(len(r["accuracies"])), r["accuracies"], "o-", color=f"C{i}", alpha=0.7,
+                label=f"dropout {r['dropout'] or 0:g}" if accuracy_rows.index(r) == min(
+                    j for j, s in enumerate(accuracy_rows) if s["dropout"] == r["dropout"]) else None)
+    ax.set(xlabel="epoch", ylabel="test accuracy (evaluation mode)", title="training on the digits", ylim=(0, 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

@@ -467,7 +467,11 @@ def _survival(depth: int, survival) -> tuple:
     """(p, [p_1, ..., p_L]): the survival function t -> p(t) and p_k = p(k/L), or (None, None) without one."""
     if survival is None:
         return None, None
-    fn = survival if callable(survival) else LinearSurvival(survival)
+    try:
+        fn = survival if callable(survival) else LinearSurvival(survival)
+    except ValueError:
+        raise ValueError(f"survival must be p_L in (0, 1] (the linear decay) or a callable t -> p(t); got "
+                         f"{survival!r}") from None
     try:
         probs = [float(fn(k / depth)) for k in range(1, depth + 1)]
     except (TypeError, ValueError) as err:

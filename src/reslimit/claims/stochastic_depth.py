@@ -1,0 +1,85 @@
+"""Stochastic depth: expected depth, the exact second moment, and the limits of the network with its survival p(t).
+
+Claims (derived in reslimit/studies/stochastic_depth.py; stochastic depth after Huang et al. 2016, the
+course's exercise on its expected depth), for block k kept with probability p_k = 1 - (k/L)(1 - p_L):
+
+- the mean number of blocks a training-mode pass keeps (counted from the network's masks) is
+  sum_k p_k = L - (1 - p_L)(L + 1)/2 ((3L - 1)/4 at p_L = 1/2), within 4 standard errors;
+- on i.i.d. Gaussian weights, E||h_L - h_0||^2 / ||h_0||^2 = prod_k (1 + p_k c alpha^2) - 1 in training mode and
+  prod_k (1 + p_k^2 c alpha^2) - 1 in evaluation mode (c = 1/2 res-3 ReLU, 1 res-1 identity), exactly: the
+  Monte-Carlo mean within 4 SE over the ensemble members, at beta = 1/2;
+- smooth weights, beta = 1: the evaluation-mode network converges to dH/dt = p(t) V(t) g(H, W(t)) solved on the
+  same path at slope -1 (Euler), the training-mode network to the same ODE at slope -1/2 (the masks' law of
+  large numbers); Brownian weights, beta = 1/2: the evaluation-mode network converges to
+  dH = p(t) dB_t g(H) / sqrt(d) on the same path at slope -1/2 (Euler-Maruyama), while the training-mode
+  network has no limit on the path (the masks add a fluctuation of quadratic variation int p (1 - p)): its
+  error against that SDE keeps slope 0 (a control; its limit is in law, with diffusion sqrt(p(t))).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import plots, store
+from ..studies import stochastic_depth as sd
+
+P_L = 0.5
+
+
+def _verdict(claim: str, theory, measured, tolerance, passed: bool, figure: Path) -> dict:
+    print(f"{claim}: measured {measured:.6g}, theory {theory}, tolerance {tolerance}: {'PASS' if passed else 'FAIL'}")
+    return {"claim": claim, "source": "stochastic depth (Huang et al. 2016); derived in "
+                                      "reslimit/studies/stochastic_depth.py", "theory": theory,
+            "measured": measured, "tolerance": tolerance, "passed": bool(passed), "figure": str(figure)}
+
+
+def check(out: Path, *, depths, passes, batch, moment_depths, ensemble, inputs, ode_depths, sde_depths, width,
+          samples) -> list[dict]:
+    """The expected depth at ``depths`` (``passes`` passes of ``batch`` inputs), the second moments at
+    ``moment_depths`` (``ensemble`` networks x ``inputs``), the ODE and SDE rates over ``ode_depths`` and
+    ``sde_depths`` (``samples`` paths of width ``width``); p_L = 1/2, seed 0. Rows in ``out/*.csv``, figure
+    ``out/stochastic_depth.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    figure = out / "stochastic_depth.png"
+    depth_rows = [sd.expected_depth_mc(L, P_L, passes=passes, batch=batch) for L in depths]
+    moment_rows = [sd.second_moment(block=b, activation=a, beta=0.5, depth=L, ensemble=ensemble, inputs=inputs,
+                                    survival=P_L, mode=mode)
+                   for b, a in (("res3", "relu"), ("res1", "identity")) for mode in ("train", "eval")
+                   for L in moment_depths]
+    limits = {"ode": sd.limit_errors("ode", depths=ode_depths, width=width, samples=samples, p_L=P_L),
+              "sde": sd.limit_errors("sde", depths=sde_depths, width=width, samples=samples, p_L=P_L)}
+    store.write_rows(out / "expected_depth.csv", depth_rows)
+    store.write_rows(out / "second_moment.csv", moment_rows)
+    store.write_rows(out / "limits.csv", [{"limit": name, "mode": mode, "depth": L, "mean_error": float(e.mean())}
+                                          for name, r in limits.items() for mode in ("eval", "train")
+                                          for L, e in zip(r["depths"], r[mode])])
+    plots.stochastic_depth_figure(depth_rows, moment_rows, limits, figure)
+    claims = []
+    for r in depth_rows:
+        tol = 4 * r["se"]
+        claims.append(_verdict(f"expected depth sum_k p_k = L - (1 - p_L)(L + 1)/2, p_L = {P_L:g}, L = {r['depth']} "
+                               f"({r['samples']} masked passes x inputs; net.expected_depth() = {r['method']:g})",
+                               r["theory"], r["measured"], f"4 SE = {tol:.3g}",
+                               abs(r["measured"] - r["theory"]) <= tol and abs(r["method"] - r["theory"]) < 1e-9,
+                               figure))
+    for r in moment_rows:
+        formula = "prod_k (1 + p_k c alpha^2) - 1" if r["mode"] == "train" else "prod_k (1 + p_k^2 c alpha^2) - 1"
+        claims.append(_verdict(f"{r['mode']} mode: E||h_L - h_0||^2/||h_0||^2 = {formula}, {r['block']} "
+                               f"({r['activation']}, c = {r['c']:g}), beta = 1/2, p_L = {P_L:g}, L = {r['depth']}, "
+                               f"{r['ensemble']} x {r['inputs']} samples", r["theory"], r["measured"],
+                               f"4 SE = {4 * r['se']:.3g}", abs(r["z"]) <= 4, figure))
+    names = {("ode", "eval"): ("evaluation-mode res3 (ReLU), smooth weights, beta = 1, vs dH/dt = p(t) V g: slope -1",
+                               0.07),
+             ("ode", "train"): ("training-mode (masked) res3 (ReLU), smooth weights, beta = 1, vs the same ODE: "
+                                "slope -1/2 (masks' fluctuation)", 0.1),
+             ("sde", "eval"): ("evaluation-mode res1 (tanh), Brownian weights, beta = 1/2, vs dH = p(t) dB g/sqrt(d): "
+                               "slope -1/2", 0.07),
+             ("sde", "train"): ("control: training-mode res1 (tanh), Brownian weights, beta = 1/2, vs the same SDE on "
+                                "the same path: no pathwise limit, slope 0", 0.15)}
+    for (name, mode), (text, tol) in names.items():
+        r = limits[name]
+        rate, theory_slope = r[f"{mode}_rate"], r["theory"][0 if mode == "eval" else 1]
+        claims.append(_verdict(f"{text}, d = {width}, {samples} samples, L = {r['depths'][0]}..{r['depths'][-1]} "
+                               f"(bootstrap 95% [{rate.ci_low:.3f}, {rate.ci_high:.3f}])", theory_slope, rate.slope,
+                               tol, abs(rate.slope - theory_slope) <= tol, figure))
+    return claims
