@@ -113,12 +113,15 @@ def test_one_plan_for_the_study_and_the_report():
 
     for quick in (True, False):
         plan = B.plan(quick)
-        assert list(plan) == ["lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9"]
+        assert list(plan)[:6] == ["lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9"]
+        assert {"prop3_whp", "cor1_width"} <= set(plan)
         for name, checks in plan.items():
             assert (CLAIMS[name].quick if quick else CLAIMS[name].full)["checks"] == checks
         seeds = [c.kwargs["seed"] for checks in plan.values() for c in checks]
-        assert len(set(seeds)) == len(seeds) == 24
-        assert [c.control for c in plan["prop9"]] == [False, False, True]
+        assert len(set(seeds)) == len(seeds)
+        assert sum(len(plan[k]) for k in ("lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9")) == 25
+        assert len(plan["prop3_whp"]) == 6 and len(plan["cor1_width"]) == 1
+        assert [c.control for c in plan["prop9"]] == [False, False, True, True]
     assert B.plan(True)["lemma1"][0].kwargs == {"depth": 64, "beta": 0.5, "activation": "leaky_relu:0.5",
                                                "dist": "gaussian", "seed": 100, "width": 8, "samples": 4000}
     assert B.plan(False)["prop8"][0].kwargs["depths"] == (16, 64, 256, 1024, 4096)
@@ -178,3 +181,91 @@ def test_bounds_refuses_bad_out(tmp_path):
         B.bounds(other, progress=False)
     with pytest.raises(ValueError, match="seed"):
         B.bounds(tmp_path / "x", seed=-1, progress=False)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Prop. 3 / Corollary 1 (iii) in high probability, Corollary 1 (ii)'s width, Prop. 9 with max_k (issue 16)
+
+def test_prop3_constants_as_written():
+    c = B.prop3_constants(64, 768, 1 / 768, 0.1)  # C = s = 1
+    assert c["alpha2_max_i"] == pytest.approx(1 / 672) and c["alpha2_max_ii"] == pytest.approx(1 / 192)
+    assert c["depth_min_cor"] == pytest.approx(768) and c["tail_max"] == pytest.approx(0.1 / 11)
+    assert c["tail_cor"] == pytest.approx(2 * 768 * np.exp(-768))
+    assert c["upper_cor"] == pytest.approx(np.exp(2.25) + 1)  # exp(1 + sqrt(10 / 6.4)) + 1 = 10.4877
+    assert c["lower_cor"] == pytest.approx(np.expm1(3 / 8 - np.sqrt(22 / 6.4))) and c["lower_cor"] < 0
+    assert B.prop3_constants(128, 1440, 1 / 1440, 0.5)["depth_min_cor"] == pytest.approx(1440)
+    assert B.prop3_constants(128, 1440, 1 / 1440, 0.5)["alpha2_max_i"] == pytest.approx(1 / 1344)
+    # Prop. 3 (i) at the plan's d = 64, L alpha^2 = 4, delta = 1/2: exp(3/2 - sqrt(44/32)) - 1 = 0.3874
+    c = B.prop3_constants(64, 2688, 1 / 672, 0.5)
+    assert c["lower_i"] == pytest.approx(np.expm1(1.5 - np.sqrt(44 / 32))) == pytest.approx(0.38738, abs=1e-4)
+    assert c["upper_ii"] == pytest.approx(np.exp(4 + np.sqrt(20 / 32)) + 1)
+    assert c["tail_i"] == pytest.approx(2 * 2688 * np.exp(-672))
+    # general C, s: sqrt(C) = 2, s^4 = 16
+    c = B.prop3_constants(100, 5000, 1e-4, 0.2, C=4.0, s=2.0)
+    assert c["alpha2_max_i"] == pytest.approx(2 / (296 * 100)) and c["alpha2_max_ii"] == pytest.approx(1 / (2 * 2148))
+    assert c["depth_min_cor"] == pytest.approx(148 * 100 + 3072)
+    assert c["tail_i"] == pytest.approx(2 * 5000 * np.exp(-100 / (64 * 1e-4 * 4)))
+
+
+def test_res1_gaussian_states_has_the_network_law():
+    """The O(d) recursion and ScaledResNet give one law (two-sample KS); a wrong alpha is told apart."""
+    from scipy.stats import ks_2samp
+
+    net = B._hidden_ratio_sq(32, 6, 0.5, "leaky_relu:0.75", 3000, 8)
+    h0, hL, _ = B.res1_gaussian_states(32, 6, 32**-0.5, "leaky_relu:0.75", 3000, 7)
+    fast = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
+    assert ks_2samp(fast, net).pvalue > 1e-3
+    se = np.hypot(fast.std(), net.std()) / np.sqrt(3000)
+    assert abs(fast.mean() - net.mean()) <= 4 * se
+    h0, hL, _ = B.res1_gaussian_states(32, 6, 1.3 * 32**-0.5, "leaky_relu:0.75", 3000, 7)
+    wrong = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
+    assert ks_2samp(wrong, net).pvalue < 1e-6
+
+
+@pytest.mark.parametrize("part,width,depth,factor", [("cor1_iii", 64, 768, 0.1), ("ii", 64, 384, 0.1),
+                                                     ("i", 64, 2688, 100.0)])
+def test_prop3_whp_passes_and_a_wrong_bound_fails(part, width, depth, factor):
+    rows = B.prop3_whp(part=part, width=width, depth=depth, samples=300, seed=5)
+    assert [r["delta"] for r in rows] == [0.1, 0.5] and all(r["passed"] for r in rows)
+    assert all(r["measured"] <= r["delta"] for r in rows)
+    if part == "cor1_iii":  # its lower side is vacuous at d = 64 for every delta < 1 (d delta must exceed 156.4)
+        assert all("vacuous" in r["verdict"] for r in rows)
+    if part == "i":  # positive (informative) at delta = 1/2 only
+        assert "vacuous" in rows[0]["verdict"] and "vacuous" not in rows[1]["verdict"]
+    # the upper bounds 10x smaller, Prop. 3 (i)'s lower bound (loose: 3/8 against a growth near 3/4) 100x larger
+    bad = B.prop3_whp(part=part, width=width, depth=depth, samples=300, seed=5, factor=factor)
+    assert not bad[-1]["passed"] and bad[-1]["measured"] > bad[-1]["delta"] + 4 * bad[-1]["se"]
+
+
+def test_prop3_whp_refuses_what_the_statement_excludes():
+    with pytest.raises(ValueError, match="width"):
+        B.prop3_whp(part="i", width=32, depth=100, samples=10)
+    with pytest.raises(ValueError, match="alpha2"):
+        B.prop3_whp(part="i", width=64, depth=100, alpha2=1 / 600, samples=10)
+    with pytest.raises(ValueError, match="alpha2"):
+        B.prop3_whp(part="ii", width=64, depth=100, alpha2=1 / 150, samples=10)
+    with pytest.raises(ValueError, match="depth"):
+        B.prop3_whp(part="cor1_iii", width=64, depth=767, samples=10)  # L >= 10.5 d + 96 = 768
+    with pytest.raises(ValueError, match="part"):
+        B.prop3_whp(part="iii", samples=10)
+
+
+def test_corollary1_width_boundary_between_2_and_3():
+    rows = B.corollary1_width(widths=(2, 3, 9), depths=(64, 1024, 4096), samples=200, seed=2)
+    assert [r["width"] for r in rows] == [2, 3, 9] and all(r["passed"] for r in rows)
+    assert [r["verdict"] for r in rows] == ["no explosion", "explodes", "explodes"]
+    assert rows[0]["measured"] <= 0.75 and abs(rows[0]["measured"] - 0.5) <= 4 * 0.5 / np.sqrt(200)
+    assert rows[1]["measured"] >= 0.9 and rows[2]["measured"] == 1.0
+    with pytest.raises(ValueError, match="beta"):
+        B.corollary1_width(beta=0.5, samples=10)
+
+
+def test_prop9_max_k_explodes_with_the_condition_not_without():
+    r = _one(B.prop9(beta=0.5, **SMOOTH))
+    assert r["passed"] and r["verdict"] == "explodes" and r["measured"] >= 0.25
+    assert 50 <= r["samples"] < 100  # the members whose V(0) has a real positive eigenvalue
+    v = _one(B.prop9(beta=0.5, condition="violated", **SMOOTH))
+    assert not v["passed"] and v["verdict"] == "does not explode" and v["samples"] == 100
+    medians = [float(m) for m in v["rule"].rsplit("max_k ratio ", 1)[1].split(", ")]
+    assert max(medians) <= 2.0  # ||I + alpha V|| <= 1: max_k ||h_k - h_0|| <= 2 ||h_0||

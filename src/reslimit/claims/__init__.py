@@ -27,6 +27,7 @@ import numpy as np
 from ..studies.bounds import plan
 from . import (
     adjoint_rate,
+    cor1_width,
     dropout,
     fbm_rate,
     iid_regimes,
@@ -36,6 +37,7 @@ from . import (
     phase_line,
     prop2,
     prop3,
+    prop3_whp,
     prop5_6,
     prop8,
     prop9,
@@ -97,6 +99,10 @@ CLAIMS: dict[str, Claim] = {
                      full=dict(checks=_BOUNDS_FULL["prop5_6"])),
     "prop8": Claim(prop8.check, quick=dict(checks=_BOUNDS_QUICK["prop8"]), full=dict(checks=_BOUNDS_FULL["prop8"])),
     "prop9": Claim(prop9.check, quick=dict(checks=_BOUNDS_QUICK["prop9"]), full=dict(checks=_BOUNDS_FULL["prop9"])),
+    "prop3_whp": Claim(prop3_whp.check, quick=dict(checks=_BOUNDS_QUICK["prop3_whp"]),
+                       full=dict(checks=_BOUNDS_FULL["prop3_whp"])),
+    "cor1_width": Claim(cor1_width.check, quick=dict(checks=_BOUNDS_QUICK["cor1_width"]),
+                        full=dict(checks=_BOUNDS_FULL["cor1_width"])),
     "sde_rate": Claim(sde_rate.check, quick=dict(depths=[16, 32, 64, 128, 256], width=8, samples=32),
                       full=dict(depths=[16, 32, 64, 128, 256, 512, 1024], width=16, samples=64)),
     "second_moment": Claim(second_moment.check, quick=dict(depths=(4, 16, 64), ensemble=64),

@@ -1,9 +1,10 @@
-"""Prop. 3 / Corollary 1(iii): at beta = 1/2 the ratio ||h_L - h_0||^2 / ||h_0||^2 is non-degenerate in L.
+"""Lemma 1 at beta = 1/2, in expectation: E ||h_L - h_0||^2 / ||h_0||^2 is non-degenerate in L.
 
-Claim (Marion et al. 2022, Prop. 3 / Cor. 1(iii), checked in expectation; derived in reslimit.studies.bounds from
-Lemma 1 and (1 + x/L)^L in [1 + x, e^x]): for res-1 with a|x| <= |sigma(x)| <= b|x| on i.i.d. weights and
-alpha_L = 1/sqrt(L), a^2 <= (1 + a^2/L)^L - 1 <= E ratio <= e^{b^2} - 1 at every depth (within 4 SE); the
-upper tail in probability is Prop. 2 at beta = 1/2. The paper's high-probability lower bound is not checked.
+Claim (derived in reslimit.studies.bounds from Lemma 1 and (1 + x/L)^L in [1 + x, e^x]): for res-1 with
+a|x| <= |sigma(x)| <= b|x| on i.i.d. weights and alpha_L = 1/sqrt(L), a^2 <= (1 + a^2/L)^L - 1 <= E ratio <=
+e^{b^2} - 1 at every depth (within 4 SE); the upper tail in probability is Prop. 2 at beta = 1/2. This is the
+expectation band behind Prop. 3 / Corollary 1 (iii), not their statements: those (high-probability bounds
+with their constants and conditions, at d = 64 and 128) are the claim ``prop3_whp``.
 """
 
 from __future__ import annotations

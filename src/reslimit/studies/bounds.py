@@ -86,6 +86,7 @@ import torch
 
 from .. import _checks, store
 from .._rng import normal, substream
+from ..blocks import get_activation
 from ..paths import IID, Smooth
 from ..resnet import ScaledResNet, diverged
 
@@ -245,9 +246,10 @@ def prop2(*, depth=64, beta=0.75, delta=0.1, activation="leaky_relu:0.5", b=None
 
 def prop3(*, depths=(16, 64, 256), activation="leaky_relu:0.5", a=None, b=None, width=8, samples=2000,
           seed=0, device="cpu") -> list[dict]:
-    """Prop. 3 / Cor. 1(iii), beta = 1/2: a^2 <= (1+a^2/L)^L - 1 <= E ratio <= e^{b^2} - 1 at every depth.
+    """Lemma 1 at beta = 1/2: a^2 <= (1+a^2/L)^L - 1 <= E ratio <= e^{b^2} - 1 at every depth (non-degenerate in L).
 
-    One row per depth; verdict lower - 4 SE <= mean <= upper + 4 SE.
+    The expectation band behind Prop. 3 / Corollary 1 (iii), not their high-probability statements (those are
+    :func:`prop3_whp`). One row per depth; verdict lower - 4 SE <= mean <= upper + 4 SE.
     """
     a0, b0 = envelope(activation)
     a, b = (a0 if a is None else a), (b0 if b is None else b)
@@ -259,8 +261,8 @@ def prop3(*, depths=(16, 64, 256), activation="leaky_relu:0.5", a=None, b=None, 
         mean, se = _mean_se(r)
         lower, upper = (1 + a**2 / L) ** L - 1, math.expm1(b**2)
         ok = _within(mean, se, lower, upper)
-        rows.append(_row("prop3", "Prop. 3 / Cor. 1(iii)", "E||h_L-h_0||^2/||h_0||^2 at beta=1/2", mean, se, lower,
-                         upper, ok, "non-degenerate" if ok else "outside",
+        rows.append(_row("prop3", "Lemma 1 at beta=1/2 (in expectation)", "E||h_L-h_0||^2/||h_0||^2 at beta=1/2", mean,
+                         se, lower, upper, ok, "non-degenerate" if ok else "outside",
                          f"(1+a^2/L)^L-1 <= mean <= e^(b^2)-1 within {Z:g} SE; a={a:g}, b={b:g}",
                          activation=activation, init="iid-gaussian", beta=0.5, depth=L, width=width,
                          samples=samples, seed=seed + 31 * (i + 1), seconds=round(time.perf_counter() - t, 3)))
@@ -376,32 +378,284 @@ def prop8(*, beta=1.0, depths=(16, 64, 256, 1024), activation="tanh", width=8, s
     return rows
 
 
-def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengthscale=0.1, seed=0,
-          device="cpu") -> list[dict]:
-    """Prop. 9: res-1, identity activation, smooth weights, beta < 1: log(||h_L||/||h_0||) grows like a power of L.
+def _max_increments(depths, beta, width, samples, seed, lengthscale, condition, device="cpu"):
+    """max_k ||h_k - h_0|| / ||h_0|| of res-1 with the identity on smooth weights, shape (len(depths), kept samples).
 
-    Verdict "explodes" if the median of log(||h_L||/||h_0||) is positive and increasing at every depth step
-    and the slope of its logarithm against log L is >= (1 - beta)/2 by two bootstrap SEs (or a sample
-    overflowed at the deepest L). The margin keeps beta = 1, where the median tends to a constant and the
-    threshold is 0, from being called exploding by a slope of a standard error or so.
+    ``condition="imposed"``: V(t) = X(t)/sqrt(d) (:class:`Smooth`), the members whose V(0) has no real
+    positive eigenvalue dropped; "violated": V(t) = -W W^T / 2 with W = X(t)/sqrt(d), symmetric and negative
+    semi-definite, so no eigenvalue is positive. Returns (values, kept, samples).
+    """
+    outer = Smooth(width, samples, lengthscale=lengthscale, seed=substream(seed, "outer"), device=device)
+    ev = torch.linalg.eigvals(outer.evaluate(0.0) / width**0.5)
+    keep = ((ev.imag.abs() <= 1e-9 * ev.abs().clamp_min(1.0)) & (ev.real > 0)).any(-1)
+    if condition == "violated":
+        keep = torch.ones(samples, dtype=torch.bool)
+    h0 = normal((samples, width, 1), seed, "inputs", device=device)
+    out, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)  # d x d products of a few hundred members: a second thread only adds its hand-offs
+    with torch.no_grad():
+        for L in depths:
+            net = _net(L, width, beta, "identity", outer)
+            h, best = h0.clone(), torch.zeros(samples, dtype=torch.float64)
+            for _, V, _ in net.weight_chunks():
+                V = V.detach()
+                if condition == "violated":
+                    V = -V @ V.transpose(-1, -2) / 2
+                for Vk in V:
+                    h = h + net.alpha * (Vk @ h)
+                    best = torch.maximum(best, ((h - h0).norm(dim=(1, 2)) / h0.norm(dim=(1, 2))))
+            best[~torch.isfinite(best)] = math.inf
+            out.append(best[keep].cpu().numpy())
+    torch.set_num_threads(threads)
+    return np.array(out), int(keep.sum()), samples
+
+
+def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengthscale=0.1, seed=0,
+          condition="imposed", device="cpu") -> list[dict]:
+    """Prop. 9 as written: max_k ||h_k - h_0|| / ||h_0|| -> infinity as L -> infinity (res-1, identity, beta in (0, 1)).
+
+    Statement: res-1 with sigma the identity, h_{k+1} = h_k + L^-beta V_{k+1} h_k, V_k = V(k/L) with V Lipschitz and
+    bounded (Hypothesis 5), V(0)^T with a positive (real) eigenvalue, and beta in (0, 1): then
+    max_k ||h_k - h_0|| / ||h_0|| -> infinity as L -> infinity. Why: with u^T V(0) = lambda u^T, lambda > 0,
+    z_k = u^T h_k obeys z_{k+1} = (1 + alpha lambda) z_k + alpha u^T (V_{k+1} - V(0)) h_k, the last term of order
+    alpha (k/L) ||h_k||, so over the first c L layers (c small) |z_k| grows like exp(lambda c L^{1-beta}) for
+    any h_0 with u^T h_0 != 0 (almost every h_0): the maximum over k, not h_L, is what must explode (later
+    layers may contract). Expected growth: log max_k ratio of order L^{1-beta}.
+
+    The eigenvalue condition is imposed on the smooth weights (``condition="imposed"``): X is :class:`Smooth`
+    (lengthscale ``lengthscale``), V(t) = X(t)/sqrt(d), and only the members whose V(0) has a real positive
+    eigenvalue are kept (the row gives how many). ``condition="violated"`` takes V(t) = -W(t) W(t)^T / 2,
+    W = X/sqrt(d): symmetric, negative semi-definite, no positive eigenvalue; then ||I + alpha V_k|| <= 1 while
+    alpha ||V_k|| <= 2, so max_k ratio <= 2 for every L: the conclusion fails without the condition (a control).
+
+    Verdict "explodes" if the median over the kept samples of log(1 + max_k ratio) is positive and increasing
+    at every depth step and the slope of its logarithm against log L is >= (1 - beta)/2 by two bootstrap SEs
+    (theory: 1 - beta), or a sample overflowed at the deepest L. At beta = 1 (the neural ODE) or with the
+    condition violated the same rule must say "does not explode".
     """
     depths = [_checks.positive_int("depths", L) for L in depths]
     if len(depths) < 2 or sorted(set(depths)) != depths:
         raise ValueError(f"depths must be at least two increasing integers; got {depths!r}")
     _check_common(depths[0], width, samples, seed)
+    condition = _checks.choice("condition", condition, ("imposed", "violated"))
     t = time.perf_counter()
-    _, lognorm, _ = _smooth_runs(depths, beta, "identity", width, samples, seed, lengthscale, gronwall=False,
-                                 device=device)
-    slope, se, med = _slope(depths, np.median, lognorm, seed)
+    incr, kept, n = _max_increments(depths, beta, width, samples, seed, lengthscale, condition, device=device)
+    stat = np.log1p(incr)
+    slope, se, med = _slope(depths, np.median, stat, seed)
     margin = 2 * se if math.isfinite(se) else 0.0
     ok = (math.isfinite(slope) and slope - margin >= (1 - beta) / 2 and bool(np.all(med > 0))
           and bool(np.all(np.diff(med) > 0))) or bool(np.isinf(med[-1]))
-    return [_row("prop9", "Prop. 9", "slope of log median log(||h_L||/||h_0||) vs log L", slope, se,
+    cond = f"imposed, {kept} of {n} kept" if condition == "imposed" else "violated (V = -W W^T/2)"
+    return [_row("prop9", "Prop. 9", "slope of log median log(1+max_k ||h_k-h_0||/||h_0||) vs log L", slope, se,
                  (1 - beta) / 2, None, ok, "explodes" if ok else "does not explode",
-                 "slope - 2 SE >= (1-beta)/2, medians positive and increasing (theory 1-beta to 2(1-beta)); medians "
-                 + ", ".join(f"{m:.4g}" for m in med),
-                 activation="identity", init=f"smooth(l={lengthscale:g})", beta=beta, depth="/".join(map(str, depths)),
-                 width=width, samples=samples, seed=seed, seconds=round(time.perf_counter() - t, 3))]
+                 "slope - 2 SE >= (1-beta)/2, medians positive and increasing (theory 1-beta); V(0) with a real "
+                 f"positive eigenvalue: {cond}; medians of max_k ratio "
+                 + ", ".join(f"{m:.4g}" for m in np.expm1(med)),
+                 activation="identity", init=f"smooth(l={lengthscale:g})" + ("" if condition == "imposed" else
+                                                                           ", V=-WW^T/2"),
+                 beta=beta, depth="/".join(map(str, depths)), width=width, samples=kept, seed=seed,
+                 seconds=round(time.perf_counter() - t, 3))]
+
+
+# ---------------------------------------------------------------------------------------------
+# the statements as written: Prop. 3 and Corollary 1 (iii) in high probability, Corollary 1 (ii)'s width
+
+def prop3_constants(width: int, depth: int, alpha2: float, delta: float, C: float = 1.0, s: float = 1.0) -> dict:
+    """The constants and conditions of Prop. 3 (i), (ii) and Corollary 1 (iii) as written, for d, L, alpha_L^2, delta.
+
+    C: Hypothesis 2's E||g(h, theta)||^8 <= C ||h||^8 (res-1 with |sigma(x)| <= |x|: C = 1); s: Hypothesis 1's
+    s^2-sub-Gaussian entries of sqrt(d) V_k, s >= 1 (standard Gaussian: s = 1). Keys: "alpha2_max_i" =
+    2 / ((sqrt(C) s^4 + 4 sqrt(C) + 16 s^4) d), "alpha2_max_ii" = 1 / (sqrt(C) (d + 128 s^4)), "tail_i" =
+    2 L exp(-d / (64 alpha^2 s^2)), "tail_cor" = 2 L exp(-L d / (64 s^2)), "tail_max" = delta / 11,
+    "depth_min_cor" = (sqrt(C) s^4 / 2 + 2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4, and the bounds "lower_i" =
+    exp(3 L alpha^2 / 8 - sqrt(11 L alpha^2 / (d delta))) - 1, "upper_ii" = exp(L alpha^2 + sqrt(5 L alpha^2 /
+    (d delta))) + 1, "lower_cor" = exp(3/8 - sqrt(22 / (d delta))) - 1, "upper_cor" = exp(1 + sqrt(10 / (d delta)))
+    + 1. At C = s = 1: alpha2_max_i = 2 / (21 d) (1/672 at d = 64), alpha2_max_ii = 1 / (d + 128) (1/192 at
+    d = 64), depth_min_cor = 10.5 d + 96 (768 at d = 64).
+    """
+    rc, x = math.sqrt(C), depth * alpha2
+    return {"alpha2_max_i": 2.0 / ((rc * s**4 + 4 * rc + 16 * s**4) * width),
+            "alpha2_max_ii": 1.0 / (rc * (width + 128 * s**4)),
+            "tail_i": 2 * depth * math.exp(-width / (64 * alpha2 * s**2)),
+            "tail_cor": 2 * depth * math.exp(-depth * width / (64 * s**2)),
+            "tail_max": delta / 11,
+            "depth_min_cor": (0.5 * rc * s**4 + 2 * rc + 8 * s**4) * width + 96 * rc * s**4,
+            "lower_i": math.expm1(3 * x / 8 - math.sqrt(11 * x / (width * delta))),
+            "upper_ii": math.exp(x + math.sqrt(5 * x / (width * delta))) + 1,
+            "lower_cor": math.expm1(3 / 8 - math.sqrt(22 / (width * delta))),
+            "upper_cor": math.exp(1 + math.sqrt(10 / (width * delta))) + 1}
+
+
+def res1_gaussian_states(depth, width, alpha, activation, samples, seed, every=None):
+    """h_0 and h_L of res-1 with Gaussian weights (entries of sqrt(d) V_k i.i.d. N(0, 1)), drawn in O(d) per layer.
+
+    V_{k+1} is independent of h_k (a function of V_1..V_k and h_0), so given the past V_{k+1} sigma(h_k) is
+    N(0, ||sigma(h_k)||^2 I_d / d): the states of the network have the joint law of
+    h_{k+1} = h_k + alpha ||sigma(h_k)|| xi_{k+1} / sqrt(d), xi_k i.i.d. N(0, I_d) -- the same law, not an
+    approximation, at a cost of d numbers per layer and sample instead of d^2 (what makes d = 64..128 at
+    L = 768..4032 with hundreds of samples take seconds). The noise is drawn in float32 and widened, the
+    recursion runs in float64. ``every``: also return log ||h_k|| at k = 0, every, 2 every, ... (else None).
+    Checked against :class:`ScaledResNet` in law by tests/test_bounds.py.
+    """
+    act = get_activation(activation).fn
+    gen = torch.Generator().manual_seed(substream(seed, "outer"))
+    h0 = normal((samples, width), seed, "inputs")
+    h = h0.clone()
+    scale = alpha / math.sqrt(width)
+    logs = [torch.log(h0.norm(dim=1))] if every else None
+    chunk = max(1, 2**22 // (samples * width))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a layer is a few thousand numbers: a second thread only adds its hand-offs
+    try:
+        for start in range(0, depth, chunk):
+            xi = torch.randn((min(chunk, depth - start), samples, width), generator=gen, dtype=torch.float32)
+            for i, z in enumerate(xi.double()):
+                h.addcmul_(z, act(h).norm(dim=1, keepdim=True), value=scale)
+                if every and (start + i + 1) % every == 0:
+                    logs.append(torch.log(h.norm(dim=1)))
+    finally:
+        torch.set_num_threads(threads)
+    return h0, h, (torch.stack(logs).numpy() if every else None)
+
+
+_WHP = {"i": ("Prop. 3 (i)", "lower"), "ii": ("Prop. 3 (ii)", "upper"), "cor1_iii": ("Corollary 1 (iii)", "both")}
+
+
+def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_relu:0.75", deltas=(0.1, 0.5),
+              C=1.0, s=1.0, factor=1.0, samples=500, seed=0, device="cpu") -> list[dict]:
+    """Prop. 3 (i), (ii) and Corollary 1 (iii) as written: high-probability bounds, as exceedance frequencies.
+
+    res-1 under Hypotheses 1-2: entries of sqrt(d) V_k i.i.d. N(0, 1) (symmetric, unit variance, s^2-sub-Gaussian
+    with s = 1) and a|x| <= |sigma(x)| <= b|x| with 1/sqrt(2) <= a < b <= 1 (the default leaky ReLU of slope
+    0.75: ||h||^2/2 <= ||sigma(h)||^2 <= ||h||^2 and E||sigma(h)||^8 <= C ||h||^8 with C = 1). The ratio is
+    R = ||h_L - h_0||^2 / ||h_0||^2; the constants are :func:`prop3_constants`'s.
+
+    - ``part="i"``, Prop. 3 (i): if d >= 64 and alpha_L^2 <= 2 / ((sqrt(C) s^4 + 4 sqrt(C) + 16 s^4) d), then for
+      every delta in (0, 1) with 2 L exp(-d / (64 alpha_L^2 s^2)) <= delta / 11, with probability at least
+      1 - delta, R > exp(3 L alpha_L^2 / 8 - sqrt(11 L alpha_L^2 / (d delta))) - 1. Exceedance: R <= bound.
+    - ``part="ii"``, Prop. 3 (ii): if alpha_L^2 <= 1 / (sqrt(C) (d + 128 s^4)), then for every delta in (0, 1),
+      with probability at least 1 - delta, R < exp(L alpha_L^2 + sqrt(5 L alpha_L^2 / (d delta))) + 1.
+      Exceedance: R >= bound.
+    - ``part="cor1_iii"``, Corollary 1 (iii): if beta = 1/2 (alpha_L^2 = 1/L), d >= 64 and L >= (sqrt(C) s^4 / 2 +
+      2 sqrt(C) + 8 s^4) d + 96 sqrt(C) s^4, then for every delta in (0, 1) with 2 L exp(-L d / (64 s^2)) <=
+      delta / 11, with probability at least 1 - delta, exp(3/8 - sqrt(22 / (d delta))) - 1 < R <
+      exp(1 + sqrt(10 / (d delta))) + 1. Exceedance: R outside. (These are Prop. 3 (i) and (ii) at L alpha^2 = 1,
+      each with delta/2; the written L condition implies both alpha^2 conditions.)
+
+    Every written condition is checked (a ValueError names the one that fails): at C = s = 1 they all hold at
+    the plan's sizes, so none is relaxed. Two of the written bounds are vacuous there, and the row says so:
+    Prop. 3 (i)'s lower bound is positive only when L alpha^2 > (8/3)^2 11 / (d delta) (hence the plan takes
+    L alpha^2 = 4 at d = 64 and 2 at d = 128, where it is positive for delta = 1/2 only), and Corollary 1
+    (iii)'s lower bound is positive only when d delta > 22 (8/3)^2 = 156.4, which no delta < 1 meets at
+    d <= 128: its lower side holds trivially, its upper side is the check. The states are drawn by
+    :func:`res1_gaussian_states` (the network's law, d numbers a layer). ``alpha2`` defaults to the largest
+    the condition admits (1/L for the corollary); ``factor`` multiplies the bound (a wrong one must fail).
+
+    One row per delta: the frequency f of exceedances over n samples against delta; passed when
+    f <= delta + 4 sqrt(delta (1 - delta) / n).
+    """
+    source, side = _WHP[_checks.choice("part", part, tuple(_WHP))]
+    _check_common(depth, width, samples, seed)
+    k = prop3_constants(width, depth, 1.0 / depth, 0.5, C, s)
+    if alpha2 is None:
+        alpha2 = {"i": k["alpha2_max_i"], "ii": k["alpha2_max_ii"], "cor1_iii": 1.0 / depth}[part]
+    if width < 64 and part != "ii":
+        raise ValueError(f"width must be >= 64 ({source}: d >= 64); got {width!r}")
+    if part == "i" and alpha2 > k["alpha2_max_i"] * (1 + 1e-12):
+        raise ValueError(f"alpha2 must be <= {k['alpha2_max_i']:.6g} ({source}); got {alpha2!r}")
+    if part == "ii" and alpha2 > k["alpha2_max_ii"] * (1 + 1e-12):
+        raise ValueError(f"alpha2 must be <= {k['alpha2_max_ii']:.6g} ({source}); got {alpha2!r}")
+    if part == "cor1_iii" and (abs(alpha2 * depth - 1) > 1e-12 or depth < k["depth_min_cor"]):
+        raise ValueError(f"depth must be >= {k['depth_min_cor']:g} with alpha2 = 1/depth ({source}); got "
+                         f"depth={depth!r}, alpha2={alpha2!r}")
+    t = time.perf_counter()
+    h0, hL, _ = res1_gaussian_states(depth, width, math.sqrt(alpha2), activation, samples, seed)
+    r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
+    seconds = round(time.perf_counter() - t, 3)
+    rows = []
+    for delta in deltas:
+        _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+        c = prop3_constants(width, depth, alpha2, delta, C, s)
+        tail = c["tail_cor"] if part == "cor1_iii" else c["tail_i"]
+        if part != "ii" and tail > c["tail_max"]:
+            raise ValueError(f"delta must satisfy the tail condition of {source}: {tail:.3g} > delta/11")
+        lo = {"i": c["lower_i"], "ii": None, "cor1_iii": c["lower_cor"]}[part]
+        hi = {"i": None, "ii": c["upper_ii"], "cor1_iii": c["upper_cor"]}[part]
+        lo, hi = (None if lo is None else lo * factor), (None if hi is None else hi * factor)
+        out = np.zeros(len(r), dtype=bool)
+        if lo is not None:
+            out |= ~(r > lo)
+        if hi is not None:
+            out |= ~(r < hi)
+        freq, se = float(out.mean()), math.sqrt(delta * (1 - delta) / samples)
+        ok = freq <= delta + Z * se
+        vacuous = lo is not None and lo <= 0
+        what = (f"R <= {lo:.4g}" if side == "lower" else f"R >= {hi:.4g}" if side == "upper"
+                else f"R outside ({lo:.4g}, {hi:.4g})")
+        rows.append(_row(
+            part if part == "cor1_iii" else f"prop3_{part}", source, f"P({what}), delta={delta:g}", freq, se, 0.0,
+            delta, ok, ("within" if ok else "outside") + (" (lower bound vacuous: <= 0)" if vacuous else ""),
+            f"frequency <= delta + {Z:g} sqrt(delta(1-delta)/n); d={width}, L alpha^2={depth * alpha2:.4g}, "
+            f"alpha^2={alpha2:.4g}, C={C:g}, s={s:g}, tail {tail:.3g} <= delta/11" + (f"; bound x {factor:g}"
+                                                                                     if factor != 1 else ""),
+            activation=activation, init="iid-gaussian", beta=round(-math.log(alpha2) / (2 * math.log(depth)), 4),
+            depth=depth, width=width, samples=samples, delta=delta, seed=seed, seconds=seconds))
+    return rows
+
+
+def corollary1_width(*, widths=(2, 3, 4, 6, 8, 9, 16, 32, 64), depths=(16, 64, 256, 1024, 4096), beta=0.25,
+                     activation="identity", samples=200, seed=0, device="cpu") -> list[dict]:
+    """Corollary 1 (ii)'s condition d >= 9, measured: beta < 1/2 and widths d from 2 to 64.
+
+    Statement (as written): under Hypotheses 1-2, if beta < 1/2 and d >= 9, ||h_L - h_0|| / ||h_0|| -> infinity in
+    probability as L -> infinity (the proof's d >= 64 relaxed to d >= 9). What holds under 9, res-1 with
+    Gaussian weights: by :func:`res1_gaussian_states`, log ||h_{k+1}||^2 - log ||h_k||^2 =
+    log ||u + alpha r_k xi / sqrt(d)||^2 with u a unit vector, r_k = ||sigma(h_k)|| / ||h_k|| and xi ~ N(0, I_d)
+    independent of the past; its conditional mean is alpha^2 r_k^2 (1 - 2/d) + O(alpha^4) and its variance
+    4 alpha^2 r_k^2 / d + O(alpha^4). For the identity (r = 1) over L layers: mean L alpha^2 (1 - 2/d) = (1 - 2/d)
+    L^{1 - 2 beta}, standard deviation 2 sqrt(L alpha^2 / d): for every d >= 3 the mean outgrows the spread by
+    L^{(1 - 2 beta)/2}, so ||h_L|| / ||h_0|| (and ||h_L - h_0|| / ||h_0|| >= ||h_L|| / ||h_0|| - 1) tends to
+    infinity in probability; at d = 2 the second-order drift vanishes (for the identity exactly:
+    E log ||u + w||^2 = E_1(1 / alpha^2) for w complex Gaussian of variance alpha^2, e^{-L^{2 beta}} small), so
+    log ||h_L|| is a centred walk whose spread grows: P(||h_L|| > ||h_0||) stays near 1/2, no explosion in
+    probability. So d >= 9 is sufficient, not necessary; the measured boundary is between 2 and 3.
+
+    One row per width: the fraction p of samples with ||h_L|| > ||h_0|| at each depth. Verdict "explodes" if
+    p increases (by at least -4 SE) at every depth step and p >= 0.9 at the deepest L; "no explosion" if
+    p <= 0.75 at every depth. The theory expects "explodes" for d >= 3 and "no explosion" at d = 2; a row
+    passes when the verdict is the theory's. The rows hold the median of log(||h_L|| / ||h_0||) per depth
+    (in the rule) for the figure, beside the theory's mean (1/2)(1 - 2/d) L^{1 - 2 beta}.
+    """
+    depths = [_checks.positive_int("depths", L) for L in depths]
+    if len(depths) < 2 or sorted(set(depths)) != depths:
+        raise ValueError(f"depths must be at least two increasing integers; got {depths!r}")
+    if not 0 < beta < 0.5:
+        raise ValueError(f"beta must be in (0, 1/2) (Corollary 1 (ii)); got {beta!r}")
+    rows = []
+    for i, d in enumerate(widths):
+        _check_common(depths[0], d, samples, seed)
+        t = time.perf_counter()
+        p, med = [], []
+        for j, L in enumerate(depths):
+            h0, hL, _ = res1_gaussian_states(L, d, L ** -beta, activation, samples, seed + 7919 * i + 31 * j)
+            lr = torch.log(hL.norm(dim=1) / h0.norm(dim=1)).numpy()
+            p.append(float(np.mean(lr > 0)))
+            med.append(float(np.median(lr)))
+        se = [math.sqrt(max(q * (1 - q), 0.25 / samples) / samples) for q in p]
+        explodes = all(b >= a - Z * s_ for a, b, s_ in zip(p, p[1:], se[1:])) and p[-1] >= 0.9
+        bounded = all(q <= 0.75 for q in p)
+        verdict = "explodes" if explodes else "no explosion" if bounded else "undecided"
+        want = "explodes" if d >= 3 else "no explosion"
+        rows.append(_row(
+            "corollary1_width", "Corollary 1 (ii) (width)", f"P(||h_L|| > ||h_0||) at L={depths[-1]}", p[-1], se[-1],
+            0.9 if want == "explodes" else None, 0.75 if want == "no explosion" else None, verdict == want,
+            verdict, f"explodes: p increasing (within {Z:g} SE) and p(L_max) >= 0.9; no explosion: p <= 0.75 at "
+            f"every L; theory: {want} (d {'>= 3' if d >= 3 else '= 2'}); p per L: "
+            + ", ".join(f"{q:.3f}" for q in p) + "; median log(||h_L||/||h_0||) per L: "
+            + ", ".join(f"{m:.4g}" for m in med),
+            activation=activation, init="iid-gaussian", beta=beta, depth="/".join(map(str, depths)), width=d,
+            samples=samples, seed=seed, seconds=round(time.perf_counter() - t, 3)))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,7 +677,8 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
     """The one plan of the bound checks: for each bound, the checks with their sizes and seeds.
 
     Keyed by the bound's claim in ``reslimit.claims`` (``lemma1``, ``prop2``, ``prop3``, ``prop5_6``, ``prop8``,
-    ``prop9``); ``bounds`` runs them all, ``reslimit report`` each as one claim, so both measure the same
+    ``prop9``, and ``prop3_whp``, ``cor1_width``: the statements as written);
+    ``bounds`` runs them all, ``reslimit report`` each as one claim, so both measure the same
     numbers. Quick: i.i.d. width 8, 4000 samples, depth 64; smooth width 8, 200 samples, depths 16..1024.
     Full: width 16, 20000 samples, depth 256; smooth width 16, 500 samples, depths 16..4096.
     """
@@ -450,7 +705,17 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
         "prop8": [Check(prop8, dict(beta=beta, activation="tanh", seed=800 + i, **smooth))
                   for i, beta in enumerate((1.5, 1.25, 1.0, 0.75, 0.5))],
         "prop9": [Check(prop9, dict(beta=beta, seed=900 + i, **smooth)) for i, beta in enumerate((0.5, 0.75))]
-                 + [Check(prop9, dict(beta=1.0, seed=910, **smooth), control=True)],  # the neural ODE regime
+                 + [Check(prop9, dict(beta=1.0, seed=910, **smooth), control=True),  # the neural ODE regime
+                    # without V(0)'s positive eigenvalue (V = -W W^T / 2): max_k ratio <= 2, no explosion
+                    Check(prop9, dict(beta=0.5, condition="violated", seed=911, **smooth), control=True)],
+        # Prop. 3 (i), (ii) and Corollary 1 (iii) as written: exceedance frequencies at d = 64 and 128
+        "prop3_whp": [Check(prop3_whp, dict(part=part, width=d, depth=depth, samples=500 if quick else 4000,
+                                            seed=1300 + i))
+                      for i, (part, d, depth) in enumerate([("i", 64, 2688), ("i", 128, 2688), ("ii", 64, 384),
+                                                            ("ii", 128, 512), ("cor1_iii", 64, 768),
+                                                            ("cor1_iii", 128, 1440)])],
+        # Corollary 1 (ii)'s d >= 9: beta = 1/4, widths 2..64
+        "cor1_width": [Check(corollary1_width, dict(samples=200 if quick else 2000, seed=1400))],
     }
 
 
