@@ -367,3 +367,29 @@ def test_scaling_dist_flag(tmp_path, capsys):
     assert main([*args, "--init", "smooth", "--dist", "uniform", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("reslimit: error: dist is for init 'iid'") and not (tmp_path / "s").exists()
+
+
+def test_propagation_command(tmp_path, capsys):
+    from reslimit.studies.propagation import propagation
+
+    args = ["--depth", "6", "--width", "24", "--activations", "relu", "--inits", "he,xavier", "--ensemble", "2",
+            "--samples", "3", "--seed", "1"]
+    assert main(["propagation", *args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    result = propagation(depth=6, width=24, activations="relu", inits="he,glorot", ensemble=2, samples=3, seed=1)
+    n, a, i = result.index("mlp", "relu", "glorot")
+    line = next(x for x in out.splitlines() if x.startswith("mlp") and "glorot" in x)
+    assert _printed("at layer 6", line) == pytest.approx(result.act_std[n, a, i, 6], rel=1e-3)
+    assert _printed("(theory", line) == pytest.approx(np.sqrt(0.5**6 * (1 - 1 / np.pi)), rel=1e-3)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["params"]["inits"] == ["he", "glorot"] and manifest["params"]["depth"] == 6
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 7 and (tmp_path / "propagation.png").exists()
+
+
+def test_propagation_bad_input(tmp_path, capsys):
+    assert main(["propagation", "--inits", "orthogonal", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reslimit: error: inits must be one of") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

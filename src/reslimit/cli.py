@@ -42,6 +42,7 @@ from .regularity import describe_file
 from .simulate import simulate
 from .studies import bounds as bounds_study
 from .studies import phase as phase_study
+from .studies import propagation as propagation_study
 from .studies import scaling as scaling_study
 from .studies import trainability as trainability_study
 from .studies.grid import format_grid, parse_grid
@@ -202,6 +203,26 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for results.csv, manifest.json, trainability.png")
     tra.set_defaults(run=_trainability)
 
+    pro = commands.add_parser("propagation", help="per-layer std of activations and gradients: MLP and ResNet, "
+                              "per activation and initialization", description="A plain MLP and a scaled ResNet "
+                              "(res-2) at initialization: the std of the activations and the rms of the gradients "
+                              "per layer, beside the mean-field theory, for each activation and scheme.")
+    _option(pro, propagation_study.propagation, "depth", "L", type=int)
+    _option(pro, propagation_study.propagation, "width", "n", type=int)
+    for name, text in (("activations", "tanh, relu, leaky_relu[:slope], sigmoid, identity"),
+                       ("inits", "schemes: standard, lecun, glorot (xavier), he (kaiming)"),
+                       ("networks", "mlp, resnet")):
+        default = ",".join(inspect.signature(propagation_study.propagation).parameters[name].default)
+        pro.add_argument(f"--{name}", help=f"comma list of {text} (default {default})")
+    _option(pro, propagation_study.propagation, "beta", "the ResNet's alpha_L = L^-beta", type=_finite_float)
+    _option(pro, propagation_study.propagation, "ensemble", "independent weight draws", type=int)
+    _option(pro, propagation_study.propagation, "samples", "inputs per draw", type=int)
+    _option(pro, propagation_study.propagation, "dist", "the weights' law", choices=sorted(propagation_study.DISTS))
+    _option(pro, propagation_study.propagation, "seed", "", type=int)
+    pro.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, propagation.png")
+    pro.set_defaults(run=_propagation)
+
     bnd = commands.add_parser("bounds", help="Monte-Carlo checks of the theory's bounds (Lemma 1, Props 2-9)",
                               description="Each check: the measured value, its bound(s), a verdict.")
     bnd.add_argument("--full", action="store_true", help="paper-scale sizes (default: quick)")
@@ -351,6 +372,18 @@ def _trainability(args) -> int:
         print(f"H = {h:.3g} (critical beta {result.line[h]:g}): best accuracy "
               + ", ".join(f"beta={b:g}: {a:.3f}" for b, a in zip(result.params["betas"], row)))
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (best_accuracy), trainability.png")
+    return 0
+
+
+def _propagation(args) -> int:
+    """``reslimit propagation``: run the study into DIR, print the last layer's std and the input's gradient."""
+    result = propagation_study.propagation(**_given(args))
+    depth, rows = result.params["depth"], result.rows()  # depth + 1 rows per (network, activation, init)
+    for first, last in zip(rows[::depth + 1], rows[depth::depth + 1]):
+        print(f"{last['network']:6s} {last['activation']:14s} {last['init']:8s}: std of the activations at layer "
+              f"{depth} {last['act_std']:.4g} (theory {last['act_std_theory']:.4g}); rms gradient at the input "
+              f"{first['grad_rms']:.4g} (theory {first['grad_rms_theory']:.4g})")
+    print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, propagation.png")
     return 0
 
 
