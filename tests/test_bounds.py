@@ -269,3 +269,21 @@ def test_prop9_max_k_explodes_with_the_condition_not_without():
     assert not v["passed"] and v["verdict"] == "does not explode" and v["samples"] == 100
     medians = [float(m) for m in v["rule"].rsplit("max_k ratio ", 1)[1].split(", ")]
     assert max(medians) <= 2.0  # ||I + alpha V|| <= 1: max_k ||h_k - h_0|| <= 2 ||h_0||
+
+
+def test_whp_and_width_figures_draw_the_bounds_beside_the_measurement():
+    from reslimit.plots import whp_figure, width_explosion_figure
+
+    runs = []
+    B.prop3_whp(part="ii", width=64, depth=384, samples=50, seed=1, detail=runs)
+    assert len(runs) == 1 and len(runs[0]["ratios"]) == 50 and [b[0] for b in runs[0]["bounds"]] == [0.1, 0.5]
+    fig = whp_figure(runs)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    assert sum("upper bound" in t.get_text() for t in ax.get_legend().get_texts()) == 2
+    detail = {}
+    B.corollary1_width(widths=(2, 4), depths=(16, 64), samples=20, seed=1, detail=detail)
+    assert sorted(detail["median"]) == [2, 4] and detail["depths"] == [16, 64] and detail["beta"] == 0.25
+    fig = width_explosion_figure(detail)
+    assert all(a.get_xlabel() == "depth L" and a.get_ylabel() and a.get_legend() for a in fig.axes)
+    assert any("theory" in t.get_text() for t in fig.axes[0].get_legend().get_texts())

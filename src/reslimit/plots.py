@@ -579,6 +579,77 @@ def dropout_figure(moment_rows, accuracy_rows, path=None) -> Figure:
     return fig
 
 
+def whp_figure(runs: list[dict], path=None) -> Figure:
+    """Prop. 3 / Corollary 1 (iii) in high probability: per run, the empirical CDF of R = ||h_L - h_0||^2/||h_0||^2.
+
+    ``runs``: dicts with "source", "width", "depth", "x" (L alpha^2), "ratios" (the samples) and "bounds", a list of
+    (delta, lower or None, upper or None); each bound is drawn as a vertical line (dashed: lower, dotted: upper;
+    a vacuous lower bound <= 0 is noted in the legend), so the fraction of samples beyond it can be read off
+    against delta. Returns the Figure; saved as ``path`` (PNG and PDF) when given.
+    """
+    n = len(runs)
+    cols = min(3, max(n, 1))
+    rows = math.ceil(n / cols)
+    fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    for ax, run in zip(axes.flat, runs):
+        r = np.sort(np.asarray(run["ratios"], dtype=float))
+        ax.step(r, np.arange(1, len(r) + 1) / len(r), where="post", color="k", label=f"measured CDF (n={len(r)})")
+        for j, (delta, lo, hi) in enumerate(run["bounds"]):
+            c = f"C{j}"
+            if lo is not None and lo > 0:
+                ax.axvline(lo, color=c, ls="--", label=f"lower bound, delta={delta:g}")
+            elif lo is not None:
+                ax.plot([], [], color=c, ls="--", label=f"lower bound {lo:.2f} <= 0 (vacuous), delta={delta:g}")
+            if hi is not None:
+                ax.axvline(hi, color=c, ls=":", label=f"upper bound, delta={delta:g}")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("R = ||h_L - h_0||^2 / ||h_0||^2")
+        ax.set_ylabel("fraction of samples <= R")
+        ax.set_title(f"{run['source']}: d={run['width']}, L={run['depth']}, L a^2={run['x']:.3g}", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("High-probability bounds as written: no more than delta of the samples beyond each bound")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+def width_explosion_figure(detail: dict, path=None) -> Figure:
+    """Corollary 1 (ii) against the width: median log(||h_L|| / ||h_0||) and P(||h_L|| > ||h_0||) against L per d.
+
+    ``detail``: "depths", "beta", and per width d (keys of "median" and "p") the values per depth. Left: the
+    medians beside the theory's mean (1/2)(1 - 2/d) L^{1 - 2 beta} (dashed, the identity's second-order drift);
+    right: the fractions beside the thresholds of the verdicts (0.9: explodes, 0.75: no explosion).
+    """
+    depths = np.asarray(detail["depths"], dtype=float)
+    widths = sorted(detail["median"])
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4.2))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(widths)))
+    grid = np.geomspace(depths[0], depths[-1], 100)
+    for c, d in zip(colors, widths):
+        left.plot(depths, detail["median"][d], "o-", color=c, label=f"d={d}")
+        left.plot(grid, 0.5 * (1 - 2 / d) * grid ** (1 - 2 * detail["beta"]), "--", color=c, lw=0.8)
+        right.plot(depths, detail["p"][d], "o-", color=c, label=f"d={d}")
+    left.plot([], [], "k--", lw=0.8, label="theory (1/2)(1-2/d) L^(1-2 beta)")
+    right.axhline(0.9, color="C3", ls=":", label="explodes: p >= 0.9 at the deepest L")
+    right.axhline(0.75, color="C1", ls=":", label="no explosion: p <= 0.75 at every L")
+    right.axhline(0.5, color="0.5", lw=0.6)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("depth L")
+        ax.legend(fontsize=6, ncol=2)
+    left.set_ylabel("median log(||h_L|| / ||h_0||)")
+    right.set_ylabel("P(||h_L|| > ||h_0||)")
+    fig.suptitle(f"Corollary 1 (ii) across widths, beta = {detail['beta']:g}: explosion for d >= 3, none at d = 2")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plots import width_explosion_figure
+from ..studies.bounds import Check
 from .common import bound_claims
 
 
 def check(out: Path, *, checks) -> list[dict]:
-    """The planned checks (``plan(quick)["cor1_width"]`` of reslimit.studies.bounds), one claim per width.
+    """The planned checks (``plan(quick)["cor1_width"]`` of reslimit.studies.bounds), one claim per row.
 
-    Rows in ``out/cor1_width.csv``, figure ``out/cor1_width.png``.
+    Rows in ``out/cor1_width.csv`` (drawn one panel per row in ``out/cor1_width.png``); the claims' figure is
+    ``out/cor1_width_detail.png`` (:func:`reslimit.plots.width_explosion_figure`).
     """
-    return bound_claims(checks, out, "cor1_width")
+    detail = {}
+    checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
+    claims = bound_claims(checks, out, "cor1_width")
+    width_explosion_figure(detail, out / "cor1_width_detail.png")
+    return [c | {"figure": str(out / "cor1_width_detail.png")} for c in claims]

@@ -28,12 +28,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plots import whp_figure
+from ..studies.bounds import Check
 from .common import bound_claims
 
 
 def check(out: Path, *, checks) -> list[dict]:
-    """The planned checks (``plan(quick)["prop3_whp"]`` of reslimit.studies.bounds), one claim per (part, d, delta).
+    """The planned checks (``plan(quick)["prop3_whp"]`` of reslimit.studies.bounds), one claim per row.
 
-    Rows in ``out/prop3_whp.csv``, figure ``out/prop3_whp.png``.
+    Rows in ``out/prop3_whp.csv`` (drawn one panel per row in ``out/prop3_whp.png``); the claims' figure is
+    ``out/prop3_whp_detail.png`` (:func:`reslimit.plots.whp_figure`).
     """
-    return bound_claims(checks, out, "prop3_whp")
+    detail = []
+    checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
+    claims = bound_claims(checks, out, "prop3_whp")
+    whp_figure(detail, out / "prop3_whp_detail.png")
+    return [c | {"figure": str(out / "prop3_whp_detail.png")} for c in claims]

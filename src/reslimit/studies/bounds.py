@@ -522,7 +522,7 @@ _WHP = {"i": ("Prop. 3 (i)", "lower"), "ii": ("Prop. 3 (ii)", "upper"), "cor1_ii
 
 
 def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_relu:0.75", deltas=(0.1, 0.5),
-              C=1.0, s=1.0, factor=1.0, samples=500, seed=0, device="cpu") -> list[dict]:
+              C=1.0, s=1.0, factor=1.0, samples=500, seed=0, detail=None, device="cpu") -> list[dict]:
     """Prop. 3 (i), (ii) and Corollary 1 (iii) as written: high-probability bounds, as exceedance frequencies.
 
     res-1 under Hypotheses 1-2: entries of sqrt(d) V_k i.i.d. N(0, 1) (symmetric, unit variance, s^2-sub-Gaussian
@@ -552,7 +552,8 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
     the condition admits (1/L for the corollary); ``factor`` multiplies the bound (a wrong one must fail).
 
     One row per delta: the frequency f of exceedances over n samples against delta; passed when
-    f <= delta + 4 sqrt(delta (1 - delta) / n).
+    f <= delta + 4 sqrt(delta (1 - delta) / n). ``detail``, a list, receives the samples and bounds for
+    :func:`reslimit.plots.whp_figure`.
     """
     source, side = _WHP[_checks.choice("part", part, tuple(_WHP))]
     _check_common(depth, width, samples, seed)
@@ -572,7 +573,7 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
     h0, hL, _ = res1_gaussian_states(depth, width, math.sqrt(alpha2), activation, samples, seed)
     r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
     seconds = round(time.perf_counter() - t, 3)
-    rows = []
+    rows, drawn = [], []
     for delta in deltas:
         _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
         c = prop3_constants(width, depth, alpha2, delta, C, s)
@@ -582,6 +583,7 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
         lo = {"i": c["lower_i"], "ii": None, "cor1_iii": c["lower_cor"]}[part]
         hi = {"i": None, "ii": c["upper_ii"], "cor1_iii": c["upper_cor"]}[part]
         lo, hi = (None if lo is None else lo * factor), (None if hi is None else hi * factor)
+        drawn.append((delta, lo, hi))
         out = np.zeros(len(r), dtype=bool)
         if lo is not None:
             out |= ~(r > lo)
@@ -600,11 +602,14 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
                                                                                      if factor != 1 else ""),
             activation=activation, init="iid-gaussian", beta=round(-math.log(alpha2) / (2 * math.log(depth)), 4),
             depth=depth, width=width, samples=samples, delta=delta, seed=seed, seconds=seconds))
+    if detail is not None:
+        detail.append({"source": source, "width": width, "depth": depth, "x": depth * alpha2, "ratios": r,
+                       "bounds": drawn})
     return rows
 
 
 def corollary1_width(*, widths=(2, 3, 4, 6, 8, 9, 16, 32, 64), depths=(16, 64, 256, 1024, 4096), beta=0.25,
-                     activation="identity", samples=200, seed=0, device="cpu") -> list[dict]:
+                     activation="identity", samples=200, seed=0, detail=None, device="cpu") -> list[dict]:
     """Corollary 1 (ii)'s condition d >= 9, measured: beta < 1/2 and widths d from 2 to 64.
 
     Statement (as written): under Hypotheses 1-2, if beta < 1/2 and d >= 9, ||h_L - h_0|| / ||h_0|| -> infinity in
@@ -624,7 +629,8 @@ def corollary1_width(*, widths=(2, 3, 4, 6, 8, 9, 16, 32, 64), depths=(16, 64, 2
     p increases (by at least -4 SE) at every depth step and p >= 0.9 at the deepest L; "no explosion" if
     p <= 0.75 at every depth. The theory expects "explodes" for d >= 3 and "no explosion" at d = 2; a row
     passes when the verdict is the theory's. The rows hold the median of log(||h_L|| / ||h_0||) per depth
-    (in the rule) for the figure, beside the theory's mean (1/2)(1 - 2/d) L^{1 - 2 beta}.
+    (in the rule) for the figure, beside the theory's mean (1/2)(1 - 2/d) L^{1 - 2 beta}. ``detail``, a dict,
+    receives them per width for :func:`reslimit.plots.width_explosion_figure`.
     """
     depths = [_checks.positive_int("depths", L) for L in depths]
     if len(depths) < 2 or sorted(set(depths)) != depths:
@@ -641,6 +647,9 @@ def corollary1_width(*, widths=(2, 3, 4, 6, 8, 9, 16, 32, 64), depths=(16, 64, 2
             lr = torch.log(hL.norm(dim=1) / h0.norm(dim=1)).numpy()
             p.append(float(np.mean(lr > 0)))
             med.append(float(np.median(lr)))
+        if detail is not None:
+            detail.setdefault("median", {})[d], detail.setdefault("p", {})[d] = med, p
+            detail |= {"depths": list(depths), "beta": beta}
         se = [math.sqrt(max(q * (1 - q), 0.25 / samples) / samples) for q in p]
         explodes = all(b >= a - Z * s_ for a, b, s_ in zip(p, p[1:], se[1:])) and p[-1] >= 0.9
         bounded = all(q <= 0.75 for q in p)
