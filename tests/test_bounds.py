@@ -115,12 +115,14 @@ def test_one_plan_for_the_study_and_the_report():
         plan = B.plan(quick)
         assert list(plan)[:6] == ["lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9"]
         assert {"prop3_whp", "cor1_width"} <= set(plan)
+        assert {"lemma1_blocks", "prop6_nonlinear"} <= set(plan)
         for name, checks in plan.items():
             assert (CLAIMS[name].quick if quick else CLAIMS[name].full)["checks"] == checks
         seeds = [c.kwargs["seed"] for checks in plan.values() for c in checks]
         assert len(set(seeds)) == len(seeds)
         assert sum(len(plan[k]) for k in ("lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9")) == 25
         assert len(plan["prop3_whp"]) == 6 and len(plan["cor1_width"]) == 1
+        assert len(plan["lemma1_blocks"]) == 8 and len(plan["prop6_nonlinear"]) == 9
         assert [c.control for c in plan["prop9"]] == [False, False, True, True]
     assert B.plan(True)["lemma1"][0].kwargs == {"depth": 64, "beta": 0.5, "activation": "leaky_relu:0.5",
                                                "dist": "gaussian", "seed": 100, "width": 8, "samples": 4000}

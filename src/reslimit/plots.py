@@ -294,6 +294,39 @@ def _shortened(q: str) -> str:
     return q if len(q) <= 42 else q[:40] + "..."
 
 
+def sde_scaling_figure(result, path=None) -> Figure:
+    """The network with N(0, 2/d) weights against the SDE with diffusion sqrt(2/d), errors against L, log-log.
+
+    Left: max_k ||H_{k/L} - h_k|| per sample (band), its mean, fit and the theory's slope -1/2. Right: the mean
+    errors of the matched scaling (2/d), of the unit one (1/d: the network and SDE of std 1) and of the control
+    (2/d weights against the 1/d diffusion, which does not converge), beside the slope -1/2.
+    ``result``: a :class:`reslimit.studies.sde_scaling.SDEScalingResult`; saved as ``path`` (PNG and PDF) when
+    given.
+    """
+    p, depths = result.params, np.asarray(result.depths, dtype=float)
+    fig, axes = subplots(1, 2, figsize=(11, 4.2))
+    _rate_panel(axes[0], depths, result.errors["matched"], result.rates["matched"], -0.5, "error")
+    axes[0].set_ylabel(r"$\max_k \|H_{k/L} - h_k\|$")
+    axes[0].set_title(f"(3.4) vs (3.5): weights N(0, 2/d), diffusion sqrt(2/d); res1 ({p['activation']}), "
+                      f"d = {p['width']}", fontsize=9)
+    labels = {"matched": "weights N(0, 2/d) vs diffusion sqrt(2/d)", "unit": "weights N(0, 1/d) vs diffusion sqrt(1/d)",
+              "mismatched": "control: weights N(0, 2/d) vs diffusion sqrt(1/d)"}
+    for i, (key, label) in enumerate(labels.items()):
+        mean = result.errors[key].mean(1)
+        axes[1].plot(depths, mean, "o-", color=f"C{i}", label=f"{label}: slope {result.rates[key].slope:.3f}")
+    mean = result.errors["matched"].mean(1)
+    anchor = np.exp(np.mean(np.log(mean)) + 0.5 * np.mean(np.log(depths)))
+    axes[1].plot(depths, anchor * depths**-0.5, "--", color="C3", label="theory: slope -1/2")
+    axes[1].set_ylabel("mean of max_k ||H_{k/L} - h_k||")
+    axes[1].set_title("the scaling matters: same Brownian path, three diffusions", fontsize=9)
+    _depth_axis(axes[1], depths)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 def training_figure(rows: list[dict], params: dict, path=None) -> Figure:
     """Training and test loss, and test accuracy, against the epoch, beside the untrained network and chance.
 

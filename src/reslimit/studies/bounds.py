@@ -43,10 +43,17 @@ argument of Lemma 1 with a = b = 1 applies verbatim, so
     E ||p_0 - p_L||^2 / ||p_L||^2  =  (1 + alpha^2)^L - 1      (an identity: lower = upper).
 
 For nonlinear sigma the backward weights are not independent of p_{k+1} (through sigma'(h_j), j > k),
-so no bound is derived here for them.
+so this backward argument fails; the forward one of ``prop6`` below (q_{k+1} = (dh_{k+1}/dh_k) q_k) does not.
 
 ``corollary2`` -- Corollary 2 (gradients, Markov): the same as ``prop2`` for ||p_0 - p_L||^2 / ||p_L||^2
 under ``prop5_6``'s assumptions, with b = 1: P(ratio > (e - 1) L alpha^2 / delta) <= delta if L alpha^2 <= 1.
+
+``lemma1_blocks``, ``prop6``, ``corollary2_iii``, ``markov_document`` -- the statements as written, with the
+constants 1/2 and 1 of Hypotheses 2 and 4 (||x||^2/2 <= E||g(x)||^2 <= ||x||^2, the same for dg/dh, see
+:func:`hypotheses`), for res-2 / res-3 blocks and nonlinear gradients: Lemma 1 and Prop. 6,
+(1 + alpha^2/2)^L - 1 <= E ratio <= (1 + alpha^2)^L - 1 (res-3: the lower end, exactly); Props. 2 and 5,
+P(ratio > 2 L alpha^2/delta) <= delta; Cor. 2 (iii), e^(1/2) - 1 <= E||p_0 - p_L||^2/||p_L||^2 <= e^4 - 1 at
+beta = 1/2, whose lower end holds only as L -> infinity. Derivations in their docstrings.
 
 ``prop8`` -- Prop. 8 (smooth weights V_k = X(k/L) / sqrt(d), X a Gaussian process with a smooth kernel):
 res-1 with |sigma(x)| <= b|x|. Pathwise (Gronwall): ||h_{k+1}|| <= (1 + alpha b ||V_{k+1}||_op) ||h_k||, so
@@ -301,6 +308,167 @@ def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, 
     row = _markov("corollary2", "Corollary 2", "||p_0-p_L||^2/||p_L||^2", r, depth, beta, delta, b, samples)
     return [row | {"activation": "identity", "init": "iid-gaussian", "width": width, "seed": seed,
                    "seconds": round(time.perf_counter() - t, 3)}]
+
+
+# ---------------------------------------------------------------------------------------------
+# the statements as written with the constants 1/2 and 1: res-2 / res-3 blocks, nonlinear gradients
+
+_HYP = 0.5  # Hypotheses 2 and 4: ||x||^2 / 2 <= E||.||^2 <= ||x||^2
+
+
+def hypotheses(block: str, activation: str) -> tuple[bool, str]:
+    """Whether Hypotheses 2 and 4 (constants 1/2 and 1) hold for ``block`` with ``activation``, and why.
+
+    Hypothesis 2: ||h||^2/2 <= E||g(h, theta)||^2 <= ||h||^2 for every h; Hypothesis 4: ||q||^2/2 <=
+    E(||dg/dh(h, theta) q||^2 | h, q) <= ||q||^2. For res-1 (and res-2, whose W has symmetric unit-variance
+    entries of sqrt(d) W so that E||W h||^2 = ||h||^2) both hold when a|x| <= |sigma(x)| <= b|x| and
+    a <= sigma' <= b with 1/sqrt(2) <= a and b <= 1 (the activation's envelope, :func:`envelope`, which for
+    leaky ReLU and the identity is also the range of sigma'). res-3 (ReLU) satisfies both with equality at
+    1/2: E||ReLU(W h)||^2 = ||h||^2/2 and E||diag(1{W h > 0}) W q||^2 = ||q||^2/2 (W -> -W flips the
+    indicator and leaves (W_i h)^2, (W_i q)^2 unchanged). tanh and ReLU outside res-3 have a = 0: the lower
+    constant fails (E tanh(x)^2 = 0.394 for x ~ N(0, 1)).
+    """
+    if block == "res3":
+        return True, "res-3: E||ReLU(Wh)||^2 = ||h||^2/2, E||D W q||^2 = ||q||^2/2 (W symmetric)"
+    a, b = envelope(activation)
+    ok = a**2 >= _HYP - 1e-12 and b <= 1 + 1e-12
+    cond = "1/sqrt 2 <= a, b <= 1" if ok else "not 1/sqrt 2 <= a <= b <= 1"
+    return ok, f"{block}, {activation}: a={a:g}, b={b:g} ({cond})"
+
+
+def _block_ratios(depth, width, beta, block, activation, samples, seed, device="cpu"):
+    """||h_L - h_0||^2/||h_0||^2 and ||p_0 - p_L||^2/||p_L||^2 for ``samples`` independent networks (one input each).
+
+    Entries of sqrt(d) V_k and sqrt(d) W_k i.i.d. N(0, 1) (Hypothesis 1), h_0 ~ N(0, I_d), and p_L ~ N(0, I_d)
+    drawn independently of the weights (Hypothesis 3: p_L/||p_L|| is centred with covariance I_d/d given h_L).
+    """
+    outer = IID(width, samples, seed=substream(seed, "outer"), device=device)
+    inner = IID(width, samples, seed=substream(seed, "inner"), device=device) if block in ("res2", "res3") else None
+    h0 = normal((samples, 1, width), seed, "inputs", device=device)
+    pL = normal((samples, 1, width), seed, "targets", device=device)
+    big = depth * samples * width**2 * 8 * (1 if inner is None else 2) > _STREAM_BYTES
+    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+                       stream=big)
+    with torch.no_grad():
+        hL = net(h0)
+        p0 = net.adjoint(h0, pL, every=depth)[0]
+    rh = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).flatten()
+    rg = (((p0 - pL) ** 2).sum(-1) / (pL**2).sum(-1)).flatten()
+    rh[diverged(hL).flatten()] = math.inf
+    rg[diverged(p0).flatten()] = math.inf
+    return rh.cpu().numpy(), rg.cpu().numpy()
+
+
+def statement_band(depth: int, beta: float, bound: str = "document") -> tuple[float | None, float | None]:
+    """The band [lower, upper] on E ratio of Lemma 1 / Prop. 6 as written, alpha = L^-beta.
+
+    "document": [(1 + alpha^2/2)^L - 1, (1 + alpha^2)^L - 1]; "exact": lower = upper = (1 + alpha^2/2)^L - 1
+    (res-3); "upper": [None, (1 + alpha^2)^L - 1]; "corollary2": [e^(1/2) - 1, e^4 - 1] (beta = 1/2).
+    """
+    a2 = depth ** (-2.0 * beta)
+    low, up = (1 + _HYP * a2) ** depth - 1, (1 + a2) ** depth - 1
+    bands = {"document": (low, up), "exact": (low, low), "upper": (None, up),
+             "corollary2": (math.expm1(0.5), math.expm1(4.0))}
+    return bands[_checks.choice("bound", bound, tuple(bands))]
+
+
+_BOUND_RULES = {"document": "(1+a_L^2/2)^L-1 <= mean <= (1+a_L^2)^L-1", "exact": "|mean - ((1+a_L^2/2)^L-1)| small",
+                "upper": "mean <= (1+a_L^2)^L-1", "corollary2": "e^(1/2)-1 <= mean <= e^4-1"}
+
+
+def _statement(check, source, quantity, which, *, depth, beta, block, activation, bound, claimed, width, samples,
+               seed, device):
+    _check_common(depth, width, samples, seed)
+    if bound == "corollary2" and beta != 0.5:
+        raise ValueError(f"beta must be 1/2 for Corollary 2 (iii); got {beta!r}")
+    holds, why = hypotheses(block, activation)
+    t = time.perf_counter()
+    rh, rg = _block_ratios(depth, width, beta, block, activation, samples, seed, device)
+    mean, se = _mean_se(rh if which == "hidden" else rg)
+    lower, upper = statement_band(depth, beta, bound) if claimed is None else claimed
+    ok = _within(mean, se, lower, upper)
+    return [_row(check, source, quantity, mean, se, lower, upper, ok, "within" if ok else "outside",
+                 f"{_BOUND_RULES[bound]} within {Z:g} SE; hypotheses {'hold' if holds else 'FAIL'}: {why}",
+                 block=block, activation=activation, init="iid-gaussian", beta=beta, depth=depth, width=width,
+                 samples=samples, seed=seed, seconds=round(time.perf_counter() - t, 3))]
+
+
+def lemma1_blocks(*, depth=64, beta=0.5, block="res3", activation="relu", bound="document", claimed=None, width=8,
+                  samples=2000, seed=0, device="cpu") -> list[dict]:
+    """Lemma 1 as written, any block: (1 + alpha^2/2)^L - 1 <= E||h_L - h_0||^2/||h_0||^2 <= (1 + alpha^2)^L - 1.
+
+    Under Hypotheses 1-2 (:func:`hypotheses`). Derivation (as for res-1): V_{k+1} is independent of h_k and of
+    theta_{k+1}, so E||h_{k+1}||^2 = E||h_k||^2 + alpha^2 E||g(h_k, theta_{k+1})||^2, and Hypothesis 2 puts
+    the last term in [1/2, 1] alpha^2 E||h_k||^2. res-3 sits on the lower end: E ratio = (1 + alpha^2/2)^L - 1
+    exactly (``bound="exact"``). res-2 with tanh (a = 0) breaks the lower end (E tanh(x)^2 < 1/2) but keeps
+    the upper one (|tanh x| <= |x|: ``bound="upper"``). ``claimed`` = (lower, upper) replaces the band (a
+    wrong one must fail). Verdict: lower - 4 SE <= mean <= upper + 4 SE.
+    """
+    return _statement("lemma1_blocks", f"Lemma 1 ({block})", "E||h_L-h_0||^2/||h_0||^2", "hidden", depth=depth,
+                      beta=beta, block=block, activation=activation, bound=bound, claimed=claimed, width=width,
+                      samples=samples, seed=seed, device=device)
+
+
+def prop6(*, depth=64, beta=0.5, block="res1", activation="leaky_relu:0.75", bound="document", claimed=None,
+          width=8, samples=2000, seed=0, device="cpu") -> list[dict]:
+    """Prop. 6 as written: (1 + alpha^2/2)^L - 1 <= E||p_0 - p_L||^2/||p_L||^2 <= (1 + alpha^2)^L - 1.
+
+    Under Hypotheses 1-4 (:func:`hypotheses`; Hypothesis 3 by p_L ~ N(0, I_d) independent of the weights).
+    Derivation: with q_k(z) = (dh_k/dh_0) z, q_{k+1} = q_k + alpha V_{k+1} (dg/dh)(h_k) q_k, and V_{k+1}
+    independent of (h_k, q_k), so E||q_{k+1}||^2 = E||q_k||^2 + alpha^2 E||(dg/dh) q_k||^2, in
+    [1 + alpha^2/2, 1 + alpha^2] E||q_k||^2 by Hypothesis 4; and p_0 - p_L = (J^T - I) p_L with J = dh_L/dh_0,
+    so for p_L/||p_L|| uniform on the sphere and independent of J, E ratio = E||J - I||_F^2 / d =
+    E||q_L(z) - z||^2 / d for z ~ N(0, I_d): the forward sum. res-3 gives (1 + alpha^2/2)^L - 1 exactly
+    (``bound="exact"``); tanh (sigma' -> 0) breaks the lower end. Verdict as :func:`lemma1_blocks`.
+    """
+    return _statement("prop6", f"Prop. 6 ({block})", "E||p_0-p_L||^2/||p_L||^2", "grad", depth=depth, beta=beta,
+                      block=block, activation=activation, bound=bound, claimed=claimed, width=width, samples=samples,
+                      seed=seed, device=device)
+
+
+def corollary2_iii(*, depth=64, block="res1", activation="leaky_relu:0.75", claimed=None, width=8, samples=2000,
+                   seed=0, device="cpu") -> list[dict]:
+    """Corollary 2 (iii) as written, beta = 1/2: e^(1/2) - 1 <= E||p_0 - p_L||^2/||p_L||^2 <= e^4 - 1.
+
+    From Prop. 6 with alpha^2 = 1/L: (1 + 1/(2L))^L - 1 increases to e^(1/2) - 1 and (1 + 1/L)^L - 1 <= e - 1
+    < e^4 - 1. The lower end is therefore the L -> infinity value: at finite L, Prop. 6 gives only
+    (1 + 1/(2L))^L - 1 = e^(1/2) - 1 - e^(1/2)/(8L) + O(L^-2), which res-3 attains exactly (at L = 2:
+    0.5625 < 0.6487, a failure of the statement as written that the plan records as a control); at L = 64 the
+    gap, 0.0032, is far inside 4 SE. Verdict as :func:`lemma1_blocks`.
+    """
+    return _statement("corollary2_iii", f"Cor. 2(iii) ({block})", "E||p_0-p_L||^2/||p_L||^2 at beta=1/2", "grad",
+                      depth=depth, beta=0.5, block=block, activation=activation, bound="corollary2", claimed=claimed,
+                      width=width, samples=samples, seed=seed, device=device)
+
+
+def markov_document(*, which="hidden", depth=64, beta=0.75, delta=0.1, block="res3", activation="relu", const=2.0,
+                    width=8, samples=2000, seed=0, device="cpu") -> list[dict]:
+    """Props. 2 (``which="hidden"``) and 5 (``"grad"``), L alpha^2 <= 1: P(ratio > 2 L alpha^2/delta) <= delta.
+
+    Derivation: Lemma 1 / Prop. 6's upper end (1 + alpha^2)^L - 1 <= e^(L alpha^2) - 1 <= (e - 1) L alpha^2
+    <= 2 L alpha^2 (convexity on [0, 1]), then Markov's inequality. ``const`` replaces the 2 (a wrong one, e.g.
+    0.05, must fail). Verdict: frequency <= delta + 4 sqrt(delta (1 - delta) / n).
+    """
+    _check_common(depth, width, samples, seed)
+    _checks.real("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    alpha2L = depth ** (1 - 2 * beta)
+    if alpha2L > 1 + 1e-12:
+        raise ValueError(f"beta must give L alpha_L^2 <= 1 (beta >= 1/2); got beta={beta!r}, depth={depth!r}")
+    holds, why = hypotheses(block, activation)
+    t = time.perf_counter()
+    rh, rg = _block_ratios(depth, width, beta, block, activation, samples, seed, device)
+    r = rh if which == "hidden" else rg
+    thresh = const * alpha2L / delta
+    freq = float(np.mean(r > thresh))
+    se = math.sqrt(delta * (1 - delta) / samples)
+    ok = freq <= delta + Z * se
+    name, source, q = (("prop2_blocks", f"Prop. 2 ({block})", "||h_L-h_0||^2/||h_0||^2") if which == "hidden" else
+                       ("prop5", f"Prop. 5 ({block})", "||p_0-p_L||^2/||p_L||^2"))
+    return [_row(name, source, f"P({q} > {const:g} L a_L^2/delta), threshold {thresh:.4g}", freq, se, 0.0, delta, ok,
+                 "within" if ok else "outside", f"frequency <= delta + {Z:g} sqrt(delta(1-delta)/n); hypotheses "
+                 f"{'hold' if holds else 'FAIL'}: {why}", block=block, activation=activation, init="iid-gaussian",
+                 beta=beta, depth=depth, width=width, samples=samples, delta=delta, seed=seed,
+                 seconds=round(time.perf_counter() - t, 3))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -698,6 +866,11 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
     depths = (16, 64, 256) if quick else (16, 64, 256, 1024)
     lemma = [(0.5, "leaky_relu:0.5", "gaussian"), (0.3, "leaky_relu:0.5", "rademacher"), (0.5, "identity", "gaussian"),
              (0.5, "leaky_relu:0.8", "rademacher")]
+    lem = enumerate([(0.5, "res3", "relu", "document"), (0.3, "res3", "relu", "exact"),
+                     (0.5, "res2", "leaky_relu:0.8", "document"), (0.3, "res2", "leaky_relu:0.75", "document"),
+                     (0.5, "res2", "tanh", "upper")])
+    grads = enumerate([(0.5, "res1", "leaky_relu:0.75", "document"), (0.3, "res1", "leaky_relu:0.75", "document"),
+                       (0.5, "res2", "leaky_relu:0.8", "document"), (0.5, "res3", "relu", "exact")])
     return {
         "lemma1": [Check(lemma1, dict(depth=L, beta=beta, activation=act, dist=dist, seed=100 + i, **iid))
                    for i, (beta, act, dist) in enumerate(lemma)],
@@ -725,6 +898,28 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
                                                             ("cor1_iii", 128, 1440)])],
         # Corollary 1 (ii)'s d >= 9: beta = 1/4, widths 2..64
         "cor1_width": [Check(corollary1_width, dict(samples=200 if quick else 2000, seed=1400))],
+        # the statements as written (constants 1/2 and 1) for res-2 / res-3 and for nonlinear gradients
+        "lemma1_blocks": [Check(lemma1_blocks, dict(depth=L, beta=beta, block=block, activation=act, bound=bound,
+                                                    seed=1100 + i, **iid)) for i, (beta, block, act, bound) in lem]
+                         # control: res-2 tanh breaks Hypothesis 2, and the lower end with it
+                         + [Check(lemma1_blocks, dict(depth=L, beta=0.5, block="res2", activation="tanh", seed=1105,
+                                                      **iid), control=True)]
+                         + [Check(markov_document, dict(which="hidden", depth=L, beta=beta, delta=0.1, block=block,
+                                                        activation=act, seed=1106 + i, **iid))
+                            for i, (beta, block, act) in enumerate([(0.5, "res3", "relu"),
+                                                                    (0.75, "res2", "leaky_relu:0.8")])],
+        "prop6_nonlinear": [Check(prop6, dict(depth=L, beta=beta, block=block, activation=act, bound=bound,
+                                              seed=1200 + i, **iid)) for i, (beta, block, act, bound) in grads]
+                           + [Check(corollary2_iii, dict(depth=L, block=block, activation=act, seed=1204 + i, **iid))
+                              for i, (block, act) in enumerate([("res1", "leaky_relu:0.75"), ("res3", "relu")])]
+                           + [Check(markov_document, dict(which="grad", depth=L, beta=0.75, delta=0.1, block="res1",
+                                                          activation="leaky_relu:0.75", seed=1207, **iid))]
+                           # controls: tanh breaks Hypothesis 4 and the lower end; Cor. 2(iii)'s e^(1/2) - 1 is the
+                           # L -> infinity value, which res-3 at L = 2 ((1 + 1/4)^2 - 1 = 0.5625) stays below
+                           + [Check(prop6, dict(depth=L, beta=0.5, block="res1", activation="tanh", seed=1208, **iid),
+                                    control=True),
+                              Check(corollary2_iii, dict(depth=2, block="res3", activation="relu", seed=1209, **iid),
+                                    control=True)],
     }
 
 
