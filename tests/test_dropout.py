@@ -92,3 +92,18 @@ def test_training_with_dropout_on_digits():
     assert torch.equal(first, second)
     accuracy = (first.argmax(-1) == data.y_test).double().mean().item()
     assert accuracy == pytest.approx(history.rows[-1]["test_accuracy"], abs=1e-12)
+
+
+def test_a_resumed_training_draws_the_masks_of_an_uninterrupted_one(tmp_path):
+    data = get_data("digits", seed=0)
+
+    def net():
+        return ScaledResNet(4, 8, beta=0.5, block="res3", seed=1, dtype=torch.float32, dropout=0.2,
+                            input_dim=data.input_dim, output_dim=data.output_dim)
+
+    whole = train(net(), data, epochs=2, lr=0.05, seed=1)
+    train(net(), data, epochs=1, lr=0.05, seed=1, checkpoint=tmp_path / "run.pt")
+    resumed = train(net(), data, epochs=2, lr=0.05, seed=1, checkpoint=tmp_path / "run.pt")
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in whole.rows]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.rows] == strip
+    assert torch.equal(whole.snapshots[2]["V"], resumed.snapshots[2]["V"])
