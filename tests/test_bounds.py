@@ -289,3 +289,16 @@ def test_whp_and_width_figures_draw_the_bounds_beside_the_measurement():
     fig = width_explosion_figure(detail)
     assert all(a.get_xlabel() == "depth L" and a.get_ylabel() and a.get_legend() for a in fig.axes)
     assert any("theory" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_prop9_figure_draws_the_theory_beside_the_medians():
+    from reslimit.plots import max_increment_figure
+
+    runs = []
+    B.prop9(beta=0.5, depths=(8, 32), width=4, samples=20, seed=1, detail=runs)
+    B.prop9(beta=0.5, depths=(8, 32), width=4, samples=20, seed=1, condition="violated", detail=runs)
+    assert [r["condition"] for r in runs] == ["imposed", "violated"] and len(runs[0]["median"]) == 2
+    assert max(runs[1]["median"]) <= 2.0
+    fig = max_increment_figure(runs)
+    assert all(a.get_xlabel() == "depth L" and a.get_ylabel() and a.get_legend() for a in fig.axes)
+    assert any("theory" in t.get_text() for t in fig.axes[0].get_legend().get_texts())

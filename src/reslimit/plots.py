@@ -683,6 +683,43 @@ def width_explosion_figure(detail: dict, path=None) -> Figure:
     return fig
 
 
+def max_increment_figure(runs: list[dict], path=None) -> Figure:
+    """Prop. 9 with max_k: the median over samples of max_k ||h_k - h_0|| / ||h_0|| against L, one line per run.
+
+    ``runs``: dicts with "beta", "condition" ("imposed" or "violated"), "depths", "median", "kept", "slope". Left:
+    log(1 + median) against L on log-log axes, with the theory's growth L^{1 - beta} (dashed) and the verdict's
+    threshold L^{(1 - beta)/2} (dotted) anchored at the first depth; right: the medians themselves, with the
+    bound 2 that holds without the eigenvalue condition (V negative semi-definite).
+    """
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4.2))
+    for i, run in enumerate(runs):
+        depths = np.asarray(run["depths"], dtype=float)
+        y = np.log1p(np.asarray(run["median"], dtype=float))
+        cond = "condition imposed" if run["condition"] == "imposed" else "condition violated"
+        label = f"beta={run['beta']:g}, {cond} (n={run['kept']}; slope {run['slope']:.2f})"
+        c = f"C{i}"
+        left.plot(depths, y, "o-", color=c, label=label)
+        right.plot(depths, run["median"], "o-", color=c, label=label)
+        if run["condition"] == "imposed" and run["beta"] < 1:
+            left.plot(depths, y[0] * (depths / depths[0]) ** (1 - run["beta"]), "--", color=c, lw=0.8)
+            left.plot(depths, y[0] * (depths / depths[0]) ** ((1 - run["beta"]) / 2), ":", color=c, lw=0.8)
+    left.plot([], [], "k--", lw=0.8, label="theory: L^(1-beta)")
+    left.plot([], [], "k:", lw=0.8, label="explosion threshold: L^((1-beta)/2)")
+    right.axhline(2.0, color="k", ls="--", lw=0.8, label="bound 2 without a positive eigenvalue")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.legend(fontsize=6)
+    left.set_ylabel("log(1 + median max_k ||h_k - h_0|| / ||h_0||)")
+    right.set_ylabel("median max_k ||h_k - h_0|| / ||h_0||")
+    fig.suptitle("Prop. 9: res-1, identity, smooth weights with V(0) having a real positive eigenvalue")
+    fig.tight_layout()
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

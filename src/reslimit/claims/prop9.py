@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plots import max_increment_figure
+from ..studies.bounds import Check
 from .common import bound_claims
 
 
 def check(out: Path, *, checks) -> list[dict]:
     """The planned checks of Prop. 9 (``plan(quick)["prop9"]`` of reslimit.studies.bounds), one claim per row.
 
-    Rows in ``out/prop9.csv``, figure ``out/prop9.png``.
+    Rows in ``out/prop9.csv`` (one panel per row in ``out/prop9.png``); the claims' figure is
+    ``out/prop9_detail.png`` (:func:`reslimit.plots.max_increment_figure`).
     """
-    return bound_claims(checks, out, "prop9")
+    detail = []
+    checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
+    claims = bound_claims(checks, out, "prop9")
+    max_increment_figure(detail, out / "prop9_detail.png")
+    return [c | {"figure": str(out / "prop9_detail.png")} for c in claims]

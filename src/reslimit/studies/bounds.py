@@ -579,7 +579,7 @@ def _max_increments(depths, beta, width, samples, seed, lengthscale, condition, 
 
 
 def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengthscale=0.1, seed=0,
-          condition="imposed", device="cpu") -> list[dict]:
+          condition="imposed", detail=None, device="cpu") -> list[dict]:
     """Prop. 9 as written: max_k ||h_k - h_0|| / ||h_0|| -> infinity as L -> infinity (res-1, identity, beta in (0, 1)).
 
     Statement: res-1 with sigma the identity, h_{k+1} = h_k + L^-beta V_{k+1} h_k, V_k = V(k/L) with V Lipschitz and
@@ -599,7 +599,8 @@ def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengths
     Verdict "explodes" if the median over the kept samples of log(1 + max_k ratio) is positive and increasing
     at every depth step and the slope of its logarithm against log L is >= (1 - beta)/2 by two bootstrap SEs
     (theory: 1 - beta), or a sample overflowed at the deepest L. At beta = 1 (the neural ODE) or with the
-    condition violated the same rule must say "does not explode".
+    condition violated the same rule must say "does not explode". ``detail``, a list, receives the medians per
+    depth for :func:`reslimit.plots.max_increment_figure`.
     """
     depths = [_checks.positive_int("depths", L) for L in depths]
     if len(depths) < 2 or sorted(set(depths)) != depths:
@@ -614,6 +615,9 @@ def prop9(*, beta=0.5, depths=(16, 64, 256, 1024), width=8, samples=200, lengths
     ok = (math.isfinite(slope) and slope - margin >= (1 - beta) / 2 and bool(np.all(med > 0))
           and bool(np.all(np.diff(med) > 0))) or bool(np.isinf(med[-1]))
     cond = f"imposed, {kept} of {n} kept" if condition == "imposed" else "violated (V = -W W^T/2)"
+    if detail is not None:
+        detail.append({"beta": beta, "condition": condition, "depths": depths, "median": np.expm1(med).tolist(),
+                       "kept": kept, "slope": slope})
     return [_row("prop9", "Prop. 9", "slope of log median log(1+max_k ||h_k-h_0||/||h_0||) vs log L", slope, se,
                  (1 - beta) / 2, None, ok, "explodes" if ok else "does not explode",
                  "slope - 2 SE >= (1-beta)/2, medians positive and increasing (theory 1-beta); V(0) with a real "
