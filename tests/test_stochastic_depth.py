@@ -177,3 +177,14 @@ def test_evaluation_network_converges_to_the_scaled_ode_at_rate_one():
     assert abs(r["eval_rate"].slope + 1) < 0.1
     assert r["train"][-1].mean() > 3 * r["eval"][-1].mean()  # at L = 64 the masks' fluctuation dominates
     assert LinearSurvival(0.5)(1.0) == 0.5 and LinearSurvival(0.5)(0.0) == 1.0
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_exact_second_moment_tends_to_the_sdes(mode):
+    """prod_k (1 + f_k / L) - 1 (f_k = p_k or p_k^2) tends to exp(int f) - 1 at rate 1/L, the SDE's value."""
+    gaps = []
+    for L in (1000, 2000):
+        p = [1 - k / L * 0.5 for k in range(1, L + 1)]
+        exact = sd.second_moment_theory(1.0, L**-0.5, p if mode == "train" else [x * x for x in p])
+        gaps.append(abs(exact - sd.sde_second_moment(0.5, mode)))
+    assert gaps[0] < 2e-3 and gaps[1] == pytest.approx(gaps[0] / 2, rel=0.01)

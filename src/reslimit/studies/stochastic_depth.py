@@ -85,6 +85,15 @@ def second_moment_theory(c: float, alpha: float, factors: Sequence[float]) -> fl
     return math.expm1(math.fsum(math.log1p(f * c * alpha**2) for f in factors))
 
 
+def sde_second_moment(p_L: float, mode: str) -> float:
+    """E||H_1 - h_0||^2 / ||h_0||^2 = exp(int_0^1 s(t)^2 dt) - 1 for dH = s(t) dB_t H / sqrt(d) (res-1 with the
+    identity; Ito: d||H||^2 = 2 <H, dH> + s^2 ||H||^2 dt), with the linear decay p(t) = 1 - t (1 - p_L):
+    ``mode`` "train", s = sqrt(p), the training-mode network's limit in law: exp((1 + p_L)/2) - 1;
+    "eval", s = p, the evaluation-mode network's limit: exp(1 - (1 - p_L) + (1 - p_L)^2 / 3) - 1."""
+    a = 1.0 - p_L
+    return math.expm1((1.0 + p_L) / 2.0 if mode == "train" else 1.0 - a + a * a / 3.0)
+
+
 def expected_depth_mc(depth: int, p_L: float, *, passes: int, batch: int, seed: int = 0) -> dict:
     """The kept blocks of ``passes`` training-mode passes over ``batch`` inputs (one network), by its masks.
 
