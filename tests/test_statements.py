@@ -127,7 +127,7 @@ def test_markov_as_written():
 
 
 def test_plan_rows_of_the_statements():
-    for quick, (width, samples, depth) in ((True, (8, 4000, 64)), (False, (16, 20000, 256))):
+    for quick, (width, samples, depth) in ((True, (8, 4000, 64)), (False, (16, 6000, 256))):
         plan = B.plan(quick)
         assert [c.control for c in plan["lemma1_blocks"]] == [False] * 5 + [True] + [False] * 2
         assert [c.control for c in plan["prop6_nonlinear"]] == [False] * 7 + [True, True]
