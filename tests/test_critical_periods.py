@@ -89,7 +89,24 @@ def test_the_claim_writes_its_rows_and_judges_the_summary(tmp_path, monkeypatch)
 @pytest.mark.parametrize("kwargs, message", [
     ({"deficits": [0]}, "deficits"), ({"deficits": []}, "deficits and seeds must be non-empty"),
     ({"seeds": []}, "deficits and seeds must be non-empty"), ({"recovery": 0}, "recovery"), ({"lr": 0}, "lr"),
-    ({"beta": -1}, "beta")])
+    ({"beta": -1}, "beta"), ({"deficit": "noise"}, "deficit"), ({"deficit": "dropout", "dropout": 1}, "dropout")])
 def test_bad_input_is_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         critical_periods(**kwargs)
+
+
+def test_early_dropout_is_the_same_weights_trained_with_dropout_first(result):
+    """deficit="dropout": the first T epochs with dropout in the residual branches, then the plain network; the
+    control is the blur study's (the same initial weights, no dropout), so its accuracies are the same numbers."""
+    dropped = critical_periods(**SIZES, deficit="dropout", dropout=0.5)
+    assert [r["control_during"] for r in dropped.rows] == [r["control_during"] for r in result.rows]
+    assert [r["control_after"] for r in dropped.rows] == [r["control_after"] for r in result.rows]
+    data = digits()
+    r = dropped.rows[0]
+    net = ScaledResNet(2, 4, beta=0.5, block="res3", activation="relu", seed=r["seed"], dtype=torch.float32,
+                       input_dim=64, output_dim=10, dropout=0.5)
+    settings = dict(lr=0.05, batch_size=64, optimizer="sgd", seed=r["seed"])
+    assert r["during"] == train(net, data, epochs=r["deficit"], **settings).final["test_accuracy"]
+    net.dropout = 0.0
+    assert r["after"] == train(net, data, epochs=1, **settings).final["test_accuracy"]
+    assert dropped.plot().axes[0].get_xlabel() == "deficit T (epochs with dropout)"

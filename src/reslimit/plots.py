@@ -488,6 +488,37 @@ def learning_rate_figure(result, out=None) -> Figure:
     return _save(fig, out, "learning_rate")
 
 
+def critical_periods_figure(result, out=None) -> Figure:
+    """Clean test accuracy against the deficit's length T: at the end of the T blurred epochs (left) and after
+    the R clean epochs that follow (right), each seed and the mean +- SE over seeds, beside the clean control at
+    the same epoch (the reference: no deficit). ``result``: a
+    :class:`reslimit.studies.critical_periods.CriticalPeriods`. Saved in ``out`` as critical_periods.png and
+    .pdf (early_dropout.png and .pdf for the deficit "dropout") when given."""
+    params, rows = result.params, result.rows
+    blurred = params["deficit"] == "blur"
+    deficits = np.array(params["deficits"], dtype=float)
+    fig, axes = subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, name, when in ((axes[0], "during", "at the end of the deficit (epoch T)"),
+                           (axes[1], "after", f"after {params['recovery']} clean epochs more (epoch T + R)")):
+        treated = "blurred" if blurred else f"dropout {params['dropout']:g}"
+        for key, color, label in ((name, "C3", f"{treated} for the first T epochs"),
+                                  (f"control_{name}", "C0", "control: clean throughout (no deficit)")):
+            values = np.array([[r[key] for r in rows if r["deficit"] == T] for T in params["deficits"]])
+            seeds = values.shape[1]
+            ax.plot(np.repeat(deficits, seeds), values.ravel(), ".", color=color, alpha=0.4)
+            se = values.std(1, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.zeros(len(deficits))
+            ax.errorbar(deficits, values.mean(1), yerr=se, fmt="o-", color=color, capsize=3,
+                        label=f"{label}: mean +- SE over {seeds} seeds")
+        ax.set(xlabel=f"deficit T (epochs {'on blurred images' if blurred else 'with dropout'})",
+               title=f"clean test accuracy {when}")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("test accuracy (clean images)")
+    deficit = f"blur {params['factor']}x{params['factor']}" if blurred else f"early dropout {params['dropout']:g}"
+    fig.suptitle(f"critical periods: {params['block']} ({params['activation']}), L = {params['depth']}, beta = "
+                 f"{params['beta']:g}, SGD lr {params['lr']:g} on {params['data']}, {deficit}", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out, "critical_periods" if blurred else "early_dropout")
+
 def propagation_figure(rows, params, out=None) -> Figure:
     """Per-layer std of the activations and rms of the gradients against the layer (log scale for the MLP, linear for
     the ResNet, which stays of order 1): a row per activation,

@@ -28,6 +28,7 @@ from ..studies.bounds import plan
 from . import (
     adjoint_rate,
     cor1_width,
+    critical_periods,
     dropout,
     fbm_rate,
     grad_regimes,
@@ -79,6 +80,9 @@ CLAIMS: dict[str, Claim] = {
                                      sde_depths=[16, 32, 64, 128, 256], sde_width=8, sde_samples=32),
                           full=dict(ode_depths=[8, 16, 32, 64, 128, 256, 512, 1024], ode_width=16, ode_samples=64,
                                     sde_depths=[16, 32, 64, 128, 256, 512, 1024], sde_width=16, sde_samples=64)),
+    "critical_periods": Claim(critical_periods.check, quick=dict(deficits=[20], recovery=20, seeds=[0, 1, 2, 3]),
+                              full=dict(deficits=[5, 10, 20, 40], recovery=20, seeds=list(range(8)),
+                                        dropout_deficits=[5, 10, 20])),
     "dropout": Claim(dropout.check, quick=dict(depths=[16, 64], drops=[0.1, 0.5], ensemble=256, inputs=8,
                                                train_depth=8, width=16, epochs=3, seeds=[0]),
                      full=dict(depths=[16, 64, 256], drops=[0.1, 0.3, 0.5], ensemble=1024, inputs=8, train_depth=16,

@@ -10,8 +10,13 @@ lr 0.05 on scikit-learn's digits, the training images blurred 2 x 2; every accur
    longest deficits measured (T >= 20 epochs).
 
 Measured at full sizes but not claimed: the lasting cost of shorter deficits (T = 5, 10), of the order of a
-point, whose spread over seeds reaches zero (it is reported in the CSV and the figure with its standard error).
-Critical periods as in Achille, Rovere, Soatto, "Critical learning periods in deep networks", ICLR 2019.
+point, whose spread over seeds reaches zero (it is reported in the CSV and the figure with its standard error);
+and early dropout (dropout 1/2 in the residual branches for the first T epochs, then none, against none
+throughout: ``deficit="dropout"`` of the study), whose effect on digits was within one standard error of zero
+in a first measurement (4 seeds: +0.3 +- 0.3 points after T = 10, -0.07 +- 0.17 after T = 20), written to
+early_dropout.csv and early_dropout.png beside the claims. Critical periods as in Achille, Rovere, Soatto,
+"Critical learning periods in deep networks", ICLR 2019; early dropout as in Liu et al., "Dropout reduces
+underfitting", ICML 2023.
 """
 
 from __future__ import annotations
@@ -25,17 +30,16 @@ SOURCE = "critical learning periods (Achille et al. 2019), the course on initial
 CLAIMED = 20  # the shortest deficit whose lasting cost is claimed (claim 2)
 
 
-def check(out: Path, *, deficits, recovery, seeds) -> list[dict]:
+def check(out: Path, *, deficits, recovery, seeds, dropout_deficits=()) -> list[dict]:
     """Both claims for every deficit T (claim 2 for T >= CLAIMED); rows in ``out/critical_periods.csv``, the
-    summary in ``out/critical_periods_summary.csv``, figure ``out/critical_periods.png``."""
-    result = critical_periods(deficits=deficits, recovery=recovery, seeds=seeds)
+    summary in ``out/critical_periods_summary.csv``, figure ``out/critical_periods.png``. With
+    ``dropout_deficits``, early dropout is measured too (no claim): early_dropout.csv, early_dropout.png."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("critical_periods", result.rows), ("critical_periods_summary", result.summary())):
-        with open(out / f"{name}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    result.plot(out)
+    if dropout_deficits:
+        _write(out, "early_dropout", critical_periods(deficits=dropout_deficits, recovery=recovery, seeds=seeds,
+                                                      deficit="dropout"))
+    result = critical_periods(deficits=deficits, recovery=recovery, seeds=seeds)
+    _write(out, "critical_periods", result)
     figure = str(out / "critical_periods.png")
     claims = []
     for s in result.summary():
@@ -53,3 +57,13 @@ def check(out: Path, *, deficits, recovery, seeds) -> list[dict]:
                            "tolerance": f"4 SE = {4 * se:.3g}; positive in {positive}/{n} seeds", "passed": passed,
                            "figure": figure})
     return claims
+
+
+def _write(out: Path, name: str, result) -> None:
+    """``out/NAME.csv`` (the rows), ``out/NAME_summary.csv`` and the figure of ``result``."""
+    for stem, rows in ((name, result.rows), (f"{name}_summary", result.summary())):
+        with open(out / f"{stem}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    result.plot(out)

@@ -91,14 +91,17 @@ class CriticalPeriods:
 
 def critical_periods(*, deficits=(10, 20, 40), recovery: int = 20, seeds=(0, 1, 2), depth: int = 16,
                      width: int = 32, beta: float = 0.5, lr: float = 0.05, batch_size: int = 64, factor: int = 2,
-                     data: str = "digits") -> CriticalPeriods:
-    """Train with a blurred-input deficit for each T in ``deficits`` then ``recovery`` clean epochs, beside the
-    clean control, for each seed (module docstring). ``data``: a spec of :func:`reslimit.data.get_data` whose
-    inputs are square images.
+                     data: str = "digits", deficit: str = "blur", dropout: float = 0.5) -> CriticalPeriods:
+    """Train with a deficit for each T in ``deficits`` then ``recovery`` plain epochs, beside the plain control,
+    for each seed (module docstring). ``data``: a spec of :func:`reslimit.data.get_data` whose inputs are square
+    images (for the blur). ``deficit``: "blur" (blurred training images, :func:`blur` by ``factor``) or
+    "dropout" (early dropout: the first T epochs with dropout of probability ``dropout`` in the residual
+    branches, ``ScaledResNet(dropout=)``, then none; a "cost" < 0 is then a gain).
 
     Raises:
         ValueError: a deficit, recovery, depth, width or batch_size that is not an integer >= 1, no deficits or
-            seeds, beta < 0, lr <= 0, or data that :func:`blur` refuses.
+            seeds, beta < 0, lr <= 0, deficit not "blur" or "dropout", dropout outside (0, 1), or data that
+            :func:`blur` refuses.
     """
     deficits = sorted({_checks.positive_int("deficits", T) for T in deficits})
     seeds = list(dict.fromkeys(_checks.seed("seeds", s) for s in seeds))
@@ -108,23 +111,26 @@ def critical_periods(*, deficits=(10, 20, 40), recovery: int = 20, seeds=(0, 1, 
                   depth=_checks.positive_int("depth", depth), width=_checks.positive_int("width", width),
                   beta=_checks.real("beta", beta, low=0.0), lr=_checks.real("lr", lr, low=0.0, low_open=True),
                   batch_size=_checks.positive_int("batch_size", batch_size), factor=factor, data=data, block="res3",
-                  activation="relu", init="iid", optimizer="sgd")
+                  activation="relu", init="iid", optimizer="sgd",
+                  deficit=_checks.choice("deficit", deficit, ("blur", "dropout")),
+                  dropout=_checks.real("dropout", dropout, low=0.0, high=1.0, low_open=True, high_open=True))
     dataset = get_data(data)
-    blurred = blur(dataset, factor)
+    degraded = blur(dataset, factor) if deficit == "blur" else dataset
     recovery = params["recovery"]
     settings = dict(lr=lr, batch_size=batch_size, optimizer="sgd")
 
-    def network(seed: int) -> ScaledResNet:
+    def network(seed: int, dropout: float | None = None) -> ScaledResNet:
         return ScaledResNet(depth, width, beta=beta, block="res3", activation="relu", seed=seed, dtype=torch.float32,
-                            input_dim=dataset.input_dim, output_dim=dataset.output_dim)
+                            input_dim=dataset.input_dim, output_dim=dataset.output_dim, dropout=dropout)
 
     rows = []
     for seed in seeds:
         control = train(network(seed), dataset, epochs=deficits[-1] + recovery, seed=seed, **settings)
         accuracy = [r["test_accuracy"] for r in control.rows]  # index = epoch
         for T in deficits:
-            net = network(seed)
-            during = train(net, blurred, epochs=T, seed=seed, **settings).final["test_accuracy"]
+            net = network(seed, params["dropout"] if deficit == "dropout" else None)  # the same weights
+            during = train(net, degraded, epochs=T, seed=seed, **settings).final["test_accuracy"]
+            net.dropout = 0.0  # the plain network from here on
             after = train(net, dataset, epochs=recovery, seed=seed, **settings).final["test_accuracy"]
             rows.append(dict(seed=seed, deficit=T, during=during, control_during=accuracy[T], after=after,
                              control_after=accuracy[T + recovery]))
