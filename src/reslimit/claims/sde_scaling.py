@@ -1,7 +1,7 @@
 """The SDE scaling as written: weights N(0, 2/d) against the SDE with diffusion sqrt(2/d); strong rate -1/2.
 
-Claim (Marion et al. 2022, the SDE limit of res-1 (Prop. 4; the recurrence (3.4) and the SDE (3.5)), derived in
-reslimit.studies.sde_scaling): h_{k+1} = h_k + L^(-1/2) V_{k+1} sigma(h_k) with entries of V_{k+1} i.i.d.
+Claim (Marion et al. 2022, Prop. 4, the SDE limit of res-1; the recurrence (3.4) and the SDE (3.5) as labelled and
+derived in reslimit.studies.sde_scaling): h_{k+1} = h_k + L^(-1/2) V_{k+1} sigma(h_k) with entries of V_{k+1} i.i.d.
 N(0, 2/d) is, on the same Brownian path, the Euler-Maruyama scheme of dH_t = sqrt(2/d) dB_t sigma(H_t), and
 E max_k ||H_{k/L} - h_k|| ~ c L^(-1/2) (sigma = tanh, Lipschitz; non-commutative noise, so order 1/2 exactly).
 The slope of log mean error in log L must be within 0.07 of -1/2 (bootstrap 95% interval shown); a control,

@@ -1,7 +1,7 @@
 """The SDE scaling as written: weights N(0, 2/d), diffusion sqrt(2/d), and the network's strong rate -1/2.
 
-The statement (Marion et al. 2022, the SDE limit of Section 3, written there as the recurrence (3.4) and the SDE
-(3.5)): res-1 with alpha_L = 1/sqrt(L) and entries of V_{k+1} i.i.d. N(0, 2/d),
+The statement (Marion et al. 2022, Prop. 4, the SDE limit at beta = 1/2; the recurrence and the SDE are labelled
+(3.4) and (3.5) here): res-1 with alpha_L = 1/sqrt(L) and entries of V_{k+1} i.i.d. N(0, 2/d),
 
     h_{k+1} = h_k + L^(-1/2) V_{k+1} sigma(h_k),                       0 <= k <= L - 1,            (3.4)
     dH_t = sqrt(2/d) dB_t sigma(H_t),  H_0 = h_0,                       t in [0, 1],                (3.5)
@@ -20,8 +20,9 @@ The rate. Euler-Maruyama for a driftless SDE with a Lipschitz, linearly bounded 
 h -> sqrt(2/d) (. sigma(h)) has columns whose Lie brackets do not vanish for a nonlinear sigma), so the term
 the scheme leaves out, the Milstein term sum_{j,l} (L^j b^l)(h_k) I_(j,l) over a step of length 1/L, has mean 0,
 second moment of order L^-2 per step and uncorrelated steps: its sum over L steps has standard deviation of
-order L^(-1/2). Hence E max_k ||H_{k/L} - h_k|| ~ c L^(-1/2), a slope of -1/2 in log L (judged within the sde
-limit's tolerance, 0.07, with a bootstrap interval over samples). The Milstein term is quadratic in the
+order L^(-1/2). Hence E max_k ||H_{k/L} - h_k|| ~ c L^(-1/2) (this bounds max_k E||H_{k/L} - h_k||, the
+statement's quantity), a slope of -1/2 in log L (judged within the sde limit's tolerance, 0.07, with a
+bootstrap interval over samples). The Milstein term is quadratic in the
 diffusion, so the constant c of std = sqrt(2) is about twice that of the package's default std = 1 (diffusion
 sqrt(1/d)): the study measures both and their ratio. A control: the N(0, 2/d) network against the SDE with
 diffusion sqrt(1/d) (the same B) does not converge (its error stays of order 1: slope > -0.2).
