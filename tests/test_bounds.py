@@ -302,3 +302,15 @@ def test_prop9_figure_draws_the_theory_beside_the_medians():
     fig = max_increment_figure(runs)
     assert all(a.get_xlabel() == "depth L" and a.get_ylabel() and a.get_legend() for a in fig.axes)
     assert any("theory" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_prop3_whp_on_the_network_itself_agrees_with_the_exact_law():
+    """Prop. 3 (ii) at d = 8 (it asks no d >= 64): ScaledResNet and res1_gaussian_states give one frequency."""
+    kw = dict(part="ii", width=8, depth=272, samples=600, factor=0.02)  # alpha^2 = 1/136, L alpha^2 = 2
+    net = B.prop3_whp(network=True, seed=4, **kw)
+    fast = B.prop3_whp(seed=5, **kw)
+    assert net[0]["init"] == "iid-gaussian (ScaledResNet)" and net[0]["beta"] == fast[0]["beta"]
+    for a, b in zip(net, fast):
+        f = (a["measured"] + b["measured"]) / 2
+        assert 0.1 < f < 0.95 and abs(a["measured"] - b["measured"]) <= 4 * np.sqrt(2 * f * (1 - f) / 600)
+    assert all(r["passed"] for r in B.prop3_whp(part="ii", width=8, depth=272, samples=300, network=True, seed=4))

@@ -700,7 +700,8 @@ _WHP = {"i": ("Prop. 3 (i)", "lower"), "ii": ("Prop. 3 (ii)", "upper"), "cor1_ii
 
 
 def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_relu:0.75", deltas=(0.1, 0.5),
-              C=1.0, s=1.0, factor=1.0, samples=500, seed=0, detail=None, device="cpu") -> list[dict]:
+              C=1.0, s=1.0, factor=1.0, samples=500, seed=0, network=False, detail=None,
+              device="cpu") -> list[dict]:
     """Prop. 3 (i), (ii) and Corollary 1 (iii) as written: high-probability bounds, as exceedance frequencies.
 
     res-1 under Hypotheses 1-2: entries of sqrt(d) V_k i.i.d. N(0, 1) (symmetric, unit variance, s^2-sub-Gaussian
@@ -728,6 +729,8 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
     d <= 128: its lower side holds trivially, its upper side is the check. The states are drawn by
     :func:`res1_gaussian_states` (the network's law, d numbers a layer). ``alpha2`` defaults to the largest
     the condition admits (1/L for the corollary); ``factor`` multiplies the bound (a wrong one must fail).
+    ``network=True`` runs :class:`ScaledResNet` itself instead (d^2 numbers a layer: the full plan does so once,
+    for the corollary at d = 64, L = 768, where every written condition holds).
 
     One row per delta: the frequency f of exceedances over n samples against delta; passed when
     f <= delta + 4 sqrt(delta (1 - delta) / n). ``detail``, a list, receives the samples and bounds for
@@ -748,8 +751,12 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
         raise ValueError(f"depth must be >= {k['depth_min_cor']:g} with alpha2 = 1/depth ({source}); got "
                          f"depth={depth!r}, alpha2={alpha2!r}")
     t = time.perf_counter()
-    h0, hL, _ = res1_gaussian_states(depth, width, math.sqrt(alpha2), activation, samples, seed)
-    r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
+    if network:
+        r = _hidden_ratio_sq(depth, width, -math.log(alpha2) / (2 * math.log(depth)), activation, samples, seed,
+                             device=device)
+    else:
+        h0, hL, _ = res1_gaussian_states(depth, width, math.sqrt(alpha2), activation, samples, seed)
+        r = (((hL - h0) ** 2).sum(-1) / (h0**2).sum(-1)).numpy()
     seconds = round(time.perf_counter() - t, 3)
     rows, drawn = [], []
     for delta in deltas:
@@ -778,7 +785,8 @@ def prop3_whp(*, part="i", width=64, depth=2688, alpha2=None, activation="leaky_
             f"frequency <= delta + {Z:g} sqrt(delta(1-delta)/n); d={width}, L alpha^2={depth * alpha2:.4g}, "
             f"alpha^2={alpha2:.4g}, C={C:g}, s={s:g}, tail {tail:.3g} <= delta/11" + (f"; bound x {factor:g}"
                                                                                      if factor != 1 else ""),
-            activation=activation, init="iid-gaussian", beta=round(-math.log(alpha2) / (2 * math.log(depth)), 4),
+            activation=activation, init="iid-gaussian" + (" (ScaledResNet)" if network else ""),
+            beta=round(-math.log(alpha2) / (2 * math.log(depth)), 4),
             depth=depth, width=width, samples=samples, delta=delta, seed=seed, seconds=seconds))
     if detail is not None:
         detail.append({"source": source, "width": width, "depth": depth, "x": depth * alpha2, "ratios": r,
@@ -909,7 +917,10 @@ def plan(quick: bool = True) -> dict[str, list[Check]]:
                                             seed=1300 + i))
                       for i, (part, d, depth) in enumerate([("i", 64, 2688), ("i", 128, 2688), ("ii", 64, 384),
                                                             ("ii", 128, 512), ("cor1_iii", 64, 768),
-                                                            ("cor1_iii", 128, 1440)])],
+                                                            ("cor1_iii", 128, 1440)])]
+                     # the network itself (d^2 numbers a layer) at the corollary's d = 64, L = 768: full sizes only
+                     + ([] if quick else [Check(prop3_whp, dict(part="cor1_iii", width=64, depth=768, samples=1000,
+                                                                network=True, seed=1306))]),
         # Corollary 1 (ii)'s d >= 9: beta = 1/4, widths 2..64
         "cor1_width": [Check(corollary1_width, dict(samples=200 if quick else 2000, seed=1400))],
         # the statements as written (constants 1/2 and 1) for res-2 / res-3 and for nonlinear gradients
