@@ -48,8 +48,15 @@ def _check_training(c):
     assert abs(c["iid_after"] - 0.5) < 0.1, f"the i.i.d. initialization did not stay at exponent 1/2: {c}"
 
 
+def _check_initialization(c):
+    assert abs(c["he_factor"] - 1.0) < 0.1, f"He with ReLU does not keep E[x^2]: {c}"
+    assert abs(c["glorot_factor"] - 0.5) < 0.05, f"Glorot with ReLU does not halve E[x^2] per layer: {c}"
+    assert abs(c["depth_measured"] - c["depth_theory"]) < 4 * c["depth_se"], f"expected depth off: {c}"
+    assert all(abs(z) < 4 for z in c["z"].values()), f"stochastic depth's second moment off its identity: {c}"
+
+
 CHECKS = {"quickstart": _check_quickstart, "ode_limit": _check_ode, "sde_limit": _check_sde,
-          "scaling_regimes": _check_scaling, "training": _check_training}
+          "scaling_regimes": _check_scaling, "training": _check_training, "initialization": _check_initialization}
 
 
 @pytest.fixture(scope="module")
