@@ -121,7 +121,8 @@ def test_one_plan_for_the_study_and_the_report():
         seeds = [c.kwargs["seed"] for checks in plan.values() for c in checks]
         assert len(set(seeds)) == len(seeds)
         assert sum(len(plan[k]) for k in ("lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9")) == 25
-        assert len(plan["prop3_whp"]) == 6 and len(plan["cor1_width"]) == 1
+        # the full plan adds Corollary 1 (iii) on ScaledResNet itself
+        assert len(plan["prop3_whp"]) == (6 if quick else 7) and len(plan["cor1_width"]) == 1
         assert len(plan["lemma1_blocks"]) == 8 and len(plan["prop6_nonlinear"]) == 9
         assert [c.control for c in plan["prop9"]] == [False, False, True, True]
     assert B.plan(True)["lemma1"][0].kwargs == {"depth": 64, "beta": 0.5, "activation": "leaky_relu:0.5",
