@@ -39,6 +39,12 @@ API = {
     "data": ("reslimit.data", "digits"),
     "simulate": ("reslimit.simulate", "Simulation"),
     "claims": ("reslimit.claims", "run"),
+    "init": ("reslimit.init", "variance"),
+    "propagation": ("reslimit.studies.propagation", "propagation"),
+    "stochastic_depth": ("reslimit.studies.stochastic_depth", "expected_depth"),
+    "dropout": ("reslimit.studies.dropout", "train_digits"),
+    "critical_periods": ("reslimit.studies.critical_periods", "critical_periods"),
+    "sde_scaling": ("reslimit.studies.sde_scaling", "sde_scaling"),
 }
 
 
