@@ -27,13 +27,19 @@ E ratio <= exp(b^2 L alpha^2) - 1 <= (e^{b^2} - 1) L alpha^2 (convexity of x -> 
 
 The constant (e^{b^2} - 1) is this derivation's; the paper's may differ (for b <= 1 it is <= 2 b^2).
 
-``prop3`` -- Prop. 3 / Corollary 1(iii) at beta = 1/2 (alpha^2 L = 1): the ratio is non-degenerate
-uniformly in L. Checked in expectation: by Lemma 1 and (1 + x/L)^L in [1 + x, e^x],
+``prop3`` -- Lemma 1 at beta = 1/2 (alpha^2 L = 1), the expectation band behind Prop. 3 / Corollary 1 (iii):
+the ratio is non-degenerate uniformly in L. By Lemma 1 and (1 + x/L)^L in [1 + x, e^x],
 
     a^2  <=  (1 + a^2/L)^L - 1  <=  E ||h_L - h_0||^2 / ||h_0||^2  <=  e^{b^2} - 1    for every L,
 
-at several depths; the upper tail in probability is ``prop2`` at beta = 1/2. The paper's
-high-probability *lower* bound (a concentration argument with its own constants) is not checked.
+at several depths; the upper tail in probability is ``prop2`` at beta = 1/2. The high-probability
+statements themselves, with their constants, are ``prop3_whp``.
+
+``prop3_whp`` -- Prop. 3 (i), (ii) and Corollary 1 (iii) as written (constants C, s, conditions d >= 64, the
+bounds on alpha_L^2 and L, 2 L exp(-d / (64 alpha_L^2 s^2)) <= delta / 11): exceedance frequencies against
+delta, at d = 64 and 128, on res-1 drawn in its exact law (:func:`res1_gaussian_states`). Statements in its
+docstring. ``corollary1_width`` -- Corollary 1 (ii)'s d >= 9 measured: beta = 1/4, d = 2..64; explosion in
+probability for every d >= 3, none at d = 2 (derivation in its docstring).
 
 ``prop5_6`` -- Props. 5-6 (gradients), res-1 with the identity activation and a loss gradient p_L that
 does not depend on the weights: the backward recursion p_k = (I + alpha V_{k+1}^T) p_{k+1} has
@@ -68,13 +74,13 @@ L^{1-beta}); beta = 1: bounded uniformly in L; beta < 1: the bound is vacuous an
 and the median increases at every depth step. The explosion rule for beta < 1 is an empirical check of
 the paper's claim (tanh saturates, so the growth seen is polynomial, of order L^{1-beta}).
 
-``prop9`` -- Prop. 9: res-1 with the identity activation on smooth weights explodes for beta < 1:
-h_L = prod_k (I + L^{-beta} V_k) h_0 ~ exp(L^{1-beta} int_0^1 V(t) dt) h_0, so log(||h_L|| / ||h_0||)
-itself grows like a power of L (between L^{1-beta} asymptotically and L^{2(1-beta)} while
-L^{1-beta} ||int V|| is small: the linear term has median 0, the quadratic one is positive). Judged
-"explodes (exponentially)" if the median of log(||h_L|| / ||h_0||) is positive and increasing at every
-depth step and the slope of its logarithm against log L is >= (1 - beta)/2 by two bootstrap SEs (at beta = 1,
-where the threshold is 0 and the median tends to the neural ODE's value, a slope within noise of 0 is not growth).
+``prop9`` -- Prop. 9 as written: res-1 with the identity activation on smooth weights, V(0)^T with a positive
+eigenvalue (imposed: members without a real positive eigenvalue of V(0) are dropped), beta in (0, 1):
+max_k ||h_k - h_0|| / ||h_0|| -> infinity, its logarithm of order L^{1-beta} (the component of h_k on V(0)'s
+left eigenvector grows like (1 + alpha lambda)^k over the first layers). Judged "explodes" if the median of
+log(1 + max_k ratio) is positive and increasing at every depth step and the slope of its logarithm against
+log L is >= (1 - beta)/2 by two bootstrap SEs; at beta = 1 (the neural ODE) and with the condition violated
+(V = -W W^T / 2, negative semi-definite: max_k ratio <= 2) the same rule must say it does not explode.
 
 Verdict rules. Monte-Carlo means: E independent ensemble members, one input each; SE = sample standard
 deviation / sqrt(E); a bound [lower, upper] passes if lower - 4 SE <= mean <= upper + 4 SE. Tail
