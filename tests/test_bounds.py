@@ -114,16 +114,16 @@ def test_one_plan_for_the_study_and_the_report():
     for quick in (True, False):
         plan = B.plan(quick)
         assert list(plan)[:6] == ["lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9"]
-        assert {"prop3_whp", "cor1_width"} <= set(plan)
         assert {"lemma1_blocks", "prop6_nonlinear"} <= set(plan)
+        assert {"prop3_whp", "cor1_width"} <= set(plan)
         for name, checks in plan.items():
             assert (CLAIMS[name].quick if quick else CLAIMS[name].full)["checks"] == checks
         seeds = [c.kwargs["seed"] for checks in plan.values() for c in checks]
         assert len(set(seeds)) == len(seeds)
         assert sum(len(plan[k]) for k in ("lemma1", "prop2", "prop3", "prop5_6", "prop8", "prop9")) == 25
+        assert len(plan["lemma1_blocks"]) == 8 and len(plan["prop6_nonlinear"]) == 9
         # the full plan adds Corollary 1 (iii) on ScaledResNet itself
         assert len(plan["prop3_whp"]) == (6 if quick else 7) and len(plan["cor1_width"]) == 1
-        assert len(plan["lemma1_blocks"]) == 8 and len(plan["prop6_nonlinear"]) == 9
         assert [c.control for c in plan["prop9"]] == [False, False, True, True]
     assert B.plan(True)["lemma1"][0].kwargs == {"depth": 64, "beta": 0.5, "activation": "leaky_relu:0.5",
                                                "dist": "gaussian", "seed": 100, "width": 8, "samples": 4000}
@@ -184,7 +184,6 @@ def test_bounds_refuses_bad_out(tmp_path):
         B.bounds(other, progress=False)
     with pytest.raises(ValueError, match="seed"):
         B.bounds(tmp_path / "x", seed=-1, progress=False)
-
 
 
 # ---------------------------------------------------------------------------------------------
