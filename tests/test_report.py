@@ -3,6 +3,7 @@ package's claims (reslimit.claims), which the thin scripts of validation/ run to
 
 import base64
 import json
+import os
 import re
 import shutil
 import struct
@@ -158,6 +159,10 @@ REQUIRED_SCRIPTS = {"ode_rate", "sde_rate", "fbm_rate", "adjoint_rate", "iid_reg
                     "propagation", "stochastic_depth", "dropout", "critical_periods"}
 
 
+_WORKERS = os.cpu_count() or 1  # the report's default
+THREADS = "" if _WORKERS == 1 else f"OMP_NUM_THREADS={max(1, (os.cpu_count() or 1) // _WORKERS)} "
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
@@ -173,7 +178,8 @@ def test_the_real_quick_report_passes_every_claim(real):
     assert failed == []
     for c in claims:
         assert set(c) >= {"claim", "source", "theory", "measured", "tolerance", "passed", "command"}
-        assert c["command"].startswith(f"python -m reslimit.claims {c['script']} --quick --out ")
+        # one claim per core at a time, each with one torch thread: the command says so
+        assert c["command"].startswith(f"{THREADS}python -m reslimit.claims {c['script']} --quick --out ")
         copy = Path(c["figure_copy"])
         assert copy.suffix == ".png" and copy.is_file() and copy.with_suffix(".pdf").is_file(), c["claim"]
     assert json.loads((out / "claims.json").read_text()) == claims
@@ -182,13 +188,14 @@ def test_the_real_quick_report_passes_every_claim(real):
 def test_a_validation_script_gives_the_reports_numbers(real, tmp_path):
     """python validation/prop2.py is a thin entry point: the same check, sizes and seeds as the report's claim."""
     out, claims = real
+    env = os.environ | ({"OMP_NUM_THREADS": THREADS.split("=")[1].strip()} if THREADS else {})  # as the report ran
     proc = subprocess.run([sys.executable, "validation/prop2.py", "--quick", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     mine = json.loads((tmp_path / "claims.json").read_text())
     theirs = [c for c in claims if c["script"] == "prop2"]
     assert [c["measured"] for c in mine] == [c["measured"] for c in theirs] and len(mine) == 4
-    assert mine[0]["command"] == f"python validation/prop2.py --quick --out {tmp_path}"
+    assert mine[0]["command"] == f"{THREADS}python validation/prop2.py --quick --out {tmp_path}"
 
 
 def test_the_real_report_opens_in_a_browser(real):

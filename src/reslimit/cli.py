@@ -273,6 +273,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="check these claims only (comma list of names of reslimit.claims, e.g. ode_rate)")
     rep.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for claims.json, index.html, figures/")
+    rep.add_argument("--workers", type=int, metavar="N",
+                     help="claims run at a time, each with cores // N torch threads (default: one per core)")
     rep.set_defaults(run=_report)
     return parser
 
@@ -474,7 +476,7 @@ def _report(args) -> int:
     """``reslimit report``: every validation claim in one page; exit status 1 if any failed."""
     from .report import report
 
-    claims = report(args.out, quick=not args.full, scripts=args.only and args.only.split(","))
+    claims = report(args.out, quick=not args.full, scripts=args.only and args.only.split(","), workers=args.workers)
     failed = [c for c in claims if not c["passed"]]
     print(f"{len(claims) - len(failed)} of {len(claims)} claims pass; wrote {Path(args.out) / 'index.html'}")
     return 1 if failed else 0

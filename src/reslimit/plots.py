@@ -281,9 +281,15 @@ def bounds_figure(rows: list[dict], path=None) -> Figure:
         ax.set_ylabel(_shortened(r["quantity"]), fontsize=7)
         ax.set_title(f"{r['source']}: {r['verdict']}", fontsize=8)
         ax.legend(fontsize=6, loc="best")
+    return _grid_done(fig, axes, n, "Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929",
+                      path)
+
+
+def _grid_done(fig, axes, n: int, title: str, path) -> Figure:
+    """A grid of panels finished: the axes after the first ``n`` hidden, the title, saved at ``path`` unless None."""
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("Monte-Carlo checks of the bounds of Marion et al. (2022), arXiv:2206.06929")
+    fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
         save(fig, path)
@@ -581,16 +587,7 @@ def stochastic_depth_figure(depth_rows, moment_rows, limits, path=None) -> Figur
            title="expected depth")
     ax.legend(fontsize=7)
     ax = axes[1]
-    for i, key in enumerate(dict.fromkeys((r["block"], r["activation"], r["mode"]) for r in moment_rows)):
-        rows = [r for r in moment_rows if (r["block"], r["activation"], r["mode"]) == key]
-        L = np.array([r["depth"] for r in rows], dtype=float)
-        ax.plot(L, [r["theory"] for r in rows], "-", color=f"C{i}", lw=1, label=f"theory, {key[0]} ({key[1]}), "
-                f"{key[2]}")
-        ax.errorbar(L, [r["measured"] for r in rows], yerr=[r["se"] for r in rows], fmt="o", color=f"C{i}",
-                    capsize=3, label=f"measured, {key[0]} ({key[1]}), {key[2]}")
-    ax.set(xscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
-           title="second moment: prod_k (1 + f_k c alpha^2) - 1")
-    ax.legend(fontsize=7)
+    _moment_panel(ax, moment_rows, "mode", str, "second moment: prod_k (1 + f_k c alpha^2) - 1")
     for ax, name in zip(axes[2:], ("ode", "sde")):
         result = limits[name]
         depths = np.array(result["depths"], dtype=float)
@@ -612,6 +609,20 @@ def stochastic_depth_figure(depth_rows, moment_rows, limits, path=None) -> Figur
     return fig
 
 
+def _moment_panel(ax, rows, field: str, name, title: str) -> None:
+    """E||h_L - h_0||^2 / ||h_0||^2 against L, measured (error bars 1 SE) beside the exact value, one colour per
+    (block, activation, row[field]); ``name(row[field])`` labels the last."""
+    for i, key in enumerate(dict.fromkeys((r["block"], r["activation"], r[field]) for r in rows)):
+        group = [r for r in rows if (r["block"], r["activation"], r[field]) == key]
+        L = np.array([r["depth"] for r in group], dtype=float)
+        label = f"{key[0]} ({key[1]}), {name(key[2])}"
+        ax.plot(L, [r["theory"] for r in group], "-", color=f"C{i}", lw=1, label=f"theory, {label}")
+        ax.errorbar(L, [r["measured"] for r in group], yerr=[r["se"] for r in group], fmt="o", color=f"C{i}",
+                    capsize=3, label=f"measured, {label}")
+    ax.set(xscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2", title=title)
+    ax.legend(fontsize=7)
+
+
 def dropout_figure(moment_rows, accuracy_rows, path=None) -> Figure:
     """Dropout in the residual branch, two panels: (1) E||h_L - h_0||^2 / ||h_0||^2 against L per (block, keep
     probability q), error bars 1 SE, beside (1 + c alpha^2 / q)^L - 1; (2) the test accuracy against epochs of
@@ -621,17 +632,8 @@ def dropout_figure(moment_rows, accuracy_rows, path=None) -> Figure:
     """
     fig, axes = subplots(1, 2, figsize=(11, 4.5))
     ax = axes[0]
-    for i, key in enumerate(dict.fromkeys((r["block"], r["activation"], r["dropout"]) for r in moment_rows)):
-        rows = [r for r in moment_rows if (r["block"], r["activation"], r["dropout"]) == key]
-        L = np.array([r["depth"] for r in rows], dtype=float)
-        q = 1 - (key[2] or 0.0)
-        ax.plot(L, [r["theory"] for r in rows], "-", color=f"C{i}", lw=1, label=f"theory, {key[0]} ({key[1]}), "
-                f"q = {q:g}")
-        ax.errorbar(L, [r["measured"] for r in rows], yerr=[r["se"] for r in rows], fmt="o", color=f"C{i}",
-                    capsize=3, label=f"measured, {key[0]} ({key[1]}), q = {q:g}")
-    ax.set(xscale="log", xlabel="depth L", ylabel="E||h_L - h_0||^2 / ||h_0||^2",
-           title="second moment: (1 + c alpha^2 / q)^L - 1")
-    ax.legend(fontsize=7)
+    _moment_panel(ax, moment_rows, "dropout", lambda drop: f"q = {1 - (drop or 0.0):g}",
+                  "second moment: (1 + c alpha^2 / q)^L - 1")
     ax = axes[1]
     drops = list(dict.fromkeys(r["dropout"] for r in accuracy_rows))
     for r in accuracy_rows:
@@ -676,13 +678,8 @@ def whp_figure(runs: list[dict], path=None) -> Figure:
         ax.set_ylabel("fraction of samples <= R")
         ax.set_title(f"{run['source']}: d={run['width']}, L={run['depth']}, L a^2={run['x']:.3g}", fontsize=9)
         ax.legend(fontsize=6, loc="best")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle("High-probability bounds as written: no more than delta of the samples beyond each bound")
-    fig.tight_layout()
-    if path is not None:
-        save(fig, path)
-    return fig
+    return _grid_done(fig, axes, n, "High-probability bounds as written: no more than delta of the samples beyond "
+                      "each bound", path)
 
 
 def width_explosion_figure(detail: dict, path=None) -> Figure:

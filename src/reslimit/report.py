@@ -8,6 +8,11 @@ report needs the installed package only, not the source checkout. A folder of sc
 ``OUT/figures/``, and writes ``OUT/index.html``: the table of claims, then one section per claim with its figure
 (embedded as a base64 data URI) and the command that reproduces it. The page makes no external request, so it
 can be mailed or opened offline.
+
+The claims run ``workers`` at a time (default: one per core), each process then given ``OMP_NUM_THREADS`` =
+cores // workers torch threads (at least one), so that they share the cores instead of contending for them (most
+claims are small passes, imports and figures, which one thread runs as fast as two); the recorded command
+carries that setting, so it reproduces the numbers exactly.
 """
 
 from __future__ import annotations
@@ -20,18 +25,19 @@ import platform
 import shlex
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from . import store
+from . import _checks, store
 from .claims import CLAIMS
 
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
 TAIL_CHARS = 3000  # how much of a crashed claim's output goes into its failing verdict
 
 
-def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None) -> list[dict]:
+def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None, workers=None) -> list[dict]:
     """Check the claims and write ``out/claims.json``, ``out/index.html`` and ``out/figures/``.
 
     Args:
@@ -40,7 +46,8 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None)
         quick: the claims' quick sizes (``False``: the full, acceptance sizes).
         scripts: names of the claims to check (``"ode_rate"`` or ``"ode_rate.py"``; ``reslimit report --only``);
             default every claim of :data:`reslimit.claims.CLAIMS` (or every ``*.py`` of ``validation_dir``).
-        progress: echo each claim's output to stderr while it runs.
+        progress: echo each claim's output to stderr (as it runs with one worker, when it ends with more).
+        workers: claims run at a time, >= 1 (default: the number of cores; module docstring).
         validation_dir: a folder of scripts to run instead of the package's claims, each from the folder's
             parent as ``python DIR/NAME.py --quick|--full --out OUT/NAME``.
 
@@ -49,8 +56,12 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None)
         A claim whose process crashes or writes no claims.json gives one failing claim that says so.
 
     Raises:
-        ValueError: ``validation_dir`` does not exist, or ``scripts`` names no claim (no script of it).
+        ValueError: ``validation_dir`` does not exist, ``scripts`` names no claim (no script of it), or workers
+            is not an integer >= 1.
     """
+    cores = os.cpu_count() or 1
+    workers = cores if workers is None else _checks.positive_int("workers", workers)
+    threads = {} if workers == 1 else {"OMP_NUM_THREADS": str(max(1, cores // workers))}
     if validation_dir is None:
         available = {name: [sys.executable, "-m", "reslimit.claims", name] for name in CLAIMS}
         where, cwd = "reslimit.claims", None
@@ -68,33 +79,42 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None)
                          f"(there are: {', '.join(available)})")
     with store.writing(out) as out:  # one report at a time in a folder
         out = out.resolve()
-        claims = []
-        for i, name in enumerate(names, 1):
+        def one(i: int, name: str) -> list[dict]:
             if progress:
                 print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
-            claims += _run(name, available[name], cwd, out / name, quick, progress)
+            return _run(name, available[name], cwd, out / name, quick, progress, threads, stream=workers == 1)
+
+        with ThreadPoolExecutor(workers) as pool:
+            runs = [pool.submit(one, i, name) for i, name in enumerate(names, 1)]
+            claims = [c for run in runs for c in run.result()]
         _copy_figures(claims, out / "figures")
         (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
         (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
     return claims
 
 
-def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, progress: bool) -> list[dict]:
-    """Run one claim's process (``argv`` + size + --out, in ``cwd``, default ``out``), its output logged to
-    ``out/output.log``; return its claims."""
+def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, progress: bool, env: dict,
+         stream: bool) -> list[dict]:
+    """Run one claim's process (``argv`` + size + --out, in ``cwd``, default ``out``, with ``env`` added to the
+    environment), its output logged to ``out/output.log`` and echoed to stderr with ``progress`` (as it comes
+    with ``stream``, else at the end); return its claims."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "claims.json").unlink(missing_ok=True)  # a crash must not leave an earlier run's verdicts to be read
     argv = [*argv, "--quick" if quick else "--full", "--out", str(out)]
     chunks = []
-    with subprocess.Popen(argv, cwd=cwd or out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+    with subprocess.Popen(argv, cwd=cwd or out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=os.environ | env) as proc:
         while chunk := os.read(proc.stdout.fileno(), 65536):
             chunks.append(chunk)
-            if progress:
+            if progress and stream:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
     text = b"".join(chunks).decode(errors="replace")
+    if progress and not stream:
+        sys.stderr.write(f"{name}:\n{text}")
+        sys.stderr.flush()
     (out / "output.log").write_text(text)
-    command = shlex.join(["python", *argv[1:]])
+    command = " ".join([*(f"{k}={v}" for k, v in env.items()), shlex.join(["python", *argv[1:]])])
     try:
         claims = json.loads((out / "claims.json").read_text())
     except (OSError, ValueError) as err:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ CLAIMS: dict[str, Claim] = {
                                      sde_depths=[16, 32, 64, 128, 256], sde_width=8, sde_samples=32),
                           full=dict(ode_depths=[8, 16, 32, 64, 128, 256, 512, 1024], ode_width=16, ode_samples=64,
                                     sde_depths=[16, 32, 64, 128, 256, 512, 1024], sde_width=16, sde_samples=64)),
-    "critical_periods": Claim(critical_periods.check, quick=dict(deficits=[20], recovery=20, seeds=[0, 1, 2, 3],
+    "critical_periods": Claim(critical_periods.check, quick=dict(deficits=[20], recovery=10, seeds=[0, 1, 2, 3],
                                                                 dropout_deficits=[]),
                               full=dict(deficits=[5, 10, 20, 40], recovery=20, seeds=list(range(8)),
                                         dropout_deficits=[5, 10, 20])),
@@ -196,5 +197,7 @@ def main(argv=None, *, name: str | None = None) -> int:
     prefix = ["python", sys.argv[0]] if name else ["python", "-m", "reslimit.claims"]
     name = name or args.name
     out = args.out if args.out is not None else Path("results/validation") / name
-    verdicts = run(name, out, quick=args.quick, command=shlex.join(prefix + argv))
+    # the torch threads, where set (reslimit report sets them): with them the command gives the same numbers
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if os.environ.get("OMP_NUM_THREADS") else ""
+    verdicts = run(name, out, quick=args.quick, command=threads + shlex.join(prefix + argv))
     return 0 if all(v["passed"] for v in verdicts) else 1

@@ -5,9 +5,9 @@ lr 0.05 on scikit-learn's digits, the training images blurred 2 x 2; every accur
 
 1. while the deficit lasts, the network is worse than the clean control at the same epoch: the cost
    control - blurred is positive in every seed, and its mean over seeds exceeds 4 standard errors;
-2. the deficit leaves a lasting cost (a critical period): after R = 20 clean epochs the network stays below
-   the control trained as many epochs, positive in every seed, mean over seeds > 4 standard errors, for the
-   longest deficits measured (T >= 20 epochs).
+2. the deficit leaves a lasting cost (a critical period): after R clean epochs (10 at quick sizes, 20 at full)
+   the network stays below the control trained as many epochs, positive in every seed, mean over seeds > 4
+   standard errors, for the longest deficits measured (T >= 20 epochs).
 
 Measured at full sizes but not claimed: the lasting cost of shorter deficits (T = 5, 10), of the order of a
 point, whose spread over seeds reaches zero (it is reported in the CSV and the figure with its standard error);

@@ -276,14 +276,20 @@ def _stats(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return x.pow(2).mean((1, 3)).T.numpy(), x.mean((1, 3)).T.numpy()
 
 
-def _mlp(paths, combos, scale, x0, g, depth, alpha):
-    """The MLP's forward and backward passes for every combo at once; per-layer statistics (module docstring)."""
+def _start(combos, scale, x0, depth):
+    """What both passes start from: the sizes E, n, B, C (combos), the paths' std sqrt(n var) as s (the layer is
+    s Z / sqrt(n)), the input copied for every combo (E, n, C, B), and the per-layer statistics with layer 0's."""
     E, n, B = x0.shape
     C = len(combos)
-    s = scale.view(1, 1, C, 1)  # the paths' std sqrt(n var): the layer is s Z / sqrt(n)
     x = x0.unsqueeze(2).expand(E, n, C, B).clone()
     ms, mean = np.zeros((C, E, depth + 1)), np.zeros((C, E, depth + 1))
     ms[:, :, 0], mean[:, :, 0] = _stats(x)
+    return E, n, B, C, scale.view(1, 1, C, 1), x, ms, mean
+
+
+def _mlp(paths, combos, scale, x0, g, depth, alpha):
+    """The MLP's forward and backward passes for every combo at once; per-layer statistics (module docstring)."""
+    E, n, B, C, s, x, ms, mean = _start(combos, scale, x0, depth)
     pre = []
     for k in range(1, depth + 1):
         z = torch.matmul(_layer(paths["inner"], depth, k), x.view(E, n, C * B)).view(E, n, C, B).mul_(s)
@@ -315,12 +321,7 @@ def _mlp(paths, combos, scale, x0, g, depth, alpha):
 
 def _resnet(paths, combos, scale, x0, g, depth, alpha):
     """The res-2 ResNet's forward pass and adjoint recursion for every combo at once (module docstring)."""
-    E, n, B = x0.shape
-    C = len(combos)
-    s = scale.view(1, 1, C, 1)
-    h = x0.unsqueeze(2).expand(E, n, C, B).clone()
-    ms, mean = np.zeros((C, E, depth + 1)), np.zeros((C, E, depth + 1))
-    ms[:, :, 0], mean[:, :, 0] = _stats(h)
+    E, n, B, C, s, h, ms, mean = _start(combos, scale, x0, depth)
     pre = []
     for k in range(1, depth + 1):
         z = torch.matmul(_layer(paths["inner"], depth, k), h.view(E, n, C * B)).view(E, n, C, B).mul_(s)
