@@ -8,6 +8,8 @@ Euler scheme of order 1: max_k ||H_{k/L} - h_k|| <= c / L (Marion et al. 2022, P
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torchdiffeq
 
@@ -44,7 +46,8 @@ class NeuralODE(torch.nn.Module):
 
     def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
                  inner: WeightPath | None = None, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
-                 options: dict | None = None, steps: int | None = None, device: Device | None = None, scale=None):
+                 options: dict | None = None, steps: int | None = None, device: Device | None = None,
+                 scale: Callable[[float], float] | None = None):
         super().__init__()
         self.block = get_block(block, activation)
         check_limit_paths("ode", self.block, outer, inner)

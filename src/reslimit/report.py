@@ -47,7 +47,8 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
         scripts: names of the claims to check (``"ode_rate"`` or ``"ode_rate.py"``; ``reslimit report --only``);
             default every claim of :data:`reslimit.claims.CLAIMS` (or every ``*.py`` of ``validation_dir``).
         progress: echo each claim's output to stderr (as it runs with one worker, when it ends with more).
-        workers: claims run at a time, >= 1 (default: the number of cores; module docstring).
+        workers: claims run at a time, >= 1 (default: the number of cores; module docstring), at most the number
+            of claims (one claim alone runs with torch's own threads and no OMP_NUM_THREADS).
         validation_dir: a folder of scripts to run instead of the package's claims, each from the folder's
             parent as ``python DIR/NAME.py --quick|--full --out OUT/NAME``.
 
@@ -61,7 +62,6 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
     """
     cores = os.cpu_count() or 1
     workers = cores if workers is None else _checks.positive_int("workers", workers)
-    threads = {} if workers == 1 else {"OMP_NUM_THREADS": str(max(1, cores // workers))}
     if validation_dir is None:
         available = {name: [sys.executable, "-m", "reslimit.claims", name] for name in CLAIMS}
         where, cwd = "reslimit.claims", None
@@ -77,6 +77,8 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
     if missing:
         raise ValueError(f"scripts (--only) must name claims of {where}; there is no {', '.join(missing)} "
                          f"(there are: {', '.join(available)})")
+    workers = min(workers, len(names))  # no more at a time than there are claims: one claim gets every core
+    threads = {} if workers == 1 else {"OMP_NUM_THREADS": str(max(1, cores // workers))}
     with store.writing(out) as out:  # one report at a time in a folder
         out = out.resolve()
         def one(i: int, name: str) -> list[dict]:

@@ -11,7 +11,7 @@ W_{k+1} = inner.weights(L)[k]. The backward states p_k = dLoss/dh_k follow the a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -93,7 +93,8 @@ class ScaledResNet(nn.Module):
                  block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
                  inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
                  device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
-                 stream: bool = False, layer_init: str | None = None, survival=None, dropout: float | None = None):
+                 stream: bool = False, layer_init: str | None = None,
+                 survival: float | Callable[[float], float] | None = None, dropout: float | None = None):
         super().__init__()
         self.depth = _checks.positive_int("depth", depth)
         self.width = _checks.positive_int("width", width)

@@ -12,6 +12,8 @@ reference is computed with torchsde's Heun scheme (a Stratonovich scheme, exact 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torchsde
@@ -72,7 +74,7 @@ class _TorchsdeTerm(torch.nn.Module):
     noise_type = "general"
 
     def __init__(self, block, inner: WeightPath | None, width: int, ensemble: int, batch: int, sde_type: str,
-                 scale=None):
+                 scale: Callable[[float], float] | None = None):
         super().__init__()
         self.block, self.inner, self.sde_type, self.scale = block, inner, sde_type, scale
         self.shape = (ensemble, batch, width)
@@ -120,7 +122,8 @@ class NeuralSDE:
 
     def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
                  inner: WeightPath | None = None, steps: int | None = None, method: str | None = None,
-                 device: Device | None = None, scale=None):
+                 device: Device | None = None,
+                 scale: Callable[[float], float] | None = None):
         self.block = get_block(block, activation)
         if scale is not None and not callable(scale):
             raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
