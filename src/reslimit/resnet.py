@@ -401,8 +401,8 @@ class ScaledResNet(nn.Module):
                 g, saved = self.block.cached(x, Ws[j], z)
                 if cache is not None:
                     cache.append(saved)
-                if factors is not None:
-                    g = g * factors[start + j]
+                if factors is not None:  # in place where g is this pass's own buffer (no graph, no cache)
+                    g = g.mul_(factors[start + j]) if inplace and cache is None else g * factors[start + j]
                 g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_input else (g, alpha)
                 x = x.baddbmm_(Vs[j], g, alpha=a) if inplace else torch.baddbmm(x, Vs[j], g, alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
