@@ -133,12 +133,22 @@ def read_rows(path) -> list[dict]:
     A cell that is the str() of an int comes back as that int, one that is the repr() of a float as that
     float (exactly: floats are written with repr), anything else as its string.
     """
+    typed: dict[str, object] = {}  # the columns repeat their cells (names, betas, seeds): each typed once
+
+    def cell(text: str):
+        value = typed.get(text, typed)
+        if value is typed:
+            value = typed[text] = _typed(text)
+        return value
+
     with open(path, newline="") as f:
-        return [{key: _typed(cell) for key, cell in row.items()} for row in csv.DictReader(f)]
+        return [{key: cell(text) for key, text in row.items()} for row in csv.DictReader(f)]
 
 
 def _typed(cell: str):
-    for kind, text in ((int, str), (float, repr)):
+    # int() is tried only on decimal digits (any other cell would fail its round trip): its ValueError on every
+    # float cell cost more than the conversion
+    for kind, text in ((int, str), (float, repr)) if cell.lstrip("-").isdecimal() else ((float, repr),):
         try:
             value = kind(cell)
         except ValueError:

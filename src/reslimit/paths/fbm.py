@@ -56,7 +56,9 @@ class FractionalBrownian(WeightPath):
     normal vectors, Y = FFT(sqrt(lam / 2n) (xi + i eta)) has Re Y and Im Y independent with the circulant
     covariance, so each FFT gives two entries: their first n terms are exact fGn. The entries are
     generated in chunks of 2 * 1024, the normals of chunk c keyed by (seed, c), all columns of a chunk in
-    one batched torch.fft call: the path is a function of the seed (and shape, resolution) alone.
+    one batched torch.fft call: the path is a function of the seed (and shape, resolution) alone. The FFTs
+    run in the path's dtype, so a float32 path equals the float64 path of its seed to float32 rounding
+    (the normals are the same numbers), not bit for bit.
 
     The path is known on the grid k / n only: weights(L) exists for L dividing ``resolution`` (any other
     depth raises), and evaluate(s, t) for times on the grid. The grid, (n + 1) E d^2 numbers, is
@@ -140,19 +142,23 @@ class FractionalBrownian(WeightPath):
         return self._path()[torch.as_tensor(idx.astype(np.int64), device=self.device)]
 
     def _path(self) -> torch.Tensor:
-        """std * B^H at k / n, k = 0..n: shape (n + 1, E, d, d), generated once and cached."""
+        """std * B^H at k / n, k = 0..n: shape (n + 1, E, d, d), generated once and cached.
+
+        Computed in the path's dtype (a float32 path's FFTs in complex64, 3-4x faster than complex128 here), each
+        chunk's FFT along its rows' contiguous axis and its partial sums entry by entry, then copied to time-major
+        while the chunk is in cache.
+        """
         if self._grid is None:
             n, entries = self._resolution, math.prod(self.shape)
-            sqrt_lam = torch.as_tensor(np.sqrt(self._eig / (2 * n)), device=self.device)[:, None]
-            scale = self.std * n**-self._hurst
-            grid = torch.zeros((n + 1, entries), dtype=self.dtype, device=self.device)
+            scale = self.std * n**-self._hurst  # folded into sqrt(lam / 2n): the FFT is linear
+            sqrt_lam = torch.as_tensor(np.sqrt(self._eig / (2 * n)) * scale, dtype=self.dtype, device=self.device)
+            grid = torch.empty((n + 1, entries), dtype=self.dtype, device=self.device)
+            grid[0] = 0.0
             for c, first in enumerate(range(0, entries, 2 * _CHUNK)):
-                cols = min(_CHUNK, -(-(entries - first) // 2))
-                z = KeyedNormal((2, 2 * n, cols), torch.float64, self.device).draw(
-                    [mix(self.seed, _NOISE, c)]
-                )
-                y = torch.fft.fft(torch.complex(*z[0].mul_(sqrt_lam)), dim=0)[:n].mul_(scale)
-                noise = torch.cat([y.real, y.imag], dim=1)[:, : entries - first]
-                grid[1:, first : first + noise.shape[1]] = noise.cumsum(0)
-            self._grid = grid.reshape(n + 1, *self.shape)
+                cols, count = min(_CHUNK, -(-(entries - first) // 2)), min(2 * _CHUNK, entries - first)
+                z = KeyedNormal((cols, 2 * n, 2), self.dtype, self.device).draw([mix(self.seed, _NOISE, c)])[0]
+                y = torch.fft.fft(torch.view_as_complex(z).mul_(sqrt_lam), dim=-1)[:, :n]
+                sums = torch.cat([y.real, y.imag])[:count].cumsum_(-1)  # real parts' entries first, then imaginary
+                grid[1:, first:first + count] = sums.T
+            self._grid = grid.view(n + 1, *self.shape)
         return self._grid

@@ -336,7 +336,7 @@ class _Results:
             prefix = self.header = _line(["point", *columns])
         elif rows and _fields(self.header) != ["point", *columns]:
             raise ValueError(f"rows: point {i} gives columns {columns}, results.csv has {_fields(self.header)[1:]}")
-        lines = b"".join(_line([i, *(_cell(row[key]) for key in columns)]) for row in rows)
+        lines = _csv_lines([i, *(_cell(row[key]) for key in columns)] for row in rows)
         entry = {"point": i, "rows": len(rows)}
         if rows:
             entry["sha256"] = _digest(self.header, lines)
@@ -361,6 +361,13 @@ def _columns(rows: list) -> list[str]:
 
 def _cell(value):
     """An int as an int, a float with repr (exact round trip), anything else with str (no line breaks)."""
+    kind = type(value)  # the common cases first: the abstract checks below cost microseconds a cell
+    if kind is float:
+        return repr(value)
+    if kind is int:
+        return value
+    if kind is str and "\n" not in value and "\r" not in value:
+        return value
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy and torch scalars
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
@@ -374,8 +381,13 @@ def _cell(value):
 
 
 def _line(cells: list) -> bytes:
+    return _csv_lines([cells])
+
+
+def _csv_lines(rows) -> bytes:
+    """The CSV lines of ``rows`` (lists of cells), one writer for all."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(cells)
+    csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue().encode()
 
 
