@@ -131,15 +131,26 @@ def medians(rows: list[dict], params: dict, ratio: str = "hidden_ratio") -> np.n
     """Median ratio over draws and inputs, shape (hursts, depths, betas); diverged samples count as +inf.
 
     For a scaling study (no "hursts" in params) the first axis has length 1 and a "hurst" column (the
-    fixed H of fBm weights) is not an axis.
+    fixed H of fBm weights) is not an axis. Every cell of the grid must have rows (KeyError naming it otherwise).
     """
-    phase = "hursts" in params
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        groups.setdefault((r["hurst"] if phase else None, r["depth"], r["beta"]), []).append(
-            r[ratio] if r["status"] == "ok" else math.inf)
-    return np.array([[[np.median(groups[h, L, b]) for b in params["betas"]] for L in params["depths"]]
-                     for h in params.get("hursts", [None])])
+    axes = [params.get("hursts", [None]), params["depths"], params["betas"]]
+    where = [{v: i for i, v in enumerate(axis)} for axis in axes]
+    try:  # each row's cell of the grid, flattened
+        cell = np.array([(where[0][r["hurst"]] if "hursts" in params else 0) * len(axes[1]) * len(axes[2])
+                         + where[1][r["depth"]] * len(axes[2]) + where[2][r["beta"]] for r in rows], dtype=np.int64)
+    except KeyError as error:
+        raise KeyError(f"a row's (hurst, depth, beta) is not on the study's grid: {error}") from None
+    values = np.array([r[ratio] if r["status"] == "ok" else math.inf for r in rows], dtype=np.float64)
+    shape = tuple(map(len, axes))
+    counts = np.bincount(cell, minlength=math.prod(shape))
+    if not counts.all():
+        empty = np.unravel_index(int(np.argmin(counts)), shape)
+        raise KeyError(f"no rows at (hurst, depth, beta) = {tuple(axis[i] for axis, i in zip(axes, empty))}")
+    order = np.argsort(cell, kind="stable")
+    if (counts == counts[0]).all():  # every cell has as many rows (a finished study): one vectorised median
+        return np.median(values[order].reshape(-1, counts[0]), axis=1).reshape(shape)
+    groups = np.split(values[order], np.cumsum(counts)[:-1])
+    return np.array([np.median(g) for g in groups]).reshape(shape)
 
 
 def slopes(median: np.ndarray, depths) -> np.ndarray:
