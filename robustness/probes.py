@@ -113,6 +113,26 @@ def choice(*allowed):
     return lambda text: "accept" if text in allowed else "refuse"
 
 
+def choices(*allowed, slope=False):
+    """A comma list of names from ``allowed`` (with ``slope``, also leaky_relu:s for a finite s, a negative one
+    either way); a repeated name may be taken or refused."""
+    def item(text):
+        if text in allowed:
+            return "accept"
+        name, _, value = text.partition(":")
+        if slope and name == "leaky_relu" and _float(value) is not None:
+            return "accept" if _float(value) >= 0 else "either"
+        return "refuse"
+
+    def rule(text):
+        items = text.split(",")
+        verdicts = [item(x) for x in items]
+        if "refuse" in verdicts:
+            return "refuse"
+        return "either" if "either" in verdicts or len(set(items)) < len(items) else "accept"
+    return rule
+
+
 def path_rule(text):
     return "refuse" if not text else "accept"  # " " is a name like any other
 
@@ -178,6 +198,23 @@ COMMANDS = {
         "--epochs": lambda t: positive(t, 3), "--lr": real(low=0.0, low_open=True),
         "--optimizer": choice("sgd", "adam"), "--batch-size": lambda t: positive(t, 2000), "--seed": seed,
         "--dtype": choice("float32", "float64"), "--device": choice("cpu"), "--out": path_rule,
+    }),
+    "propagation": (["--depth", "4", "--width", "8", "--ensemble", "2", "--samples", "2", "--activations", "tanh",
+                     "--inits", "he", "--out", "{out}"], {
+        "--depth": lambda t: positive(t, 10**4), "--width": lambda t: positive(t, 10**4),
+        "--activations": choices("tanh", "relu", "leaky_relu", "sigmoid", "identity", slope=True),
+        "--inits": choices("standard", "lecun", "glorot", "xavier", "he", "kaiming"),
+        "--networks": choices("mlp", "resnet"), "--beta": real(low=0.0),
+        "--ensemble": lambda t: "refuse" if _int(t) == 1 else positive(t, 10**3),  # a std needs 2 draws
+        "--samples": lambda t: positive(t, 10**3), "--dist": choice("normal", "uniform"), "--seed": seed,
+        "--out": path_rule,
+    }),
+    "trainability": (["--hursts", "0.5", "--betas", "0.5", "--depth", "4", "--lrs", "0.1", "--epochs", "1",
+                      "--out", "{out}"], {
+        "--hursts": grid(low=0.0, high=1.0, low_open=True), "--betas": grid(low=0.0),
+        "--depth": lambda t: positive(t, 256), "--lrs": grid(low=0.0, low_open=True),
+        "--epochs": lambda t: positive(t, 3), "--seed": seed, "--workers": lambda t: positive(t, 2),
+        "--out": path_rule,
     }),
     "report": (["--quick", "--out", "{out}"], {"--out": path_rule}),
     "demo": (["--quick", "--out", "{out}"], {"--seed": seed, "--out": path_rule}),
@@ -301,7 +338,7 @@ def probes(scratch: Path) -> list[dict]:
     for command, (base, rules) in COMMANDS.items():
         name = command.split()[0]
         for flag, rule in rules.items():
-            values = TEXTS if flag in _TEXT_FLAGS else NUMBERS
+            values = LISTS if flag in _LIST_FLAGS else TEXTS if flag in _TEXT_FLAGS else NUMBERS
             for value in values:
                 expect = rule(value)
                 if name in SLOW and expect != "refuse":
@@ -316,6 +353,9 @@ def probes(scratch: Path) -> list[dict]:
 
 _TEXT_FLAGS = {"--block", "--init", "--activation", "--dtype", "--dist", "--limit", "--scheduler", "--save",
                "--out", "--device", "--data", "--optimizer"}
+_LIST_FLAGS = {"--activations", "--inits", "--networks"}  # comma lists of names
+LISTS = TEXTS + ["tanh,relu", "tanh,,relu", "tanh,tanh", "tanh,", "he,glorot", "xavier,kaiming", "mlp", "resnet,mlp",
+                 "leaky_relu:0.2,sigmoid", "identity"]
 
 
 def _without(base: list, flag: str) -> list:

@@ -124,6 +124,24 @@ def test_ctrl_c_keeps_finished_points_and_a_rerun_resumes(tmp_path, workers):
     assert run_study(study(), out, progress=False) == reference
 
 
+def test_a_ctrl_c_while_a_point_is_written_counts_it_with_the_kept_ones(tmp_path, monkeypatch):
+    # The clean-clone run under load caught "1 of 12 points kept" with 2 points in the ledger: the Ctrl-C had
+    # landed between point 1's ledger line and its count. Here it lands there every time.
+    from reslimit.studies import sweep
+
+    append = sweep._append
+
+    def interrupted_append(path, data):
+        append(path, data)
+        if path.name == sweep.LEDGER and json.loads(data)["point"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(sweep, "_append", interrupted_append)
+    with pytest.raises(sweep.Interrupted) as info:
+        run_study(study(), tmp_path, progress=False)
+    assert info.value.done == len(_ledger(tmp_path)) == 2
+
+
 def test_pool_workers_die_with_their_killed_parent(tmp_path):
     out = tmp_path / "pool"
     proc = _start(out, workers=2, n=40, sleep=0.5)

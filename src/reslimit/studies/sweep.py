@@ -145,7 +145,8 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
                       disable=not progress) as bar, \
                     closing(_execute(study.compute, study.params, study.points, todo, workers, scheduler)) as finished:
                 for i, rows in finished:
-                    results.add(i, rows)
+                    with _sigint_deferred():  # the point is kept and counted, or neither
+                        results.add(i, rows)
                     bar.update()
         except KeyboardInterrupt as err:  # every finished point was fsync'd by results.add
             raise Interrupted(len(results.done), len(grid), out) from err
@@ -290,6 +291,26 @@ def _sigint_ignored():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C that arrives in the block until it ends, then raise it (main thread only): a point's rows,
+    its ledger line and its place in the count of kept points are written as one step. (Masking the signal
+    would not do: the kernel may deliver it to any of the process's threads.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
+        elif caught and previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 def _init_worker(threads: int, parent: int) -> None:
