@@ -212,7 +212,8 @@ COMMANDS = {
     "trainability": (["--hursts", "0.5", "--betas", "0.5", "--depth", "4", "--lrs", "0.1", "--epochs", "1",
                       "--out", "{out}"], {
         "--hursts": grid(low=0.0, high=1.0, low_open=True), "--betas": grid(low=0.0),
-        "--depth": lambda t: positive(t, 256), "--lrs": grid(low=0.0, low_open=True),
+        "--depth": lambda t: "refuse" if _int(t) == 1 else positive(t, 256),  # L >= 2
+        "--lrs": grid(low=0.0, low_open=True),
         "--epochs": lambda t: positive(t, 3), "--seed": seed, "--workers": lambda t: positive(t, 2),
         "--out": path_rule,
     }),

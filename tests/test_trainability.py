@@ -46,3 +46,11 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert main(["trainability", "--lrs", "0,1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--lrs" in err[0]
+
+
+def test_a_depth_beyond_memory_is_refused_naming_it_before_the_folder_is_made(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["trainability", "--depth", str(2**63), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reslimit: error: depth=9223372036854775808 needs about")
+    assert not out.exists()

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .. import _checks, native, store, theory
+from .. import _checks, _memory, native, store, theory
 from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
@@ -84,6 +84,10 @@ def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depth=128
               "batch_size": _checks.positive_int("batch_size", batch_size),
               "data": _checks.choice("data", data, DATA), "seed": _checks.seed("seed", seed),
               "dtype": _checks.choice("dtype", dtype, tuple(scaling.DTYPES))}
+    depth, width, itemsize = params["depth"], params["width"], scaling.DTYPES[params["dtype"]].itemsize
+    _memory.require(depth * (64 + 4 * width**2 * itemsize), "a point's two fBm paths at resolution depth and the "
+                    "network's weights (about (64 + 4 x width^2 x itemsize) x depth bytes)", f"depth={depth}",
+                    "use a smaller depth or width")  # before the sweep makes the folder
     engine = native.engine(block, activation, scaling.DTYPES[params["dtype"]])
     return Study("trainability", params, [{"hurst": h} for h in params["hursts"]], compute_point, engine)
 
