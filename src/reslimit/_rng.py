@@ -76,10 +76,12 @@ def mix(seed: int, *parts: int) -> int:
     return h >> 1
 
 
-def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start: int = 0) -> torch.Tensor:
+def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start: int = 0,
+           scale: float = 1.0) -> torch.Tensor:
     """Fill ``out``, a contiguous float32 CPU tensor of len(keys) rows of n numbers, with numbers start .. start
     + n - 1 of each key's draw of law ``dist`` ("gaussian", "uniform", "rademacher"; "bits": the words
-    themselves, as float32's bytes). Compiled where the library builds, else :func:`_torch_draw`: the same bits.
+    themselves, as float32's bytes), times float32(``scale``) (rounded to float32, as torch's ``mul_`` rounds;
+    not the bits). Compiled where the library builds, else :func:`_torch_draw`: the same bits.
     """
     law = 0 if dist == "bits" else LAWS[dist]
     n = out.numel() // max(len(keys), 1)
@@ -87,15 +89,16 @@ def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start
     if isinstance(lib, ctypes.CDLL):
         threads = torch.get_num_threads() if out.numel() >= _PARALLEL_MIN else 1
         held = torch.tensor(keys, dtype=torch.int64)  # alive until the call returns
-        lib.reslimit_philox(out.data_ptr(), held.data_ptr(), len(keys), n, start, law, threads)
+        lib.reslimit_philox(out.data_ptr(), held.data_ptr(), len(keys), n, start, law, scale, threads)
     else:
-        out.view(len(keys), n).copy_(_torch_draw(keys, n, law, start))
+        out.view(len(keys), n).copy_(_torch_draw(keys, n, law, start, scale))
     return out
 
 
-def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0) -> torch.Tensor:
-    """Numbers start .. start + n - 1 of each key's draw (law: a code of LAWS, 0 the words), (len(keys), n)
-    float32: random.c's operations in torch, integers as int64, _CHUNK counters at a time."""
+def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0, scale: float = 1.0) -> torch.Tensor:
+    """Numbers start .. start + n - 1 of each key's draw (law: a code of LAWS, 0 the words), times ``scale``
+    but for the words, (len(keys), n) float32: random.c's operations in torch, integers as int64, _CHUNK
+    counters at a time."""
     out = torch.empty(len(keys), n, dtype=torch.float32)
     key = torch.tensor(keys, dtype=torch.int64)[:, None]
     k0, k1 = key & _WORD, key >> 32
@@ -112,7 +115,8 @@ def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0) -> torch.
             z = [torch.where(x >= 2**31, -1.0, 1.0).float() for x in w]
         else:
             z = [_int32(x).to(torch.int32).view(torch.float32) for x in w]
-        numbers = torch.stack(z, dim=-1).flatten(1)  # counter j's four numbers are 4 j .. 4 j + 3
+        # counter j's four numbers are numbers 4 j .. 4 j + 3
+        numbers = torch.stack(z if law == 0 else [x * scale for x in z], dim=-1).flatten(1)
         a, b = max(start, 4 * j0), min(start + n, 4 * (j0 + len(j)))
         out[:, a - start:b - start] = numbers[:, a - 4 * j0:b - 4 * j0]
     return out
@@ -209,15 +213,20 @@ class KeyedNormal:
             return philox(out, [key], dist)
         return out.copy_(philox(torch.empty(out.shape, dtype=torch.float32), [key], dist))
 
-    def draw(self, keys, dist: str = "gaussian") -> torch.Tensor:
-        """Stack the draws for each key in ``keys``: shape (len(keys), *self.shape).
+    def draw(self, keys, dist: str = "gaussian", scale: float = 1.0) -> torch.Tensor:
+        """Stack the draws for each key in ``keys``, times ``scale``: shape (len(keys), *self.shape).
 
         One call draws them all, large draws split over torch's threads: each number is a function of its
-        key and place only, so the split changes none. Drawn on the CPU in float32, then widened and moved.
+        key and place only, so the split changes none. Drawn on the CPU in float32, then widened and moved;
+        the product is that of ``draw(keys, dist).mul_(scale)`` in self.dtype, float32's taken while drawing
+        (no second pass over the memory).
         """
         _law(dist)
-        out = philox(torch.empty((len(keys), *self.shape), dtype=torch.float32), list(keys), dist)
-        return out.to(device=self.device, dtype=self.dtype)
+        single = self.dtype == torch.float32
+        out = philox(torch.empty((len(keys), *self.shape), dtype=torch.float32), list(keys), dist,
+                     scale=scale if single else 1.0)
+        out = out.to(device=self.device, dtype=self.dtype)
+        return out if single or scale == 1.0 else out.mul_(scale)
 
 
 def _law(dist: str) -> None:

@@ -304,7 +304,8 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     """
     compiler = os.environ.get("CC", "cc")
     flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
-    key = hashlib.sha256(b"".join(s.read_bytes() for s in _SOURCES) + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    sources = b"".join(source.read_bytes() for source in _SOURCES)
+    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
     path = _cache_folder() / f"relu_pass_{ctype}_{key}.so"
     damage = None
     if path.exists() or _digest_file(path).exists():
@@ -351,7 +352,7 @@ def _verified(path: Path) -> ctypes.CDLL | str:
     S = ctypes.c_size_t
     lib.reslimit_relu_threads.argtypes = [I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 + [I, S, P, I, P, P, I, I, I]
     lib.reslimit_relu_threads.restype = None
-    lib.reslimit_philox.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, I]
+    lib.reslimit_philox.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]
     lib.reslimit_philox.restype = None
     for name in ("reslimit_tile_columns", "reslimit_openmp"):
         getattr(lib, name).argtypes, getattr(lib, name).restype = [], I

@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -157,7 +160,7 @@ static inline void interleave(float *out, u32x8 z0, u32x8 z1, u32x8 z2, u32x8 z3
 }
 
 /* Numbers 4 j0 .. 4 j0 + BATCH - 1 of the key's draw of the law into out. */
-static void batch(float *out, uint64_t key, uint64_t j0, int law) {
+static void batch(float *out, uint64_t key, uint64_t j0, int law, float scale) {
     u32x8 w[4][VECS];
     philox(w, key, j0);
     u32x8 z[4][VECS];
@@ -166,36 +169,44 @@ static void batch(float *out, uint64_t key, uint64_t j0, int law) {
         f32x8 zc[NP], zs[NP];
         EACH a[p] = w[2 * (p % 2)][p / 2], b[p] = w[2 * (p % 2) + 1][p / 2];
         box_muller(a, b, zc, zs);
-        EACH z[2 * (p % 2)][p / 2] = (u32x8)zc[p], z[2 * (p % 2) + 1][p / 2] = (u32x8)zs[p];
+        EACH z[2 * (p % 2)][p / 2] = (u32x8)(zc[p] * scale), z[2 * (p % 2) + 1][p / 2] = (u32x8)(zs[p] * scale);
     } else {
         for (int v = 0; v < VECS; v++)
             for (int m = 0; m < 4; m++)
                 z[m][v] = law == UNIFORM ? /* (2 k + 1) sqrt(3) 2^-24, k = int32(w) / 2^8 in [-2^23, 2^23) */
-                    (u32x8)(__builtin_convertvector(2 * ((i32x8)w[m][v] >> 8) + 1, f32x8) * 0x1.bb67aep-24f)
-                    : law == RADEMACHER ? 0x3F800000u | (w[m][v] & 0x80000000u) /* -1 where the top bit is set */
-                    : w[m][v];
+                    (u32x8)(__builtin_convertvector(2 * ((i32x8)w[m][v] >> 8) + 1, f32x8) * 0x1.bb67aep-24f * scale)
+                    : law == RADEMACHER ? (u32x8)((f32x8)(0x3F800000u | (w[m][v] & 0x80000000u)) * scale)
+                    : w[m][v]; /* rademacher: -1 where the top bit is set */
     }
     for (int v = 0; v < VECS; v++)
         interleave(out + 32 * v, z[0][v], z[1][v], z[2][v], z[3][v]);
 }
 
-/* out[k n + i] = number start + i of the draw keyed by keys[k] of the law (0 bits, as float32's bytes;
-   1 gaussian; 2 uniform; 3 rademacher), for k < nkeys, i < n; the batches split over `threads` OpenMP
-   threads (torch's, when built with OpenMP) where the draw is large. */
+/* out[k n + i] = scale x number start + i of the draw keyed by keys[k] of the law (0 bits, as float32's bytes,
+   unscaled; 1 gaussian; 2 uniform; 3 rademacher), for k < nkeys, i < n, the product rounded to float32; the
+   batches split over `threads` OpenMP threads (torch's, when built with OpenMP) where the draw is large.
+   The 2 MiB pages of out are marked for transparent huge pages first (madvise, a hint): out is usually
+   fresh memory, and 4 KiB page faults cost more than the drawing (benchmarks/README.md, "Engine"). */
 void reslimit_philox(float *out, const uint64_t *keys, int64_t nkeys, int64_t n, int64_t start, int law,
-                     int threads) {
+                     float scale, int threads) {
     int64_t first = start / BATCH, last = (start + n + BATCH - 1) / BATCH, per_key = last - first;
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)1 << 21, a = ((uintptr_t)out + huge - 1) & ~(huge - 1);
+    const uintptr_t z = (uintptr_t)(out + nkeys * n) & ~(huge - 1);
+    if (z > a)
+        madvise((void *)a, z - a, MADV_HUGEPAGE);
+#endif
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nkeys * n >= (1 << 16))
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (int64_t t = 0; t < nkeys * per_key; t++) {
         int64_t k = t / per_key, b = first + t % per_key, lo = b * BATCH, hi = lo + BATCH;
         float *dst = out + k * n - start;
         if (lo >= start && hi <= start + n) {
-            batch(dst + lo, keys[k], (uint64_t)lo / 4, law);
+            batch(dst + lo, keys[k], (uint64_t)lo / 4, law, scale);
         } else { /* a batch the draw only partly covers */
             float buf[BATCH];
-            batch(buf, keys[k], (uint64_t)lo / 4, law);
+            batch(buf, keys[k], (uint64_t)lo / 4, law, scale);
             int64_t a = lo > start ? lo : start, z = hi < start + n ? hi : start + n;
             memcpy(dst + a, buf + (a - lo), (size_t)(z - a) * sizeof(float));
         }
