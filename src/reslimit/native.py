@@ -13,7 +13,7 @@ their threads after every kernel (benchmarks/README.md). It is compiled, with ``
 ``reslimit._rng``), with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
 one in the temp folder) the first time a pass needs it, under a second per dtype, as
-``relu_pass_<ctype>_<key>.so`` (the key hashes the source, compiler, flags and CPU) with its sha256 in
+``relu_pass_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its sha256 in
 ``relu_pass_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
 concurrent processes never see half a library. A cached library is opened only once its bytes match the
 recorded sha256, and kept only with every symbol the Python side calls: a truncated, overwritten or
