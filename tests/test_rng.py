@@ -163,3 +163,14 @@ def test_draws_of_different_keys_and_places_are_uncorrelated(dist):
 def test_an_unknown_law_is_named():
     with pytest.raises(ValueError, match="dist must be one of"):
         KeyedNormal((2,), torch.float32, "cpu").draw([1], "cauchy")
+
+
+def test_the_torch_versions_blocks_of_keys_and_counters_change_no_number(monkeypatch):
+    keys, n, start = [mix(6, k) for k in range(40)], 1001, 3
+    for law in (0, *_rng.LAWS.values()):
+        whole = _rng._torch_draw(keys, n, law, start, 0.5)
+        monkeypatch.setattr(_rng, "_CHUNK", 64)  # blocks of 64 counters of one key, or of 64 keys
+        assert torch.equal(_rng._torch_draw(keys, n, law, start, 0.5).view(torch.int32), whole.view(torch.int32))
+        assert torch.equal(_rng._torch_draw(keys, 9, law, 2, 0.5).view(torch.int32),
+                           _rng._torch_draw(keys, 11, law, 0, 0.5)[:, 2:].view(torch.int32))
+        monkeypatch.undo()

@@ -34,7 +34,8 @@ torch's OpenMP threads) and :func:`_torch_draw`, the same operations in torch wh
 give the same bits (tests/test_rng.py). ``RESLIMIT_NATIVE=0`` switches off the compiled pass, not the
 generator, whose numbers are the same either way. float64 draws hold the float32 numbers widened, so float32
 and float64 paths of one seed hold the same numbers. Philox replaced torch's Mersenne Twister, re-seeded with
-each key, in issue 17 (README.md, "Reproducibility"): every seed's numbers changed then.
+each key, in issue 17 (commit 4cbd603; README.md, "Continuous limits and the comparator"): every seed's
+numbers changed then.
 """
 
 from __future__ import annotations
@@ -97,28 +98,31 @@ def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start
 
 def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0, scale: float = 1.0) -> torch.Tensor:
     """Numbers start .. start + n - 1 of each key's draw (law: a code of LAWS, 0 the words), times ``scale``
-    but for the words, (len(keys), n) float32: random.c's operations in torch, integers as int64, _CHUNK
-    counters at a time."""
+    but for the words, (len(keys), n) float32: random.c's operations in torch, integers as int64, on blocks of
+    at most _CHUNK (key, counter) pairs at a time."""
     out = torch.empty(len(keys), n, dtype=torch.float32)
     key = torch.tensor(keys, dtype=torch.int64)[:, None]
-    k0, k1 = key & _WORD, key >> 32
     first, last = start // 4, -(-(start + n) // 4)
-    for j0 in range(first, last, _CHUNK):
-        j = torch.arange(j0, min(j0 + _CHUNK, last), dtype=torch.int64)
-        zero = torch.zeros_like(j)
-        w = _philox((j & _WORD, j >> 32, zero, zero), (k0, k1))
-        if law == LAWS["gaussian"]:
-            z = [*_box_muller(w[0], w[1]), *_box_muller(w[2], w[3])]
-        elif law == LAWS["uniform"]:
-            z = [(2 * (_int32(x) >> 8) + 1).float() * _SQRT3_24 for x in w]
-        elif law == LAWS["rademacher"]:
-            z = [torch.where(x >= 2**31, -1.0, 1.0).float() for x in w]
-        else:
-            z = [_int32(x).to(torch.int32).view(torch.float32) for x in w]
-        # counter j's four numbers are numbers 4 j .. 4 j + 3
-        numbers = torch.stack(z if law == 0 else [x * scale for x in z], dim=-1).flatten(1)
-        a, b = max(start, 4 * j0), min(start + n, 4 * (j0 + len(j)))
-        out[:, a - start:b - start] = numbers[:, a - 4 * j0:b - 4 * j0]
+    span = max(1, min(last - first, _CHUNK))  # counters per block
+    rows = max(1, _CHUNK // span)  # keys per block
+    for r in range(0, len(keys), rows):
+        k0, k1 = key[r:r + rows] & _WORD, key[r:r + rows] >> 32
+        for j0 in range(first, last, span):
+            j = torch.arange(j0, min(j0 + span, last), dtype=torch.int64)
+            zero = torch.zeros_like(j)
+            w = _philox((j & _WORD, j >> 32, zero, zero), (k0, k1))
+            if law == LAWS["gaussian"]:
+                z = [*_box_muller(w[0], w[1]), *_box_muller(w[2], w[3])]
+            elif law == LAWS["uniform"]:
+                z = [(2 * (_int32(x) >> 8) + 1).float() * _SQRT3_24 for x in w]
+            elif law == LAWS["rademacher"]:
+                z = [torch.where(x >= 2**31, -1.0, 1.0).float() for x in w]
+            else:
+                z = [_int32(x).to(torch.int32).view(torch.float32) for x in w]
+            # counter j's four numbers are numbers 4 j .. 4 j + 3
+            numbers = torch.stack(z if law == 0 else [x * scale for x in z], dim=-1).flatten(1)
+            a, b = max(start, 4 * j0), min(start + n, 4 * (j0 + len(j)))
+            out[r:r + rows, a - start:b - start] = numbers[:, a - 4 * j0:b - 4 * j0]
     return out
 
 
