@@ -56,7 +56,7 @@ def test_the_wheel_holds_every_claim(installed):
     wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"reslimit/claims/__init__.py", "reslimit/claims/__main__.py", "reslimit/claims/common.py",
-            "reslimit/native.c"} <= names
+            "reslimit/native.c", "reslimit/random.c"} <= names
     assert {f"reslimit/claims/{name}.py" for name in CLAIMS} <= names
     assert not any(n.startswith(("validation/", "tests/")) for n in names)
 

@@ -9,10 +9,11 @@ thread per core with no synchronisation between layers (torch's OpenMP threads w
 OpenMP: they are awake after torch's last operation, where threads of our own would share the cores with
 them while they spin; else threads of Python's), its elementwise steps fused into the products
 and the next layer's weights prefetched: torch's batched GEMMs stall on every layer's weights and join
-their threads after every kernel (benchmarks/README.md). It is compiled with the system C compiler
+their threads after every kernel (benchmarks/README.md). It is compiled, with ``random.c`` (the generator of
+``reslimit._rng``), with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
 one in the temp folder) the first time a pass needs it, under a second per dtype, as
-``relu_pass_<ctype>_<key>.so`` (the key hashes the source, compiler, flags and CPU) with its sha256 in
+``relu_pass_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its sha256 in
 ``relu_pass_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
 concurrent processes never see half a library. A cached library is opened only once its bytes match the
 recorded sha256, and kept only with every symbol the Python side calls: a truncated, overwritten or
@@ -39,9 +40,10 @@ import torch
 
 Tensor = torch.Tensor
 ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
-_SOURCE = Path(__file__).with_name("native.c")
+_SOURCES = [Path(__file__).with_name(name) for name in ("native.c", "random.c")]  # random.c: reslimit._rng's
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
-_SYMBOLS = ("reslimit_relu_threads", "reslimit_tile_columns", "reslimit_openmp")  # all the Python side calls
+_SYMBOLS = ("reslimit_relu_threads", "reslimit_tile_columns", "reslimit_openmp",  # all the Python side calls
+            "reslimit_philox")
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
@@ -302,7 +304,8 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     """
     compiler = os.environ.get("CC", "cc")
     flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
-    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    sources = b"".join(source.read_bytes() for source in _SOURCES)
+    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
     path = _cache_folder() / f"relu_pass_{ctype}_{key}.so"
     damage = None
     if path.exists() or _digest_file(path).exists():
@@ -349,6 +352,8 @@ def _verified(path: Path) -> ctypes.CDLL | str:
     S = ctypes.c_size_t
     lib.reslimit_relu_threads.argtypes = [I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 + [I, S, P, I, P, P, I, I, I]
     lib.reslimit_relu_threads.restype = None
+    lib.reslimit_philox.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]
+    lib.reslimit_philox.restype = None
     for name in ("reslimit_tile_columns", "reslimit_openmp"):
         getattr(lib, name).argtypes, getattr(lib, name).restype = [], I
     return lib
@@ -364,7 +369,7 @@ def _unload(lib: ctypes.CDLL) -> None:
 
 
 def _build(compiler: str, flags: list[str], path: Path) -> None:
-    """Compile native.c into ``path`` with its sha256 beside it (``path``.sha256, as sha256sum writes it).
+    """Compile native.c and random.c into ``path`` with its sha256 beside it (``path``.sha256, as sha256sum writes it).
 
     Both are written under a name of this process's own, flushed to disk, then renamed into place: a
     concurrent process sees the old file or the complete new one, never part of one, and two processes
@@ -375,7 +380,7 @@ def _build(compiler: str, flags: list[str], path: Path) -> None:
         # some compilers lack -march=native or OpenMP (the threads are then Python's: _Pass.launch)
         for attempt in [flags] + [[f for f in flags if f not in drop] for drop in
                                   ({"-march=native"}, {"-fopenmp"}, {"-march=native", "-fopenmp"})]:
-            result = subprocess.run([compiler, *attempt, str(_SOURCE), "-o", str(built)], capture_output=True,
+            result = subprocess.run([compiler, *attempt, *map(str, _SOURCES), "-o", str(built)], capture_output=True,
                                     text=True, timeout=120)
             if result.returncode == 0:
                 break

@@ -57,5 +57,5 @@ class IID(WeightPath):
         return super()._repr_args() | {"dist": self._dist} | ({} if self._init is None else {"init": self._init})
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
-        out = self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist)
-        return out.mul_(self.std / self.width**0.5)
+        return self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist,
+                               scale=self.std / self.width**0.5)
