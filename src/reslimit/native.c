@@ -331,8 +331,8 @@ static void update_block(int D, int NB, T *restrict p, int N, const T *restrict 
    res-2 and res-3 only).
    dV (NULL: no weights' gradients), dW (NULL for res-1, else set with dV and per_layer = 2): (L, ES, D, D)
    from member e0 on, written by the range's first unit of each member (no zeroing needed), added to by its
-   others. act, slope: sigma. */
-static void run_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
+   others. act, slope: sigma; inlined into one copy per activation (pass_for), the epilogues specialised. */
+static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
                      T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES,
                      enum activation act, T slope) {
@@ -398,6 +398,20 @@ static void run_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T
     }
 }
 
+/* run_pass compiled for each activation: act a constant in each copy, so ReLU's pass is the same code as
+   before the other activations existed (no branch on act in the epilogues, no code of theirs between). */
+#define PASS_FOR(name, ACTIVATION)                                                                                    \
+    static void name(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,        \
+                     int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,   \
+                     T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES, T slope) {          \
+        run_pass(u0, u1, L, E, D, N, NB, V, W, x, p, forward, cache, unit_cache, scratch, alpha, alpha_e, xrec,   \
+                 prec, every, last, per_layer, dV, dW, e0, ES, ACTIVATION, slope);                                \
+    }
+PASS_FOR(pass_relu, RELU)
+PASS_FOR(pass_tanh, TANH)
+PASS_FOR(pass_leaky, LEAKY)
+PASS_FOR(pass_identity, IDENTITY)
+
 /* 1 when built with OpenMP: reslimit_pass_threads then runs its threads in one parallel region. */
 int reslimit_openmp(void) {
 #ifdef _OPENMP
@@ -423,7 +437,8 @@ void reslimit_pass_threads(int t0, int t1, const int *ranges, T *const *buffers,
 #pragma omp parallel for num_threads(t1 - t0) schedule(static, 1) if (t1 - t0 > 1)
 #endif
     for (int t = t0; t < t1; t++)
-        run_pass(ranges[2 * t], ranges[2 * t + 1], L, E, D, N, NB, V, W, x, p, forward,
-                 cache_size ? buffers[t] : NULL, unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec,
-                 every, last, per_layer, dV[t], dW[t], e0[t], ES[t], (enum activation)act, (T)slope);
+        (act == TANH ? pass_tanh : act == LEAKY ? pass_leaky : act == IDENTITY ? pass_identity : pass_relu)(
+            ranges[2 * t], ranges[2 * t + 1], L, E, D, N, NB, V, W, x, p, forward, cache_size ? buffers[t] : NULL,
+            unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec, every, last, per_layer, dV[t], dW[t],
+            e0[t], ES[t], (T)slope);
 }
