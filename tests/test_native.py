@@ -381,6 +381,7 @@ def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
     assert native.engine("res1", "leaky_relu:-0.3", torch.float64) == "torch"  # likewise: g's sign is not x's
     assert native.engine("res2", "leaky_relu:oops", torch.float64) == "torch"  # no such activation
     assert native.engine("res2", torch.tanh, torch.float64) == "torch"  # a callable: the torch loop
+    assert native.engine("res3", "tanh", torch.float64) == "torch"  # no such block: res-3 is ReLU's
     assert native.engine("res3", "relu", torch.float16) == "torch"  # no kernel for this dtype
     assert native.engine("res2", ACTIVATIONS["relu"], torch.float64) == "compiled"
     assert native.engine("res2", torch.relu, torch.float64) == "torch"  # a callable: the torch loop

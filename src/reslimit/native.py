@@ -80,8 +80,9 @@ def engine(block: str, activation, dtype: torch.dtype) -> str:
     use). Streamed weights, autograd, other devices and callables as activations take the torch loop
     regardless (autograd: the explicit adjoint, in the kernel for the same blocks and activations).
     """
-    served = (block in ("res1", "res2", "res3") and _activation(activation) is not None and ENABLED
-              and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL))
+    sigma = _activation(activation)
+    served = (sigma is not None and (block in ("res1", "res2") or block == "res3" and sigma[0] == _ACTIVATIONS["relu"])
+              and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL))
     return "compiled" if served else "torch"
 
 
