@@ -28,13 +28,17 @@ L, D, N = 1000, 40, 32
 
 
 def old_kernel(rev: str, folder: Path):
-    """``rev``'s float32 kernel, as an object with this checkout's entry points (ReLU: the activation dropped)."""
+    """``rev``'s float32 kernel, as an object with this checkout's entry points (an old one's ReLU pass under the new
+    name, the activation arguments dropped; a revision with the new entry point as it is: ``--rev HEAD`` times this
+    kernel against itself, the noise floor of the comparison)."""
     source = folder / "old_native.c"
     source.write_text(subprocess.run(["git", "show", f"{rev}:src/reslimit/native.c"], capture_output=True, text=True,
                                      check=True, cwd=Path(__file__).parent).stdout)
     subprocess.run(["cc", "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-DT=float", str(source), "-o",
                     str(folder / "old.so")], check=True)
     lib = ctypes.CDLL(str(folder / "old.so"))
+    if hasattr(lib, "reslimit_pass_threads"):
+        return native._typed(lib)
     P, I, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t  # noqa: E741
     lib.reslimit_relu_threads.argtypes = [I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 + [I, S, P, I, P, P, I, I, I]
     for name in ("reslimit_tile_columns", "reslimit_openmp"):

@@ -331,18 +331,19 @@ static void update_block(int D, int NB, T *restrict p, int N, const T *restrict 
    res-2 and res-3 only).
    dV (NULL: no weights' gradients), dW (NULL for res-1, else set with dV and per_layer = 2): (L, ES, D, D)
    from member e0 on, written by the range's first unit of each member (no zeroing needed), added to by its
-   others. act, slope: sigma; inlined into one copy per activation (pass_for), the epilogues specialised. */
+   others. act, slope: sigma. inner: W is given (res-2, res-3), else NULL (res-1). Inlined into one copy per
+   activation for res-2 and res-3 and one for res-1 (PASS_FOR), act and inner constants in each. */
 static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
                      T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES,
-                     enum activation act, T slope) {
+                     enum activation act, T slope, int inner) {
     const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T);
     const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * D, ls = (size_t)D * NB * per_layer;
     const int DP = (D + VEC - 1) / VEC * VEC; /* the row stride of the transposed operands */
     for (int u = u0; u < u1; u++) {
         const int e = u / (N / NB), c0 = (u % (N / NB)) * NB, first = u == u0 || c0 == 0;
         const size_t off = (size_t)e * D * N + c0;
-        const T *Ve = V + (size_t)e * D * D, *We = W ? W + (size_t)e * D * D : NULL;
+        const T *Ve = V + (size_t)e * D * D, *We = inner ? W + (size_t)e * D * D : NULL;
         const T *al = alpha + (size_t)e * alpha_e + c0;
         T *xu = x + off, *cu = cache ? cache + (u - u0) * unit_cache : NULL;
         const int keep = forward && cu && per_layer == 2; /* x_k kept in the cache, slot k's second D rows */
@@ -356,7 +357,7 @@ static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L
             const T *Vk = Ve + k * ws;
             const size_t step = k + 1 < L ? ws : 0, next = step ? wbytes : 0; /* prefetch layer k + 1 */
             T *g = cu ? cu + (size_t)k * ls : scratch;
-            if (We)
+            if (inner)
                 gemm(D, NB, We + k * ws, 0, xk, ldx, ACT, g, NB, NULL, NULL, 0, We + k * ws + step, next, NULL, 0,
                      act, slope);
             else
@@ -387,7 +388,7 @@ static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L
                 scale_transpose(D, DP, NB, g + (size_t)D * NB, NB, al, scaled);
                 outer(D, DP, NB, scratch, NB, scaled, !first, dW + grad);
             }
-            if (We) {
+            if (inner) {
                 const T *Wk = We + k * ws;
                 gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, NULL, 0, Wk - step, prev, NULL, 0, act, slope);
             } else
@@ -398,19 +399,23 @@ static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L
     }
 }
 
-/* run_pass compiled for each activation: act a constant in each copy, so ReLU's pass is the same code as
-   before the other activations existed (no branch on act in the epilogues, no code of theirs between). */
-#define PASS_FOR(name, ACTIVATION)                                                                                    \
+/* run_pass compiled for each activation of res-2 and res-3 (act and inner constants in each copy, so that ReLU's
+   pass is the code it was before the other activations and res-1 existed: with a branch on either left in, the
+   res-3 pass ran 4-7% slower), and once for res-1 (act a variable: its products have no sigma in their stores). */
+#define PASS_FOR(name, ACTIVATION, INNER)                                                                             \
     static void name(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,        \
                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,   \
-                     T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES, T slope) {          \
+                     T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES,                    \
+                     enum activation act, T slope) {                                                               \
+        (void)act;                                                                                                 \
         run_pass(u0, u1, L, E, D, N, NB, V, W, x, p, forward, cache, unit_cache, scratch, alpha, alpha_e, xrec,   \
-                 prec, every, last, per_layer, dV, dW, e0, ES, ACTIVATION, slope);                                \
+                 prec, every, last, per_layer, dV, dW, e0, ES, ACTIVATION, slope, INNER);                         \
     }
-PASS_FOR(pass_relu, RELU)
-PASS_FOR(pass_tanh, TANH)
-PASS_FOR(pass_leaky, LEAKY)
-PASS_FOR(pass_identity, IDENTITY)
+PASS_FOR(pass_relu, RELU, 1)
+PASS_FOR(pass_tanh, TANH, 1)
+PASS_FOR(pass_leaky, LEAKY, 1)
+PASS_FOR(pass_identity, IDENTITY, 1)
+PASS_FOR(pass_res1, act, 0)
 
 /* 1 when built with OpenMP: reslimit_pass_threads then runs its threads in one parallel region. */
 int reslimit_openmp(void) {
@@ -437,8 +442,9 @@ void reslimit_pass_threads(int t0, int t1, const int *ranges, T *const *buffers,
 #pragma omp parallel for num_threads(t1 - t0) schedule(static, 1) if (t1 - t0 > 1)
 #endif
     for (int t = t0; t < t1; t++)
-        (act == TANH ? pass_tanh : act == LEAKY ? pass_leaky : act == IDENTITY ? pass_identity : pass_relu)(
+        (!W ? pass_res1 : act == TANH ? pass_tanh : act == LEAKY ? pass_leaky : act == IDENTITY ? pass_identity
+                                                                                              : pass_relu)(
             ranges[2 * t], ranges[2 * t + 1], L, E, D, N, NB, V, W, x, p, forward, cache_size ? buffers[t] : NULL,
             unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec, every, last, per_layer, dV[t], dW[t],
-            e0[t], ES[t], (T)slope);
+            e0[t], ES[t], (enum activation)act, (T)slope);
 }

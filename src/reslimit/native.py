@@ -383,6 +383,11 @@ def _verified(path: Path) -> ctypes.CDLL | str:
     if missing:
         _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
         return f"it lacks {', '.join(missing)}"
+    return _typed(lib)
+
+
+def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` with the argument and result types of every symbol the Python side calls."""
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
     S = ctypes.c_size_t
     lib.reslimit_pass_threads.argtypes = ([I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 +
