@@ -2,6 +2,8 @@
 
     python benchmarks/engine.py            # throughput vs a per-layer nn.Linear loop, GEMM efficiency
     python benchmarks/engine.py --memory   # peak memory at depth 10,000 (run in a fresh process)
+    python benchmarks/engine.py --blocks   # only the blocks' table: res-1, res-2, res-3 on the kernel and the loop
+    python benchmarks/engine.py --blocks --threads 1 --clock cpu   # the same, each engine's work (a busy machine)
 
 Throughput counts layer-samples per second (one layer applied to one input of one weight draw) for
 forward + backward (the backward states p_k), the weights' drawing included.
@@ -196,6 +198,72 @@ def four_bmm(V, W, h) -> None:
         torch.bmm(WT[k], z, out=t)
 
 
+BLOCKS = [("res1", "tanh"), ("res2", "tanh"), ("res2", "leaky_relu:0.1"), ("res3", "relu")]
+
+
+def _peak(clock, size=1024, repeats=10) -> float:
+    """float32 GFLOP/s of a size x size matmul timed by ``clock``, one round (blocks_efficiency takes the best)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = clock()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (clock() - start) / 1e9
+
+
+def blocks_efficiency(rounds=ROUNDS, clock=time.perf_counter) -> dict:
+    """% of the float32 GEMM peak of each block of BLOCKS on the compiled kernel and on the torch loop, forward
+    (``net(h0)``) and forward + adjoint (``net.adjoint(h0, pL, every=L)``), all in interleaved rounds with the peak's
+    matmul (best of ``rounds`` each), on L x (E draws x N inputs) at width D, float32, timed by ``clock``
+    (``time.thread_time`` with 1 thread: the work, which other processes on the cores do not stretch).
+
+    Flops: 2 D^2 N per product per member and layer; res-1 runs 1 product forward and 1 back, res-2 and res-3 2
+    and 2. Returns {(block, activation, engine, pass): % of peak} with "peak" in GFLOP/s.
+    """
+    nets, parts = {}, {}
+    h0, pL = torch.randn(E, N, D, generator=torch.Generator().manual_seed(0)), torch.ones(E, N, D)
+    for block, activation in BLOCKS:
+        nets[block, activation] = net = ScaledResNet(L, D, beta=0.5, block=block, activation=activation, ensemble=E,
+                                                     seed=0, dtype=torch.float32).requires_grad_(False)
+        products = 1 if block == "res1" else 2
+        for engine in ("compiled", "torch"):
+            parts[block, activation, engine, "forward"] = (lambda net=net: net(h0), products)
+            parts[block, activation, engine, "forward + adjoint"] = (
+                lambda net=net: net.adjoint(h0, pL, every=L), 2 * products)
+    best = dict.fromkeys(parts, float("inf"))
+    peak = 0.0
+    for r in range(rounds + 1):  # round 0 warms every pass (page faults of the torch loop's cache) untimed
+        peak = max(peak, _peak(clock), _peak(clock)) if r else peak
+        for key, (run, _) in parts.items():
+            native.ENABLED = key[2] == "compiled"
+            try:
+                start = clock()
+                with torch.no_grad():
+                    run()
+                seconds = clock() - start
+            finally:
+                native.ENABLED = True
+            if r:
+                best[key] = min(best[key], seconds)
+    share = {key: 100 * products * 2 * D * D * N * E * L / best[key] / 1e9 / peak for key, (_, products) in
+             parts.items()}
+    return {"peak": peak, **share}
+
+
+def print_blocks(rounds=ROUNDS, cpu=False) -> None:
+    """The table of :func:`blocks_efficiency`: one row per block and pass, the kernel beside the torch loop; ``cpu``:
+    timed by the thread's CPU time (run with 1 thread)."""
+    eff = blocks_efficiency(rounds, time.thread_time if cpu else time.perf_counter)
+    print(f"blocks on the kernel and the torch loop (L={L}, d={D}, {E} draws x {N} inputs, float32, "
+          f"{torch.get_num_threads()} thread(s), {'CPU' if cpu else 'wall'} time, {rounds} interleaved rounds, best "
+          f"of each): % of the float32 GEMM peak ({eff['peak']:.1f} GFLOP/s)")
+    for block, activation in BLOCKS:
+        for what in ("forward", "forward + adjoint"):
+            kernel, loop = eff[block, activation, "compiled", what], eff[block, activation, "torch", what]
+            print(f"  {block} {activation:>14} {what:>17}: kernel {kernel:4.0f}%, torch loop {loop:4.0f}% "
+                  f"({kernel / loop:.2f}x)")
+
+
 def memory(depth=10_000, width=64, ensemble=64, batch=16) -> None:
     """Peak resident memory of a depth-10,000 streamed forward pass, no trajectory kept."""
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -214,8 +282,17 @@ def memory(depth=10_000, width=64, ensemble=64, batch=16) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memory", action="store_true")
-    if parser.parse_args().memory:
+    parser.add_argument("--blocks", action="store_true", help="only the table of blocks on the kernel and the loop")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="the blocks' table timed by the wall clock or, with --threads 1, the thread's CPU time")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory:
         return memory()
+    if args.blocks:
+        return print_blocks(cpu=args.clock == "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of several rounds each")
     print(f"the ReLU pass runs on: {native.status(torch.float32)}")
     published, reused = reference(inputs=1), reference(draws=2, inputs=4)
@@ -247,6 +324,7 @@ def main() -> None:
           f"{eff['pass'] / eff['streamed']:.2f}x the bare streamed GEMMs")
     print(f"  the engine's torch loop (warm, RESLIMIT_NATIVE=0): {share(eff['torch loop'])}: "
           f"{eff['torch loop'] / eff['pass']:.2f}x the pass")
+    print_blocks(cpu=args.clock == "cpu")
 
 
 if __name__ == "__main__":

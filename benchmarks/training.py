@@ -9,7 +9,7 @@ the output layer B (10 classes), the cross-entropy loss, and the gradients of ev
 B). Compared, float32, E = 1, on the same weights:
 
   (a) reslimit: ``ScaledResNet.forward``, whose backward is the explicit adjoint (reslimit.gradients; the
-      compiled kernel of reslimit.native for res-2 with ReLU and res-3);
+      compiled kernel of reslimit.native for res-3, and res-1, res-2 with ReLU, tanh, identity, leaky ReLU);
   (b) autograd through the same network's torch loop (``gradients.ENABLED = False``);
   (c) the published code's style: a list of per-layer nn.Linear modules, h = h + alpha V(sigma(W h)), one
       input at a time (batch 1, as experiment_scaling_initialization.py of Marion et al. feeds it). It is

@@ -22,7 +22,7 @@ API = {
     "resnet": ("reslimit.resnet", "ScaledResNet"),
     "blocks": ("reslimit.blocks", "get_block"),
     "paths": ("reslimit.paths", "check_limit_paths"),
-    "native": ("reslimit.native", "relu_pass"),
+    "native": ("reslimit.native", "run_pass"),
     "limits": ("reslimit.limits", "get_limit"),
     "ode": ("reslimit.ode", "NeuralODE"),
     "sde": ("reslimit.sde", "NeuralSDE"),

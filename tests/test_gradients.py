@@ -6,7 +6,8 @@ import torch
 from reslimit import ScaledResNet, gradients, native
 
 BLOCKS = [("res1", "relu"), ("res1", "tanh"), ("res1", "identity"), ("res1", "leaky_relu:0.2"),
-          ("res1", "leaky_relu:-0.3"), ("res2", "relu"), ("res2", "tanh"), ("res3", "relu")]
+          ("res1", "leaky_relu:-0.3"), ("res2", "relu"), ("res2", "tanh"), ("res2", "identity"),
+          ("res2", "leaky_relu:0.2"), ("res3", "relu")]
 
 
 def _net(block, activation, E, layers, dtype=torch.float64, L=6, d=5, seed=0):
@@ -70,7 +71,8 @@ def test_an_sgd_step_equals_one_with_autograd(block, activation):
 
 
 @pytest.mark.parametrize("block, activation, compiled", [("res1", "tanh", False), ("res2", "tanh", False),
-                                                         ("res3", "relu", False), ("res3", "relu", True)])
+                                                         ("res3", "relu", False), ("res3", "relu", True),
+                                                         ("res1", "tanh", True), ("res2", "tanh", True)])
 def test_gradcheck(block, activation, compiled):
     if compiled and native.engine(block, activation, torch.float64) != "compiled":
         pytest.skip(native.status(torch.float64))
@@ -92,18 +94,21 @@ def test_gradcheck(block, activation, compiled):
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("L, d, E, n", [(5, 40, 1, 33), (4, 7, 3, 17), (3, 6, 4, 2), (2, 9, 2, 40)])
-def test_compiled_gradients_equal_the_torch_path(monkeypatch, dtype, tol, threads, L, d, E, n):
+@pytest.mark.parametrize("block, activation", [("res3", "relu"), ("res2", "tanh"), ("res2", "leaky_relu:0.2"),
+                                               ("res1", "tanh"), ("res1", "identity")])
+def test_compiled_gradients_equal_the_torch_path(monkeypatch, dtype, tol, threads, L, d, E, n, block, activation):
     """The kernel's dV, dW and p_0 (members split between threads, or a thread's whole) against the Function's
     torch path, for a float alpha and per-input scales."""
-    if native.engine("res3", "relu", dtype) != "compiled":
+    if native.engine(block, activation, dtype) != "compiled":
         pytest.skip(native.status(dtype))
-    net = _net("res3", "relu", E, False, dtype=dtype, L=L, d=d)
+    net = _net(block, activation, E, False, dtype=dtype, L=L, d=d)
     g = torch.Generator().manual_seed(L * d)
     h0, pL = torch.randn(E, n, d, dtype=dtype, generator=g), torch.randn(E, n, d, dtype=dtype, generator=g)
     for alpha in (0.4, torch.rand(E, 1, n, dtype=dtype, generator=g)):
         runs = []
         for compiled in (True, False):
-            V, W = net.V.detach().requires_grad_(True), net.W.detach().requires_grad_(True)
+            V = net.V.detach().requires_grad_(True)
+            W = None if net.W is None else net.W.detach().requires_grad_(True)
             x = h0.clone().requires_grad_(True)
             old = torch.get_num_threads()
             torch.set_num_threads(threads)
@@ -111,24 +116,24 @@ def test_compiled_gradients_equal_the_torch_path(monkeypatch, dtype, tol, thread
                 gradients.explicit(net.block, x, V, W, alpha, compiled).backward(pL)
             finally:
                 torch.set_num_threads(old)
-            runs.append((x.grad, V.grad, W.grad))
+            runs.append((x.grad, V.grad) + (() if W is None else (W.grad,)))
         for got, want in zip(*runs):
             assert (got - want).abs().max() <= tol * want.abs().max()
 
 
 def test_the_backend_is_chosen_in_one_place(monkeypatch):
     h0 = torch.randn(2, 3, 4)
-    res3, tanh = _net("res3", "relu", 2, False, d=4), _net("res2", "tanh", 2, False, d=4)
+    res3, other = _net("res3", "relu", 2, False, d=4), _net("res2", "leaky_relu:-0.3", 2, False, d=4)
     assert res3._engine(h0) == ("explicit compiled" if native.engine("res3", "relu", h0.dtype) == "compiled"
                                 else "explicit")
-    assert tanh._engine(h0) == "explicit"
+    assert other._engine(h0) == "explicit"  # sigma' read from its input: no kernel
     assert res3._engine(h0, torch.ones(2, 1, 3, requires_grad=True)) == "explicit"  # alpha's gradient: torch
-    out = tanh(h0)
+    out = other(h0)
     assert type(out.grad_fn).__name__ == "ExplicitAdjointBackward"  # one node for the whole depth
     streamed = ScaledResNet(6, 4, block="res3", ensemble=2, stream=True)
     assert streamed._engine(h0.requires_grad_(True)) == "torch"  # no parameters: autograd through the loop
     with torch.no_grad():
-        assert tanh._engine(h0) == "torch"
+        assert other._engine(h0) == "torch"
     monkeypatch.setattr(gradients, "ENABLED", False)
     assert res3._engine(h0) == "torch"
 

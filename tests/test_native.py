@@ -1,4 +1,4 @@
-"""The compiled ReLU pass (reslimit.native) against the engine's torch loop, its fallback and its threads."""
+"""The compiled pass (reslimit.native) against the engine's torch loop, its fallback and its threads."""
 
 import hashlib
 import os
@@ -17,8 +17,14 @@ pytestmark = pytest.mark.skipif(COMPILER is None or not native.ENABLED,
                                 reason="no C compiler (or RESLIMIT_NATIVE=0): the torch loop serves every pass")
 
 
-def _net(L, d, E, dtype, block="res3", seed=0):
-    return ScaledResNet(L, d, beta=0.5, block=block, ensemble=E, seed=seed, dtype=dtype).requires_grad_(False)
+# every block and activation the kernel serves besides ReLU's res-2 and res-3 (test_compiled_pass_equals_torch_loop)
+SERVED = [("res1", "relu"), ("res1", "tanh"), ("res1", "identity"), ("res1", "leaky_relu:0.1"), ("res2", "tanh"),
+          ("res2", "identity"), ("res2", "leaky_relu:0.2")]
+
+
+def _net(L, d, E, dtype, block="res3", seed=0, activation="relu"):
+    return ScaledResNet(L, d, beta=0.5, block=block, activation=activation, ensemble=E, seed=seed,
+                        dtype=dtype).requires_grad_(False)
 
 
 def _passes(net, h0, pL, every, alpha):
@@ -50,9 +56,85 @@ def test_compiled_pass_equals_torch_loop(monkeypatch, dtype, tol, L, d, E, n, ev
         assert (got - want).abs().max() <= tol * want.abs().max()
 
 
-def test_threads_split_the_work_without_changing_a_bit():
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("block, activation", SERVED)
+@pytest.mark.parametrize("L, d, E, n, every", [(10, 40, 1, 33, 1), (13, 7, 5, 17, 4), (6, 12, 2, 2, 7)])
+@pytest.mark.parametrize("scales", ["float", "per input", "per member and input"])
+def test_other_blocks_and_activations_equal_the_torch_loop(monkeypatch, dtype, tol, block, activation, L, d, E, n,
+                                                           every, scales):
+    """res-1 and res-2 with ReLU, tanh, the identity, leaky ReLU: trajectories, outputs and adjoints (p_L a tensor and
+    a function of h_L) as the torch loop's, on 3 threads (1 and 2 members fewer than threads, 5 more), widths and
+    batches that are not multiples of the tile, every alpha form; h_0 spread so tanh takes both of its branches."""
+    net = _net(L, d, E, dtype, block=block, activation=activation)
+    g = torch.Generator().manual_seed(L * d)
+    h0, pL = 2 * torch.randn(E, n, d, dtype=dtype, generator=g), torch.randn(E, n, d, dtype=dtype, generator=g)
+    alpha = {"float": None, "per input": torch.rand(n, dtype=dtype, generator=g),
+             "per member and input": torch.rand(E, n, dtype=dtype, generator=g)}[scales]
+    assert net._engine(h0) == "compiled", native.status(dtype)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        got = _passes(net, h0, pL, every, alpha)
+    finally:
+        torch.set_num_threads(threads)
+    for got, want in zip(got, _torch_loop(monkeypatch, net, h0, pL, every, alpha)):
+        assert got.shape == want.shape
+        assert (got - want).abs().max() <= tol * want.abs().max()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("block, activation", [("res3", "relu"), *SERVED])
+def test_overflow_of_every_block_is_flagged_as_with_the_torch_loop(monkeypatch, dtype, block, activation):
+    """Per-input alphas from 0 to the dtype's largest number: the states overflow (inf, then NaN through the products
+    and sigma: tanh(inf) = 1, tanh(NaN) = NaN) for the large ones, not for the small ones; the kernel flags the same
+    samples diverged as the torch loop on h_L and the recorded states, and on p_0 and the recorded p_k of every sample
+    whose forward pass stayed finite. (Where it did not, inf or NaN in p_k is a matter of rounding at the top of the
+    range: the kernel adds alpha (V g) to x in one fused multiply-add, the loop x + V (alpha g); with tanh, whose
+    bounded g can overflow the states only there, a state at inf in one is NaN in the other, and the adjoint reads
+    1 - tanh(inf)^2 = 0 where the other reads NaN.)"""
+    big = torch.finfo(dtype).max
+    net = ScaledResNet(200, 8, block=block, activation=activation, ensemble=3, dtype=dtype).requires_grad_(False)
+    h0 = torch.randn(3, 7, 8, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    pL, alpha = torch.ones_like(h0), torch.tensor([0, 0.2, 1, 1e3, big**0.8, big**0.95, big], dtype=dtype)
+    with torch.no_grad():
+        assert net._engine(h0) == "compiled"
+        got = net(h0, alpha=alpha), net.trajectory(h0, 50, alpha=alpha), net.adjoint(h0, pL, 50, alpha=alpha)
+        with monkeypatch.context() as m:
+            m.setattr(native, "ENABLED", False)
+            want = net(h0, alpha=alpha), net.trajectory(h0, 50, alpha=alpha), net.adjoint(h0, pL, 50, alpha=alpha)
+    assert diverged(got[0]).any() and not diverged(got[0]).all()
+    assert torch.equal(diverged(got[0]), diverged(want[0])) and torch.equal(diverged(got[1]), diverged(want[1]))
+    finite = ~diverged(want[0])
+    assert torch.equal(diverged(got[2])[:, finite], diverged(want[2])[:, finite])
+    if activation != "tanh":  # unbounded: the states overflow well below the top of the range, p_k with them
+        assert torch.equal(diverged(got[2]), diverged(want[2])) and diverged(got[2][0]).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_kernels_tanh_is_torchs_to_a_few_ulps(dtype):
+    """One layer of res-1 with V = I and alpha = 1: h_1 = x + tanh(x) and p_0 = p_1 + (1 - tanh(x)^2) p_1, against
+    torch.tanh over both branches of the kernel's tanh (|x| < 0.625 and above), its cap (|x| >= 20), huge numbers,
+    inf, -inf and NaN (torch.tanh: 1, -1 and NaN). Each input's d = 8 entries are equal, so the product by I (0 x NaN
+    is NaN) mixes no special number into a finite input."""
+    eps, V = torch.finfo(dtype).eps, torch.eye(8, dtype=dtype).expand(1, 1, 8, 8).contiguous()
+    x = torch.cat([torch.linspace(-25, 25, 20001, dtype=dtype), torch.logspace(-30, 30, 61, dtype=dtype),
+                   -torch.logspace(-30, 30, 61, dtype=dtype), torch.tensor([0.625, -0.625, 0.0], dtype=dtype)])
+    h1 = native.run_pass(V, None, x.reshape(1, -1, 1).expand(1, -1, 8), 1.0, activation="tanh")[0]
+    tanh = torch.tanh(x).reshape(1, -1, 1)
+    bound = 4 * eps * (x.abs().reshape(1, -1, 1) + tanh.abs())  # 1 rounding of the sum, 3 ulps of tanh
+    assert ((h1 - (x.reshape(1, -1, 1) + tanh)).abs() <= bound).all()
+    special = torch.tensor([float("inf"), -float("inf"), float("nan"), 1e30, -1e30, 30.0, -0.3],
+                           dtype=dtype).reshape(1, -1, 1).expand(1, -1, 8)
+    hL, _, p = native.run_pass(V, None, special, 1.0, grad_output=torch.ones_like(special), activation="tanh")
+    want_h, want_p = special + torch.tanh(special), 1 + (1 - torch.tanh(special) ** 2)
+    assert torch.equal(torch.isnan(hL), torch.isnan(want_h)) and torch.equal(torch.isinf(hL), torch.isinf(want_h))
+    assert torch.allclose(hL, want_h, rtol=4 * eps, atol=0, equal_nan=True)
+    assert torch.allclose(p[0], want_p, rtol=4 * eps, atol=4 * eps, equal_nan=True)
+
+@pytest.mark.parametrize("block, activation", [("res3", "relu"), *SERVED])
+def test_threads_split_the_work_without_changing_a_bit(block, activation):
     """One thread, two, or three (members split into blocks of inputs when fewer than threads): the same numbers."""
-    net = _net(12, 9, 1, torch.float64)
+    net = _net(12, 9, 1, torch.float64, block=block, activation=activation)
     h0 = torch.randn(1, 40, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     threads = torch.get_num_threads()
     try:
@@ -108,7 +190,8 @@ def test_autograd_and_streamed_weights_take_the_torch_loop():
     with torch.no_grad():
         assert net._engine(h0) == "compiled"
         assert ScaledResNet(5, 4, block="res3", ensemble=2, stream=True)._engine(h0) == "torch"
-        assert ScaledResNet(5, 4, block="res2", activation="tanh", ensemble=2)._engine(h0) == "torch"
+        assert ScaledResNet(5, 4, block="res2", activation=torch.tanh, ensemble=2)._engine(h0) == "torch"
+        assert ScaledResNet(5, 4, block="res1", activation="leaky_relu:-0.2", ensemble=2)._engine(h0) == "torch"
 
 
 def test_without_a_compiler_the_torch_loop_serves(monkeypatch, tmp_path):
@@ -128,7 +211,7 @@ def test_kernel_is_built_once_per_dtype_and_cpu(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_libraries", {})
     assert native.status(torch.float32).startswith("compiled kernel")
     built = sorted(p.name for p in tmp_path.iterdir())  # the library and its sha256, no leftover build folder
-    assert len(built) == 2 and built[0].startswith("relu_pass_float_") and built[1] == built[0] + ".sha256"
+    assert len(built) == 2 and built[0].startswith("kernel_float_") and built[1] == built[0] + ".sha256"
     so = tmp_path / built[0]
     assert (tmp_path / built[1]).read_text() == f"{hashlib.sha256(so.read_bytes()).hexdigest()}  {so.name}\n"
     monkeypatch.setattr(native, "_libraries", {})
@@ -183,7 +266,7 @@ def _fresh_process(cache, **env):
 
 
 def _cached_kernel(cache):
-    (so,) = cache.glob("relu_pass_double_*.so")
+    (so,) = cache.glob("kernel_double_*.so")
     return so, so.with_name(so.name + ".sha256")
 
 
@@ -291,14 +374,20 @@ def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_libraries", {})
     assert native.engine("res3", "relu", torch.float64) == "compiled"
     assert native.engine("res2", "relu", torch.float32) == "compiled"
-    assert native.engine("res1", "relu", torch.float64) == "torch"  # sigma(h): no inner weights
-    assert native.engine("res2", "tanh", torch.float64) == "torch"
-    assert native.engine("res2", "leaky_relu:0", torch.float64) == "torch"
+    for block, activation in SERVED:
+        assert native.engine(block, activation, torch.float32) == "compiled", (block, activation)
+    assert native.engine("res1", ACTIVATIONS["tanh"], torch.float64) == "compiled"
+    assert native.engine("res2", "leaky_relu:0", torch.float64) == "torch"  # sigma' needs the input where g = 0
+    assert native.engine("res1", "leaky_relu:-0.3", torch.float64) == "torch"  # likewise: g's sign is not x's
+    assert native.engine("res2", "leaky_relu:oops", torch.float64) == "torch"  # no such activation
+    assert native.engine("res2", torch.tanh, torch.float64) == "torch"  # a callable: the torch loop
+    assert native.engine("res3", "tanh", torch.float64) == "torch"  # no such block: res-3 is ReLU's
     assert native.engine("res3", "relu", torch.float16) == "torch"  # no kernel for this dtype
     assert native.engine("res2", ACTIVATIONS["relu"], torch.float64) == "compiled"
     assert native.engine("res2", torch.relu, torch.float64) == "torch"  # a callable: the torch loop
     for block, activation in (("res3", "relu"), ("res2", "relu"), ("res2", "tanh"), ("res1", "relu"),
-                              ("res3", torch.relu), ("res2", ACTIVATIONS["relu"])):
+                              ("res3", torch.relu), ("res2", ACTIVATIONS["relu"]), ("res1", "leaky_relu:-0.3"),
+                              ("res2", "leaky_relu:0.2"), ("res1", torch.tanh)):
         net = ScaledResNet(3, 4, block=block, activation=activation, ensemble=2).requires_grad_(False)
         with torch.no_grad():
             served = net._engine(torch.zeros(2, 3, 4, dtype=torch.float64)) == "compiled"
@@ -322,5 +411,5 @@ def test_two_processes_building_at_once_both_get_a_verified_kernel(tmp_path):
     assert _verifies(cache)
     # each library beside its digest, no build folder left (the float32 one too: reslimit._rng draws with it)
     names = sorted(p.name for p in cache.iterdir())
-    assert names == sorted(n for so in cache.glob("relu_pass_*.so") for n in (so.name, so.name + ".sha256"))
-    assert _cached_kernel(cache)[0].name in names and any(n.startswith("relu_pass_float_") for n in names)
+    assert names == sorted(n for so in cache.glob("kernel_*.so") for n in (so.name, so.name + ".sha256"))
+    assert _cached_kernel(cache)[0].name in names and any(n.startswith("kernel_float_") for n in names)

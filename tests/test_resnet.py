@@ -98,8 +98,13 @@ def test_one_step_by_hand():
     assert torch.allclose(net.trajectory(h0)[1, 0], h1, atol=1e-15)
 
 
-def test_trajectory_every_and_final_state():
-    net = ScaledResNet(10, 4, ensemble=2, seed=1)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_trajectory_every_and_final_state(monkeypatch, compiled):
+    """Bit for bit within one engine: the torch loop (trainable weights, autograd recording), or the compiled kernel
+    (weights without gradients), which serves res-1 with ReLU too; across the two they agree to rounding
+    (tests/test_native.py)."""
+    monkeypatch.setattr(native, "ENABLED", compiled)
+    net = ScaledResNet(10, 4, ensemble=2, seed=1).requires_grad_(not compiled)
     h0 = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
     full, sub = net.trajectory(h0), net.trajectory(h0, every=4)  # layers 0, 4, 8 and 10
     assert full.shape == (11, 2, 3, 4) and torch.equal(full[-1], net(h0))

@@ -35,6 +35,8 @@ class Activation:
     ``fn_``, where given, is sigma applied in place (only for ``from_output`` activations, whose autograd
     saves the output), so a block can overwrite a fresh pre-activation instead of allocating sigma(x).
     ``vjp_``, where given, writes sigma'(x) * q into q, a scratch buffer, when autograd is not recording.
+    ``kernel``, where given, names sigma for the compiled kernel of :mod:`reslimit.native` as (name, slope):
+    ("relu", 0), ("tanh", 0), ("identity", 0) or ("leaky_relu", slope > 0); None: only the torch loop serves it.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Activation:
     from_output: bool = True
     fn_: Callable[[Tensor], Tensor] | None = None
     vjp_: Callable[[Tensor, Tensor], Tensor] | None = None
+    kernel: tuple[str, float] | None = None
 
 
 # The fused backward kernels autograd itself uses (one pass instead of three), as resolved overloads:
@@ -57,7 +60,8 @@ def _leaky_relu(slope: float) -> Activation:
         return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
                           lambda y, q: _leaky_relu_backward.default(q, y, slope, True),
                           fn_=lambda x: torch.nn.functional.leaky_relu_(x, slope),
-                          vjp_=lambda y, q: _leaky_relu_backward.grad_input(q, y, slope, True, grad_input=q))
+                          vjp_=lambda y, q: _leaky_relu_backward.grad_input(q, y, slope, True, grad_input=q),
+                          kernel=("leaky_relu", slope))
     return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
                       lambda x, q: _leaky_relu_backward.default(q, x, slope, False), from_output=False)
 
@@ -76,11 +80,12 @@ def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", torch.relu, lambda y, q: _threshold_backward.default(q, y, 0), fn_=torch.relu_,
-                       vjp_=lambda y, q: _threshold_backward.grad_input(q, y, 0, grad_input=q)),
+                       vjp_=lambda y, q: _threshold_backward.grad_input(q, y, 0, grad_input=q), kernel=("relu", 0.0)),
     "tanh": Activation("tanh", torch.tanh, lambda y, q: _tanh_backward.default(q, y), fn_=torch.tanh_,
-                       vjp_=lambda y, q: _tanh_backward.grad_input(q, y, grad_input=q)),
+                       vjp_=lambda y, q: _tanh_backward.grad_input(q, y, grad_input=q), kernel=("tanh", 0.0)),
     "leaky_relu": _leaky_relu(0.01),
-    "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x, vjp_=lambda y, q: q),
+    "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x, vjp_=lambda y, q: q,
+                           kernel=("identity", 0.0)),
 }
 
 

@@ -18,8 +18,9 @@ and on the way it gives, with alpha_n the scale of input (column) n,
 
 summed over the ensemble too for an alpha shared by every member. The forward pass records no graph: it
 keeps x_k (res-2, res-3), g_k and the s_k the activation's derivative reads, L x E x d x n numbers each,
-where autograd would keep every intermediate of the loop. res-2 with ReLU and res-3 run both passes in the
-compiled kernel of :mod:`reslimit.native` where it is usable (and alpha needs no gradient).
+where autograd would keep every intermediate of the loop. The blocks and activations the compiled kernel of
+:mod:`reslimit.native` serves (``native.engine``: res-3; res-1 and res-2 with ReLU, tanh, the identity or
+leaky ReLU of a positive slope) run both passes in it where it is usable (and alpha needs no gradient).
 :meth:`reslimit.resnet.ScaledResNet.forward` takes this path whenever autograd needs the gradients of the
 held weights or of h_0; ``ENABLED = False`` sends it to autograd through the torch loop instead (the tests
 compare the two).
@@ -40,7 +41,7 @@ ENABLED = True
 class ExplicitAdjoint(torch.autograd.Function):
     """h_L (E, n, d) from h_0 (E, n, d), V (L, E, d, d), W (L, E, d, d) or None, and alpha (a float, or per-input
     scales of shape (E or 1, 1, n)); its backward gives the gradients of h_0, V, W and a tensor alpha by the
-    formulas of :mod:`reslimit.gradients`. ``compiled``: run the compiled kernel (res-2 with ReLU, res-3)."""
+    formulas of :mod:`reslimit.gradients`. ``compiled``: run the compiled kernel (where ``native.engine`` serves)."""
 
     @staticmethod
     def forward(ctx, block: Block, compiled: bool, h0: Tensor, V: Tensor, W: Tensor | None, alpha) -> Tensor:
@@ -48,7 +49,8 @@ class ExplicitAdjoint(torch.autograd.Function):
         ctx.block, ctx.alpha = block, alpha
         ctx.save_for_backward(V, W)  # an optimizer step before backward is then refused by autograd
         if compiled:
-            hL, ctx.kernel = native.relu_gradients(V, W, h0, alpha, weights=weights)
+            hL, ctx.kernel = native.run_gradients(V, W, h0, alpha, weights=weights,
+                                                        activation=block.activation)
             return hL
         ctx.kernel, ctx.cache = None, []
         x, per_input = h0.mT, isinstance(alpha, Tensor)

@@ -1,8 +1,16 @@
-"""The engine's ReLU pass (res-2 with ReLU, res-3) as a compiled kernel, built on first use.
+"""The engine's pass as a compiled kernel, built on first use: res-3, and res-1 and res-2 with sigma one of
+ReLU, tanh, the identity and leaky ReLU of a positive slope (the activations whose derivative is read from
+their output g: ReLU 1[g > 0], tanh 1 - g^2, leaky ReLU 1 where g > 0 else the slope, the identity 1).
 
-    forward   g_k = ReLU(W_k x_k),                  x_{k+1} = x_k + alpha V_k g_k
-    adjoint   q_k = 1[g_k > 0] * (V_k^T p_{k+1}),   p_k = p_{k+1} + alpha W_k^T q_k
+    res-2, res-3 (g = sigma(W h))
+    forward   g_k = sigma(W_k x_k),                 x_{k+1} = x_k + alpha V_k g_k
+    adjoint   q_k = sigma'(g_k) * (V_k^T p_{k+1}),  p_k = p_{k+1} + alpha W_k^T q_k
     weights   dV_k = alpha p_{k+1} g_k^T,           dW_k = alpha q_k x_k^T   (summed over the inputs)
+
+    res-1 (g = sigma(h))
+    forward   g_k = sigma(x_k),                     x_{k+1} = x_k + alpha V_k g_k
+    adjoint   q_k = sigma'(g_k) * (V_k^T p_{k+1}),  p_k = p_{k+1} + alpha q_k
+    weights   dV_k = alpha p_{k+1} g_k^T
 
 ``native.c`` runs each ensemble member (or block of inputs) through all layers in one call, on one
 thread per core with no synchronisation between layers (torch's OpenMP threads where the compiler has
@@ -12,9 +20,9 @@ and the next layer's weights prefetched: torch's batched GEMMs stall on every la
 their threads after every kernel (benchmarks/README.md). It is compiled, with ``random.c`` (the generator of
 ``reslimit._rng``), with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
-one in the temp folder) the first time a pass needs it, under a second per dtype, as
-``relu_pass_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its sha256 in
-``relu_pass_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
+one in the temp folder) the first time a pass needs it (seconds per dtype: 7 s of CPU on a loaded 2-core machine), as
+``kernel_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its sha256 in
+``kernel_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
 concurrent processes never see half a library. A cached library is opened only once its bytes match the
 recorded sha256, and kept only with every symbol the Python side calls: a truncated, overwritten or
 foreign file, or a missing digest, is rebuilt once instead of loaded. Where building fails, or with
@@ -42,22 +50,23 @@ Tensor = torch.Tensor
 ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCES = [Path(__file__).with_name(name) for name in ("native.c", "random.c")]  # random.c: reslimit._rng's
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
-_SYMBOLS = ("reslimit_relu_threads", "reslimit_tile_columns", "reslimit_openmp",  # all the Python side calls
+_SYMBOLS = ("reslimit_pass_threads", "reslimit_tile_columns", "reslimit_openmp",  # all the Python side calls
             "reslimit_philox")
+_ACTIVATIONS = {"relu": 0, "tanh": 1, "leaky_relu": 2, "identity": 3}  # native.c's enum activation
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
 
 def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
-    """Whether the compiled pass can run on these weights (L, E, d, d) and states: CPU, one dtype, float32 or
-    float64, contiguous weights, and a kernel built for the dtype (it is built here on first use)."""
-    return (ENABLED and W is not None and V.device.type == W.device.type == h.device.type == "cpu"
-            and V.dtype == W.dtype == h.dtype and V.dtype in _CTYPES and V.is_contiguous() and W.is_contiguous()
-            and isinstance(_library(V.dtype), ctypes.CDLL))
+    """Whether the compiled pass can run on these weights (L, E, d, d; W None for res-1) and states: CPU, one
+    dtype, float32 or float64, contiguous weights, and a kernel built for the dtype (built here on first use)."""
+    weights = (V,) if W is None else (V, W)
+    return (ENABLED and all(t.device.type == "cpu" and t.dtype == h.dtype and t.is_contiguous() for t in weights)
+            and h.device.type == "cpu" and h.dtype in _CTYPES and isinstance(_library(h.dtype), ctypes.CDLL))
 
 
 def status(dtype: torch.dtype = torch.float32) -> str:
-    """Which engine serves the ReLU pass in this dtype: the compiled kernel (and its file) or why not."""
+    """Which engine serves the compiled pass in this dtype: the compiled kernel (and its file) or why not."""
     if not ENABLED:
         return "torch loop (RESLIMIT_NATIVE=0)"
     lib = _library(dtype) if dtype in _CTYPES else f"no kernel for {dtype}"
@@ -67,30 +76,47 @@ def status(dtype: torch.dtype = torch.float32) -> str:
 def engine(block: str, activation, dtype: torch.dtype) -> str:
     """"compiled" when the compiled kernel serves the held-weight, no-grad CPU passes of ``block`` ("res1",
     "res2", "res3") with ``activation`` (as given to ScaledResNet: a name, or an Activation) in ``dtype``; else
-    "torch". The kernel is the ReLU pass: res-2 with "relu" and res-3 (whose activation can only be "relu"),
-    with the native engine enabled and the kernel for ``dtype`` built and verified (built here on first use).
-    Streamed weights, autograd, other devices and callables as activations take the torch loop regardless.
+    "torch". The kernel serves res-3 (whose activation can only be "relu"), and res-1 and res-2 with "relu",
+    "tanh", "identity" or "leaky_relu:<slope>" of a slope > 0 (the built-in activations whose ``kernel`` is
+    set), with the native engine enabled and the kernel for ``dtype`` built and verified (built here on first
+    use). Streamed weights, autograd, other devices and callables as activations take the torch loop
+    regardless (autograd: the explicit adjoint, in the kernel for the same blocks and activations).
     """
-    from .blocks import ACTIVATIONS  # blocks does not import this module
-
-    relu = block in ("res2", "res3") and (activation == "relu" or activation is ACTIVATIONS["relu"])
-    served = relu and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL)
+    sigma = _activation(activation)
+    served = (sigma is not None and (block in ("res1", "res2") or block == "res3" and sigma[0] == _ACTIVATIONS["relu"])
+              and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL))
     return "compiled" if served else "torch"
 
 
-def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: bool = False,
-              grad_output: Tensor | Callable[[Tensor], Tensor] | None = None
-              ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Run x_{k+1} = x_k + alpha V_k ReLU(W_k x_k) from h0 (E, n, d), states as rows, and its adjoint.
+def _activation(activation) -> tuple[int, float] | None:
+    """native.c's (enum activation, slope) for ``activation`` (a name or an Activation); None if it has none."""
+    from .blocks import Activation, get_activation  # blocks does not import this module
+
+    if not isinstance(activation, (str, Activation)):
+        return None  # a callable: the torch loop
+    try:
+        kernel = get_activation(activation).kernel
+    except ValueError:
+        return None
+    return None if kernel is None else (_ACTIVATIONS[kernel[0]], kernel[1])
+
+
+def run_pass(V: Tensor, W: Tensor | None, h0: Tensor, alpha, every: int = 1, states: bool = False,
+             grad_output: Tensor | Callable[[Tensor], Tensor] | None = None, activation="relu"
+             ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Run x_{k+1} = x_k + alpha V_k g_k from h0 (E, n, d), states as rows, and its adjoint: g_k =
+    sigma(W_k x_k), or sigma(x_k) for W None (res-1), sigma = ``activation`` (a name or an Activation that
+    :func:`engine` serves; ReLU by default).
 
     ``alpha``: a float, or per-input scales of shape (E or 1, 1, n). With ``states``, returns the states
     h_k for k = 0, every, ..., L as (T, E, n, d); with ``grad_output`` = p_L (E, n, d), or a function
     h_L -> p_L, the backward states p_k for the same k. Returns (h_L, states or None, p or None). No autograd.
-    A tensor p_L lets each member run forward and back at once, its cache of ReLU(W_k x_k) small enough to
-    stay in the CPU's cache; a function needs every member's h_L first, so every member's cache is kept.
+    A tensor p_L lets each member run forward and back at once, its cache of g_k small enough to stay in the
+    CPU's cache; a function needs every member's h_L first, so every member's cache is kept.
     """
     fused = isinstance(grad_output, Tensor)
-    run = _Pass(V, W, h0, alpha, 0 if grad_output is None else 1, kept=grad_output is not None and not fused)
+    run = _Pass(V, W, h0, alpha, 0 if grad_output is None else 1, kept=grad_output is not None and not fused,
+                activation=activation)
     last = -(-run.L // every)  # the index of h_L among the recorded k = 0, every, ..., L
     x = run.columns(h0)
     xrec = h0.new_empty(last + 1, *x.shape) if states else None
@@ -108,22 +134,25 @@ def relu_pass(V: Tensor, W: Tensor, h0: Tensor, alpha, every: int = 1, states: b
     return run.rows(x), run.rows(xrec), run.rows(prec)
 
 
-def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
-                   ) -> tuple[Tensor, Callable[[Tensor], tuple[Tensor, Tensor | None, Tensor | None]]]:
-    """The forward pass of :func:`relu_pass` keeping what the gradients need; returns (h_L, backward).
+def run_gradients(V: Tensor, W: Tensor | None, h0: Tensor, alpha, weights: bool = True, activation="relu"
+                  ) -> tuple[Tensor, Callable[[Tensor], tuple[Tensor, Tensor | None, Tensor | None]]]:
+    """The forward pass of :func:`run_pass` keeping what the gradients need; returns (h_L, backward).
 
     ``backward(p_L)``, for p_L (E, n, d) as rows, runs the adjoint and returns (p_0, dV, dW), with, for the
     weights (L, E, d, d) when ``weights`` (else None, and only g_k is kept: L x E x d x n numbers, not twice that)
 
         dV_k = sum_n alpha_n p_{k+1,n} g_{k,n}^T,   dW_k = sum_n alpha_n q_{k,n} x_{k,n}^T,
 
-    g_k = ReLU(W_k x_k), q_k = 1[g_k > 0] * (V_k^T p_{k+1}), added up in the same pass as p_k. A thread whose
+    g_k = sigma(W_k x_k), q_k = sigma'(g_k) * (V_k^T p_{k+1}), added up in the same pass as p_k; for W None
+    (res-1, g_k = sigma(x_k)) dV alone, dW None, and only g_k is kept. A thread whose
     units cover whole ensemble members adds into dV, dW directly; one sharing a member with another thread
     (fewer members than threads) into a buffer of its own, summed here. ``backward`` may be called again. The
     caches are taken from a pool of this module's and given back when the last reference to ``backward`` goes,
     so that the next step reuses memory already mapped instead of page-faulting 2 L d n numbers afresh.
     """
-    run = _Pass(V, W, h0, alpha, 2 if weights else 1, kept=True)
+    res1 = W is None
+    run = _Pass(V, W, h0, alpha, 2 if weights and not res1 else 1, kept=True, activation=activation)
+    parts = 1 if res1 else 2  # dV (and dW)
     x = run.columns(h0)
     run.launch(x, None, True)
 
@@ -132,7 +161,8 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
         if not weights:
             run.launch(x, p, False)
             return run.rows(p), None, None
-        dV, dW = torch.empty_like(V), torch.empty_like(W)  # each member written first, then added to
+        dV, dW = torch.empty_like(V), None if res1 else torch.empty_like(W)  # each member written first, then added to
+        outs = (dV,) if res1 else (dV, dW)
         # fewer members than threads: every thread adds up into a buffer of its own (already mapped), and the
         # sums below write dV, dW (first touched there, on torch's threads, not in one kernel thread: balanced)
         alone = run.E < run.workers
@@ -140,11 +170,12 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
         for u0, u1 in run.ranges:
             e0, e1 = u0 // run.blocks, -(-u1 // run.blocks)
             if u0 == e0 * run.blocks and not alone:  # starts at a member's first unit: writes its members first
-                targets.append((dV[0, e0], dW[0, e0], e0, run.E))
+                targets.append((dV[0, e0], None if res1 else dW[0, e0], e0, run.E))
             else:  # its own buffer of members e0 .. e1 - 1, summed below
-                buffer = _borrow(2 * run.L * (e1 - e0) * run.d * run.d, V).view(2, run.L, e1 - e0, run.d, run.d)
+                buffer = _borrow(parts * run.L * (e1 - e0) * run.d * run.d, V).view(parts, run.L, e1 - e0, run.d,
+                                                                                     run.d)
                 shared.append((e0, e1, buffer))
-                targets.append((buffer[0], buffer[1], e0, e1 - e0))
+                targets.append((buffer[0], None if res1 else buffer[1], e0, e1 - e0))
         run.launch(x, p, False, grads=targets)
         written = {e for u0, u1 in run.ranges if u0 % run.blocks == 0 and not alone
                    for e in range(u0 // run.blocks, -(-u1 // run.blocks))}
@@ -153,22 +184,25 @@ def relu_gradients(V: Tensor, W: Tensor, h0: Tensor, alpha, weights: bool = True
             for e in range(e0, e1):
                 part = buffer[:, :, e - e0]
                 if e in written:
-                    dV[:, e] += part[0]
-                    dW[:, e] += part[1]
+                    for j, out in enumerate(outs):
+                        out[:, e] += part[j]
                 elif e in pending:
                     first = pending.pop(e)
-                    torch.add(first[0], part[0], out=dV[:, e])
-                    torch.add(first[1], part[1], out=dW[:, e])
+                    for j, out in enumerate(outs):
+                        torch.add(first[j], part[j], out=out[:, e])
                     written.add(e)
                 else:
                     pending[e] = part
         for e, part in pending.items():
-            dV[:, e] = part[0]
-            dW[:, e] = part[1]
+            for j, out in enumerate(outs):
+                out[:, e] = part[j]
         _release([buffer for _, _, buffer in shared])
         return run.rows(p), dV, dW
 
     return run.rows(x), backward
+
+
+relu_pass, relu_gradients = run_pass, run_gradients  # the names of earlier versions, ReLU by default
 
 
 class _Pass:
@@ -176,13 +210,17 @@ class _Pass:
     member's block of NB columns) split evenly over the threads, and each thread's cache and scratch.
 
     ``per_layer``: the cache's rows per layer: 0 (no adjoint), 1 (g_k) or 2 (g_k and x_k, for the weights'
-    gradients). ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
+    gradients of res-2, res-3). ``activation``: sigma, a name or an Activation that :func:`engine` serves.
+    ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
     units of a thread take turns in one (each unit runs forward and straight back). A thread's scratch, after
     its cache, holds (2 d + CB) NB numbers (``scratch`` of native.c: d NB + NB DP).
     """
 
-    def __init__(self, V: Tensor, W: Tensor, h0: Tensor, alpha, per_layer: int, kept: bool):
+    def __init__(self, V: Tensor, W: Tensor | None, h0: Tensor, alpha, per_layer: int, kept: bool, activation):
         self.V, self.W = V, W
+        self.activation = _activation(activation)
+        if self.activation is None:
+            raise ValueError(f"the compiled kernel has no activation {activation!r}: see native.engine")
         self.L, self.E, self.d = V.shape[0], V.shape[1], V.shape[-1]
         self.n, threads = h0.shape[1], torch.get_num_threads()
         self.lib = lib = _library(V.dtype)
@@ -225,11 +263,11 @@ class _Pass:
                       (I * workers)(*(g[2] for g in grads)), (I * workers)(*(g[3] for g in grads)))
         shared = (self.L, self.E, self.d, self.padded, self.width, _ptr(self.V), _ptr(self.W), _ptr(x), _ptr(p),
                   forward, self.unit_cache, _ptr(self.scales), self.padded if self.scales.shape[0] > 1 else 0,
-                  _ptr(xrec if forward else None), _ptr(prec), every, last, self.per_layer)
+                  _ptr(xrec if forward else None), _ptr(prec), every, last, self.per_layer, *self.activation)
         if self.lib.reslimit_openmp():  # one parallel region on torch's own OpenMP threads
-            self.lib.reslimit_relu_threads(0, workers, *per_thread, *shared)
+            self.lib.reslimit_pass_threads(0, workers, *per_thread, *shared)
         else:  # Python's threads, each running one of the kernel's
-            _parallel(lambda t: self.lib.reslimit_relu_threads(t, t + 1, *per_thread, *shared), workers)
+            _parallel(lambda t: self.lib.reslimit_pass_threads(t, t + 1, *per_thread, *shared), workers)
 
 
 _pool: dict[tuple[torch.dtype, int], list[Tensor]] = {}  # free buffers by dtype and size
@@ -306,7 +344,7 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
     sources = b"".join(source.read_bytes() for source in _SOURCES)
     key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
-    path = _cache_folder() / f"relu_pass_{ctype}_{key}.so"
+    path = _cache_folder() / f"kernel_{ctype}_{key}.so"
     damage = None
     if path.exists() or _digest_file(path).exists():
         lib = _verified(path)
@@ -348,10 +386,16 @@ def _verified(path: Path) -> ctypes.CDLL | str:
     if missing:
         _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
         return f"it lacks {', '.join(missing)}"
+    return _typed(lib)
+
+
+def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` with the argument and result types of every symbol the Python side calls."""
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
     S = ctypes.c_size_t
-    lib.reslimit_relu_threads.argtypes = [I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 + [I, S, P, I, P, P, I, I, I]
-    lib.reslimit_relu_threads.restype = None
+    lib.reslimit_pass_threads.argtypes = ([I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 +
+                                          [I, S, P, I, P, P, I, I, I, I, ctypes.c_double])
+    lib.reslimit_pass_threads.restype = None
     lib.reslimit_philox.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]
     lib.reslimit_philox.restype = None
     for name in ("reslimit_tile_columns", "reslimit_openmp"):

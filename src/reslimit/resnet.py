@@ -69,8 +69,9 @@ class ScaledResNet(nn.Module):
 
     States have shape (ensemble, batch, width); an input of shape (batch, width) is fed to every
     ensemble member. A sample whose states overflow ends non-finite: see :func:`diverged`.
-    Passes of res-2 (ReLU) and res-3 that autograd does not record run the compiled kernel of
-    :mod:`reslimit.native` on held weights; all others, a loop over depth of batched torch kernels. A
+    Passes that autograd does not record run the compiled kernel of :mod:`reslimit.native` on held weights
+    for res-3, and for res-1 and res-2 with ReLU, tanh, the identity or leaky ReLU of a positive slope
+    (``native.engine``); all others, a loop over depth of batched torch kernels. A
     forward pass whose held weights or h_0 need gradients records no graph of the loop: its backward is the
     explicit adjoint of :mod:`reslimit.gradients` (the compiled kernel's where it serves), which gives every
     V_k and W_k its gradient, so torch optimizers train the network unchanged.
@@ -264,7 +265,7 @@ class ScaledResNet(nn.Module):
         alpha = self._check_alpha(alpha, h0)
         engine = self._engine(h0, alpha)
         if engine == "compiled":
-            h = native.relu_pass(self.V, self.W, h0, alpha)[0]
+            h = native.run_pass(self.V, self.W, h0, alpha, activation=self.block.activation)[0]
         elif engine.startswith("explicit"):
             self._require_states(h0, 3 * self.depth + 3, f"the cache of the {self.depth} layers for the weights' "
                                  "gradients (x_k, g_k and sigma's input or output) and the pass",
@@ -289,7 +290,8 @@ class ScaledResNet(nn.Module):
                              "+ 1), twice (the list and its stack), and the pass", "use a larger every or fewer inputs")
         alpha = self._check_alpha(alpha, h0)
         if self._engine(h0, alpha) == "compiled":
-            return native.relu_pass(self.V, self.W, h0, alpha, every, states=True)[1]
+            return native.run_pass(self.V, self.W, h0, alpha, every, states=True,
+                                   activation=self.block.activation)[1]
         states: list[Tensor] = []
         self._run(h0, states, every, alpha=alpha)
         return torch.stack(states)
@@ -328,7 +330,8 @@ class ScaledResNet(nn.Module):
             p_L = self._check_grad_output(grad_output, h0)
             serves = not self._records_graph(p_L)  # the compiled pass would drop p_L's graph
         if serves and self._engine(h0, alpha) == "compiled":
-            return native.relu_pass(self.V, self.W, h0, alpha, every, grad_output=p_L)[2]
+            return native.run_pass(self.V, self.W, h0, alpha, every, grad_output=p_L,
+                                   activation=self.block.activation)[2]
         cache: list[Tensor] = []
         hL = self._run(h0, None, cache=cache, alpha=alpha)
         p = p_L(hL) if callable(p_L) else p_L
@@ -355,7 +358,8 @@ class ScaledResNet(nn.Module):
     def _engine(self, h: Tensor, alpha=None) -> str:
         """What runs a pass from h_0 = ``h`` with ``alpha`` (as :meth:`_check_alpha` returns it), chosen here only:
 
-        - "compiled": the compiled ReLU pass of :mod:`reslimit.native`, for res-2 with ReLU or res-3 on held
+        - "compiled": the compiled pass of :mod:`reslimit.native`, for the blocks and activations it serves
+          (``native.engine``: res-3; res-1, res-2 with ReLU, tanh, identity, leaky ReLU of a slope > 0) on held
           weights when autograd is not recording;
         - "explicit compiled" / "explicit": autograd is recording and the weights are held: the forward pass
           records no graph and its backward is the explicit adjoint of :mod:`reslimit.gradients`, in the

@@ -3,9 +3,10 @@
 Claim (derived in reslimit/studies/learning_rate.py from the gradient of V_{k+1}, alpha p_{k+1} g_k^T: one SGD
 step moves h_L by about lr alpha^2 L, so a depth-independent step needs lr proportional to L^(2 beta - 1)): for
 res-1 tanh on the synthetic regression task with frozen input and output layers, the largest lr of a geometric
-grid (factor 2^(1/2)) that still trains, "trains" meaning not diverged and the test loss halved after two
-epochs, has a least-squares slope in log L within the grid's resolution of 2 beta - 1 (tolerance
-log r sum_{x_i > 0} x_i / sum x_i^2, x_i = log L_i centred: the largest slope error the grid's rounding gives).
+grid (factor 2^(1/2)) that still trains, "trains" meaning not diverged and the test loss below the untrained
+network's after two epochs (the step-size edge: reslimit/studies/learning_rate.py says why not "halved"),
+has a least-squares slope in log L within the grid's resolution of 2 beta - 1 (tolerance log r sum_{x_i > 0} x_i
+/ sum x_i^2, x_i = log L_i centred: the largest slope error the grid's rounding gives).
 """
 
 from __future__ import annotations
