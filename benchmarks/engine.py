@@ -279,9 +279,43 @@ def memory(depth=10_000, width=64, ensemble=64, batch=16) -> None:
           f"finite: {bool(torch.isfinite(hL).all())}")
 
 
+def on_device(device: str, rounds=ROUNDS) -> None:
+    """The engine on ``device`` (its torch loop off the CPU: the kernel is CPU only): the pass's % of that device's
+    float32 matmul peak (4096^2), and the weights' drawing (on the CPU, then copied: the same numbers on every
+    device)."""
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    def timed(run) -> float:
+        sync()
+        start = time.perf_counter()
+        run()
+        sync()
+        return time.perf_counter() - start
+
+    a, b = torch.randn(4096, 4096, device=dev), torch.randn(4096, 4096, device=dev)
+    draws, passes, peak = [], [], 0.0
+    for r in range(rounds):
+        peak = max(peak, 2 * 4096**3 / timed(lambda: a @ b) / 1e9)
+        made = {}
+        draws.append(timed(lambda: made.update(net=ScaledResNet(
+            L, D, beta=0.5, block="res3", outer=IID(D, E, seed=r, dtype=torch.float32, device=dev),
+            inner=IID(D, E, seed=r + 100, dtype=torch.float32, device=dev)).requires_grad_(False))))
+        h0, pL = torch.randn(E, N, D, device=dev), torch.ones(E, N, D, device=dev)
+        passes.append(timed(lambda: made["net"].adjoint(h0, pL, every=L)))
+    flops = 2 * E * N * D * D * L * 4
+    run = min(passes[1:] or passes)  # the first pass pays the device's warm-up
+    engine = native.engine("res3", "relu", torch.float32) if dev.type == "cpu" else "torch"
+    print(f"{device}: float32 matmul peak (4096^2) {peak:.0f} GFLOP/s; the pass (L={L}, d={D}, {E} x {N}, res-3, "
+          f"{engine} engine) best {run * 1e3:.1f} ms = {100 * flops / run / 1e9 / peak:.2f}% of peak, "
+          f"{E * N * L / run:,.0f} layer-samples/s; drawing V, W and copying them: median "
+          f"{statistics.median(draws) * 1e3:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--device", help="time the engine on this device (e.g. cuda) instead")
     parser.add_argument("--blocks", action="store_true", help="only the table of blocks on the kernel and the loop")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -291,6 +325,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.memory:
         return memory()
+    if args.device:
+        return on_device(args.device)
     if args.blocks:
         return print_blocks(cpu=args.clock == "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of several rounds each")
