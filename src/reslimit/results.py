@@ -118,7 +118,7 @@ def _read(table: Path, kind: str) -> tuple[list[str], list[dict]]:
         with open(table, newline="") as f:
             header = next(csv.reader(f), [])
         rows = store.read_rows(table)
-    except (UnicodeDecodeError, csv.Error, TypeError):  # TypeError: a row with fewer or more cells than the header
+    except (UnicodeDecodeError, csv.Error):  # csv.Error: also a row with fewer or more cells than the header
         raise ValueError(bad) from None
     if len(set(header)) != len(header) or any(None in row for row in rows):
         raise ValueError(bad)

@@ -357,7 +357,7 @@ class _Results:
             prefix = self.header = _line(["point", *columns])
         elif rows and _fields(self.header) != ["point", *columns]:
             raise ValueError(f"rows: point {i} gives columns {columns}, results.csv has {_fields(self.header)[1:]}")
-        lines = _csv_lines([i, *(_cell(row[key]) for key in columns)] for row in rows)
+        lines = _csv_lines(zip([i] * len(rows), *(_column([row[key] for row in rows]) for key in columns)))
         entry = {"point": i, "rows": len(rows)}
         if rows:
             entry["sha256"] = _digest(self.header, lines)
@@ -378,6 +378,15 @@ def _columns(rows: list) -> list[str]:
     if "point" in columns or not all(isinstance(key, str) for key in columns):
         raise ValueError(f"rows: keys must be strings other than 'point'; got {columns}")
     return columns
+
+
+def _column(values: list) -> list:
+    """A column's cells for csv.writer: ints, floats, bools and strings without line breaks as they are (the
+    writer writes str() of a number, which for a float is its repr), the rest through :func:`_cell`."""
+    kinds = set(map(type, values))
+    if kinds <= {int, float, bool} or (kinds == {str} and not any("\n" in v or "\r" in v for v in values)):
+        return values
+    return list(map(_cell, values))
 
 
 def _cell(value):
