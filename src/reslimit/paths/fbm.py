@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -146,7 +147,7 @@ class FractionalBrownian(WeightPath):
 
         Computed in the path's dtype (a float32 path's FFTs in complex64, 3-4x faster than complex128 here), each
         chunk's FFT along its rows' contiguous axis and its partial sums entry by entry, then copied to time-major
-        while the chunk is in cache.
+        while the chunk is in cache; the chunks on torch's threads, side by side (each writes its own columns).
         """
         if self._grid is None:
             n, entries = self._resolution, math.prod(self.shape)
@@ -154,11 +155,20 @@ class FractionalBrownian(WeightPath):
             sqrt_lam = torch.as_tensor(np.sqrt(self._eig / (2 * n)) * scale, dtype=self.dtype, device=self.device)
             grid = torch.empty((n + 1, entries), dtype=self.dtype, device=self.device)
             grid[0] = 0.0
-            for c, first in enumerate(range(0, entries, 2 * _CHUNK)):
+
+            def chunk(c: int) -> None:  # entries first .. first + count: real parts' first, then imaginary
+                first = 2 * _CHUNK * c
                 cols, count = min(_CHUNK, -(-(entries - first) // 2)), min(2 * _CHUNK, entries - first)
                 z = KeyedNormal((cols, 2 * n, 2), self.dtype, self.device).draw([mix(self.seed, _NOISE, c)])[0]
                 y = torch.fft.fft(torch.view_as_complex(z).mul_(sqrt_lam), dim=-1)[:, :n]
-                sums = torch.cat([y.real, y.imag])[:count].cumsum_(-1)  # real parts' entries first, then imaginary
-                grid[1:, first:first + count] = sums.T
+                grid[1:, first:first + count] = torch.cat([y.real, y.imag])[:count].cumsum_(-1).T
+
+            chunks = -(-entries // (2 * _CHUNK))
+            if chunks > 1 and torch.get_num_threads() > 1:  # torch runs each FFT on one thread: chunks side by side
+                with ThreadPoolExecutor(min(chunks, torch.get_num_threads())) as pool:
+                    list(pool.map(chunk, range(chunks)))
+            else:
+                for c in range(chunks):
+                    chunk(c)
             self._grid = grid.view(n + 1, *self.shape)
         return self._grid

@@ -19,10 +19,8 @@ no line is claimed: the figure shows the measurement only.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 
 from .. import _checks, store
 from ..theory import critical_theory
@@ -38,13 +36,8 @@ BETAS = tuple(np.linspace(0.0, 1.3, 27).tolist())
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
-    """One Hurst index: every depth, beta, draw and input on one pair of fBm paths (drawn at once, on two threads:
-    torch runs each path's FFTs on one)."""
+    """One Hurst index: every depth, beta, draw and input on one pair of fBm paths."""
     outer, inner = scaling.paths(params, hurst=point["hurst"], resolution=params["resolution"])
-    paths = [path for path in (outer, inner) if path is not None]
-    if len(paths) > 1 and torch.get_num_threads() > 1:
-        with ThreadPoolExecutor(len(paths)) as pool:
-            list(pool.map(lambda path: path.evaluate(1.0), paths))  # draws the path's grid, cached on it
     out = []
     for depth in params["depths"]:
         net = scaling.network(params, depth, outer, inner)
