@@ -100,6 +100,14 @@ class FractionalBrownian(WeightPath):
     def _repr_args(self) -> dict:
         return super()._repr_args() | {"hurst": self._hurst, "resolution": self._resolution}
 
+    def to(self, device: Device | None = None, dtype: DType | None = None) -> FractionalBrownian:
+        """This path on ``device`` and in ``dtype``, its grid drawn first in this path's dtype when the dtype changes:
+        the copy holds these numbers to the new dtype's rounding (a float32 path drawn afresh computes its FFTs in
+        float32, a relative 1e-6 from the float64 path of its seed)."""
+        if dtype is not None and _checks.dtype(dtype) != self.dtype:
+            self._path()
+        return super().to(device, dtype)
+
     def _require_grid(self) -> None:
         """Refuse a resolution n whose eigenvalues (about 64 n bytes of numpy arrays), grid and one chunk's FFT
         ((n + 1) E d^2 itemsize + 96 n cols bytes, cols = min(1024, E d^2 / 2) complex columns) would not fit."""
