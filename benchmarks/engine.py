@@ -325,7 +325,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.memory:
         return memory()
-    if args.device:
+    if args.device is not None:
+        try:
+            torch.empty(1, device=args.device)
+        except (RuntimeError, ValueError, AssertionError) as error:  # AssertionError: torch built without CUDA
+            parser.error(f"--device {args.device!r} cannot be used here: {str(error).splitlines()[0]}")
         return on_device(args.device)
     if args.blocks:
         return print_blocks(cpu=args.clock == "cpu")

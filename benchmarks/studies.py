@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--fig1", action="store_true", help="the Figure 1 grid only")
     parser.add_argument("--workers", type=int, help="also run the Figure 7 grid on a pool of this many processes")
     args = parser.parse_args()
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be an integer >= 1; got {args.workers}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, compiled kernel: {native.status()}")
     peak = gemm_peak()
     print(f"float32 GEMM peak (1024^2 matmul): {peak:.1f} GFLOP/s")

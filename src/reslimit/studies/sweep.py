@@ -391,13 +391,6 @@ def _column(values: list) -> list:
 
 def _cell(value):
     """An int as an int, a float with repr (exact round trip), anything else with str (no line breaks)."""
-    kind = type(value)  # the common cases first: the abstract checks below cost microseconds a cell
-    if kind is float:
-        return repr(value)
-    if kind is int:
-        return value
-    if kind is str and "\n" not in value and "\r" not in value:
-        return value
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy and torch scalars
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
