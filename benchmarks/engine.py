@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from reslimit import IID, ScaledResNet, native
-from reslimit._rng import mix, philox
+from reslimit._rng import generate, mix
 
 L, D, E, N = 1000, 40, 32, 32
 ROUNDS_DRAW = 9
@@ -105,8 +105,8 @@ def drawing(rounds=ROUNDS_DRAW) -> dict:
         with _threads(1):
             one.normal_()
 
-    parts = {"bare": lambda: philox(kept, keys), "torch": bare_torch,
-             "fresh": lambda: philox(torch.empty(L, E * D * D), keys),
+    parts = {"bare": lambda: generate(kept, keys), "torch": bare_torch,
+             "fresh": lambda: generate(torch.empty(L, E * D * D), keys),
              "faults": lambda: torch.empty(numel).view(-1, 1024)[:, 0].fill_(0.0)}
     times = {name: [] for name in parts}
     for _ in range(rounds):

@@ -132,13 +132,14 @@ def test_complete_model_is_trainable():
     assert net(x).shape == (2, 16, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     losses = []
-    for _ in range(30):
+    for _ in range(60):
         opt.zero_grad()
         loss = ((net(x) - y) ** 2).mean()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert {n for n, _ in net.named_parameters()} == {"V", "W", "A", "B"}
+    # seeds 0-5: the loss falls to 0.40-0.64 of its start in 30 steps, 0.20-0.45 in 60 (seed 0: 0.22)
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -1,6 +1,11 @@
-"""The keyed generator of reslimit._rng: Philox4x32-10, its laws, and the compiled and torch versions' bits."""
+"""The keyed generator of reslimit._rng: ARS-7, its laws, and the compiled and torch versions' bits."""
 
 import ctypes
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,32 +26,60 @@ def words(t: torch.Tensor) -> list[int]:
 
 
 def draw(keys, n, dist="gaussian", start=0, scale=1.0) -> torch.Tensor:
-    return _rng.philox(torch.empty(len(keys), n, dtype=torch.float32), keys, dist, start, scale)
+    return _rng.generate(torch.empty(len(keys), n, dtype=torch.float32), keys, dist, start, scale)
 
 
-# Random123's known-answer vectors for Philox4x32-10 (its kat_vectors): counter, key, the four words
-KAT = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-       ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+# Random123's known answers for ARS-7 (its test of ars1xm128i at 7 rounds): key, counter, the block's bytes
+KAT = [(1, 1, "2b1623350cd214dc7740187993411872"), (1, 256, "2de6b66fa461b668f380126f32b9cd22")]
 
 
-@pytest.mark.parametrize("counter, key, expected", KAT)
-def test_philox_matches_random123s_known_answers(counter, key, expected):
-    w = _rng._philox(tuple(torch.tensor([c]) for c in counter), tuple(torch.tensor([k]) for k in key))
-    assert [int(x) for x in w] == list(expected)
+def block(w: torch.Tensor) -> str:
+    return b"".join((int(x) & 0xFFFFFFFF).to_bytes(4, "little") for x in w).hex()
 
 
-def test_the_draws_words_are_philox_of_key_and_counter():
-    # number i of key K: word i mod 4 of counter j = i div 4, (j mod 2^32, j div 2^32, 0, 0), under the key
-    # (K mod 2^32, K div 2^32)
-    assert words(draw([0], 4, "bits")) == list(KAT[0][2])
-    key, start = 0x7EDCBA9876543210, 4 * (5 << 32) + 8
-    got = words(draw([key], 6, "bits", start=start))
-    j = torch.tensor([(5 << 32) + 2, (5 << 32) + 3])
-    w = _rng._philox((j & 0xFFFFFFFF, j >> 32, j * 0, j * 0),
-                     (torch.tensor(key & 0xFFFFFFFF), torch.tensor(key >> 32)))
-    assert got == [int(w[m][i]) for i in range(2) for m in range(4)][:6]
+@pytest.mark.parametrize("key, counter, expected", KAT)
+def test_ars_matches_random123s_known_answers(key, counter, expected):
+    assert block(_rng.ars(torch.tensor([counter]), [key])[0, 0]) == expected
+
+
+@pytest.mark.parametrize("key, counter, expected", KAT)
+def test_the_draws_words_are_ars_of_key_and_counter(key, counter, expected):
+    # number i of key K: word i mod 4 of the block of counter j = i div 4
+    assert block(draw([key], 4, "bits", start=4 * counter)[0].view(torch.int32)) == expected
+    key, start = 0x7EDCBA9876543210, 4 * (5 << 32) + 8  # a counter past 2^32, a key past 2^32
+    w = _rng.ars(torch.tensor([(5 << 32) + 2, (5 << 32) + 3]), [key])[0]
+    assert words(draw([key], 6, "bits", start=start)) == [int(x) for x in w.flatten()][:6]
+
+
+def test_a_library_whose_generator_misses_the_known_answer_is_refused(tmp_path, monkeypatch):
+    if not COMPILED:
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(native, "ARS_KNOWN", (1, 2, native.ARS_KNOWN[2]))  # counter 2's block is another
+    monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path))
+    why = native._kernel("float")
+    assert isinstance(why, str) and "not ARS-7's known answer 2b1623350cd214dc" in why
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which(os.environ.get("CC", "cc")) is None,
+                    reason="the AES-NI and portable paths are built here on x86-64 only")
+@pytest.mark.parametrize("flags", [["-mno-vaes"], ["-mno-vaes", "-mno-aes"]], ids=["aes-ni", "portable"])
+def test_each_path_of_the_compiled_generator_gives_the_same_bits(flags, tmp_path):
+    # the library's own build takes the fastest path the CPU has; the others are built here, random.c alone
+    lib_path = tmp_path / "random.so"
+    source = Path(_rng.__file__).with_name("random.c")
+    run = subprocess.run([os.environ.get("CC", "cc"), "-O2", "-march=native", *flags, "-shared", "-fPIC",
+                          str(source), "-o", str(lib_path)], capture_output=True, text=True)
+    if run.returncode:
+        pytest.skip(f"cannot build random.c with {flags}: {run.stderr[-200:]}")
+    lib = ctypes.CDLL(str(lib_path))
+    keys, n, start = [1, 2**63 - 1, mix(3, 4)], 4 * 128 + 7, 9
+    for law in (0, *_rng.LAWS.values()):
+        out = torch.empty(len(keys), n, dtype=torch.float32)
+        held = torch.tensor(keys, dtype=torch.int64)
+        lib.reslimit_random(ctypes.c_void_p(out.data_ptr()), ctypes.c_void_p(held.data_ptr()), ctypes.c_int64(3),
+                            ctypes.c_int64(n), ctypes.c_int64(start), ctypes.c_int(law), ctypes.c_float(0.5),
+                            ctypes.c_int(1))
+        assert torch.equal(out.view(torch.int32), _rng._torch_draw(keys, n, law, start, 0.5).view(torch.int32))
 
 
 @compiled

@@ -157,7 +157,9 @@ def test_the_network_is_the_euler_scheme_of_the_scaled_sde():
 
 
 def test_sde_scaling_rate_and_control(tmp_path):
-    r = S.sde_scaling(tmp_path / "s", depths=(8, 16, 32, 64), width=6, samples=32, reference_factor=16, seed=0)
+    # depths from 16: from 8 the slope carries a pre-asymptotic bias (seeds 0-5: mean -0.46 at depths 8..64,
+    # -0.52 at 16..128, the spread of one seed's slope about 0.04)
+    r = S.sde_scaling(tmp_path / "s", depths=(16, 32, 64, 128), width=6, samples=32, reference_factor=16, seed=0)
     m = r.rates["matched"]
     assert r.passed and abs(m.slope + 0.5) <= S.TOLERANCE and m.ci_low < -0.5 < m.ci_high
     assert abs(m.slope + 1.0) > S.TOLERANCE  # the ODE's rate -1 is rejected by the same rule

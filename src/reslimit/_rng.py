@@ -2,19 +2,18 @@
 
 Each random object (a layer's weights, a node of a Brownian tree) gets its own 63-bit key mixed from the
 study seed and its coordinates with SplitMix64 (:func:`mix`), and its numbers are those of a counter-based
-generator, Philox4x32-10 (Salmon, Moraes, Dror and Shaw 2011, "Parallel random numbers: as easy as 1, 2, 3"),
-under that key: number i of the draw keyed by K is a function of (K, i) alone, so any depth, chunk, query
+generator, ARS-7 (Salmon, Moraes, Dror and Shaw 2011, "Parallel random numbers: as easy as 1, 2, 3";
+Random123's ARS1xm128i at its default of 7 rounds, a safety margin over the fewest rounds with no known
+statistical flaw): number i of the draw keyed by K is a function of (K, i) alone, so any depth, chunk, query
 order, thread count or machine gives the same numbers, and no global RNG state is touched.
 
-Philox4x32-10. With (k0, k1) = (K mod 2^32, K div 2^32) and the counter of number i,
-j = i div 4, as the block (c0, c1, c2, c3) = (j mod 2^32, j div 2^32, 0, 0), ten rounds
-
-    (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
-
-(hi, lo: the top and bottom 32 bits of the 64-bit product; M0 = 0xD2511F53, M1 = 0xCD9E8D57), the key
-bumped by (W0, W1) = (0x9E3779B9, 0xBB67AE85) mod 2^32 between rounds, give the words (w0, w1, w2, w3).
-Number i is a float32 made from word w_(i mod 4), or for gaussians from the pair (w0, w1) when i mod 4 < 2
-and (w2, w3) else, by float32 operations each rounded to nearest (no fused multiply-add):
+ARS-7. The counter of number i, j = i div 4, and the key K, both as 128-bit little-endian blocks (K's upper
+half 0), give the block v = j xor k_0, then six AES rounds v <- MixColumns(ShiftRows(SubBytes(v))) xor k_r
+(r = 1..6) and a last one without MixColumns (xor k_7), with the round keys k_r = K + r (W0, W1), the two
+64-bit halves added separately mod 2^64, W0 = 0x9E3779B97F4A7C15 (the golden ratio), W1 = 0xBB67AE8584CAA73B
+(sqrt 3 - 1). Bytes 4 m .. 4 m + 3 of v (little-endian) are the word w_m, m = 0..3. Number i is a float32
+made from word w_(i mod 4), or for gaussians from the pair (w0, w1) when i mod 4 < 2 and (w2, w3) else, by
+float32 operations each rounded to nearest (no fused multiply-add):
 
 - "uniform": (2 k + 1) sqrt(3) 2^-24 with k = int32(w) >> 8 in [-2^23, 2^23): U(-sqrt 3, sqrt 3) on a
   symmetric grid of 2^24 points, mean 0 exactly, variance 3 (1 - 2^-48).
@@ -29,13 +28,14 @@ and (w2, w3) else, by float32 operations each rounded to nearest (no fused multi
   log u = e log 2 + log m with u = 2^e m, m in [sqrt(1/2), sqrt 2) (Cephes' logf: x = m - 1,
   log m = x - x^2 / 2 + x^3 P(x), within 1 ulp or so; log 2 split in two).
 
-The compiled version (``random.c``, built into the library of :mod:`reslimit.native` and vectorised, on
-torch's OpenMP threads) and :func:`_torch_draw`, the same operations in torch where no library can be built,
+The compiled version (``random.c``, built into the library of :mod:`reslimit.native`, on the CPU's AES
+instructions where it has them, vectorised, on torch's OpenMP threads; checked against ARS-7's known answer
+when the library loads) and :func:`_torch_draw`, the same operations in torch where no library can be built,
 give the same bits (tests/test_rng.py). ``RESLIMIT_NATIVE=0`` switches off the compiled pass, not the
 generator, whose numbers are the same either way. float64 draws hold the float32 numbers widened, so float32
-and float64 paths of one seed hold the same numbers. Philox replaced torch's Mersenne Twister, re-seeded with
-each key, in issue 17 (commit 4cbd603; README.md, "Continuous limits and the comparator"): every seed's
-numbers changed then.
+and float64 paths of one seed hold the same numbers. The generator replaced torch's Mersenne Twister in issue
+17 (Philox4x32-10 at commit 4cbd603, then ARS-7, which costs a third of it on the AES instructions:
+benchmarks/README.md, "Drawing"); every seed's numbers changed each time (README.md).
 """
 
 from __future__ import annotations
@@ -43,13 +43,15 @@ from __future__ import annotations
 import ctypes
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from . import native
 
 _MASK = (1 << 64) - 1
 _WORD = (1 << 32) - 1
-_M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+_WEYL = (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)  # ARS's key increments: the low and high 64-bit halves
+_ROUNDS = 7
 LAWS = {"gaussian": 1, "uniform": 2, "rademacher": 3}  # random.c's codes; 0: the bare words
 _PARALLEL_MIN = 2**16  # draws of at least this many numbers run on torch's threads
 _CHUNK = 2**18  # counters per step of the torch version
@@ -62,7 +64,13 @@ _SIN = tuple(map(float.fromhex, ("-0x1.2d930cp-8", "0x1.465e92p-4", "-0x1.4abbba
 _COS = tuple(map(float.fromhex, ("0x1.d99f54p-11", "-0x1.55c4eap-6", "0x1.03c1dap-2", "-0x1.3bd3ccp+0", "1.0")))
 
 
-def _splitmix64(x: int) -> int:
+def _splitmix64(x):
+    """SplitMix64's finaliser of x + its increment, mod 2^64: of a Python int, or of a numpy uint64 array."""
+    if isinstance(x, np.ndarray):  # uint64 arithmetic wraps mod 2^64
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
     x = (x + 0x9E3779B97F4A7C15) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -71,14 +79,26 @@ def _splitmix64(x: int) -> int:
 
 def mix(seed: int, *parts: int) -> int:
     """A 63-bit key for the object at coordinates ``parts`` of the stream ``seed``."""
+    return _hash(seed, *parts) >> 1
+
+
+def mixes(seed: int, *parts: int, last) -> np.ndarray:
+    """[mix(seed, *parts, k) for k in last] (``last`` a range or an array of integers >= 0), vectorised: an int64
+    array."""
+    ks = np.arange(last.start, last.stop, last.step, dtype=np.uint64) if isinstance(last, range) else \
+        np.asarray(last).astype(np.uint64)
+    return (_splitmix64(ks ^ np.uint64(_hash(seed, *parts))) >> np.uint64(1)).astype(np.int64)
+
+
+def _hash(seed: int, *parts: int) -> int:
     h = _splitmix64(seed & _MASK)
     for p in parts:
         h = _splitmix64(h ^ (p & _MASK))
-    return h >> 1
+    return h
 
 
-def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start: int = 0,
-           scale: float = 1.0) -> torch.Tensor:
+def generate(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start: int = 0,
+             scale: float = 1.0) -> torch.Tensor:
     """Fill ``out``, a contiguous float32 CPU tensor of len(keys) rows of n numbers, with numbers start .. start
     + n - 1 of each key's draw of law ``dist`` ("gaussian", "uniform", "rademacher"; "bits": the words
     themselves, as float32's bytes), times float32(``scale``) (rounded to float32, as torch's ``mul_`` rounds;
@@ -89,8 +109,8 @@ def philox(out: torch.Tensor, keys: Sequence[int], dist: str = "gaussian", start
     lib = native._library(torch.float32)
     if isinstance(lib, ctypes.CDLL):
         threads = torch.get_num_threads() if out.numel() >= _PARALLEL_MIN else 1
-        held = torch.tensor(keys, dtype=torch.int64)  # alive until the call returns
-        lib.reslimit_philox(out.data_ptr(), held.data_ptr(), len(keys), n, start, law, scale, threads)
+        held = torch.as_tensor(np.asarray(keys, dtype=np.int64))  # alive until the call returns
+        lib.reslimit_random(out.data_ptr(), held.data_ptr(), len(keys), n, start, law, scale, threads)
     else:
         out.view(len(keys), n).copy_(_torch_draw(keys, n, law, start, scale))
     return out
@@ -101,16 +121,13 @@ def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0, scale: fl
     but for the words, (len(keys), n) float32: random.c's operations in torch, integers as int64, on blocks of
     at most _CHUNK (key, counter) pairs at a time."""
     out = torch.empty(len(keys), n, dtype=torch.float32)
-    key = torch.tensor(keys, dtype=torch.int64)[:, None]
     first, last = start // 4, -(-(start + n) // 4)
     span = max(1, min(last - first, _CHUNK))  # counters per block
     rows = max(1, _CHUNK // span)  # keys per block
     for r in range(0, len(keys), rows):
-        k0, k1 = key[r:r + rows] & _WORD, key[r:r + rows] >> 32
         for j0 in range(first, last, span):
             j = torch.arange(j0, min(j0 + span, last), dtype=torch.int64)
-            zero = torch.zeros_like(j)
-            w = _philox((j & _WORD, j >> 32, zero, zero), (k0, k1))
+            w = ars(j, keys[r:r + rows]).unbind(-1)
             if law == LAWS["gaussian"]:
                 z = [*_box_muller(w[0], w[1]), *_box_muller(w[2], w[3])]
             elif law == LAWS["uniform"]:
@@ -126,25 +143,64 @@ def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0, scale: fl
     return out
 
 
-def _philox(c: tuple, k: tuple) -> list[torch.Tensor]:
-    """Philox4x32-10 of the counters c = (c0, c1, c2, c3) under the keys k = (k0, k1): 32-bit words in int64
-    tensors (broadcast together); the words (w0, w1, w2, w3)."""
-    c0, c1, c2, c3 = c
-    k0, k1 = k
-    for _ in range(10):
-        h0, l0 = _mulhilo(c0, _M0)
-        h1, l1 = _mulhilo(c2, _M1)
-        c0, c1, c2, c3 = h1 ^ c1 ^ k0, l1, h0 ^ c3 ^ k1, l0
-        k0, k1 = (k0 + _W0) & _WORD, (k1 + _W1) & _WORD
-    return [c0, c1, c2, c3]
+def ars(counters: torch.Tensor, keys: Sequence[int]) -> torch.Tensor:
+    """ARS-7 of each counter (an int64 tensor of n counters in [0, 2^63)) under each key in [0, 2^64): the words
+    w0 .. w3 as an int64 tensor (len(keys), n, 4) of values in [0, 2^32). Byte 4 c + r of a block is row r of
+    the AES state's column c."""
+    v = _bytes(counters)[None] ^ _round_keys(keys, 0)[:, None]
+    for r in range(1, _ROUNDS + 1):
+        v = _SBOX[v][..., _SHIFT_ROWS]  # SubBytes, ShiftRows
+        if r < _ROUNDS:  # MixColumns: b_r = a_r + x + 2 (a_r + a_r+1) in GF(2^8), x the column's sum
+            a = v.unflatten(-1, (4, 4))
+            x = a[..., :1] ^ a[..., 1:2] ^ a[..., 2:3] ^ a[..., 3:]
+            v = (a ^ x ^ _xtime(a ^ a.roll(-1, dims=-1))).flatten(-2)
+        v = v ^ _round_keys(keys, r)[:, None]
+    b = v.unflatten(-1, (4, 4))
+    return b[..., 0] | b[..., 1] << 8 | b[..., 2] << 16 | b[..., 3] << 24
 
 
-def _mulhilo(a: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(hi, lo) of the 64-bit product a m, a in [0, 2^32) as int64 and m < 2^32, without overflowing int64:
-    a m = t 2^16 + (a m_lo mod 2^16), t = (a m_lo) div 2^16 + a m_hi < 2^49, m = m_hi 2^16 + m_lo."""
-    low = a * (m & 0xFFFF)
-    t = (low >> 16) + a * (m >> 16)
-    return t >> 16, ((t & 0xFFFF) << 16) | (low & 0xFFFF)
+def _bytes(x: torch.Tensor, high: torch.Tensor | None = None) -> torch.Tensor:
+    """The 128-bit little-endian blocks of the 64-bit halves x (low) and ``high`` (0 if None): int64 tensors
+    holding values mod 2^64 in two's complement; bytes as int64, shape (*x.shape, 16)."""
+    shifts = torch.arange(0, 64, 8)
+    low = (x[..., None] >> shifts) & 0xFF
+    return torch.cat([low, torch.zeros_like(low) if high is None else (high[..., None] >> shifts) & 0xFF], -1)
+
+
+def _round_keys(keys: Sequence[int], r: int) -> torch.Tensor:
+    """k_r = K + r (W0, W1) of each key K, as (len(keys), 16) bytes."""
+    def signed(v: int) -> int:
+        v &= _MASK
+        return v - (1 << 64) if v >> 63 else v
+    low = torch.tensor([signed(int(k) + r * _WEYL[0]) for k in keys], dtype=torch.int64)
+    return _bytes(low, torch.full_like(low, signed(r * _WEYL[1])))
+
+
+def _xtime(a: torch.Tensor) -> torch.Tensor:
+    """2 a in GF(2^8) (AES's polynomial x^8 + x^4 + x^3 + x + 1), bytewise."""
+    return ((a << 1) & 0xFF) ^ (0x1B * (a >> 7))
+
+
+def _sbox() -> torch.Tensor:
+    """AES's S-box: the inverse in GF(2^8) (p runs over the powers of 3, q over those of its inverse), then the
+    affine map q + rot(q, 1..4) + 0x63."""
+    box, p, q = [0x63] * 256, 1, 1
+    while True:
+        p ^= ((p << 1) & 0xFF) ^ (0x1B if p & 0x80 else 0)
+        q ^= q << 1
+        q ^= q << 2
+        q ^= q << 4
+        q &= 0xFF
+        q ^= 0x09 if q & 0x80 else 0
+        box[p] = q ^ 0x63
+        for s in range(1, 5):
+            box[p] ^= ((q << s) | (q >> (8 - s))) & 0xFF
+        if p == 1:
+            return torch.tensor(box, dtype=torch.int64)
+
+
+_SBOX = _sbox()
+_SHIFT_ROWS = [4 * ((c + r) % 4) + r for c in range(4) for r in range(4)]  # byte 4 c + r from column c + r
 
 
 def _int32(x: torch.Tensor) -> torch.Tensor:
@@ -214,8 +270,8 @@ class KeyedNormal:
         """
         _law(dist)
         if out.dtype == torch.float32 and out.device.type == "cpu" and out.is_contiguous():
-            return philox(out, [key], dist)
-        return out.copy_(philox(torch.empty(out.shape, dtype=torch.float32), [key], dist))
+            return generate(out, [key], dist)
+        return out.copy_(generate(torch.empty(out.shape, dtype=torch.float32), [key], dist))
 
     def draw(self, keys, dist: str = "gaussian", scale: float = 1.0) -> torch.Tensor:
         """Stack the draws for each key in ``keys``, times ``scale``: shape (len(keys), *self.shape).
@@ -227,8 +283,8 @@ class KeyedNormal:
         """
         _law(dist)
         single = self.dtype == torch.float32
-        out = philox(torch.empty((len(keys), *self.shape), dtype=torch.float32), list(keys), dist,
-                     scale=scale if single else 1.0)
+        out = generate(torch.empty((len(keys), *self.shape), dtype=torch.float32), keys, dist,
+                       scale=scale if single else 1.0)
         out = out.to(device=self.device, dtype=self.dtype)
         return out if single or scale == 1.0 else out.mul_(scale)
 

@@ -51,8 +51,10 @@ ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCES = [Path(__file__).with_name(name) for name in ("native.c", "random.c")]  # random.c: reslimit._rng's
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
 _SYMBOLS = ("reslimit_pass_threads", "reslimit_tile_columns", "reslimit_openmp",  # all the Python side calls
-            "reslimit_philox")
+            "reslimit_random")
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "leaky_relu": 2, "identity": 3}  # native.c's enum activation
+# Random123's known answer for ARS-7 (its test of ars1xm128i at 7 rounds): key 1, counter 1, the block's bytes
+ARS_KNOWN = (1, 1, bytes.fromhex("2b1623350cd214dc7740187993411872"))
 _libraries: dict[torch.dtype, ctypes.CDLL | str] = {}  # the loaded kernel, or why it could not be built
 _lock = threading.Lock()
 
@@ -386,7 +388,13 @@ def _verified(path: Path) -> ctypes.CDLL | str:
     if missing:
         _unload(lib)  # else dlopen of the same path would hand back this library after the rebuild
         return f"it lacks {', '.join(missing)}"
-    return _typed(lib)
+    lib = _typed(lib)
+    words = (ctypes.c_float * 4)()
+    lib.reslimit_random(words, (ctypes.c_uint64 * 1)(ARS_KNOWN[0]), 1, 4, 4 * ARS_KNOWN[1], 0, 1.0, 1)
+    if bytes(words) != ARS_KNOWN[2]:  # a compiler or CPU path that breaks the generator: its numbers are wrong
+        _unload(lib)
+        return f"its generator gives {bytes(words).hex()}, not ARS-7's known answer {ARS_KNOWN[2].hex()}"
+    return lib
 
 
 def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -396,8 +404,8 @@ def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.reslimit_pass_threads.argtypes = ([I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 +
                                           [I, S, P, I, P, P, I, I, I, I, ctypes.c_double])
     lib.reslimit_pass_threads.restype = None
-    lib.reslimit_philox.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]
-    lib.reslimit_philox.restype = None
+    lib.reslimit_random.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]
+    lib.reslimit_random.restype = None
     for name in ("reslimit_tile_columns", "reslimit_openmp"):
         getattr(lib, name).argtypes, getattr(lib, name).restype = [], I
     return lib

@@ -1,13 +1,15 @@
-/* Keyed random numbers: Philox4x32-10 (Salmon, Moraes, Dror and Shaw 2011) and its transforms to float32,
-   compiled with native.c by reslimit/native.py. reslimit/_rng.py states the algorithm and computes the very
-   same numbers with torch where this cannot be built: every float operation below is one of IEEE's, rounded
-   to float32 one at a time, in the order written (no FMA contraction: the pragma; no -ffast-math).
+/* Keyed random numbers: ARS-7 (Salmon, Moraes, Dror and Shaw 2011, "Parallel random numbers: as easy as 1, 2, 3";
+   Random123's ARS1xm128i at its default of 7 rounds) and its transforms to float32, compiled with native.c by
+   reslimit/native.py. reslimit/_rng.py states the algorithm and computes the very same numbers with torch where
+   this cannot be built: every float operation below is one of IEEE's, rounded to float32 one at a time, in the
+   order written (no FMA contraction: the pragma; no -ffast-math).
 
-   Number i of the draw keyed by `key` comes from counter j = i / 4 of the key (k0, k1) = (key mod 2^32,
-   key / 2^32), the block (c0, c1, c2, c3) = (j mod 2^32, j / 2^32, 0, 0), whose 10 rounds give four words
-   w0 .. w3; number i uses word i mod 4 (uniform, rademacher, bits) or the pair (w0, w1) for i mod 4 < 2 and
-   (w2, w3) else (gaussian: cos, then sin). So a number does not depend on which others are drawn with it,
-   nor on the order, the chunks or the threads. */
+   Number i of the draw keyed by `key` comes from counter j = i / 4: the 128-bit block ARS-7(j, key) (both read
+   as 128-bit little-endian integers, key < 2^64), whose bytes 4 m .. 4 m + 3 are the word w_m; number i uses
+   word i mod 4 (uniform, rademacher, bits) or the pair (w0, w1) for i mod 4 < 2 and (w2, w3) else (gaussian:
+   cos, then sin). So a number does not depend on which others are drawn with it, nor on the order, the chunks
+   or the threads. ARS-7 runs on the AES round instructions where the CPU has them (VAES: two blocks at a time;
+   AES-NI or Arm's AES: one), else on the AES round written out below (slower): the same bits. */
 
 #pragma GCC optimize("fp-contract=off")
 
@@ -17,68 +19,143 @@
 #include <sys/mman.h>
 #endif
 
-#ifdef __AVX2__
+#if defined(__AVX2__) || defined(__AES__)
 #include <immintrin.h>
 #endif
 
-#define VECS 4              /* vectors of 8 counters per batch: chains of operations in flight */
-#define LANES (8 * VECS)    /* counters per batch */
+#define LANES 32            /* counters per batch */
 #define BATCH (4 * LANES)   /* numbers per batch */
+#define GROUP 8             /* blocks in flight: the AES rounds' latency hidden */
 
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
-typedef uint64_t u64x4 __attribute__((vector_size(32)));
 typedef float f32x8 __attribute__((vector_size(32)));
 
 enum law { BITS, GAUSSIAN, UNIFORM, RADEMACHER };
 
-/* The 64-bit products M a of the even (*even) and odd (*odd) 32-bit lanes of a. */
-static inline void products(u32x8 a, uint32_t m, u64x4 *even, u64x4 *odd) {
-#ifdef __AVX2__ /* vpmuludq: GCC multiplies 64-bit lanes in full otherwise */
-    *even = (u64x4)_mm256_mul_epu32((__m256i)a, _mm256_set1_epi64x(m));
-    *odd = (u64x4)_mm256_mul_epu32((__m256i)((u64x4)a >> 32), _mm256_set1_epi64x(m));
+/* ARS's round keys: k_r = key + r (WEYL_LO, WEYL_HI), as two 64-bit halves (the key's upper half 0). */
+#define WEYL_LO 0x9E3779B97F4A7C15ull /* the golden ratio */
+#define WEYL_HI 0xBB67AE8584CAA73Bull /* sqrt(3) - 1 */
+
+#if defined(__VAES__) && defined(__AVX2__)
+/* w[4 c + m] = word m of counter j0 + c, c < LANES: ARS-7 = xor k_0, six AES rounds (aesenc: SubBytes, ShiftRows,
+   MixColumns, xor k_r), a last one without MixColumns (aesenclast); two counters per 256-bit vector. */
+static inline void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) {
+    const __m256i weyl = _mm256_set_epi64x(WEYL_HI, WEYL_LO, WEYL_HI, WEYL_LO);
+    for (int g = 0; g < LANES; g += 2 * GROUP) {
+        __m256i k = _mm256_set_epi64x(0, (long long)key, 0, (long long)key), v[GROUP];
+        for (int i = 0; i < GROUP; i++) {
+            uint64_t c = j0 + g + 2 * i;
+            v[i] = _mm256_xor_si256(_mm256_set_epi64x(0, (long long)(c + 1), 0, (long long)c), k);
+        }
+        for (int r = 1; r < 7; r++) {
+            k = _mm256_add_epi64(k, weyl);
+            for (int i = 0; i < GROUP; i++)
+                v[i] = _mm256_aesenc_epi128(v[i], k);
+        }
+        k = _mm256_add_epi64(k, weyl);
+        for (int i = 0; i < GROUP; i++)
+            _mm256_storeu_si256((__m256i *)(w + 4 * (g + 2 * i)), _mm256_aesenclast_epi128(v[i], k));
+    }
+}
+#elif defined(__AES__)
+static inline void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) { /* the same, a counter per vector */
+    const __m128i weyl = _mm_set_epi64x(WEYL_HI, WEYL_LO);
+    for (int g = 0; g < LANES; g += GROUP) {
+        __m128i k = _mm_set_epi64x(0, (long long)key), v[GROUP];
+        for (int i = 0; i < GROUP; i++)
+            v[i] = _mm_xor_si128(_mm_set_epi64x(0, (long long)(j0 + g + i)), k);
+        for (int r = 1; r < 7; r++) {
+            k = _mm_add_epi64(k, weyl);
+            for (int i = 0; i < GROUP; i++)
+                v[i] = _mm_aesenc_si128(v[i], k);
+        }
+        k = _mm_add_epi64(k, weyl);
+        for (int i = 0; i < GROUP; i++)
+            _mm_storeu_si128((__m128i *)(w + 4 * (g + i)), _mm_aesenclast_si128(v[i], k));
+    }
+}
+#elif defined(__ARM_FEATURE_AES) || defined(__ARM_FEATURE_CRYPTO)
+#include <arm_neon.h>
+/* The same on Arm's AES instructions: aese(v, 0) = ShiftRows(SubBytes(v)), aesmc = MixColumns. */
+static inline void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) {
+    const uint64x2_t weyl = {WEYL_LO, WEYL_HI};
+    const uint8x16_t zero = vdupq_n_u8(0);
+    for (int g = 0; g < LANES; g += GROUP) {
+        uint64x2_t k = {key, 0};
+        uint8x16_t v[GROUP];
+        for (int i = 0; i < GROUP; i++)
+            v[i] = vreinterpretq_u8_u64(veorq_u64((uint64x2_t){j0 + g + i, 0}, k));
+        for (int r = 1; r < 7; r++) {
+            k = vaddq_u64(k, weyl);
+            for (int i = 0; i < GROUP; i++)
+                v[i] = veorq_u8(vaesmcq_u8(vaeseq_u8(v[i], zero)), vreinterpretq_u8_u64(k));
+        }
+        k = vaddq_u64(k, weyl);
+        for (int i = 0; i < GROUP; i++)
+            vst1q_u8((uint8_t *)(w + 4 * (g + i)), veorq_u8(vaeseq_u8(v[i], zero), vreinterpretq_u8_u64(k)));
+    }
+}
 #else
-    *even = ((u64x4)a & 0xFFFFFFFFu) * m;
-    *odd = ((u64x4)a >> 32) * m;
-#endif
+static uint8_t SBOX[256];
+
+/* AES's S-box: the inverse in GF(2^8) (p runs over the powers of 3, q over those of its inverse), then the
+   affine map q + rot(q, 1..4) + 0x63; made when the library is loaded, before any thread reads it. */
+__attribute__((constructor)) static void make_sbox(void) {
+    uint8_t p = 1, q = 1;
+    do {
+        p = p ^ (uint8_t)(p << 1) ^ (p & 0x80 ? 0x1B : 0);
+        q ^= q << 1, q ^= q << 2, q ^= q << 4;
+        q ^= q & 0x80 ? 0x09 : 0;
+        SBOX[p] = q ^ (uint8_t)((q << 1) | (q >> 7)) ^ (uint8_t)((q << 2) | (q >> 6)) ^
+                  (uint8_t)((q << 3) | (q >> 5)) ^ (uint8_t)((q << 4) | (q >> 4)) ^ 0x63;
+    } while (p != 1);
+    SBOX[0] = 0x63;
 }
 
-/* The words w[m][v] (lanes: counters j0 + 8 v .. j0 + 8 v + 7) of the key's counters j0 .. j0 + LANES - 1:
-   Philox4x32-10's rounds (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
-   the key bumped by (W0, W1) between rounds. */
-static inline void philox(u32x8 w[4][VECS], uint64_t key, uint64_t j0) {
-    const u32x8 ODD = {0, 9, 2, 11, 4, 13, 6, 15}; /* the even lanes of the first, the odd of the second */
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int v = 0; v < VECS; v++) {
-        uint64_t c = j0 + 8 * (uint64_t)v; /* a batch never straddles 2^32 counters: LANES divides 2^32 */
-        w[0][v] = (u32x8){0, 1, 2, 3, 4, 5, 6, 7} + (uint32_t)c;
-        w[1][v] = (u32x8){0} + (uint32_t)(c >> 32);
-        w[2][v] = (u32x8){0};
-        w[3][v] = (u32x8){0};
+static inline uint8_t xtime(uint8_t a) { return (uint8_t)(a << 1) ^ (a & 0x80 ? 0x1B : 0); }
+
+/* s <- MixColumns(ShiftRows(SubBytes(s))) xor k (aesenc; without MixColumns when last): byte 4 c + r of the
+   state is row r of column c. */
+static void aes_round(uint8_t s[16], const uint8_t k[16], int last) {
+    uint8_t t[16];
+    for (int c = 0; c < 4; c++)
+        for (int r = 0; r < 4; r++)
+            t[4 * c + r] = SBOX[s[4 * ((c + r) & 3) + r]];
+    for (int c = 0; !last && c < 4; c++) { /* b_r = a_r + x + 2 (a_r + a_r+1), x the column's sum */
+        uint8_t *a = t + 4 * c, x = a[0] ^ a[1] ^ a[2] ^ a[3], a0 = a[0];
+        a[0] ^= x ^ xtime(a[0] ^ a[1]), a[1] ^= x ^ xtime(a[1] ^ a[2]);
+        a[2] ^= x ^ xtime(a[2] ^ a[3]), a[3] ^= x ^ xtime(a[3] ^ a0);
     }
-    for (int r = 0; r < 10; r++) {
-        for (int v = 0; v < VECS; v++) {
-            u64x4 e0, o0, e1, o1;
-            products(w[0][v], 0xD2511F53u, &e0, &o0);
-            products(w[2][v], 0xCD9E8D57u, &e1, &o1);
-            u32x8 lo0 = __builtin_shuffle((u32x8)e0, (u32x8)(o0 << 32), ODD);
-            u32x8 hi0 = __builtin_shuffle((u32x8)(e0 >> 32), (u32x8)o0, ODD);
-            u32x8 lo1 = __builtin_shuffle((u32x8)e1, (u32x8)(o1 << 32), ODD);
-            u32x8 hi1 = __builtin_shuffle((u32x8)(e1 >> 32), (u32x8)o1, ODD);
-            w[0][v] = hi1 ^ w[1][v] ^ k0;
-            w[1][v] = lo1;
-            w[2][v] = hi0 ^ w[3][v] ^ k1;
-            w[3][v] = lo0;
-        }
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
+    for (int i = 0; i < 16; i++)
+        s[i] = t[i] ^ k[i];
+}
+
+static void bytes(uint8_t b[16], uint64_t lo, uint64_t hi) {
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(lo >> (8 * i)), b[8 + i] = (uint8_t)(hi >> (8 * i));
+}
+
+static void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) {
+    uint8_t k[7][16];
+    for (int r = 0; r < 7; r++)
+        bytes(k[r], key + (r + 1) * WEYL_LO, (r + 1) * WEYL_HI);
+    for (int c = 0; c < LANES; c++) {
+        uint8_t s[16];
+        bytes(s, (j0 + c) ^ key, 0);
+        for (int r = 0; r < 7; r++)
+            aes_round(s, k[r], r == 6);
+        for (int m = 0; m < 4; m++)
+            w[4 * c + m] = s[4 * m] | (uint32_t)s[4 * m + 1] << 8 | (uint32_t)s[4 * m + 2] << 16 |
+                           (uint32_t)s[4 * m + 3] << 24;
     }
 }
+#endif
 
 static inline f32x8 splat(float x) { return (f32x8){0} + x; }
 
 /* Each step below runs on NP vectors one after the other: NP chains of dependent operations in flight. */
-#define NP (2 * VECS)
+#define NP (LANES / 4)
 #define EACH for (int p = 0; p < NP; p++)
 
 /* l = log u for u in [2^-33, 1]: u = 2^e m, m in [sqrt(1/2), sqrt 2), x = m - 1,
@@ -146,40 +223,30 @@ static inline void box_muller(const u32x8 a[NP], const u32x8 b[NP], f32x8 zc[NP]
     }
 }
 
-/* out[4 j + m] = the m-th of the four vectors' lane j, for j < 8: numbers in counter order. */
-static inline void interleave(float *out, u32x8 z0, u32x8 z1, u32x8 z2, u32x8 z3) {
-    u32x8 a = __builtin_shuffle(z0, z1, (u32x8){0, 8, 1, 9, 4, 12, 5, 13});
-    u32x8 b = __builtin_shuffle(z2, z3, (u32x8){0, 8, 1, 9, 4, 12, 5, 13});
-    u32x8 c = __builtin_shuffle(z0, z1, (u32x8){2, 10, 3, 11, 6, 14, 7, 15});
-    u32x8 d = __builtin_shuffle(z2, z3, (u32x8){2, 10, 3, 11, 6, 14, 7, 15});
-    u32x8 o[4] = {__builtin_shuffle(a, b, (u32x8){0, 1, 8, 9, 2, 3, 10, 11}),
-                  __builtin_shuffle(c, d, (u32x8){0, 1, 8, 9, 2, 3, 10, 11}),
-                  __builtin_shuffle(a, b, (u32x8){4, 5, 12, 13, 6, 7, 14, 15}),
-                  __builtin_shuffle(c, d, (u32x8){4, 5, 12, 13, 6, 7, 14, 15})};
-    memcpy(out, o, sizeof o);
-}
-
 /* Numbers 4 j0 .. 4 j0 + BATCH - 1 of the key's draw of the law into out. */
 static void batch(float *out, uint64_t key, uint64_t j0, int law, float scale) {
-    u32x8 w[4][VECS];
-    philox(w, key, j0);
-    u32x8 z[4][VECS];
-    if (law == GAUSSIAN) { /* pairs (w0, w1) then (w2, w3) of each vector */
+    uint32_t w[4 * LANES];
+    ars(w, key, j0);
+    u32x8 v[2 * NP]; /* the words in counter order, 8 (two counters) a vector */
+    memcpy(v, w, sizeof v);
+    if (law == GAUSSIAN) { /* a: the even words (w0, w2) of the pair v[2 p], v[2 p + 1]; b: the odd ones */
+        const u32x8 EVEN = {0, 2, 8, 10, 4, 6, 12, 14}, LOW = {0, 8, 1, 9, 4, 12, 5, 13};
         u32x8 a[NP], b[NP];
         f32x8 zc[NP], zs[NP];
-        EACH a[p] = w[2 * (p % 2)][p / 2], b[p] = w[2 * (p % 2) + 1][p / 2];
+        EACH a[p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], EVEN), b[p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], EVEN + 1);
         box_muller(a, b, zc, zs);
-        EACH z[2 * (p % 2)][p / 2] = (u32x8)(zc[p] * scale), z[2 * (p % 2) + 1][p / 2] = (u32x8)(zs[p] * scale);
+        EACH { /* each number back in its word's place */
+            u32x8 c = (u32x8)(zc[p] * scale), s = (u32x8)(zs[p] * scale);
+            v[2 * p] = __builtin_shuffle(c, s, LOW), v[2 * p + 1] = __builtin_shuffle(c, s, LOW + 2);
+        }
     } else {
-        for (int v = 0; v < VECS; v++)
-            for (int m = 0; m < 4; m++)
-                z[m][v] = law == UNIFORM ? /* (2 k + 1) sqrt(3) 2^-24, k = int32(w) / 2^8 in [-2^23, 2^23) */
-                    (u32x8)(__builtin_convertvector(2 * ((i32x8)w[m][v] >> 8) + 1, f32x8) * 0x1.bb67aep-24f * scale)
-                    : law == RADEMACHER ? (u32x8)((f32x8)(0x3F800000u | (w[m][v] & 0x80000000u)) * scale)
-                    : w[m][v]; /* rademacher: -1 where the top bit is set */
+        for (int i = 0; i < 2 * NP; i++)
+            v[i] = law == UNIFORM ? /* (2 k + 1) sqrt(3) 2^-24, k = int32(w) / 2^8 in [-2^23, 2^23) */
+                (u32x8)(__builtin_convertvector(2 * ((i32x8)v[i] >> 8) + 1, f32x8) * 0x1.bb67aep-24f * scale)
+                : law == RADEMACHER ? (u32x8)((f32x8)(0x3F800000u | (v[i] & 0x80000000u)) * scale)
+                : v[i]; /* rademacher: -1 where the top bit is set */
     }
-    for (int v = 0; v < VECS; v++)
-        interleave(out + 32 * v, z[0][v], z[1][v], z[2][v], z[3][v]);
+    memcpy(out, v, sizeof v);
 }
 
 /* out[k n + i] = scale x number start + i of the draw keyed by keys[k] of the law (0 bits, as float32's bytes,
@@ -187,7 +254,7 @@ static void batch(float *out, uint64_t key, uint64_t j0, int law, float scale) {
    batches split over `threads` OpenMP threads (torch's, when built with OpenMP) where the draw is large.
    The 2 MiB pages of out are marked for transparent huge pages first (madvise, a hint): out is usually
    fresh memory, and 4 KiB page faults cost more than the drawing (benchmarks/README.md, "Engine"). */
-void reslimit_philox(float *out, const uint64_t *keys, int64_t nkeys, int64_t n, int64_t start, int law,
+void reslimit_random(float *out, const uint64_t *keys, int64_t nkeys, int64_t n, int64_t start, int law,
                      float scale, int threads) {
     int64_t first = start / BATCH, last = (start + n + BATCH - 1) / BATCH, per_key = last - first;
 #ifdef MADV_HUGEPAGE

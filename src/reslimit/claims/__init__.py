@@ -78,7 +78,7 @@ _BOUNDS_QUICK, _BOUNDS_FULL = plan(quick=True), plan(quick=False)
 
 CLAIMS: dict[str, Claim] = {
     "adjoint_rate": Claim(adjoint_rate.check,
-                          quick=dict(ode_depths=[8, 16, 32, 64, 128], ode_width=8, ode_samples=64,
+                          quick=dict(ode_depths=[16, 32, 64, 128, 256], ode_width=8, ode_samples=64,
                                      sde_depths=[16, 32, 64, 128, 256], sde_width=8, sde_samples=32),
                           full=dict(ode_depths=[8, 16, 32, 64, 128, 256, 512, 1024], ode_width=16, ode_samples=64,
                                     sde_depths=[16, 32, 64, 128, 256, 512, 1024], sde_width=16, sde_samples=64)),

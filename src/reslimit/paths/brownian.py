@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .. import _checks
-from .._rng import KeyedNormal, mix
+from .._rng import KeyedNormal, mixes
 from .._types import Device, DType
 from .base import WeightPath
 
@@ -70,7 +70,7 @@ class Brownian(WeightPath):
         return torch.diff(x, dim=0).mul_(depth**0.5 / self.width**0.5)
 
     def _nodes(self, level: int, index: np.ndarray, tag: int = _MIDPOINT) -> torch.Tensor:
-        return self._draw.draw([mix(self.seed, tag, level, int(i)) for i in index])
+        return self._draw.draw(mixes(self.seed, tag, level, last=index))
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
         """std * B at ``times``; a contiguous run of a dyadic grid is refined by interleaving."""

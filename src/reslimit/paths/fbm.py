@@ -168,8 +168,10 @@ class FractionalBrownian(WeightPath):
                 first = 2 * _CHUNK * c
                 cols, count = min(_CHUNK, -(-(entries - first) // 2)), min(2 * _CHUNK, entries - first)
                 z = KeyedNormal((cols, 2 * n, 2), self.dtype, self.device).draw([mix(self.seed, _NOISE, c)])[0]
-                y = torch.fft.fft(torch.view_as_complex(z).mul_(sqrt_lam), dim=-1)[:, :n]
-                grid[1:, first:first + count] = torch.cat([y.real, y.imag])[:count].cumsum_(-1).T
+                y = torch.fft.fft(torch.view_as_complex(z).mul_(sqrt_lam), dim=-1)[:, :n].cumsum(-1)  # re and im
+                parts = torch.view_as_real(y)
+                grid[1:, first:first + cols] = parts[..., 0].T
+                grid[1:, first + cols:first + count] = parts[:count - cols, :, 1].T
 
             chunks = -(-entries // (2 * _CHUNK))
             if chunks > 1 and torch.get_num_threads() > 1:  # torch runs each FFT on one thread: chunks side by side

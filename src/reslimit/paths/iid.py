@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import _checks
-from .._rng import KeyedNormal, mix
+from .._rng import KeyedNormal, mixes
 from .._types import Device, DType
 from ..init import path_std, scheme_name
 from .base import WeightPath
@@ -57,5 +57,5 @@ class IID(WeightPath):
         return super()._repr_args() | {"dist": self._dist} | ({} if self._init is None else {"init": self._init})
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
-        return self._draw.draw([mix(self.seed, 0, k) for k in range(start, stop)], self._dist,
+        return self._draw.draw(mixes(self.seed, 0, last=range(start, stop)), self._dist,
                                scale=self.std / self.width**0.5)

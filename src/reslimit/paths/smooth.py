@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .. import _checks, _memory
-from .._rng import KeyedNormal, mix
+from .._rng import KeyedNormal, mixes
 from .._types import Device, DType
 from .base import WeightPath
 
@@ -85,9 +85,7 @@ class Smooth(_LipschitzPath):
         )
         amp[1:] *= 2.0
         self._amp = np.sqrt(amp)
-        keys = [mix(self.seed, _COS, k) for k in range(n + 1)] + [
-            mix(self.seed, _SIN, k) for k in range(1, n + 1)
-        ]
+        keys = np.concatenate([mixes(self.seed, _COS, last=range(n + 1)), mixes(self.seed, _SIN, last=range(1, n + 1))])
         normals = KeyedNormal(self.shape, torch.float64, self.device).draw(
             keys
         )  # float32: the same path rounded
