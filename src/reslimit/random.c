@@ -98,10 +98,11 @@ static inline void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) {
 }
 #else
 static uint8_t SBOX[256];
+static uint32_t TABLE[256]; /* the column (2 S, S, S, 3 S)(x), bytes from the lowest: one row's share of a round */
 
 /* AES's S-box: the inverse in GF(2^8) (p runs over the powers of 3, q over those of its inverse), then the
-   affine map q + rot(q, 1..4) + 0x63; made when the library is loaded, before any thread reads it. */
-__attribute__((constructor)) static void make_sbox(void) {
+   affine map q + rot(q, 1..4) + 0x63; and TABLE. Made when the library is loaded, before any thread reads them. */
+__attribute__((constructor)) static void make_tables(void) {
     uint8_t p = 1, q = 1;
     do {
         p = p ^ (uint8_t)(p << 1) ^ (p & 0x80 ? 0x1B : 0);
@@ -111,43 +112,43 @@ __attribute__((constructor)) static void make_sbox(void) {
                   (uint8_t)((q << 3) | (q >> 5)) ^ (uint8_t)((q << 4) | (q >> 4)) ^ 0x63;
     } while (p != 1);
     SBOX[0] = 0x63;
-}
-
-static inline uint8_t xtime(uint8_t a) { return (uint8_t)(a << 1) ^ (a & 0x80 ? 0x1B : 0); }
-
-/* s <- MixColumns(ShiftRows(SubBytes(s))) xor k (aesenc; without MixColumns when last): byte 4 c + r of the
-   state is row r of column c. */
-static void aes_round(uint8_t s[16], const uint8_t k[16], int last) {
-    uint8_t t[16];
-    for (int c = 0; c < 4; c++)
-        for (int r = 0; r < 4; r++)
-            t[4 * c + r] = SBOX[s[4 * ((c + r) & 3) + r]];
-    for (int c = 0; !last && c < 4; c++) { /* b_r = a_r + x + 2 (a_r + a_r+1), x the column's sum */
-        uint8_t *a = t + 4 * c, x = a[0] ^ a[1] ^ a[2] ^ a[3], a0 = a[0];
-        a[0] ^= x ^ xtime(a[0] ^ a[1]), a[1] ^= x ^ xtime(a[1] ^ a[2]);
-        a[2] ^= x ^ xtime(a[2] ^ a[3]), a[3] ^= x ^ xtime(a[3] ^ a0);
+    for (int x = 0; x < 256; x++) {
+        uint32_t v = SBOX[x], twice = (v << 1 ^ (v & 0x80 ? 0x1B : 0)) & 0xFF;
+        TABLE[x] = twice | v << 8 | v << 16 | (twice ^ v) << 24;
     }
-    for (int i = 0; i < 16; i++)
-        s[i] = t[i] ^ k[i];
 }
 
-static void bytes(uint8_t b[16], uint64_t lo, uint64_t hi) {
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(lo >> (8 * i)), b[8 + i] = (uint8_t)(hi >> (8 * i));
+static inline uint32_t rotl(uint32_t x, int n) { return x << n | x >> (32 - n); }
+
+/* s <- MixColumns(ShiftRows(SubBytes(s))) xor k (aesenc; without MixColumns when last) on the columns s[c], byte r
+   of s[c] (from the lowest) row r: out column c = sum_r rot_8r(TABLE[row r of column c + r]), MixColumns' matrix
+   (2 3 1 1) circulant. */
+static inline void aes_round(uint32_t s[4], const uint32_t k[4], int last) {
+    uint32_t t[4];
+    for (int c = 0; c < 4; c++) {
+        uint32_t b0 = s[c] & 0xFF, b1 = s[(c + 1) & 3] >> 8 & 0xFF, b2 = s[(c + 2) & 3] >> 16 & 0xFF,
+                 b3 = s[(c + 3) & 3] >> 24;
+        t[c] = last ? SBOX[b0] | (uint32_t)SBOX[b1] << 8 | (uint32_t)SBOX[b2] << 16 | (uint32_t)SBOX[b3] << 24
+                    : TABLE[b0] ^ rotl(TABLE[b1], 8) ^ rotl(TABLE[b2], 16) ^ rotl(TABLE[b3], 24);
+    }
+    for (int c = 0; c < 4; c++)
+        s[c] = t[c] ^ k[c];
+}
+
+/* The 128-bit block (lo, hi) as four 32-bit little-endian columns. */
+static inline void columns(uint32_t c[4], uint64_t lo, uint64_t hi) {
+    c[0] = (uint32_t)lo, c[1] = (uint32_t)(lo >> 32), c[2] = (uint32_t)hi, c[3] = (uint32_t)(hi >> 32);
 }
 
 static void ars(uint32_t w[4 * LANES], uint64_t key, uint64_t j0) {
-    uint8_t k[7][16];
+    uint32_t k[7][4];
     for (int r = 0; r < 7; r++)
-        bytes(k[r], key + (r + 1) * WEYL_LO, (r + 1) * WEYL_HI);
+        columns(k[r], key + (r + 1) * WEYL_LO, (r + 1) * WEYL_HI);
     for (int c = 0; c < LANES; c++) {
-        uint8_t s[16];
-        bytes(s, (j0 + c) ^ key, 0);
+        uint32_t *v = w + 4 * c;
+        columns(v, (j0 + c) ^ key, 0);
         for (int r = 0; r < 7; r++)
-            aes_round(s, k[r], r == 6);
-        for (int m = 0; m < 4; m++)
-            w[4 * c + m] = s[4 * m] | (uint32_t)s[4 * m + 1] << 8 | (uint32_t)s[4 * m + 2] << 16 |
-                           (uint32_t)s[4 * m + 3] << 24;
+            aes_round(v, k[r], r == 6);
     }
 }
 #endif
