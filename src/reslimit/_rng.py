@@ -145,45 +145,32 @@ def _torch_draw(keys: Sequence[int], n: int, law: int, start: int = 0, scale: fl
 
 def ars(counters: torch.Tensor, keys: Sequence[int]) -> torch.Tensor:
     """ARS-7 of each counter (an int64 tensor of n counters in [0, 2^63)) under each key in [0, 2^64): the words
-    w0 .. w3 as an int64 tensor (len(keys), n, 4) of values in [0, 2^32). Byte 4 c + r of a block is row r of
-    the AES state's column c."""
-    v = _bytes(counters)[None] ^ _round_keys(keys, 0)[:, None]
+    w0 .. w3 as an int64 tensor (len(keys), n, 4) of values in [0, 2^32).
+
+    The block as four 32-bit columns (words), byte r of column c (from the lowest) AES's row r: a round's column c
+    is sum_r rot_8r(T[row r of column c + r]) with T[x] = (2 S(x), S(x), S(x), 3 S(x)) (SubBytes, ShiftRows and
+    MixColumns in one lookup a byte; the last round S(x) shifted to its row), then xor the round key's column c.
+    """
+    s = [counters & _WORD, counters >> 32, torch.zeros_like(counters), torch.zeros_like(counters)]
+    s = [x[None] ^ k for x, k in zip(s, _round_keys(keys, 0))]
     for r in range(1, _ROUNDS + 1):
-        v = _SBOX[v][..., _SHIFT_ROWS]  # SubBytes, ShiftRows
-        if r < _ROUNDS:  # MixColumns: b_r = a_r + x + 2 (a_r + a_r+1) in GF(2^8), x the column's sum
-            a = v.unflatten(-1, (4, 4))
-            x = a[..., :1] ^ a[..., 1:2] ^ a[..., 2:3] ^ a[..., 3:]
-            v = (a ^ x ^ _xtime(a ^ a.roll(-1, dims=-1))).flatten(-2)
-        v = v ^ _round_keys(keys, r)[:, None]
-    b = v.unflatten(-1, (4, 4))
-    return b[..., 0] | b[..., 1] << 8 | b[..., 2] << 16 | b[..., 3] << 24
+        tables = _TABLES if r < _ROUNDS else _LAST
+        s = [tables[0][s[c] & 0xFF] ^ tables[1][(s[(c + 1) % 4] >> 8) & 0xFF] ^ tables[2][(s[(c + 2) % 4] >> 16) & 0xFF]
+             ^ tables[3][s[(c + 3) % 4] >> 24] ^ k for c, k in enumerate(_round_keys(keys, r))]
+    return torch.stack(s, dim=-1)
 
 
-def _bytes(x: torch.Tensor, high: torch.Tensor | None = None) -> torch.Tensor:
-    """The 128-bit little-endian blocks of the 64-bit halves x (low) and ``high`` (0 if None): int64 tensors
-    holding values mod 2^64 in two's complement; bytes as int64, shape (*x.shape, 16)."""
-    shifts = torch.arange(0, 64, 8)
-    low = (x[..., None] >> shifts) & 0xFF
-    return torch.cat([low, torch.zeros_like(low) if high is None else (high[..., None] >> shifts) & 0xFF], -1)
+def _round_keys(keys: Sequence[int], r: int) -> list[torch.Tensor]:
+    """The columns of k_r = K + r (W0, W1) of each key K: four (len(keys), 1) int64 tensors."""
+    low = [(int(k) + r * _WEYL[0]) & _MASK for k in keys]
+    high = r * _WEYL[1] & _MASK
+    return [torch.tensor([[v] for v in column], dtype=torch.int64) for column in
+            ([v & _WORD for v in low], [v >> 32 for v in low], [high & _WORD] * len(keys), [high >> 32] * len(keys))]
 
 
-def _round_keys(keys: Sequence[int], r: int) -> torch.Tensor:
-    """k_r = K + r (W0, W1) of each key K, as (len(keys), 16) bytes."""
-    def signed(v: int) -> int:
-        v &= _MASK
-        return v - (1 << 64) if v >> 63 else v
-    low = torch.tensor([signed(int(k) + r * _WEYL[0]) for k in keys], dtype=torch.int64)
-    return _bytes(low, torch.full_like(low, signed(r * _WEYL[1])))
-
-
-def _xtime(a: torch.Tensor) -> torch.Tensor:
-    """2 a in GF(2^8) (AES's polynomial x^8 + x^4 + x^3 + x + 1), bytewise."""
-    return ((a << 1) & 0xFF) ^ (0x1B * (a >> 7))
-
-
-def _sbox() -> torch.Tensor:
-    """AES's S-box: the inverse in GF(2^8) (p runs over the powers of 3, q over those of its inverse), then the
-    affine map q + rot(q, 1..4) + 0x63."""
+def _tables() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """AES's S-box S: the inverse in GF(2^8) (p runs over the powers of 3, q over those of its inverse), then the
+    affine map q + rot(q, 1..4) + 0x63; the round's tables rot_8r(T) and the last round's S << 8 r, r = 0..3."""
     box, p, q = [0x63] * 256, 1, 1
     while True:
         p ^= ((p << 1) & 0xFF) ^ (0x1B if p & 0x80 else 0)
@@ -193,14 +180,17 @@ def _sbox() -> torch.Tensor:
         q &= 0xFF
         q ^= 0x09 if q & 0x80 else 0
         box[p] = q ^ 0x63
-        for s in range(1, 5):
-            box[p] ^= ((q << s) | (q >> (8 - s))) & 0xFF
+        for shift in range(1, 5):
+            box[p] ^= ((q << shift) | (q >> (8 - shift))) & 0xFF
         if p == 1:
-            return torch.tensor(box, dtype=torch.int64)
+            break
+    twice = [((v << 1) ^ (0x1B if v & 0x80 else 0)) & 0xFF for v in box]
+    table = [t | v << 8 | v << 16 | (t ^ v) << 24 for v, t in zip(box, twice)]
+    rounds = [torch.tensor([((x << 8 * r) | (x >> (32 - 8 * r))) & _WORD for x in table]) for r in range(4)]
+    return rounds, [torch.tensor([v << 8 * r for v in box]) for r in range(4)]
 
 
-_SBOX = _sbox()
-_SHIFT_ROWS = [4 * ((c + r) % 4) + r for c in range(4) for r in range(4)]  # byte 4 c + r from column c + r
+_TABLES, _LAST = _tables()
 
 
 def _int32(x: torch.Tensor) -> torch.Tensor:
