@@ -226,10 +226,8 @@ static inline void box_muller(const u32x8 a[NP], const u32x8 b[NP], f32x8 zc[NP]
 
 /* Numbers 4 j0 .. 4 j0 + BATCH - 1 of the key's draw of the law into out. */
 static void batch(float *out, uint64_t key, uint64_t j0, int law, float scale) {
-    uint32_t w[4 * LANES];
-    ars(w, key, j0);
-    u32x8 v[2 * NP]; /* the words in counter order, 8 (two counters) a vector */
-    memcpy(v, w, sizeof v);
+    u32x8 v[2 * NP]; /* the words in counter order, 8 (two counters) a vector (GCC's vectors alias their elements) */
+    ars((uint32_t *)v, key, j0);
     if (law == GAUSSIAN) { /* a: the even words (w0, w2) of the pair v[2 p], v[2 p + 1]; b: the odd ones */
         const u32x8 EVEN = {0, 2, 8, 10, 4, 6, 12, 14}, LOW = {0, 8, 1, 9, 4, 12, 5, 13};
         u32x8 a[NP], b[NP];
