@@ -321,6 +321,8 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="the blocks' table timed by the wall clock or, with --threads 1, the thread's CPU time")
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be an integer >= 1; got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory:

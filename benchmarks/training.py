@@ -150,4 +150,7 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, help="torch's threads (and the kernel's); default: torch's")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help="wall, or the CPU time")
     args = parser.parse_args()
+    for flag, value in (("--rounds", args.rounds), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be an integer >= 1; got {value}")
     main(args.rounds, args.blocks, args.threads, args.clock)

@@ -128,6 +128,44 @@ def test_cli_only_names_claims(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_claims_empty_out_is_refused_in_one_line(tmp_path, capsys):
+    from reslimit.claims import main as claims_main
+
+    with pytest.raises(SystemExit) as exit_:
+        claims_main(["prop2", "--quick", "--out", ""])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("error: --out must be a folder path; got an empty one")
+
+
+SLOW = """import sys, time
+from pathlib import Path
+Path(sys.argv[0]).with_suffix(".started").touch()
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_stops_the_report_starts_no_other_claim_and_writes_no_report(tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    for name in ("a_slow", "b_slow"):
+        (folder / f"{name}.py").write_text(SLOW)
+    out = tmp_path / "out"
+    code = (f"from reslimit.report import report; report({str(out)!r}, workers=1, progress=False, "
+            f"validation_dir={str(folder)!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (folder / "a_slow.started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the report and its running claim
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "interrupted: no report written in" in err
+    assert not (folder / "b_slow.started").exists()  # the next claim was never started
+    assert not (out / "claims.json").exists() and not (out / "index.html").exists()
+
+
 def test_claims_refuse_an_unknown_name(tmp_path):
     with pytest.raises(ValueError, match="name must be a claim of reslimit.claims"):
         run("nope", tmp_path)

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +89,11 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
 
         with ThreadPoolExecutor(workers) as pool:
             runs = [pool.submit(one, i, name) for i, name in enumerate(names, 1)]
-            claims = [c for run in runs for c in run.result()]
+            try:
+                claims = [c for run in runs for c in run.result()]
+            except KeyboardInterrupt:  # Ctrl-C reached the running claims too: start no other, write no report
+                pool.shutdown(cancel_futures=True)
+                raise KeyboardInterrupt(f"interrupted: no report written in {out}; rerun the same command") from None
         _copy_figures(claims, out / "figures")
         (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
         (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
@@ -112,6 +117,9 @@ def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, p
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
     text = b"".join(chunks).decode(errors="replace")
+    if proc.returncode in (130, -signal.SIGINT):  # Ctrl-C: its log kept, its output not echoed after the fact
+        (out / "output.log").write_text(text)
+        raise KeyboardInterrupt(name)
     if progress and not stream:
         sys.stderr.write(f"{name}:\n{text}")
         sys.stderr.flush()

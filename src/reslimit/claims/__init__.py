@@ -189,15 +189,22 @@ def main(argv=None, *, name: str | None = None) -> int:
                                      description=doc.strip().splitlines()[0])
     if name is None:
         parser.add_argument("name", choices=list(CLAIMS), help="the claim to check")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/validation/NAME)")
+    parser.add_argument("--out", default=None, help="output folder (default results/validation/NAME)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes (minutes on 2 cores)")
     size.add_argument("--full", action="store_true", help="the acceptance sizes (default)")
     args = parser.parse_args(argv)
     prefix = ["python", sys.argv[0]] if name else ["python", "-m", "reslimit.claims"]
     name = name or args.name
-    out = args.out if args.out is not None else Path("results/validation") / name
+    if args.out is not None and not args.out.strip():
+        parser.error("--out must be a folder path; got an empty one")
+    out = Path(args.out) if args.out is not None else Path("results/validation") / name
     # the torch threads, where set (reslimit report sets them): with them the command gives the same numbers
     threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if os.environ.get("OMP_NUM_THREADS") else ""
-    verdicts = run(name, out, quick=args.quick, command=threads + shlex.join(prefix + argv))
+    try:
+        verdicts = run(name, out, quick=args.quick, command=threads + shlex.join(prefix + argv))
+    except ValueError as error:  # a size this machine cannot hold, say: the message says what to change
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted: {out / 'claims.json'} not written\n")
     return 0 if all(v["passed"] for v in verdicts) else 1
