@@ -1,10 +1,14 @@
-# Two targets a new user needs: `make report` and `make test`. Both create .venv on first use.
+# What a new user needs: `make report` and `make test`. Each creates .venv on first use.
+#   make test       ruff, then the unit and contract tests (pytest -m "not slow"): a few minutes on 2 cores
+#   make test-all   ruff, then every test, the integration tier (marked slow) too
+#   make test-slow  the integration tier alone (what .ci/run runs after make test)
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
+LINTED := src tests benchmarks validation
 
-.PHONY: report test bench docs install clean
+.PHONY: report test test-all test-slow lint bench docs install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +25,17 @@ install: $(VENV)/.installed
 report: install
 	$(BIN)/reslimit report --quick --out results/report
 
-test: install
+lint: install
+	$(BIN)/ruff check $(LINTED)
+
+test: lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: lint
 	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 bench: install
 	$(BIN)/python benchmarks/engine.py

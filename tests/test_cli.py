@@ -139,6 +139,7 @@ def test_theory_printed_where_exact(capsys, block, activation, c):
         assert _printed("- 1 =", out) == pytest.approx((1 + c * (12**-0.3) ** 2) ** 12 - 1, rel=1e-5)
 
 
+@pytest.mark.slow  # the installed console script, in subprocesses
 def test_installed_script_runs_and_fails_cleanly(tmp_path):
     ok = subprocess.run([SCRIPT, "simulate", *SMALL, "--init", "brownian"], capture_output=True, text=True,
                         check=False)
@@ -270,6 +271,7 @@ def test_converge_bad_input(tmp_path, capsys, bad, arg):
     assert arg in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a process pool
 def test_converge_command_sweeps_in_a_pool_and_resumes(tmp_path, capsys):
     """--chunk 2 --workers 2: two points on a pool; a rerun finds both in the ledger and prints the same verdict;
     the same study in-process (no --workers) gives the same numbers."""

@@ -107,6 +107,7 @@ def test_activation_defaults_to_the_blocks_own(tmp_path):
 SMALL = dict(limit="sde", width=3, depths=[4, 8, 16], samples=4, reference_factor=4, seed=5)
 
 
+@pytest.mark.slow  # a process pool
 def test_converge_points_are_chunks_of_samples_the_same_on_every_executor(tmp_path):
     """chunk=2 gives two points; a pool gives their numbers exactly; point 0 is the study of the seed itself."""
     local = converge(**SMALL, chunk=2, out=tmp_path / "local")

@@ -79,11 +79,11 @@ def test_the_claim_writes_its_rows_and_judges_the_summary(tmp_path, monkeypatch)
         summary = list(csv.DictReader(f))
     assert (tmp_path / "critical_periods.png").exists() and (tmp_path / "critical_periods.pdf").exists()
     # claim 1 for both deficits, claim 2 only for T >= CLAIMED
-    assert len(verdicts) == 3 and ["T = 2 " in v["claim"] for v in verdicts] == [False, True, True]
+    assert len(verdicts) == 3 and ["T = 2 " in v.claim for v in verdicts] == [False, True, True]
     for v, (s, name) in zip(verdicts, [(summary[0], "during"), (summary[1], "during"), (summary[1], "after")]):
         cost, se = float(s[f"cost_{name}"]), float(s[f"se_{name}"])
-        assert v["measured"] == pytest.approx(cost)
-        assert v["passed"] == (int(s[f"positive_{name}"]) == 2 and cost > 4 * se)
+        assert v.measured == pytest.approx(cost)
+        assert v.passed == (int(s[f"positive_{name}"]) == 2 and cost > 4 * se)
 
 
 @pytest.mark.parametrize("kwargs, message", [

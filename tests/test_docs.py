@@ -16,6 +16,7 @@ pytest.importorskip("mkdocstrings", reason="mkdocstrings is not installed: pip i
 yaml = pytest.importorskip("yaml", reason="PyYAML (a dependency of mkdocs) is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # each test runs a strict mkdocs build: integration
 
 # page of docs/api -> module it documents, and a name its page must show
 API = {

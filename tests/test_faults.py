@@ -18,6 +18,8 @@ from reslimit import store
 from reslimit._rng import mix
 from reslimit.studies import Study, bounds, phase, run_study, scaling
 
+pytestmark = pytest.mark.slow  # kills, signals and pools of real processes: integration
+
 SCRIPT = """
 import json, sys
 from test_faults import study

@@ -321,6 +321,7 @@ def _no_symbols_digest_matching(so, digest, tmp_path):
     digest.write_text(f"{hashlib.sha256(so.read_bytes()).hexdigest()}  {so.name}\n")
 
 
+@pytest.mark.slow  # a fresh process rebuilds the kernel
 @pytest.mark.parametrize("damage", [_truncate, _garbage, _no_symbols, _no_digest, _no_symbols_digest_matching])
 def test_a_damaged_cached_kernel_is_rebuilt_not_loaded(monkeypatch, tmp_path, built_cache, damage):
     """Truncated (SIGBUS when mapped), garbage, another library, its digest missing: a fresh process rebuilds the
@@ -338,6 +339,7 @@ def test_a_damaged_cached_kernel_is_rebuilt_not_loaded(monkeypatch, tmp_path, bu
     assert native.engine("res3", "relu", torch.float64) == "compiled"  # the rebuilt kernel is loaded as it is
 
 
+@pytest.mark.slow  # the kernel is rebuilt
 @pytest.mark.parametrize("damage", ["garbage with its digest", "empty digest", "digest of another file"])
 def test_a_kernel_that_does_not_verify_in_this_process_is_rebuilt(monkeypatch, tmp_path, built_cache, damage):
     """Cases dlopen survives (or never sees), in this process: rebuilt, loaded, verified."""
@@ -353,6 +355,7 @@ def test_a_kernel_that_does_not_verify_in_this_process_is_rebuilt(monkeypatch, t
     assert _verifies(cache)
 
 
+@pytest.mark.slow  # builds in a fresh process, then a failed rebuild
 def test_a_damaged_kernel_that_cannot_be_rebuilt_leaves_the_torch_loop(monkeypatch, tmp_path):
     """The compiler (the same $CC, so the same cache key) fails on the rebuild of a truncated kernel: the torch
     loop serves, and status says why."""
@@ -400,6 +403,7 @@ def test_engine_names_what_serves_each_block(monkeypatch, tmp_path):
     assert native.engine("res3", "relu", torch.float64) == "torch"
 
 
+@pytest.mark.slow  # two processes build the kernel at once
 def test_two_processes_building_at_once_both_get_a_verified_kernel(tmp_path):
     """Each builds under its own temporary name and renames into place: neither loads half a library."""
     cache = tmp_path / "cache"

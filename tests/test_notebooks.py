@@ -94,6 +94,7 @@ def test_notebook_is_stripped(name):
     assert any("SMALL = True" in c.source for c in nb.cells), f"{name}: no SMALL = True size switch"
 
 
+@pytest.mark.slow  # a Jupyter kernel runs the whole notebook
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_notebook_runs(name, kernel_env, tmp_path):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

@@ -110,8 +110,9 @@ def test_claims_at_small_sizes(tmp_path):
 
     verdicts = claim.check(tmp_path, depth=8, width=48, ensemble=6, samples=2)
     assert len(verdicts) == 2 + 3 + 2 * 3
-    assert all(set(v) == {"claim", "source", "theory", "measured", "tolerance", "passed", "figure"} for v in verdicts)
-    assert all(v["passed"] for v in verdicts), [v["claim"] for v in verdicts if not v["passed"]]
+    assert all(set(v.to_dict()) == {"claim", "source", "theory", "measured", "tolerance", "passed", "figure"}
+               for v in verdicts)
+    assert all(v.passed for v in verdicts), [v.claim for v in verdicts if not v.passed]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["params"]["depth"] == 8 and (tmp_path / "propagation.png").exists()
     rows = (tmp_path / "results.csv").read_text().splitlines()

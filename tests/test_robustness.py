@@ -103,6 +103,7 @@ def test_each_class_gives_a_result_or_one_clear_line(tmp_path, monkeypatch, requ
         assert err.startswith("reslimit: error: ") and err.count("\n") == 1 and fragment in err, err
 
 
+@pytest.mark.slow  # builds, damages and rebuilds the kernel in fresh processes
 def test_a_damaged_kernel_is_rebuilt_and_the_command_runs(tmp_path, monkeypatch):
     """Class 5 through the command line, in a fresh process: a kernel cut in half is rebuilt, not loaded."""
     if shutil.which(os.environ.get("CC", "cc")) is None:

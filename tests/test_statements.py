@@ -176,7 +176,7 @@ def test_sde_scaling_rate_and_control(tmp_path):
 
 def test_gradient_critical_beta_is_judged(tmp_path):
     verdicts = grad_regimes.check(tmp_path, depths=[30, 300], ensemble=10, samples=4)
-    assert [v["passed"] for v in verdicts] == [True, True]
+    assert [v.passed for v in verdicts] == [True, True]
     for v in verdicts:
-        assert abs(v["measured"] - 0.5) <= 0.05 and v["theory"] == 0.5
-        assert abs(v["measured"] - 1.0) > grad_regimes.TOLERANCE  # the smooth weights' value would be rejected
+        assert abs(v.measured - 0.5) <= 0.05 and v.theory == 0.5
+        assert abs(v.measured - 1.0) > grad_regimes.WITHIN  # the smooth weights' value would be rejected

@@ -137,6 +137,7 @@ def test_phase_finds_half_below_one_half_and_h_above(tmp_path, capsys):
     assert code == 2 and "least common multiple" in cap.err
 
 
+@pytest.mark.slow  # a process pool and a Dask cluster
 def test_same_numbers_in_process_in_a_pool_and_on_dask(tmp_path):
     distributed = pytest.importorskip("distributed")
     options = dict(init="brownian", block="res2", activation="tanh", betas=[0.5, 1.0], depths=[8, 32], width=12,

@@ -82,6 +82,7 @@ def test_resume_computes_only_missing_points(tmp_path, monkeypatch):
     assert CALLS == []
 
 
+@pytest.mark.slow  # kill -9 of a sweep in a subprocess
 def test_killed_sweep_resumes_to_the_same_rows(tmp_path):
     slow = study(n=12, sleep=0.1)
     reference = run_study(slow, tmp_path / "ref", progress=False)
@@ -160,6 +161,7 @@ def test_damaged_files_are_reported_and_their_points_recomputed(tmp_path, capsys
     assert CALLS == [] and sorted(_ledger(tmp_path)) == list(range(6))
 
 
+@pytest.mark.slow  # a process pool and a Dask cluster
 def test_executors_give_identical_rows(tmp_path):
     from distributed import LocalCluster
 

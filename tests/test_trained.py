@@ -44,9 +44,9 @@ def test_the_trained_network_approaches_its_ode(tiny_ode):
 
 def test_the_claims_return_verdicts(tmp_path):
     verdicts = trained_ode.check(tmp_path / "ode", depths=[8, 16, 32], width=4, epochs=1, samples=8)
-    assert len(verdicts) == 2 and all(set(v) >= KEYS for v in verdicts)
-    assert verdicts[0]["theory"] == -1.0 and verdicts[0]["tolerance"] > 0.15
+    assert len(verdicts) == 2 and all(set(v.to_dict()) >= KEYS for v in verdicts)
+    assert verdicts[0].theory == -1.0 and verdicts[0].tolerance > 0.15
     verdicts = trained_weights.check(tmp_path / "weights", depth=32, width=4, epochs=1)
-    assert [v["theory"] for v in verdicts] == [1.0, 1.0, 0.5, 0.5]
-    assert all(set(v) >= KEYS and isinstance(v["passed"], bool) for v in verdicts)
+    assert [v.theory for v in verdicts] == [1.0, 1.0, 0.5, 0.5]
+    assert all(set(v.to_dict()) >= KEYS and isinstance(v.passed, bool) for v in verdicts)
     assert (tmp_path / "weights" / "trained_weights.png").is_file()

@@ -22,6 +22,7 @@ from reslimit.claims import CLAIMS
 from reslimit.studies import bounds
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # builds, installs and runs the wheel: integration
 
 
 def _run(argv, **kwargs) -> subprocess.CompletedProcess:
@@ -55,7 +56,7 @@ def installed(tmp_path_factory):
 def test_the_wheel_holds_every_claim(installed):
     wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"reslimit/claims/__init__.py", "reslimit/claims/__main__.py", "reslimit/claims/common.py",
+    assert {"reslimit/claims/__init__.py", "reslimit/claims/__main__.py", "reslimit/claims/_common.py",
             "reslimit/native.c", "reslimit/random.c"} <= names
     assert {f"reslimit/claims/{name}.py" for name in CLAIMS} <= names
     assert not any(n.startswith(("validation/", "tests/")) for n in names)

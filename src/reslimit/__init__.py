@@ -1,10 +1,11 @@
 """reslimit: very deep scaled ResNets beside their continuous-depth limits."""
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
-from .compare import Convergence, Rate, converge, fit_rate
+from .compare import Convergence, converge
 from .data import Dataset, get_data
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
+from .rates import Rate, fit_rate
 from .regularity import Regularity, regularity
 from .resnet import ScaledResNet, diverged
 from .results import load

@@ -16,7 +16,7 @@ depth or of alpha (Marion et al. 2022, eq. (1)):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
@@ -37,6 +37,11 @@ class Activation:
     ``vjp_``, where given, writes sigma'(x) * q into q, a scratch buffer, when autograd is not recording.
     ``kernel``, where given, names sigma for the compiled kernel of :mod:`reslimit.native` as (name, slope):
     ("relu", 0), ("tanh", 0), ("identity", 0) or ("leaky_relu", slope > 0); None: only the torch loop serves it.
+    ``envelope``, where known, is (a, b) with a|x| <= |sigma(x)| <= b|x| for every x (a = 0 when no positive a
+    holds), the constants of Lemma 1; for the identity and leaky ReLU it is also the range of sigma'.
+    ``homogeneous_moment``, where sigma is positively homogeneous (sigma(t x) = t sigma(x) for t >= 0),
+    is E[sigma(z)^2] / E[z^2] for every symmetric z: (1 + s^2)/2 for leaky ReLU of slope s (1/2 for ReLU),
+    1 for the identity; None otherwise.
     """
 
     name: str
@@ -46,6 +51,8 @@ class Activation:
     fn_: Callable[[Tensor], Tensor] | None = None
     vjp_: Callable[[Tensor, Tensor], Tensor] | None = None
     kernel: tuple[str, float] | None = None
+    envelope: tuple[float, float] | None = None
+    homogeneous_moment: float | None = None
 
 
 # The fused backward kernels autograd itself uses (one pass instead of three), as resolved overloads:
@@ -56,14 +63,16 @@ _leaky_relu_backward = torch.ops.aten.leaky_relu_backward
 
 
 def _leaky_relu(slope: float) -> Activation:
+    facts = {"envelope": (min(abs(slope), 1.0), max(abs(slope), 1.0)),
+             "homogeneous_moment": (1.0 + slope**2) / 2.0}
     if slope > 0:  # sigma(x) has the sign of x, so sigma' is read from the output
         return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
                           lambda y, q: _leaky_relu_backward.default(q, y, slope, True),
                           fn_=lambda x: torch.nn.functional.leaky_relu_(x, slope),
                           vjp_=lambda y, q: _leaky_relu_backward.grad_input(q, y, slope, True, grad_input=q),
-                          kernel=("leaky_relu", slope))
+                          kernel=("leaky_relu", slope), **facts)
     return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
-                      lambda x, q: _leaky_relu_backward.default(q, x, slope, False), from_output=False)
+                      lambda x, q: _leaky_relu_backward.default(q, x, slope, False), from_output=False, **facts)
 
 
 def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
@@ -80,12 +89,14 @@ def _from_callable(fn: Callable[[Tensor], Tensor]) -> Activation:
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", torch.relu, lambda y, q: _threshold_backward.default(q, y, 0), fn_=torch.relu_,
-                       vjp_=lambda y, q: _threshold_backward.grad_input(q, y, 0, grad_input=q), kernel=("relu", 0.0)),
+                       vjp_=lambda y, q: _threshold_backward.grad_input(q, y, 0, grad_input=q), kernel=("relu", 0.0),
+                       envelope=(0.0, 1.0), homogeneous_moment=0.5),
     "tanh": Activation("tanh", torch.tanh, lambda y, q: _tanh_backward.default(q, y), fn_=torch.tanh_,
-                       vjp_=lambda y, q: _tanh_backward.grad_input(q, y, grad_input=q), kernel=("tanh", 0.0)),
+                       vjp_=lambda y, q: _tanh_backward.grad_input(q, y, grad_input=q), kernel=("tanh", 0.0),
+                       envelope=(0.0, 1.0)),
     "leaky_relu": _leaky_relu(0.01),
     "identity": Activation("identity", lambda x: x, lambda y, q: q, fn_=lambda x: x, vjp_=lambda y, q: q,
-                           kernel=("identity", 0.0)),
+                           kernel=("identity", 0.0), envelope=(1.0, 1.0), homogeneous_moment=1.0),
 }
 
 
@@ -110,19 +121,80 @@ def get_activation(spec: ActivationSpec) -> Activation:
     )
 
 
+BLOCKS: dict[str, type[Block]] = {}  # name -> class, filled as each subclass with a name is defined
+_HYPOTHESIS_LOW = 0.5  # Hypotheses 2 and 4: ||x||^2 / 2 <= E||.||^2 <= ||x||^2
+
+
 class Block:
-    """g(h, W) and its adjoint for one residual block; ``inner`` says whether it uses W.
+    """g(h, W) and its adjoint for one residual block, and what the theory knows of it.
+
+    A subclass that sets ``name`` is registered in :data:`BLOCKS` (so ``get_block``, the engine, the limits, the
+    specs and the command line's ``--block`` know it); it implements ``g``, ``cached`` and ``adjoint_step`` and
+    declares its facts:
+
+    - ``formula``: g written out, for messages ("g = ReLU(W h)");
+    - ``inner``: whether it reads inner weights W (res-2, res-3) besides V;
+    - ``default_activation``: sigma when none is given (:func:`get_block`, ``ScaledResNet``, the limits, the specs);
+    - ``activations``: the only activations it takes (None: any);
+    - ``kernel``: the pass of the compiled kernel (:mod:`reslimit.native`) that serves it, "res1" (V sigma(h)) or
+      "res2" (V sigma(W h)); None: only the torch loop;
+    - :meth:`second_moment`, :meth:`critical_beta`, :meth:`hypotheses`: the theory's constants for it.
 
     ``cached(x, W)`` returns g for states as columns and what the adjoint needs (sigma(z) or z, see
     :class:`Activation`), so that the backward pass p -> (dg/dx)^T p reads it instead of recomputing a
     matrix product.
     """
 
-    name: str
-    inner: bool
+    name: ClassVar[str]
+    formula: ClassVar[str]
+    inner: ClassVar[bool]
+    default_activation: ClassVar[str] = "tanh"
+    activations: ClassVar[tuple[str, ...] | None] = None
+    kernel: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            BLOCKS[cls.name] = cls
 
     def __init__(self, activation: Activation):
+        if self.activations is not None and activation.name not in self.activations:
+            raise ValueError(f"activation must be {' or '.join(map(repr, self.activations))} for block {self.name!r}"
+                             f" ({self.formula}); got {activation.name!r}{self._instead()}")
         self.activation = activation
+
+    def _instead(self) -> str:
+        """What to use instead of an activation this block does not take (a hint for the error)."""
+        return ""
+
+    def second_moment(self) -> float | None:
+        """c with E||g(h, W)||^2 = c ||h||^2 for every h, where W has i.i.d. symmetric entries of variance 1/d;
+        None where no such constant exists. Then, on i.i.d. weights, E||h_L - h_0||^2 / ||h_0||^2 =
+        (1 + c alpha_L^2)^L - 1 exactly (Marion et al. 2022, proof of Lemma 1)."""
+        return None
+
+    def critical_beta(self, first_order: float) -> float | None:
+        """The critical beta at initialisation on weights whose first-order term alpha_L sum_k V_k g(h_0) has size
+        L^(first_order - beta) (``first_order``: the path's natural beta, 1/2 i.i.d. or Brownian, 1 smooth, H fBm);
+        None where the theory claims none. See :mod:`reslimit.studies.phase` for the argument."""
+        return first_order
+
+    def hypotheses(self) -> tuple[bool, str]:
+        """Whether Hypotheses 2 and 4 of the documents hold with the constants 1/2 and 1, and why.
+
+        Hypothesis 2: ||h||^2/2 <= E||g(h, theta)||^2 <= ||h||^2 for every h; Hypothesis 4: ||q||^2/2 <=
+        E(||dg/dh(h, theta) q||^2 | h, q) <= ||q||^2. For res-1 (and res-2, whose W has symmetric unit-variance
+        entries of sqrt(d) W so that E||W h||^2 = ||h||^2) both hold when a|x| <= |sigma(x)| <= b|x| and
+        a <= sigma' <= b with 1/sqrt(2) <= a and b <= 1 (the activation's ``envelope``, which for leaky ReLU and
+        the identity is also the range of sigma'). tanh and ReLU outside res-3 have a = 0: the lower constant
+        fails (E tanh(x)^2 = 0.394 for x ~ N(0, 1)).
+        """
+        if self.activation.envelope is None:
+            return False, f"{self.name}, {self.activation.name}: no envelope a|x| <= |sigma(x)| <= b|x| known"
+        a, b = self.activation.envelope
+        ok = a**2 >= _HYPOTHESIS_LOW - 1e-12 and b <= 1 + 1e-12
+        cond = "1/sqrt 2 <= a, b <= 1" if ok else "not 1/sqrt 2 <= a <= b <= 1"
+        return ok, f"{self.name}, {self.activation.name}: a={a:g}, b={b:g} ({cond})"
 
     def g(self, h: Tensor, W: Tensor | None) -> Tensor:
         """g(h, W) for states as rows: (E, n, d) -> (E, n, d)."""
@@ -170,7 +242,11 @@ def _scaled(q: Tensor, alpha, inplace: bool) -> tuple[Tensor, float]:
 class Res1(Block):
     """res-1: g(h) = sigma(h); (dg/dh)^T q = sigma'(h) * q."""
 
-    name, inner = "res1", False
+    name, formula, inner, kernel = "res1", "g = sigma(h)", False, "res1"
+
+    def second_moment(self):
+        """1 for the identity (E||V h||^2 = ||h||^2); None otherwise (||sigma(h)||^2 / ||h||^2 depends on h)."""
+        return 1.0 if self.activation.name == "identity" else None
 
     def g(self, h, W):
         return self.activation.fn(h)
@@ -189,7 +265,21 @@ class Res1(Block):
 class Res2(Block):
     """res-2: g(h, W) = sigma(W h); (dg/dh)^T q = W^T (sigma'(W h) * q)."""
 
-    name, inner = "res2", True
+    name, formula, inner, kernel = "res2", "g = sigma(W h)", True, "res2"
+
+    def second_moment(self):
+        """E[sigma(z)^2] / E[z^2] for a positively homogeneous sigma (the coordinates z = (W h)_i are symmetric of
+        variance ||h||^2 / d): 1/2 for ReLU, (1 + s^2)/2 for leaky ReLU of slope s, 1 for the identity."""
+        return self.activation.homogeneous_moment
+
+    def critical_beta(self, first_order):
+        """max(first_order, 1/2) with ReLU: g(W_k h) = m + f_k, whose mean part m != 0 sums to L^first_order and
+        whose fluctuation sum_k V_k f_k, a sum of products of two independent stationary sequences, to L^(1/2); for
+        another sigma the first-order value where it is at least 1/2, else none is claimed (an odd sigma has
+        m = 0, and the fluctuation's size is not derived)."""
+        if self.activation.name == "relu":
+            return max(first_order, 0.5)
+        return first_order if first_order >= 0.5 else None
 
     def g(self, h, W):
         return self.activation.fn(torch.bmm(h, W.mT))
@@ -210,25 +300,21 @@ class Res2(Block):
 class Res3(Res2):
     """res-3: g(h, W) = ReLU(W h); the activation must be ReLU (res-2 takes any)."""
 
-    name = "res3"
+    name, formula, default_activation, activations = "res3", "g = ReLU(W h)", "relu", ("relu",)
 
-    def __init__(self, activation: Activation):
-        if activation.name != "relu":
-            raise ValueError(f"activation must be 'relu' for block 'res3' (g = ReLU(W h)); got "
-                             f"{activation.name!r}: use block 'res2' for sigma(W h) with another sigma")
-        super().__init__(activation)
+    def _instead(self):
+        return ": use block 'res2' for sigma(W h) with another sigma"
 
-
-BLOCKS: dict[str, type[Block]] = {"res1": Res1, "res2": Res2, "res3": Res3}
-
-
-def default_activation(block: str) -> str:
-    """The activation a command uses when none is given: relu for res3 (its only one), tanh otherwise."""
-    return "relu" if block == "res3" else "tanh"
+    def hypotheses(self):
+        """Both hold with equality at 1/2: E||ReLU(W h)||^2 = ||h||^2/2 and E||diag(1{W h > 0}) W q||^2 = ||q||^2/2
+        (W -> -W flips the indicator and leaves (W_i h)^2, (W_i q)^2 unchanged)."""
+        return True, "res-3: E||ReLU(Wh)||^2 = ||h||^2/2, E||D W q||^2 = ||q||^2/2 (W symmetric)"
 
 
-def get_block(name: str, activation: ActivationSpec = "relu") -> Block:
-    """The block called ``name`` (a key of BLOCKS) with the given activation."""
-    if name not in BLOCKS:
+def get_block(name: str, activation: ActivationSpec | None = None) -> Block:
+    """The block called ``name`` (a key of BLOCKS) with the given activation (None: the block's
+    ``default_activation``)."""
+    if not isinstance(name, str) or name not in BLOCKS:
         raise ValueError(f"block must be one of {', '.join(repr(k) for k in BLOCKS)}; got {name!r}")
-    return BLOCKS[name](get_activation(activation))
+    cls = BLOCKS[name]
+    return cls(get_activation(cls.default_activation if activation is None else activation))

@@ -26,9 +26,10 @@ from tqdm.auto import tqdm
 from . import _checks, _memory, store
 from ._rng import STREAMS, mix, normal, substream
 from ._types import Device, DType, Folder
-from .blocks import default_activation, get_block
+from .blocks import get_block
 from .limits import Limit, get_limit
 from .paths import Smooth
+from .rates import FLOAT_FLOOR, Rate, fit_rate
 from .resnet import ScaledResNet
 from .studies.sweep import Study, check_executor, finishing, run_study
 
@@ -36,42 +37,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _WRITER = "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))"
-# errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
-FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A fitted slope of log(mean error) on log(depth), with its bootstrap interval."""
-
-    slope: float
-    ci_low: float
-    ci_high: float
-
-
-def fit_rate(depths: Sequence[int] | np.ndarray, errors: np.ndarray, *, boot: int = 1000, seed: int = 0,
-             level: float = 0.95, floor: float = FLOAT_FLOOR["float64"]) -> Rate:
-    """Least-squares slope of log(mean_m errors[:, m]) on log(depths), bootstrap over the samples m.
-
-    Args:
-        depths: (K,) depths L.
-        errors: (K, M) errors per depth and sample.
-        floor: depths whose mean error is at most this (rounding, not discretisation) are left out.
-    """
-    depths, errors = np.asarray(depths, dtype=float), np.asarray(errors, dtype=float)
-    keep = errors.mean(1) > floor
-    if keep.sum() < 2:
-        raise ValueError("fewer than 2 depths have errors above the float floor: nothing to fit")
-    x, err = np.log(depths[keep]), errors[keep]
-    slope = np.polyfit(x, np.log(err.mean(1)), 1)[0]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, err.shape[1], size=(boot, err.shape[1]))
-    boot_means = np.log(err[:, idx].mean(2))  # (K, boot)
-    boot_slopes = np.polyfit(x, boot_means, 1)[0]
-    lo, hi = np.quantile(boot_slopes, [(1 - level) / 2, (1 + level) / 2])
-    return Rate(float(slope), float(lo), float(hi))
-
-
 @dataclass
 class Convergence:
     """Errors of the networks against their limit over depths, and the fitted rates.
@@ -291,7 +256,7 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
         raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = limit.reference_factor if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
-    blk = get_block(block, default_activation(block) if activation is None else activation)
+    blk = get_block(block, activation)
     _check_size(limit, depths, factor, chunk, width, dtype, blk.inner, device,
                 "samples" if chunk == samples else "chunk")
     check_executor(workers, scheduler)

@@ -417,7 +417,7 @@ def trained_ode_figure(depths, errors, rate, rows, path=None) -> Figure:
     """Left: max_k ||H_{k/L} - h_k|| of trained networks against their neural ODE, beside the slope -1.
     Right: the distance D(L) of the trained weights' changes at depths L and 2L, and their Lipschitz constant.
 
-    ``errors``: (K, M) per depth and input; ``rate``: the fitted :class:`reslimit.compare.Rate`; ``rows``: one
+    ``errors``: (K, M) per depth and input; ``rate``: the fitted :class:`reslimit.rates.Rate`; ``rows``: one
     per depth with "distance_next" and "lipschitz_V" (:func:`reslimit.studies.trained.ode_study`).
     """
     fig, axes = subplots(1, 2, figsize=(11, 4.2))

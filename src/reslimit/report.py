@@ -27,12 +27,13 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from . import _checks, store
-from .claims import CLAIMS
+from .claims import CLAIMS, Verdict
 
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
 TAIL_CHARS = 3000  # how much of a crashed claim's output goes into its failing verdict
@@ -54,8 +55,10 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
             parent as ``python DIR/NAME.py --quick|--full --out OUT/NAME``.
 
     Returns:
-        Every claim, each a dict {claim, source, theory, measured, tolerance, passed, figure, command, script}.
-        A claim whose process crashes or writes no claims.json gives one failing claim that says so.
+        Every claim, each a dict: :meth:`reslimit.claims.Verdict.to_dict` (claim, source, theory, measured,
+        tolerance, passed, figure, note where set, command), then ``script`` (the claim's name) and
+        ``figure_copy`` (its figure in ``out/figures``, where there is one). A claim whose process crashes or
+        writes no readable claims.json gives one failing claim that says so (with ``error``, its output's tail).
 
     Raises:
         ValueError: ``validation_dir`` does not exist, ``scripts`` names no claim (no script of it), or workers
@@ -126,17 +129,17 @@ def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, p
     (out / "output.log").write_text(text)
     command = " ".join([*(f"{k}={v}" for k, v in env.items()), shlex.join(["python", *argv[1:]])])
     try:
-        claims = json.loads((out / "claims.json").read_text())
-    except (OSError, ValueError) as err:
-        return [{"claim": f"{name} ran to completion and wrote its claims", "source": name,
-                 "theory": "claims.json written", "measured": f"exit status {proc.returncode}; {err}",
-                 "tolerance": None, "passed": False, "figure": None, "command": command, "script": name,
-                 "error": text[-TAIL_CHARS:]}]
-    for c in claims:
-        c["script"] = name
-        c.setdefault("command", command)
-        if c.get("figure") and not Path(c["figure"]).is_absolute():
-            c["figure"] = str((cwd or out) / c["figure"])
+        verdicts = [Verdict.from_dict(c) for c in json.loads((out / "claims.json").read_text())]
+    except (OSError, ValueError, TypeError) as err:  # none written, not JSON, or not a list of verdicts
+        crash = Verdict(claim=f"{name} ran to completion and wrote its claims", source=name,
+                        theory="claims.json written", measured=f"exit status {proc.returncode}; {err}",
+                        tolerance=None, passed=False, figure=None, command=command)
+        return [crash.to_dict() | {"script": name, "error": text[-TAIL_CHARS:]}]
+    claims = []
+    for v in verdicts:
+        if v.figure and not Path(v.figure).is_absolute():
+            v = replace(v, figure=str((cwd or out) / v.figure))
+        claims.append((v if v.command is not None else replace(v, command=command)).to_dict() | {"script": name})
     return claims
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
-from .blocks import default_activation, get_block
+from .blocks import get_block
 from .data import Dataset, get_data
 from .paths import make_path, path_options
 from .regularity import regularity
@@ -276,8 +276,8 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     other settings is refused before anything is computed.
     """
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
-    activation = default_activation(block) if activation is None else activation
     blk = get_block(block, activation)
+    activation = blk.activation.name
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)

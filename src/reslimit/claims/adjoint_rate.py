@@ -17,10 +17,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import rate_claim
+from ._common import rate_claim
+from ._verdict import Verdict
+
+QUICK = dict(ode_depths=[16, 32, 64, 128, 256], ode_width=8, ode_samples=64,
+             sde_depths=[16, 32, 64, 128, 256], sde_width=8, sde_samples=32)
+FULL = dict(ode_depths=[8, 16, 32, 64, 128, 256, 512, 1024], ode_width=16, ode_samples=64,
+            sde_depths=[16, 32, 64, 128, 256, 512, 1024], sde_width=16, sde_samples=64)
+THEORY = "gradients: the adjoint p_0 converges at the same rates (ODE −1, SDE −½)"
+TOLERANCE = "± 0.05, 0.07"
 
 
-def check(out: Path, *, ode_depths, ode_width, ode_samples, sde_depths, sde_width, sde_samples) -> list[dict]:
+def check(out: Path, *, ode_depths, ode_width, ode_samples, sde_depths, sde_width, sde_samples) -> list[Verdict]:
     """The gradient-error slopes: ODE res-3 (ReLU) and res-2 (tanh) against -1, SDE res-1 (tanh) against -1/2.
 
     Seed 1; the studies under ``out/ode_BLOCK`` and ``out/sde_res1``.

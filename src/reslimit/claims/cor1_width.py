@@ -12,14 +12,22 @@ condition d >= 9 is sufficient, not necessary, for this block and law.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..plots import width_explosion_figure
-from ..studies.bounds import Check
-from .common import bound_claims
+from ..studies.bounds import Check, plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["cor1_width"])
+FULL = dict(checks=plan(False)["cor1_width"])
+THEORY = ("Cor. 1 (ii) across widths, β = ¼, d = 2..64: explosion for every d ≥ 3, none at d = 2 (d ≥ 9 is "
+          "sufficient, not necessary)")
+TOLERANCE = "log-norm drift α²(1 − 2/d)"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks (``plan(quick)["cor1_width"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/cor1_width.csv`` (drawn one panel per row in ``out/cor1_width.png``); the claims' figure is
@@ -29,4 +37,4 @@ def check(out: Path, *, checks) -> list[dict]:
     checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
     claims = bound_claims(checks, out, "cor1_width")
     width_explosion_figure(detail, out / "cor1_width_detail.png")
-    return [c | {"figure": str(out / "cor1_width_detail.png")} for c in claims]
+    return [replace(c, figure=str(out / "cor1_width_detail.png")) for c in claims]

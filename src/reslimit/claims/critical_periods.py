@@ -25,12 +25,19 @@ import csv
 from pathlib import Path
 
 from ..studies.critical_periods import critical_periods
+from ._verdict import Verdict
+
+QUICK = dict(deficits=[20], recovery=10, seeds=[0, 1, 2, 3], dropout_deficits=[])
+FULL = dict(deficits=[5, 10, 20, 40], recovery=20, seeds=list(range(8)), dropout_deficits=[5, 10, 20])
+THEORY = ("critical periods: blurred digits for the first T epochs cost clean test accuracy while the deficit lasts, "
+          "and (T ≥ 20) after 20 clean epochs too, in every seed")
+TOLERANCE = "cost > 0 in every seed and > 4 SE"
 
 SOURCE = "critical learning periods (Achille et al. 2019), the course on initialization and training"
 CLAIMED = 20  # the shortest deficit whose lasting cost is claimed (claim 2)
 
 
-def check(out: Path, *, deficits, recovery, seeds, dropout_deficits=()) -> list[dict]:
+def check(out: Path, *, deficits, recovery, seeds, dropout_deficits=()) -> list[Verdict]:
     """Both claims for every deficit T (claim 2 for T >= CLAIMED); rows in ``out/critical_periods.csv``, the
     summary in ``out/critical_periods_summary.csv``, figure ``out/critical_periods.png``. With
     ``dropout_deficits``, early dropout is measured too (no claim): early_dropout.csv, early_dropout.png."""
@@ -51,11 +58,11 @@ def check(out: Path, *, deficits, recovery, seeds, dropout_deficits=()) -> list[
             passed = positive == n and cost > 4 * se
             print(f"T = {s['deficit']}, {name}: cost {cost:.4f} (SE {se:.4f}) > 0 in {positive}/{n} seeds: "
                   f"{'PASS' if passed else 'FAIL'}")
-            claims.append({"claim": f"a blurred-input deficit of T = {s['deficit']} epochs costs test accuracy "
-                                    f"{what}: control - blurred > 0 in every seed, mean > 4 SE ({n} seeds)",
-                           "source": SOURCE, "theory": "> 0 in every seed", "measured": cost,
-                           "tolerance": f"4 SE = {4 * se:.3g}; positive in {positive}/{n} seeds", "passed": passed,
-                           "figure": figure})
+            claims.append(Verdict(claim=f"a blurred-input deficit of T = {s['deficit']} epochs costs test accuracy "
+                                        f"{what}: control - blurred > 0 in every seed, mean > 4 SE ({n} seeds)",
+                                  source=SOURCE, theory="> 0 in every seed", measured=cost,
+                                  tolerance=f"4 SE = {4 * se:.3g}; positive in {positive}/{n} seeds", passed=passed,
+                                  figure=figure))
     return claims
 
 

@@ -18,11 +18,19 @@ from pathlib import Path
 from .. import plots, store
 from ..studies.dropout import train_digits
 from ..studies.stochastic_depth import second_moment
+from ._verdict import Verdict
+
+QUICK = dict(depths=[16, 64], drops=[0.1, 0.5], ensemble=256, inputs=8, train_depth=8, width=16, epochs=3, seeds=[0])
+FULL = dict(depths=[16, 64, 256], drops=[0.1, 0.3, 0.5], ensemble=1024, inputs=8, train_depth=16, width=16, epochs=4,
+            seeds=[0, 1, 2, 3])
+THEORY = ("dropout in the residual branch (keep q, inverted): E‖h_L − h_0‖²/‖h_0‖² = (1 + c α²/q)^L − 1; digits "
+          "accuracy with dropout 0.1 ≥ without − 0.03")
+TOLERANCE = "4 SE; thresholds"
 
 TRAIN_DROPOUT, MARGIN, FLOOR = 0.1, 0.03, 0.8
 
 
-def check(out: Path, *, depths, drops, ensemble, inputs, train_depth, width, epochs, seeds) -> list[dict]:
+def check(out: Path, *, depths, drops, ensemble, inputs, train_depth, width, epochs, seeds) -> list[Verdict]:
     """The second moments at ``depths`` for each dropout in ``drops`` (``ensemble`` networks x ``inputs``), and
     training on the digits with and without dropout 0.1 for each of ``seeds``. Rows in ``out/*.csv``, figure
     ``out/dropout.png``."""
@@ -41,21 +49,21 @@ def check(out: Path, *, depths, drops, ensemble, inputs, train_depth, width, epo
         passed = abs(r["z"]) <= 4
         print(f"{r['block']} ({r['activation']}), q = {1 - r['dropout']:g}, L = {r['depth']}: measured "
               f"{r['measured']:.5g} (SE {r['se']:.3g}), theory {r['theory']:.5g}: {'PASS' if passed else 'FAIL'}")
-        claims.append({"claim": f"training mode: E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2 / q)^L - 1, {r['block']} "
-                                f"({r['activation']}, c = {r['c']:g}), q = {1 - r['dropout']:g}, beta = 1/2, "
-                                f"L = {r['depth']}, {r['ensemble']} x {r['inputs']} samples",
-                       "source": source, "theory": r["theory"], "measured": r["measured"],
-                       "tolerance": f"4 SE = {4 * r['se']:.3g}", "passed": passed, "figure": str(figure)})
+        claims.append(Verdict(claim=f"training mode: E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2 / q)^L - 1, "
+                                    f"{r['block']} ({r['activation']}, c = {r['c']:g}), q = {1 - r['dropout']:g}, "
+                                    f"beta = 1/2, L = {r['depth']}, {r['ensemble']} x {r['inputs']} samples",
+                              source=source, theory=r["theory"], measured=r["measured"],
+                              tolerance=f"4 SE = {4 * r['se']:.3g}", passed=passed, figure=str(figure)))
     pairs = [(plain, drop) for plain, drop in zip(runs[::2], runs[1::2])]
     worst = min(drop["final"] - plain["final"] for plain, drop in pairs)
     lowest = min(r["final"] for r in runs)
     passed = worst >= -MARGIN and lowest >= FLOOR
     print(f"digits, dropout {TRAIN_DROPOUT:g} vs none: accuracies {[(p['final'], d['final']) for p, d in pairs]}; "
           f"worst difference {worst:.3f}, lowest {lowest:.3f}: {'PASS' if passed else 'FAIL'}")
-    claims.append({"claim": f"res-3 on the digits (depth {train_depth}, width {width}, {epochs} epochs, SGD lr 0.05, "
-                            f"seeds {list(seeds)}): test accuracy with dropout {TRAIN_DROPOUT:g} >= without - "
-                            f"{MARGIN:g}, both >= {FLOOR:g} (measured: min over seeds of the difference; lowest "
-                            f"accuracy {lowest:.3f})",
-                   "source": source, "theory": f">= -{MARGIN:g}", "measured": worst, "tolerance": MARGIN,
-                   "passed": passed, "figure": str(figure)})
+    claims.append(Verdict(claim=f"res-3 on the digits (depth {train_depth}, width {width}, {epochs} epochs, SGD lr "
+                                f"0.05, seeds {list(seeds)}): test accuracy with dropout {TRAIN_DROPOUT:g} >= "
+                                f"without - {MARGIN:g}, both >= {FLOOR:g} (measured: min over seeds of the difference; "
+                                f"lowest accuracy {lowest:.3f})",
+                          source=source, theory=f">= -{MARGIN:g}", measured=worst, tolerance=MARGIN, passed=passed,
+                          figure=str(figure)))
     return claims

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import rate_claim
+from ._common import rate_claim
+from ._verdict import Verdict
+
+QUICK = dict(depths=[16, 32, 64, 128, 256, 512], samples=64)
+FULL = dict(depths=[16, 32, 64, 128, 256, 512, 1024, 2048], samples=64)
+THEORY = "fBm limit, H = 0.8, β = H: error ~ L^(1−2H), width 1 (Neuenkirch & Nourdin 2007)"
+TOLERANCE = "−0.6 ± 0.1"
 
 
-def check(out: Path, *, depths, samples) -> list[dict]:
+def check(out: Path, *, depths, samples) -> list[Verdict]:
     """The judged slope at width 1 (under ``out/width1``); widths 4 and 16 printed, not judged; seed 0."""
     common = dict(limit="fbm", hurst=0.8, block="res1", activation="tanh", depths=depths, samples=samples, seed=0)
     claim = rate_claim("fBm rate 1 - 2H (H = 0.8), width 1", "Neuenkirch & Nourdin (2007)", out / "width1",
@@ -20,5 +26,5 @@ def check(out: Path, *, depths, samples) -> list[dict]:
     for width in (4, 16):
         shown = rate_claim(f"fBm, width {width} (pre-asymptotic)", "", out / f"width{width}", judged=False,
                            width=width, **common)
-        print(f"  width {width}: slope {shown['measured']:.3f} (steeper than {shown['theory']:g}: the 1/width term)")
+        print(f"  width {width}: slope {shown.measured:.3f} (steeper than {shown.theory:g}: the 1/width term)")
     return [claim]

@@ -15,11 +15,20 @@ import math
 from pathlib import Path
 
 from ..studies.learning_rate import learning_rate
+from ._verdict import Verdict
+
+QUICK = dict(depths=[16, 32, 64, 128, 256], epochs=2)
+FULL = dict(depths=[16, 32, 64, 128, 256, 512, 1024], epochs=3)
+THEORY = ("largest SGD lr that trains (the test loss below the untrained one after 2 epochs: the step-size edge) "
+          "~ L^(2β−1) (slope 0 at β = ½, 1 at β = 1; derived in `reslimit/studies/learning_rate.py`)")
+TOLERANCE = "± grid resolution (0.15 quick)"
 
 
-def check(out: Path, **size) -> list[dict]:
-    """Run the learning-rate study under ``out`` (``size``: its betas, depths, epochs); one verdict per beta."""
-    result = learning_rate(out, seed=0, workers=2, **size)  # one torch thread per worker: 2 cores, no contention
+def check(out: Path, *, depths, epochs) -> list[Verdict]:
+    """Run the learning-rate study under ``out`` at ``depths`` for ``epochs`` (its default betas); one verdict per
+    beta."""
+    # one torch thread per worker: 2 cores, no contention
+    result = learning_rate(out, seed=0, workers=2, depths=depths, epochs=epochs)
     claims = []
     for beta in result.params["betas"]:
         measured, theory = result.slope[beta], result.theory[beta]
@@ -27,9 +36,9 @@ def check(out: Path, **size) -> list[dict]:
         print(f"beta = {beta:g}: largest lr {[None if v is None else round(v, 3) for v in result.largest[beta]]} at "
               f"depths {result.params['depths']}; slope {measured:.3f}, theory {theory:g} +- "
               f"{result.tolerance:.3f}: {'PASS' if passed else 'FAIL'}")
-        claims.append({"claim": f"largest SGD learning rate against L, {result.params['block']} "
-                                f"({result.params['activation']}), beta = {beta:g}: slope 2 beta - 1",
-                       "source": "reslimit/studies/learning_rate.py (derived)", "theory": theory,
-                       "measured": None if math.isnan(measured) else measured, "tolerance": result.tolerance,
-                       "passed": bool(passed), "figure": str(out / "learning_rate.png")})
+        claims.append(Verdict(claim=f"largest SGD learning rate against L, {result.params['block']} "
+                                    f"({result.params['activation']}), beta = {beta:g}: slope 2 beta - 1",
+                              source="reslimit/studies/learning_rate.py (derived)", theory=theory,
+                              measured=None if math.isnan(measured) else measured, tolerance=result.tolerance,
+                              passed=bool(passed), figure=str(out / "learning_rate.png")))
     return claims

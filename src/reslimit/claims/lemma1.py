@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["lemma1"])
+FULL = dict(checks=plan(False)["lemma1"])
+THEORY = "Lemma 1: (1 + a²α²)^L − 1 ≤ E‖h_L − h_0‖²/‖h_0‖² ≤ (1 + b²α²)^L − 1 for a|x| ≤ |σ(x)| ≤ b|x|"
+TOLERANCE = "bound"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Lemma 1 (``plan(quick)["lemma1"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/lemma1.csv``, figure ``out/lemma1.png``.

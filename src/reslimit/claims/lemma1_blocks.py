@@ -14,10 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["lemma1_blocks"])
+FULL = dict(checks=plan(False)["lemma1_blocks"])
+THEORY = ("Lemma 1 and Prop. 2 as written for res-2 and res-3: (1 + α²/2)^L − 1 ≤ E‖h_L − h_0‖²/‖h_0‖² ≤ "
+          "(1 + α²)^L − 1 (res-3 exactly on the lower end); P(ratio > 2Lα²/δ) ≤ δ; res-2 tanh (Hypothesis 2 fails) "
+          "keeps only the upper end, a control")
+TOLERANCE = "± 4 SE; frequency ≤ δ + 4 SE"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks (``plan(quick)["lemma1_blocks"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/lemma1_blocks.csv``, figure ``out/lemma1_blocks.png``.

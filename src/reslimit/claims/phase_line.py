@@ -14,8 +14,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..studies.phase import phase
 from ..theory import critical_theory
+from ._verdict import Verdict
+
+QUICK = dict(hursts=[0.2, 0.4, 0.6, 0.8], betas=np.linspace(0.1, 1.1, 21).tolist(), depths=[64, 512], ensemble=4,
+             samples=8, width=24)
+# the paper's Figure 7 grid, with a second depth for the critical beta
+FULL = dict(hursts=np.linspace(0.05, 0.97, 51).tolist(), betas=np.linspace(0, 1.3, 70).tolist(), depths=[100, 1000],
+            ensemble=5, samples=10, width=40)
+THEORY = "fBm weights: critical β = H (res-1), max(H, ½) (res-3) (Marion et al. 2022, Sec. 4, Fig. 7)"
+TOLERANCE = "± 0.1"
 
 ROUGH_NOTE = ("For res-1 at H < 0.1 the first-order line beta = H is not what sets the scale at these depths: the "
               "second-order term alpha_L^2 sum_k V_{k+1} diag(sigma'(h)) V_k sigma(h), of size L^(1 - 2 beta), carries "
@@ -23,23 +34,23 @@ ROUGH_NOTE = ("For res-1 at H < 0.1 the first-order line beta = H is not what se
               "(about 0.21 at depths 100/1000, 0.28 at 1000/8000 for H = 0.05). See reslimit/claims/phase_line.py.")
 
 
-def check(out: Path, **size) -> list[dict]:
+def check(out: Path, *, hursts, betas, depths, ensemble, samples, width) -> list[Verdict]:
     """One claim per Hurst index and block (res-3 ReLU, res-1 tanh): |critical beta - critical_theory| <= 0.1.
 
-    ``size`` holds the phase study's hursts, betas, depths, ensemble, samples and width; seed 0, each block's
-    study under ``out/BLOCK``.
+    The arguments are the phase study's; seed 0, each block's study under ``out/BLOCK``.
     """
     claims = []
     for block, act in (("res3", "relu"), ("res1", "tanh")):
-        phase(out / block, block=block, activation=act, seed=0, **size)
+        phase(out / block, block=block, activation=act, seed=0, hursts=hursts, betas=betas, depths=depths,
+              ensemble=ensemble, samples=samples, width=width)
         found = json.loads((out / block / "manifest.json").read_text())["critical_beta"]
         for h, beta in found.items():
             expected = critical_theory(block, act, float(h))
             passed = beta is not None and abs(beta - expected) <= 0.1
             print(f"{block} ({act}), H = {float(h):.3g}: critical beta {beta}, theory {expected:g}, "
                   f"first order H = {float(h):.3g}: {'PASS' if passed else 'FAIL'}")
-            claims.append({"claim": f"fBm phase line, {block} ({act}), H = {float(h):.3g}",
-                           "source": "Section 4, Figure 7", "theory": expected, "measured": beta, "tolerance": 0.1,
-                           "passed": passed, "figure": str(out / block / "phase.png")}
-                          | ({"note": ROUGH_NOTE} if block == "res1" and float(h) < 0.1 else {}))
+            claims.append(Verdict(claim=f"fBm phase line, {block} ({act}), H = {float(h):.3g}",
+                                  source="Section 4, Figure 7", theory=expected, measured=beta, tolerance=0.1,
+                                  passed=passed, figure=str(out / block / "phase.png"),
+                                  note=ROUGH_NOTE if block == "res1" and float(h) < 0.1 else None))
     return claims

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop2"])
+FULL = dict(checks=plan(False)["prop2"])
+THEORY = ("Prop. 2: P(‖h_L − h_0‖²/‖h_0‖² > (e^(b²) − 1) Lα²/δ) ≤ δ when Lα² ≤ 1, res-1 on i.i.d. weights "
+          "(bound derived in `reslimit/studies/bounds.py`)")
+TOLERANCE = "frequency ≤ δ + 4 binomial SE"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Prop. 2 (``plan(quick)["prop2"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop2.csv``, figure ``out/prop2.png``.

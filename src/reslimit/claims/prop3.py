@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop3"])
+FULL = dict(checks=plan(False)["prop3"])
+THEORY = ("Lemma 1 at β = ½, in expectation (formerly labelled Cor. 1 (iii)): (1 + a²/L)^L − 1 ≤ E R ≤ "
+          "e^(b²) − 1")
+TOLERANCE = "bound"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Prop. 3 (``plan(quick)["prop3"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop3.csv``, figure ``out/prop3.png``.

@@ -26,14 +26,22 @@ bound only if d delta > 156.4, never at d <= 128, so its upper side is what is c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..plots import whp_figure
-from ..studies.bounds import Check
-from .common import bound_claims
+from ..studies.bounds import Check, plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop3_whp"])
+FULL = dict(checks=plan(False)["prop3_whp"])
+THEORY = ("Prop. 3 (i), (ii) and Cor. 1 (iii) as written: P(‖h_L − h_0‖²/‖h_0‖² beyond each bound) ≤ δ at "
+          "d = 64, 128 under every written condition (C = s = 1, α² ≤ 1/672 at d = 64, 2L exp(−d/(64 α² s²)) ≤ δ/11)")
+TOLERANCE = "exceedance frequency ≤ δ + 4 binomial SE"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks (``plan(quick)["prop3_whp"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop3_whp.csv`` (drawn one panel per row in ``out/prop3_whp.png``); the claims' figure is
@@ -43,4 +51,4 @@ def check(out: Path, *, checks) -> list[dict]:
     checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
     claims = bound_claims(checks, out, "prop3_whp")
     whp_figure(detail, out / "prop3_whp_detail.png")
-    return [c | {"figure": str(out / "prop3_whp_detail.png")} for c in claims]
+    return [replace(c, figure=str(out / "prop3_whp_detail.png")) for c in claims]

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop5_6"])
+FULL = dict(checks=plan(False)["prop5_6"])
+THEORY = ("Props. 5–6 / Cor. 2, res-1 with the identity: E‖p_0 − p_L‖²/‖p_L‖² = (1 + α²)^L − 1, and "
+          "P(ratio > (e − 1) Lα²/δ) ≤ δ when Lα² ≤ 1 (bounds derived in `reslimit/studies/bounds.py`)")
+TOLERANCE = "± 4 SE; frequency ≤ δ + 4 binomial SE"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Props. 5-6 and Corollary 2 (``plan(quick)["prop5_6"]`` of reslimit.studies.bounds).
 
     One claim per row; rows in ``out/prop5_6.csv``, figure ``out/prop5_6.png``.

@@ -16,10 +16,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop6_nonlinear"])
+FULL = dict(checks=plan(False)["prop6_nonlinear"])
+THEORY = ("Props. 5–6 and Cor. 2 (iii) as written for nonlinear blocks (res-1 leaky ReLU 0.75, res-2 leaky ReLU "
+          "0.8, res-3 ReLU: (1 + α²/2)^L − 1 exactly): e^½ − 1 ≤ E‖p_0 − p_L‖²/‖p_L‖² ≤ e⁴ − 1 at β = ½; controls: "
+          "tanh, and Cor. 2 (iii) at L = 2 (its lower end is the L → ∞ value)")
+TOLERANCE = "± 4 SE"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks (``plan(quick)["prop6_nonlinear"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop6_nonlinear.csv``, figure ``out/prop6_nonlinear.png``.

@@ -11,10 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import bound_claims
+from ..studies.bounds import plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop8"])
+FULL = dict(checks=plan(False)["prop8"])
+THEORY = ("Prop. 8, smooth weights, res-1 tanh: the pathwise Gronwall bound on every sample; slope of the median "
+          "‖h_L − h_0‖/‖h_0‖ in log L ≤ (1 − β)/2 at β = 3/2 (identity), ≈ 0 at β = 1 (bounded), ≥ (1 − β)/2 at "
+          "β = ½ (explosion) (bounds derived in `reslimit/studies/bounds.py`)")
+TOLERANCE = "bound; |slope| ≤ 0.1 at β = 1"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Prop. 8 (``plan(quick)["prop8"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop8.csv``, figure ``out/prop8.png``.

@@ -12,14 +12,22 @@ violated, V(t) = -W(t) W(t)^T / 2 (negative semi-definite: max_k ratio <= 2 at e
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..plots import max_increment_figure
-from ..studies.bounds import Check
-from .common import bound_claims
+from ..studies.bounds import Check, plan
+from ._common import bound_claims
+from ._verdict import Verdict
+
+QUICK = dict(checks=plan(True)["prop9"])
+FULL = dict(checks=plan(False)["prop9"])
+THEORY = ("Prop. 9 as written: max_k ‖h_k − h_0‖/‖h_0‖ explodes for β < 1 with V(0)'s real positive eigenvalue "
+          "imposed; controls β = 1 and the condition violated")
+TOLERANCE = "slope − 2 SE ≥ (1 − β)/2"
 
 
-def check(out: Path, *, checks) -> list[dict]:
+def check(out: Path, *, checks) -> list[Verdict]:
     """The planned checks of Prop. 9 (``plan(quick)["prop9"]`` of reslimit.studies.bounds), one claim per row.
 
     Rows in ``out/prop9.csv`` (one panel per row in ``out/prop9.png``); the claims' figure is
@@ -29,4 +37,4 @@ def check(out: Path, *, checks) -> list[dict]:
     checks = [Check(c.function, c.kwargs | {"detail": detail}, c.control) for c in checks]
     claims = bound_claims(checks, out, "prop9")
     max_increment_figure(detail, out / "prop9_detail.png")
-    return [c | {"figure": str(out / "prop9_detail.png")} for c in claims]
+    return [replace(c, figure=str(out / "prop9_detail.png")) for c in claims]

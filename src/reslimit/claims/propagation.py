@@ -33,8 +33,19 @@ import numpy as np
 
 from .. import init
 from ..studies.propagation import propagation
+from ._verdict import Verdict
+
+# the course's experiment: width 500, depth up to 100
+QUICK = dict(depth=30, width=128, ensemble=16, samples=4)
+FULL = dict(depth=100, width=500, ensemble=16, samples=8)
+THEORY = ("He with ReLU keeps E[x²] from layer to layer; Glorot with ReLU halves it (square layers, MLP) [course]; "
+          "sigmoid MLP: ‖δ^l‖ ≤ (¼)^(L−l+1) ‖u^l‖ (the course's bound, γ = ¼) for standard, Glorot, He; scaled ResNet "
+          "(res-2), β = ½: median ‖h_L‖/‖h_0‖ and ‖p_0‖/‖p_L‖ in [¼, 4] for tanh, ReLU, leaky ReLU, sigmoid, each "
+          "scheme; with ReLU E‖h_L‖²/‖h_0‖² = (1 + S²/(2L))^L")
+TOLERANCE = "per-layer factor 1, ½ ± 4 SE; ≤ 1 on every sample and layer; band; exact ± 4 SE"
 
 BAND = (0.25, 4.0)  # the non-degenerate band of the ResNet's median ratios
+SEED = 0  # of the networks and inputs
 
 
 def _mean_se(values: np.ndarray) -> tuple[float, float]:
@@ -42,19 +53,20 @@ def _mean_se(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
-def check(out: Path, *, depth: int, width: int, ensemble: int, samples: int, seed: int = 0) -> list[dict]:
+def check(out: Path, *, depth: int, width: int, ensemble: int, samples: int) -> list[Verdict]:
     """Run :func:`reslimit.studies.propagation.propagation` (tanh, relu, leaky_relu:0.2, sigmoid x standard, glorot,
-    he x mlp, resnet at beta = 1/2) into ``out`` (results.csv, manifest.json, propagation.png); the claims above."""
+    he x mlp, resnet at beta = 1/2; seed :data:`SEED`) into ``out`` (results.csv, manifest.json, propagation.png);
+    the claims above."""
     out = Path(out)
-    result = propagation(depth=depth, width=width, ensemble=ensemble, samples=samples, seed=seed, out=out)
+    result = propagation(depth=depth, width=width, ensemble=ensemble, samples=samples, seed=SEED, out=out)
     figure = str(out / "propagation.png")
-    size = f"L = {depth}, n = {width}, {ensemble} networks x {samples} inputs, seed {seed}"
+    size = f"L = {depth}, n = {width}, {ensemble} networks x {samples} inputs, seed {SEED}"
     claims = []
 
     def verdict(claim, source, theory, measured, tolerance, passed):
         print(f"{claim}: measured {measured}, theory {theory} ({tolerance}): {'PASS' if passed else 'FAIL'}")
-        claims.append({"claim": claim, "source": source, "theory": theory, "measured": measured,
-                       "tolerance": tolerance, "passed": bool(passed), "figure": figure})
+        claims.append(Verdict(claim=claim, source=source, theory=theory, measured=measured, tolerance=tolerance,
+                              passed=bool(passed), figure=figure))
 
     course = "initialization course: Exercise 4 (ReLU: E[x^2] = Var[z]/2) and He et al. (2015)"
     for scheme, factor, source in (("he", 1.0, course),

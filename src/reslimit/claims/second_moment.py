@@ -13,9 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..demo import plot, run_demo, write_csv
+from ._verdict import Verdict
+
+QUICK = dict(depths=(4, 16, 64), ensemble=64)
+FULL = dict(depths=(4, 16, 64, 256, 1024), ensemble=256)
+THEORY = "E‖h_L − h_0‖²/‖h_0‖² = (1 + c α²)^L − 1, i.i.d. weights, c = ½ (res-3) or 1 (res-1, identity)"
+TOLERANCE = "exact, ± 4 SE"
 
 
-def check(out: Path, *, depths, ensemble) -> list[dict]:
+def check(out: Path, *, depths, ensemble) -> list[Verdict]:
     """One claim per block, beta and depth of :func:`reslimit.demo.run_demo` (width 16, 8 inputs, seed 0).
 
     Rows in ``out/second_moment.csv``, figure ``out/second_moment.png``.
@@ -29,10 +35,10 @@ def check(out: Path, *, depths, ensemble) -> list[dict]:
     for r in rows:
         print(f"{r['block']} ({r['activation']}), beta={r['beta']:g}, L={r['depth']}: measured {r['measured']:.5g} "
               f"(SE {r['se']:.3g}), theory {r['theory']:.5g}, z = {r['z']:.2f}: {r['verdict'].upper()}")
-        claims.append({"claim": f"E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, {r['block']} ({r['activation']}, "
-                                f"c = {r['c']:g}), beta = {r['beta']:g}, L = {r['depth']}, {r['ensemble']} x "
-                                f"{r['inputs']} samples",
-                       "source": "exact identity (proof of Lemma 1)", "theory": r["theory"], "measured": r["measured"],
-                       "tolerance": f"4 SE = {4 * r['se']:.3g}", "passed": r["verdict"] == "pass",
-                       "figure": str(out / "second_moment.png")})
+        claims.append(Verdict(claim=f"E||h_L - h_0||^2/||h_0||^2 = (1 + c alpha^2)^L - 1, {r['block']} "
+                                    f"({r['activation']}, c = {r['c']:g}), beta = {r['beta']:g}, L = {r['depth']}, "
+                                    f"{r['ensemble']} x {r['inputs']} samples",
+                              source="exact identity (proof of Lemma 1)", theory=r["theory"], measured=r["measured"],
+                              tolerance=f"4 SE = {4 * r['se']:.3g}", passed=r["verdict"] == "pass",
+                              figure=str(out / "second_moment.png")))
     return claims

@@ -25,19 +25,31 @@ from pathlib import Path
 
 from .. import plots, store
 from ..studies import stochastic_depth as sd
+from ._verdict import Verdict
+
+QUICK = dict(depths=[10, 20, 100], passes=20, batch=64, moment_depths=[16, 64], ensemble=256, inputs=8,
+             ode_depths=[8, 16, 32, 64, 128], sde_depths=[8, 16, 32, 64, 128], width=8, samples=32)
+FULL = dict(depths=[10, 100, 1000], passes=100, batch=64, moment_depths=[16, 64, 256], ensemble=1024, inputs=8,
+            ode_depths=[8, 16, 32, 64, 128, 256, 512], sde_depths=[16, 32, 64, 128, 256, 512, 1024], width=16,
+            samples=64)
+THEORY = ("stochastic depth: expected depth L − (1 − p_L)(L + 1)/2; E‖h_L − h_0‖²/‖h_0‖² = ∏(1 + p_k c α²) − 1 "
+          "(training), ∏(1 + p_k² c α²) − 1 (evaluation); evaluation network → p(t)-ODE slope −1, p(t)-SDE slope −½; "
+          "masked network → ODE slope −½, SDE only in law (√p(t) diffusion, by its second moment; pathwise slope 0 as "
+          "a control)")
+TOLERANCE = "4 SE; ± 0.07 / 0.1 / 0.15"
 
 P_L = 0.5
 
 
-def _verdict(claim: str, theory, measured, tolerance, passed: bool, figure: Path) -> dict:
+def _verdict(claim: str, theory, measured, tolerance, passed: bool, figure: Path) -> Verdict:
     print(f"{claim}: measured {measured:.6g}, theory {theory}, tolerance {tolerance}: {'PASS' if passed else 'FAIL'}")
-    return {"claim": claim, "source": "stochastic depth (Huang et al. 2016); derived in "
-                                      "reslimit/studies/stochastic_depth.py", "theory": theory,
-            "measured": measured, "tolerance": tolerance, "passed": bool(passed), "figure": str(figure)}
+    return Verdict(claim=claim, source="stochastic depth (Huang et al. 2016); derived in "
+                                       "reslimit/studies/stochastic_depth.py", theory=theory,
+                   measured=measured, tolerance=tolerance, passed=bool(passed), figure=str(figure))
 
 
 def check(out: Path, *, depths, passes, batch, moment_depths, ensemble, inputs, ode_depths, sde_depths, width,
-          samples) -> list[dict]:
+          samples) -> list[Verdict]:
     """The expected depth at ``depths`` (``passes`` passes of ``batch`` inputs), the second moments at
     ``moment_depths`` (``ensemble`` networks x ``inputs``), the ODE and SDE rates over ``ode_depths`` and
     ``sde_depths`` (``samples`` paths of width ``width``); p_L = 1/2, seed 0. Rows in ``out/*.csv``, figure

@@ -14,15 +14,29 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ..studies.trainability import trainability
+from ._verdict import Verdict
+
+QUICK = dict(hursts=[0.2, 0.4, 0.6, 0.8], betas=np.linspace(0, 1, 9).tolist(), depth=128, lrs=[0.01, 0.1, 1.0],
+             epochs=3)
+# Figure 9's depth
+FULL = dict(hursts=np.linspace(0.1, 0.9, 9).tolist(), betas=np.linspace(0, 1.2, 13).tolist(), depth=1000,
+            lrs=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0], epochs=5)
+THEORY = ("fBm init (res-3, digits, SGD, best over lrs): no training (accuracy < 0.3 or diverged) for "
+          "β ≤ β_c − 1/log₁₀L, ≥ 90% for β ≥ β_c = max(H, ½) (Marion et al. 2022, Sec. 5, Fig. 9)")
+TOLERANCE = "thresholds"
 
 CHANCE_BOUND = 0.3  # below it, a 10-class network has not trained
 TRAINED = 0.9
 
 
-def check(out: Path, **size) -> list[dict]:
-    """Run the trainability study under ``out`` (``size``: its hursts, betas, depth, lrs, epochs); seed 0."""
-    result = trainability(out, seed=0, workers=2, **size)  # one torch thread per worker: 2 cores, no contention
+def check(out: Path, *, hursts, betas, depth, lrs, epochs) -> list[Verdict]:
+    """Run the trainability study under ``out``: ``hursts`` x ``betas`` at ``depth``, the best of ``lrs`` after
+    ``epochs``; seed 0."""
+    # one torch thread per worker: 2 cores, no contention
+    result = trainability(out, seed=0, workers=2, hursts=hursts, betas=betas, depth=depth, lrs=lrs, epochs=epochs)
     figure = str(out / "trainability.png")
     claims = []
     for i, h in enumerate(result.params["hursts"]):
@@ -43,8 +57,9 @@ def check(out: Path, **size) -> list[dict]:
                 what = f"beta >= {line:g}: trains"
             print(f"H = {h:.3g}, {what}: {'largest' if side == 'below' else 'smallest'} best accuracy of "
                   f"{len(cells)} cells {worst:.3f}, theory {theory}: {'PASS' if passed else 'FAIL'}")
-            claims.append({"claim": f"trainability, res3 (relu), L = {result.params['depth']}, H = {h:.3g}, {what}",
-                           "source": "Section 5, Figure 9", "theory": theory,
-                           "measured": None if math.isnan(worst) else worst,
-                           "tolerance": 0.0, "passed": bool(passed), "figure": figure})
+            claims.append(Verdict(claim=f"trainability, res3 (relu), L = {result.params['depth']}, H = {h:.3g}, "
+                                        f"{what}",
+                                  source="Section 5, Figure 9", theory=theory,
+                                  measured=None if math.isnan(worst) else worst,
+                                  tolerance=0.0, passed=bool(passed), figure=figure))
     return claims

@@ -30,11 +30,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..studies.trained import distance_slope, ode_study
+from ._verdict import Verdict
+
+QUICK = dict(depths=[16, 32, 64, 128, 256], width=16, epochs=5, samples=64)
+FULL = dict(depths=[16, 32, 64, 128, 256, 512, 1024], width=16, epochs=10, samples=128)
+THEORY = ("trained res-3 (smooth init, β = 1) vs the neural ODE on its interpolated trained weights: error ~ L^−1; "
+          "trained weights of depths L, 2L agree as functions of k/L (Marion et al. 2024)")
+TOLERANCE = "−1 ± (0.15 + CI half-width); D(2L) < D(L)"
 
 SOURCE = "Marion et al. 2024 (implicit regularization towards neural ODEs)"
 
 
-def check(out: Path, *, depths, width, epochs, samples) -> list[dict]:
+def check(out: Path, *, depths, width, epochs, samples) -> list[Verdict]:
     """The rate of the trained networks against their neural ODE, and the distance D(L), seed 0; figure
     ``out/trained_ode.png``."""
     result = ode_study(out, depths=depths, width=width, epochs=epochs, samples=samples)
@@ -49,17 +56,15 @@ def check(out: Path, *, depths, width, epochs, samples) -> list[dict]:
     distances = [r["distance_next"] for r in rows[:-1]]
     decreasing = all(b < a for a, b in zip(distances, distances[1:]))
     verdicts = [
-        {"claim": f"trained res-3 (beta=1, smooth init, d={width}) vs neural ODE on its weights: error slope -1",
-         "source": SOURCE, "theory": -1.0, "measured": rate.slope, "tolerance": tolerance, "passed": passed,
-         "figure": figure, "note": f"interval [{rate.ci_low:.3f}, {rate.ci_high:.3f}] over {samples} test inputs; "
-                                   f"{facts}"},
-        {"claim": "trained weights of depths L and 2L agree as functions of k/L: D(L) decreasing at every doubling",
-         "source": SOURCE, "theory": "D(2L) < D(L)", "measured": distance_slope(rows),
-         "tolerance": "every doubling", "passed": decreasing, "figure": figure,
-         "note": "measured: slope of log D(L) on log L; D(L) = " + ", ".join(
-             f"{r['distance_next']:.3g} (L={r['depth']})" for r in rows[:-1])},
+        Verdict(claim=f"trained res-3 (beta=1, smooth init, d={width}) vs neural ODE on its weights: error slope -1",
+                source=SOURCE, theory=-1.0, measured=rate.slope, tolerance=tolerance, passed=passed, figure=figure,
+                note=f"interval [{rate.ci_low:.3f}, {rate.ci_high:.3f}] over {samples} test inputs; {facts}"),
+        Verdict(claim="trained weights of depths L and 2L agree as functions of k/L: D(L) decreasing at every doubling",
+                source=SOURCE, theory="D(2L) < D(L)", measured=distance_slope(rows), tolerance="every doubling",
+                passed=decreasing, figure=figure,
+                note="measured: slope of log D(L) on log L; D(L) = " + ", ".join(
+                    f"{r['distance_next']:.3g} (L={r['depth']})" for r in rows[:-1])),
     ]
     for v in verdicts:
-        print(f"{v['claim']}: {v['measured']:.3f}, theory {v['theory']}: {'PASS' if v['passed'] else 'FAIL'} "
-              f"({v['note']})")
+        print(f"{v.claim}: {v.measured:.3f}, theory {v.theory}: {'PASS' if v.passed else 'FAIL'} ({v.note})")
     return verdicts

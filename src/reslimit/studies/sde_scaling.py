@@ -42,9 +42,9 @@ import torch
 
 from .. import _checks, store
 from .._rng import normal, substream
-from ..compare import fit_rate
 from ..limits import LIMITS
 from ..paths import Brownian
+from ..rates import fit_rate
 from ..resnet import ScaledResNet
 from ..sde import NeuralSDE
 
@@ -84,7 +84,7 @@ class SDEScalingResult:
         errors: {"matched": (K, M) max_k ||H_{k/L} - h_k||, weights N(0, 2/d) against diffusion sqrt(2/d);
             "unit": the same with std 1 (weights N(0, 1/d), diffusion sqrt(1/d)); "mismatched": weights N(0, 2/d)
             against diffusion sqrt(1/d), the control}.
-        rates: the fitted :class:`reslimit.compare.Rate` of each.
+        rates: the fitted :class:`reslimit.rates.Rate` of each.
         passed: |matched slope + 1/2| <= 0.07 and the control's slope > -0.2.
     """
 

@@ -61,9 +61,9 @@ import torch
 
 from .. import theory
 from .._rng import normal, substream
-from ..compare import fit_rate
 from ..ode import NeuralODE
 from ..paths import Brownian, Smooth
+from ..rates import fit_rate
 from ..resnet import LinearSurvival, ScaledResNet
 from ..sde import NeuralSDE
 

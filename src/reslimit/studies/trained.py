@@ -37,10 +37,10 @@ import torch
 
 from .. import plots, store
 from .._rng import substream
-from ..compare import Rate, fit_rate
 from ..data import Dataset, get_data
 from ..ode import NeuralODE
 from ..paths import FunctionPath, make_path
+from ..rates import Rate, fit_rate
 from ..regularity import regularity
 from ..resnet import ScaledResNet
 from ..train import train
