@@ -11,11 +11,13 @@ from .resnet import ScaledResNet, diverged
 from .results import load
 from .sde import NeuralSDE, PathBrownian
 from .simulate import Simulation, simulate
+from .specs import NetSpec, PathSpec
 from .train import History, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NetSpec", "PathSpec",
     "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "Dataset", "FractionalBrownian",
     "FunctionPath", "History", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "Regularity", "ScaledResNet",
     "Simulation", "Smooth", "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block",
