@@ -34,12 +34,13 @@ import sys
 from pathlib import Path
 
 from . import __version__, _checks, demo
-from .blocks import ACTIVATIONS, BLOCKS
+from .blocks import BLOCKS
 from .compare import converge
 from .paths import PATHS
 from .paths.iid import DISTS
 from .regularity import describe_file
 from .simulate import simulate
+from .specs import NetSpec, PathSpec, add_arguments
 from .studies import bounds as bounds_study
 from .studies import phase as phase_study
 from .studies import propagation as propagation_study
@@ -119,20 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulate", help="run one network at initialisation, summarise ||h_L - h_0||",
                               description="Run one scaled ResNet on n standard normal inputs per ensemble "
                                           "member and summarise r = ||h_L - h_0|| / ||h_0||.")
-    _option(sim, simulate, "block", f"one of {', '.join(BLOCKS)}")
-    _option(sim, simulate, "init", f"weight path, one of {', '.join(PATHS)}")
-    _option(sim, simulate, "depth", "L", type=int)
-    _option(sim, simulate, "width", "d", type=int)
-    _option(sim, simulate, "beta", "alpha_L = L^-beta", type=_finite_float)
+    add_arguments(sim, NetSpec, simulate, real=_finite_float)
+    add_arguments(sim, PathSpec, simulate, real=_finite_float)
     _option(sim, simulate, "ensemble", "E independent weight draws", type=int)
     _option(sim, simulate, "samples", "n inputs h_0 per ensemble member", type=int)
     _option(sim, simulate, "seed", "seed of the weights and the inputs", type=int)
-    _option(sim, simulate, "activation", f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope>")
-    _option(sim, simulate, "dtype", "", choices=sorted(_checks.DTYPES))
-    _option(sim, simulate, "dist", "law of the entries, for --init iid", choices=DISTS)
-    sim.add_argument("--hurst", type=_finite_float, help="Hurst index H, for --init fbm")
-    sim.add_argument("--resolution", type=int, help="grid of the fractional Brownian path, for --init fbm")
-    sim.add_argument("--lengthscale", type=_finite_float, help="length scale of the path, for --init smooth")
     sim.add_argument("--save", type=_nonempty, metavar="RUN.npz",
                      help="write V, W, h (every layer), alpha, beta, params")
     _option(sim, simulate, "device", "where to run: cpu, cuda, cuda:1...")
@@ -237,20 +229,13 @@ def _parser() -> argparse.ArgumentParser:
                                           "history.csv, manifest.json, weights.pt, training.png, weights.png. The "
                                           "same command resumes a killed run from its checkpoint.")
     _option(trn, train_run, "data", "digits, synthetic or FILE.npz (arrays X and y)", type=_nonempty)
-    _option(trn, train_run, "block", f"one of {', '.join(BLOCKS)}")
-    trn.add_argument("--activation", help="sigma (default relu for res3, its only one; tanh otherwise)")
-    _option(trn, train_run, "init", f"weight path, one of {', '.join(PATHS)}")
-    _option(trn, train_run, "beta", "alpha_L = L^-beta", type=_finite_float)
-    _option(trn, train_run, "depth", "L", type=int)
-    _option(trn, train_run, "width", "d", type=int)
+    add_arguments(trn, NetSpec, train_run, real=_finite_float)
+    add_arguments(trn, PathSpec, train_run, only=("kind", "hurst", "lengthscale"), real=_finite_float)
     _option(trn, train_run, "epochs", "", type=int)
     _option(trn, train_run, "lr", "learning rate", type=_finite_float)
     _option(trn, train_run, "optimizer", "", choices=OPTIMIZERS)
     _option(trn, train_run, "batch_size", "", type=int)
     _option(trn, train_run, "seed", "of the weights, the split and the batches", type=int)
-    _option(trn, train_run, "hurst", "for --init fbm", type=_finite_float)
-    _option(trn, train_run, "lengthscale", "for --init smooth", type=_finite_float)
-    _option(trn, train_run, "dtype", "", choices=sorted(_checks.DTYPES))
     _option(trn, train_run, "device", "where to run: cpu, cuda, cuda:1...")
     trn.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for history.csv, manifest.json, weights.pt, checkpoint.pt, figures")

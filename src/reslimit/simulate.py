@@ -29,6 +29,7 @@ from ._types import ActivationSpec, Device, DType, Folder
 from .blocks import get_block
 from .paths import make_path
 from .resnet import ScaledResNet
+from .specs import takes_specs
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +79,7 @@ class Simulation:
             tmp.unlink(missing_ok=True)
 
 
+@takes_specs
 def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width: int = 16, beta: float = 0.5,
              activation: ActivationSpec = "relu", ensemble: int = 8, samples: int = 16, seed: int = 0,
              dtype: DType = "float64", dist: str = "gaussian", hurst: float | None = None,

@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar
 
 from . import _checks
 from ._rng import substream
-from .blocks import BLOCKS, get_block
+from .blocks import ACTIVATIONS, BLOCKS, get_block
 from .paths import PATHS, WeightPath, make_path
 from .paths import _options as path_options_of
 from .paths.iid import DISTS
@@ -53,11 +53,12 @@ class PathSpec:
 
     kind: str = field(default="iid", metadata=_help(f"weight path, one of {', '.join(PATHS)}", flag="init"))
     dist: str | None = field(default=None, metadata=_help("law of the entries, for --init iid", choices=DISTS))
-    hurst: float | None = field(default=None, metadata=_help("Hurst index H, for --init fbm", type=float))
+    hurst: float | None = field(default=None, metadata=_help("Hurst index H, for --init fbm", type=float,
+                                                             none="the path's own"))
     lengthscale: float | None = field(default=None, metadata=_help("length scale of the path, for --init smooth",
-                                                                   type=float))
+                                                                   type=float, none="the path's own"))
     resolution: int | None = field(default=None, metadata=_help("grid of the fractional Brownian path, for "
-                                                                "--init fbm", type=int))
+                                                                "--init fbm", type=int, none="the path's own"))
 
     KEYWORDS: ClassVar[dict[str, str]] = {"kind": "init"}  # field -> the entry points' keyword
 
@@ -115,7 +116,8 @@ class NetSpec:
     """
 
     block: str = field(default="res1", metadata=_help(f"one of {', '.join(BLOCKS)}"))
-    activation: str | None = field(default=None, metadata=_help("sigma (default: the block's own)"))
+    activation: str | None = field(default=None, metadata=_help(
+        f"sigma: one of {', '.join(ACTIVATIONS)} or leaky_relu:<slope>", none="the block's own"))
     width: int = field(default=16, metadata=_help("d", type=int))
     depth: int | None = field(default=None, metadata=_help("L", type=int))
     beta: float | None = field(default=None, metadata=_help("alpha_L = L^-beta", type=float))
@@ -201,6 +203,23 @@ def keywords(spec) -> dict[str, Any]:
             if getattr(spec, f.name) is not None}
 
 
+def recorded(params) -> dict[str, dict]:
+    """The specs a run's settings describe, as data for its manifest: {"net": ..., "path": ...}.
+
+    ``params`` holds the keywords of an entry point (block, activation, width, depth, beta, dtype, init, dist,
+    hurst, lengthscale, resolution, any of them); a field absent or None is None in the spec (a sweep's grid).
+    Settings no spec describes (a grid of depths, a path option its kind does not take) are left out.
+    """
+    net = {f.name: params[f.name] for f in fields(NetSpec) if params.get(f.name) is not None}
+    out = {"net": NetSpec(**net).to_dict()} if {"block", "width"} <= set(net) else {}
+    if params.get("init") in PATHS:
+        takes = path_options_of(params["init"])
+        options = {f.name: params[f.name] for f in fields(PathSpec)
+                   if f.name != "kind" and f.name in takes and params.get(f.name) is not None}
+        out["path"] = PathSpec(params["init"], **options).to_dict()
+    return out
+
+
 def takes_specs(fn: Callable | None = None, *, kind: str = "init", limit: bool = False,
                 keywords_of: Callable | None = None) -> Callable:
     """Decorate an entry point so that it also takes ``net=`` (a :class:`NetSpec`) and ``path=`` (a
@@ -249,12 +268,12 @@ def takes_specs(fn: Callable | None = None, *, kind: str = "init", limit: bool =
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls, defaults: Callable | None = None, *,
-                  only: tuple[str, ...] | None = None, types: dict | None = None) -> None:
+                  only: tuple[str, ...] | None = None, real: Callable[[str], float] = float) -> None:
     """Add a flag ``--name`` for each field of the spec class ``cls`` (``only`` those named), with the field's help
     text; the default shown is that of ``defaults``' keyword of the same name (an entry point), else the field's.
 
     A flag not given is left out of the call (its default is None here), so the entry point's default applies.
-    ``types`` maps a field to the argparse type to use (e.g. a finite-float parser).
+    ``real`` parses the real-valued fields (e.g. a parser refusing nan and inf).
     """
     sig = inspect.signature(defaults).parameters if defaults is not None else {}
     for f in fields(cls):
@@ -262,11 +281,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls, defaults: Callable | Non
             continue
         flag = f.metadata.get("flag", f.name)
         shown = sig[flag].default if flag in sig else (None if f.default is MISSING else f.default)
+        shown = f.metadata.get("none", shown) if shown is None else shown
         text = f"{f.metadata['help']} (default {shown})".lstrip()
         kwargs = {k: v for k, v in f.metadata.items() if k in ("choices", "type")}
-        if types and f.name in types:
-            kwargs["type"] = types[f.name]
+        if kwargs.get("type") is float:
+            kwargs["type"] = real
         parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=text, **kwargs)
 
 
-__all__ = ["NetSpec", "PathSpec", "add_arguments", "keywords", "takes_specs"]
+__all__ = ["NetSpec", "PathSpec", "add_arguments", "keywords", "recorded", "takes_specs"]

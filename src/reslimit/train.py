@@ -32,6 +32,7 @@ from .data import Dataset, get_data
 from .paths import make_path, path_options
 from .regularity import regularity
 from .resnet import ScaledResNet
+from .specs import takes_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -258,6 +259,7 @@ def _resume(path: Path, net, opt, params: dict) -> History:
     return History(rows=state["rows"], snapshots=state["snapshots"], params=params)
 
 
+@takes_specs
 def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: str | None = None,
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
