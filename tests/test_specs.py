@@ -134,3 +134,21 @@ def test_flags_come_from_the_fields():
     assert (args.width, args.init, args.hurst, args.block) == (5, "fbm", 0.7, None)
     with pytest.raises(SystemExit):
         parser.parse_args(["--dtype", "float16"])
+
+
+def test_entry_points_take_specs_as_their_keywords():
+    """simulate and the scaling sweep built from specs are the runs their keywords give (same numbers)."""
+    from reslimit import simulate
+    from reslimit.studies import scaling
+
+    net, path = NetSpec(block="res2", width=4, depth=8, beta=0.5), PathSpec("smooth", lengthscale=0.2)
+    a = simulate(net=net, path=path, ensemble=2, samples=3, seed=4)
+    b = simulate(block="res2", activation="tanh", init="smooth", lengthscale=0.2, width=4, depth=8, beta=0.5,
+                 ensemble=2, samples=3, seed=4)
+    assert a.statistics == b.statistics and torch.equal(a.hL, b.hL)
+    sweep = dict(betas=(0.5, 1.0), depths=(4, 8), ensemble=2)
+    assert (scaling.study(net=NetSpec(block="res1", width=4), path=path, **sweep).params
+            == scaling.study(block="res1", activation="tanh", width=4, dtype="float64", init="smooth",
+                             lengthscale=0.2, **sweep).params)
+    with pytest.raises(ValueError, match="study takes no depth: net.depth must be None here; got 8"):
+        scaling.study(net=net, **sweep)

@@ -36,8 +36,6 @@ from pathlib import Path
 from . import __version__, _checks, demo
 from .blocks import BLOCKS
 from .compare import converge
-from .paths import PATHS
-from .paths.iid import DISTS
 from .regularity import describe_file
 from .simulate import simulate
 from .specs import NetSpec, PathSpec, add_arguments
@@ -165,13 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     sca = commands.add_parser("scaling", help="hidden and gradient ratios against L for several betas",
                               description="Per sample ||h_L - h_0||/||h_0|| and ||p_0 - p_L||/||p_L|| over a grid "
                                           "of depths x betas, at initialisation; figures and a tidy CSV.")
-    _option(sca, scaling_study.study, "init", f"weight path, one of {', '.join(PATHS)}")
-    _option(sca, scaling_study.study, "dist", "law of the entries of i.i.d. weights, for --init iid (the "
-            "published experiments use uniform)", choices=DISTS)
+    add_arguments(sca, PathSpec, scaling_study.study, only=("kind", "dist", "hurst", "lengthscale"),
+                  real=_finite_float)
     _study_arguments(sca, scaling_study.study)
-    sca.add_argument("--hurst", type=_finite_float,
-                     help=f"Hurst index H, for --init fbm (default {scaling_study.HURST})")
-    _option(sca, scaling_study.study, "lengthscale", "for --init smooth", type=_finite_float)
     sca.set_defaults(run=_scaling)
 
     pha = commands.add_parser("phase", help="fBm weights: heatmaps over (beta, H) and the critical beta of each H",
@@ -291,15 +285,12 @@ def _option(cmd, fn, name: str, text: str, **kwargs) -> None:
 
 def _study_arguments(cmd, study) -> None:
     """The arguments the sweep studies share; ``study`` the study's constructor, which holds their defaults."""
-    _option(cmd, study, "block", f"one of {', '.join(BLOCKS)}")
-    _option(cmd, study, "activation", "sigma")
+    add_arguments(cmd, NetSpec, study, only=("block", "activation", "width", "dtype"))
     _option(cmd, study, "betas", "comma list or start:stop:num, inclusive")
     _option(cmd, study, "depths", "comma list or start:stop:num of integers")
-    _option(cmd, study, "width", "d", type=int)
     _option(cmd, study, "ensemble", "weight draws per point", type=int)
     _option(cmd, study, "samples", "inputs per draw", type=int)
     _option(cmd, study, "seed", "", type=int)
-    _option(cmd, study, "dtype", "", choices=sorted(scaling_study.DTYPES))
     _option(cmd, study, "device", "where to run: cpu, cuda, cuda:1...")
     _executors(cmd)
     cmd.add_argument("--out", type=_nonempty, required=True, metavar="DIR",

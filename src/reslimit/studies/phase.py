@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from .. import _checks, store
+from ..specs import takes_specs
 from ..theory import critical_theory
 from . import scaling
 from .scaling import critical_betas, medians
@@ -46,6 +47,7 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     return out
 
 
+@takes_specs
 def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depths=(100, 1000), width=40, ensemble=5,
           samples=10, seed=0, dtype="float32", device="cpu") -> Study:
     """The phase study as a sweep: one point per Hurst index."""

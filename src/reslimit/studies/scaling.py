@@ -23,6 +23,7 @@ from ..blocks import get_block
 from ..paths import PATHS, make_path, path_options
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
+from ..specs import takes_specs
 from .sweep import Study, check_executor, finishing, run_study
 
 INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
@@ -186,6 +187,7 @@ def _sign_change(betas, slopes) -> float | None:
     return None
 
 
+@takes_specs
 def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), depths=DEPTHS, width=40,
           ensemble=50, samples=1, seed=0, hurst=None, lengthscale=0.1, dtype="float32", dist="gaussian",
           device="cpu") -> Study:

@@ -25,6 +25,7 @@ from .. import _checks, _memory, native, store, theory
 from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
+from ..specs import takes_specs
 from ..train import train
 from . import scaling
 from .sweep import Study, check_executor, finishing, run_study
@@ -62,6 +63,7 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     return rows
 
 
+@takes_specs
 def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depth=128, lrs=LRS, epochs=3, width=32,
           batch_size=64, data="digits", seed=0, dtype="float32") -> Study:
     """The trainability study as a sweep: one point per Hurst index (every beta and lr on its paths).
