@@ -187,7 +187,7 @@ def test_bounds_refuses_bad_out(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Prop. 3 / Corollary 1 (iii) in high probability, Corollary 1 (ii)'s width, Prop. 9 with max_k (issue 16)
+# Prop. 3 / Corollary 1 (iii) in high probability, Corollary 1 (ii)'s width, Prop. 9 with max_k
 
 def test_prop3_constants_as_written():
     c = B.prop3_constants(64, 768, 1 / 768, 0.1)  # C = s = 1

@@ -244,7 +244,7 @@ def test_demo_writes_table_csv_png_and_passes(tmp_path, capsys):
 
 def test_demo_negative_control_fails(tmp_path, capsys, monkeypatch):
     # res-3 measured against the res-1/identity constant c = 1 must be rejected: exit status 1.
-    monkeypatch.setitem(demo.SECOND_MOMENT_C, ("res3", "relu"), 1.0)
+    monkeypatch.setattr(reslimit.BLOCKS["res3"], "second_moment", lambda self: 1.0)
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 1
     assert "fail" in capsys.readouterr().out
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from reslimit import converge, fit_rate
 
@@ -124,14 +125,14 @@ def test_converge_points_are_chunks_of_samples_the_same_on_every_executor(tmp_pa
 
 def test_converge_resumes_where_it_stopped(tmp_path, monkeypatch):
     """A folder whose last point never reached the ledger: the rerun computes that point alone, same numbers."""
-    from reslimit import compare
+    from reslimit.studies import converge as study
 
     whole = converge(**SMALL, chunk=1, out=tmp_path)
     ledger = tmp_path / "points.jsonl"
     ledger.write_text("".join(ledger.read_text().splitlines(keepends=True)[:2]))  # points 2 and 3 lost
     computed = []
-    real = compare.compute_point
-    monkeypatch.setattr(compare, "compute_point", lambda params, point: computed.append(point["chunk"]) or
+    real = study.compute_point
+    monkeypatch.setattr(study, "compute_point", lambda params, point: computed.append(point["chunk"]) or
                         real(params, point))
     with pytest.warns(UserWarning):
         again = converge(**SMALL, chunk=1, out=tmp_path)
@@ -163,3 +164,28 @@ def test_convergence_plot_draws_both_errors_beside_the_theory(tmp_path):
     labels = [line.get_label() for line in left.get_lines()] + [t.get_text() for t in left.get_legend().get_texts()]
     assert any("theory" in label for label in labels), labels
     assert (tmp_path / "c.png").stat().st_size > 10_000 and (tmp_path / "c.pdf").exists()
+
+
+def test_path_errors_read_the_reference_every_top_over_L_steps():
+    """path_errors(H, h)[k] = ||H[k top/L] - h_k||: by hand on a reference of 8 steps and a depth-2 network."""
+    from reslimit.compare import path_errors
+
+    H = torch.arange(9 * 2, dtype=torch.float64).reshape(9, 1, 2)  # H_j = (2j, 2j + 1)
+    h = torch.zeros(3, 1, 2)
+    expected = torch.tensor([[(2 * j) ** 2 + (2 * j + 1) ** 2] for j in (0, 4, 8)], dtype=torch.float64).sqrt()
+    assert torch.allclose(path_errors(H, h), expected)
+    with pytest.raises(ValueError, match="h must have L \\+ 1 states with L dividing the reference's 8 steps; got 4"):
+        path_errors(H, torch.zeros(4, 1, 2))
+
+
+def test_the_comparator_imports_no_study():
+    """compare.py holds primitives: it imports nothing from reslimit.studies (the studies import it)."""
+    import ast
+    from pathlib import Path
+
+    import reslimit.compare
+
+    tree = ast.parse(Path(reslimit.compare.__file__).read_text())
+    modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in modules if "studies" in m]

@@ -1,4 +1,4 @@
-"""Robustness (issue 13, classes 7-10): no input a user can type ends in a traceback, a hang or a silently
+"""Robustness (classes 7-10 of test_robustness.py): no input a user can type ends in a traceback, a hang or a silently
 wrong number. Tables of bad inputs, each with the exit status or exception and the message it must give."""
 
 import json

@@ -23,7 +23,7 @@ def test_path_brownian_serves_the_paths_own_increments():
 
 @pytest.mark.parametrize("block,activation", [("res1", "tanh"), ("res2", "tanh"), ("res3", "relu")])
 def test_torchsde_euler_at_step_1_over_L_is_the_depth_L_network(block, activation):
-    # The network with Brownian weights and beta = 1/2 *is* Euler-Maruyama on the grid k/L (issue #3):
+    # The network with Brownian weights and beta = 1/2 *is* Euler-Maruyama on the grid k/L:
     # the same numbers to rounding, inner weights read at (k+1)/L by the network and at k/L by the
     # solver excepted -- so the check uses constant inner weights.
     L, d, E = 64, 5, 3
@@ -176,13 +176,13 @@ def test_ode_trajectory_needs_a_grid():
 
 def test_one_seed_builds_one_network_everywhere():
     """ScaledResNet(seed=s) and converge's paths derive the outer and inner seeds from the same sub-streams."""
-    from reslimit import compare
     from reslimit._rng import substream
     from reslimit.limits import LIMITS
+    from reslimit.studies import converge as study
 
     net = ScaledResNet(4, 3, block="res2", activation="tanh", seed=7)
     assert (net.outer.seed, net.inner.seed) == (substream(7, "outer"), substream(7, "inner"))
     params = {"seed": 7, "width": 3, "samples": 2, "dtype": "float64", "lengthscale": 0.2, "hurst": None}
-    outer, inner = compare._paths(LIMITS["sde"], params, True, 64)
+    outer, inner = study._paths(LIMITS["sde"], params, True, 64)
     assert (outer.seed, inner.seed) == (net.outer.seed, net.inner.seed)
     assert len({substream(7, name) for name in ("outer", "inner", "inputs", "targets", "bootstrap")}) == 5

@@ -207,7 +207,7 @@ def test_errors(folders, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps({"params": {"x": 1}}))
-    with pytest.raises(ValueError, match=r"other/manifest.json' is not the manifest of a study reslimit.load reads"):
+    with pytest.raises(ValueError, match=r"other/manifest.json' names no study: not the manifest of a study folder"):
         reslimit.load(other)
 
     torn = shutil.copytree(out["scaling"], tmp_path / "torn")

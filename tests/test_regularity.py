@@ -64,12 +64,15 @@ def test_smooth_weights_are_capped_at_one():
 
 
 def test_implied_beta_is_the_theorys_critical_line():
-    """res-1: beta = H; ReLU inner blocks: max(H, 1/2); other inner activations: no theory (None)."""
+    """res-1: beta = H; ReLU inner blocks: max(H, 1/2); other inner activations: H from 1/2 on, else no theory."""
     rough, mid = runs("0.3")[0], runs("0.7")[0]
+    assert rough.exponent < 0.5 < mid.exponent
     assert rough.implied_beta("res1", "identity") == rough.exponent
     assert rough.implied_beta("res2", "relu") == rough.implied_beta("res3") == 0.5
     assert mid.implied_beta("res3", "relu") == mid.exponent
-    assert rough.implied_beta("res3", "tanh") is None
+    assert rough.implied_beta("res2", "tanh") is None and mid.implied_beta("res2", "tanh") == mid.exponent
+    with pytest.raises(ValueError, match="activation must be 'relu' for block 'res3'"):
+        rough.implied_beta("res3", "tanh")
     with pytest.raises(ValueError, match="block must be one of"):
         rough.implied_beta("res4")
     with pytest.raises(ValueError, match="activation must be"):

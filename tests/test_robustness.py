@@ -1,4 +1,4 @@
-"""Issue 13's ten classes in one table: for each, a command a user can type, the state of the folder it meets,
+"""Ten classes of faults in one table: for each, a command a user can type, the state of the folder it meets,
 and what it must give (exit status and the one line on stderr). The detailed tables live beside the code they
 test: test_inputs.py (classes 7-10), test_memory.py (6), test_native.py (5), test_faults.py and test_sweep.py
 (2-4, kill -9, Ctrl-C); ``python robustness/probes.py`` throws some 900 probes of these kinds."""

@@ -25,15 +25,6 @@ def _one(rows):
     return rows[0]
 
 
-def test_hypotheses_as_written():
-    assert B.hypotheses("res3", "relu")[0]
-    assert B.hypotheses("res1", "leaky_relu:0.75")[0] and B.hypotheses("res2", "leaky_relu:0.8")[0]
-    assert B.hypotheses("res1", "identity")[0]
-    # a = 0.7 < 1/sqrt(2) = 0.7071: just outside; tanh and ReLU outside res-3 have a = 0
-    assert not B.hypotheses("res1", "leaky_relu:0.7")[0]
-    assert not B.hypotheses("res2", "tanh")[0] and not B.hypotheses("res1", "relu")[0]
-
-
 def test_the_exact_constants():
     lo, up = B.statement_band(64, 0.5)
     assert lo == pytest.approx(0.6455208961566, rel=1e-12)  # (1 + 1/128)^64 - 1

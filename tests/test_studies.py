@@ -225,7 +225,7 @@ def test_phase_result_plots_measured_and_theory_lines(tmp_path):
         lines = {line.get_label(): line for line in ax.get_lines()}
         first = lines[r"first-order theory $\beta = H$"]
         np.testing.assert_allclose(first.get_xdata(), [0.3, 0.7])
-        inner = lines[r"with the inner weights' noise: $\max(H, 1/2)$"]
+        inner = lines[r"the block's critical $\beta$ (theory)"]
         np.testing.assert_allclose(inner.get_xdata(), [0.5, 0.7])  # res-3: max(H, 1/2)
         assert any(label.startswith(r"measured critical $\beta$") for label in lines)
 

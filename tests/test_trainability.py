@@ -1,4 +1,4 @@
-"""The trainability and learning-rate studies of issue 15 at tiny sizes."""
+"""The trainability and learning-rate studies at tiny sizes."""
 
 import math
 

@@ -1,7 +1,6 @@
 """reslimit: very deep scaled ResNets beside their continuous-depth limits."""
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
-from .compare import Convergence, converge
 from .data import Dataset, get_data
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
@@ -12,6 +11,7 @@ from .results import load
 from .sde import NeuralSDE, PathBrownian
 from .simulate import Simulation, simulate
 from .specs import NetSpec, PathSpec
+from .studies.converge import Convergence, converge
 from .train import History, train
 
 __version__ = "0.1.0"

@@ -33,9 +33,9 @@ instructions where it has them, vectorised, on torch's OpenMP threads; checked a
 when the library loads) and :func:`_torch_draw`, the same operations in torch where no library can be built,
 give the same bits (tests/test_rng.py). ``RESLIMIT_NATIVE=0`` switches off the compiled pass, not the
 generator, whose numbers are the same either way. float64 draws hold the float32 numbers widened, so float32
-and float64 paths of one seed hold the same numbers. The generator replaced torch's Mersenne Twister in issue
-17 (Philox4x32-10 at commit 4cbd603, then ARS-7, whose words cost a third of Philox's on the AES instructions:
-benchmarks/README.md, "Drawing"); every seed's numbers changed each time (README.md).
+and float64 paths of one seed hold the same numbers. The generator replaced torch's Mersenne Twister in version
+0.1.0 (first Philox4x32-10, then ARS-7, whose words cost a third of Philox's on the AES instructions:
+benchmarks/README.md, "Drawing"); every seed's numbers changed each time (CHANGELOG.md).
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ from pathlib import Path
 
 from . import __version__, _checks, demo
 from .blocks import BLOCKS
-from .compare import converge
 from .regularity import describe_file
 from .simulate import simulate
 from .specs import NetSpec, PathSpec, add_arguments
@@ -44,6 +43,7 @@ from .studies import phase as phase_study
 from .studies import propagation as propagation_study
 from .studies import scaling as scaling_study
 from .studies import trainability as trainability_study
+from .studies.converge import converge
 from .studies.grid import format_grid, parse_grid
 from .train import OPTIMIZERS
 from .train import run as train_run

@@ -6,9 +6,9 @@ and independent of h_0, then E||V x||^2 = ||x||^2, the increments of h are marti
 
     E ||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha_L^2)^L - 1,    alpha_L = L^-beta,
 
-with c = E||g(h)||^2 / ||h||^2 a constant: c = 1/2 for g = ReLU(W h) (res-3, or res-2 with ReLU) and
-c = 1 for g = h (res-1 with the identity). :func:`run_demo` measures the left side over an ensemble of
-networks and compares it with the right side, one row per block x beta x depth.
+with c = E||g(h)||^2 / ||h||^2 a constant, the block's ``second_moment()``: c = 1/2 for g = ReLU(W h) (res-3,
+or res-2 with ReLU) and c = 1 for g = h (res-1 with the identity). :func:`run_demo` measures the left side over
+an ensemble of networks and compares it with the right side, one row per block x beta x depth.
 
 The verdict |measured - theory| <= 4 SE is calibrated where the ratio is light-tailed (z had standard
 deviation 0.98-0.99 over 3000 seeds at beta = 1/2, L = 4). Where the network explodes (beta = 1/4, L = 64
@@ -29,11 +29,11 @@ import torch
 
 from . import _checks, store, theory
 from ._rng import normal
+from .blocks import get_block
 from .paths import PATHS
 from .resnet import ScaledResNet, diverged
 
-# (block, activation) -> c of the identity, for the blocks where E||g(h)||^2 / ||h||^2 is constant.
-SECOND_MOMENT_C = theory.SECOND_MOMENT_C
+KIND = store.register("demo", "`reslimit demo --out DIR`", table="demo.csv", manifest="demo.json", params="settings")
 # Paths whose weights on the layer grid are independent and centred with variance 1/d (``exact_second_moment``):
 # IID (any dist), and Brownian, whose increments over disjoint layers are independent Gaussians.
 IID_INITS = tuple(name for name, path in PATHS.items() if path.exact_second_moment)
@@ -113,7 +113,8 @@ class DemoResult(list):
         write_csv(self, out / "demo.csv")
         self.plot(out / "demo.png")
         versions = store.versions()
-        manifest = {"command": "reslimit demo", "settings": self.settings, "reslimit": versions["reslimit"],
+        manifest = {"study": KIND.name, "version": KIND.version, "command": "reslimit demo",
+                    "settings": self.settings, "reslimit": versions["reslimit"],
                     "torch": versions["torch"], "numpy": versions["numpy"]}
         (out / "demo.json").write_text(json.dumps(manifest, indent=2))
 
@@ -123,7 +124,8 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
     """Measure E||h_L - h_0||^2 / ||h_0||^2 against (1 + c alpha_L^2)^L - 1 on i.i.d. Gaussian weights.
 
     Args:
-        blocks: (block, activation) pairs, keys of :data:`SECOND_MOMENT_C`.
+        blocks: (block, activation) pairs whose block has a constant c (``get_block(block, activation)
+            .second_moment()`` is not None).
         betas: scaling exponents, alpha_L = L^-beta.
         depths: network depths L.
         width: d.
@@ -138,10 +140,10 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
         measured mean, its standard error over the ensemble, the theory, z = (measured - theory) / se and
         the verdict "pass" when |z| <= 4, "fail" otherwise. All in float64.
     """
-    unknown = [pair for pair in blocks if tuple(pair) not in SECOND_MOMENT_C]
+    unknown = [pair for pair in blocks if get_block(*pair).second_moment() is None]
     if unknown:
-        raise ValueError(f"blocks must be (block, activation) pairs among {list(SECOND_MOMENT_C)}; "
-                         f"got {unknown}")
+        raise ValueError(f"blocks must be (block, activation) pairs whose c = E||g(h)||^2 / ||h||^2 is a constant "
+                         f"(Block.second_moment: e.g. ('res3', 'relu'), ('res1', 'identity')); got {unknown}")
     settings = {"blocks": [list(pair) for pair in blocks], "betas": list(betas), "depths": list(depths),
                 "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble,
                                                                                               minimum=2),
@@ -160,7 +162,7 @@ def _measure(settings: dict) -> DemoResult:
     h0 = normal((ensemble, inputs, width), seed, "inputs")  # the seed table's, as the weights' (ScaledResNet)
     rows = []
     for (block, activation) in settings["blocks"]:
-        c = SECOND_MOMENT_C[block, activation]
+        c = get_block(block, activation).second_moment()
         for beta in settings["betas"]:
             for depth in settings["depths"]:
                 net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation,

@@ -91,5 +91,14 @@ class ExplicitAdjoint(torch.autograd.Function):
 
 
 def explicit(block: Block, h0: Tensor, V: Tensor, W: Tensor | None, alpha, compiled: bool) -> Tensor:
-    """h_L from h_0 through :class:`ExplicitAdjoint`, whose backward is the explicit adjoint."""
-    return ExplicitAdjoint.apply(block, compiled, h0, V, W, alpha)
+    """h_L from h_0 through :class:`ExplicitAdjoint`, whose backward is the explicit adjoint.
+
+    That adjoint is written for g = sigma(x) and g = sigma(W x), the blocks with a ``kernel``; for another block
+    (``kernel`` None) the loop x_{k+1} = x_k + alpha V_k g(x_k, W_k) of its ``cached`` runs under autograd instead.
+    """
+    if block.kernel is not None:
+        return ExplicitAdjoint.apply(block, compiled, h0, V, W, alpha)
+    x = h0.mT
+    for k, Vk in enumerate(V.unbind(0)):
+        x = x + torch.bmm(Vk, block.cached(x, None if W is None else W[k])[0]) * alpha
+    return x.mT.contiguous()

@@ -1,6 +1,7 @@
-"""The engine's pass as a compiled kernel, built on first use: res-3, and res-1 and res-2 with sigma one of
-ReLU, tanh, the identity and leaky ReLU of a positive slope (the activations whose derivative is read from
-their output g: ReLU 1[g > 0], tanh 1 - g^2, leaky ReLU 1 where g > 0 else the slope, the identity 1).
+"""The engine's pass as a compiled kernel, built on first use: the blocks whose ``kernel`` is "res2" (g =
+sigma(W h): res-2, res-3) or "res1" (g = sigma(h): res-1), with sigma one of ReLU, tanh, the identity and leaky
+ReLU of a positive slope (the activations whose ``kernel`` is set: their derivative is read from their output g:
+ReLU 1[g > 0], tanh 1 - g^2, leaky ReLU 1 where g > 0 else the slope, the identity 1).
 
     res-2, res-3 (g = sigma(W h))
     forward   g_k = sigma(W_k x_k),                 x_{k+1} = x_k + alpha V_k g_k
@@ -75,18 +76,24 @@ def status(dtype: torch.dtype = torch.float32) -> str:
     return f"compiled kernel {lib._name}" if isinstance(lib, ctypes.CDLL) else f"torch loop ({lib})"
 
 
-def engine(block: str, activation, dtype: torch.dtype) -> str:
-    """"compiled" when the compiled kernel serves the held-weight, no-grad CPU passes of ``block`` ("res1",
-    "res2", "res3") with ``activation`` (as given to ScaledResNet: a name, or an Activation) in ``dtype``; else
-    "torch". The kernel serves res-3 (whose activation can only be "relu"), and res-1 and res-2 with "relu",
-    "tanh", "identity" or "leaky_relu:<slope>" of a slope > 0 (the built-in activations whose ``kernel`` is
-    set), with the native engine enabled and the kernel for ``dtype`` built and verified (built here on first
-    use). Streamed weights, autograd, other devices and callables as activations take the torch loop
-    regardless (autograd: the explicit adjoint, in the kernel for the same blocks and activations).
+def engine(block, activation, dtype: torch.dtype) -> str:
+    """"compiled" when the compiled kernel serves the held-weight, no-grad CPU passes of ``block`` (a name of
+    ``reslimit.BLOCKS`` or a Block) with ``activation`` (as given to ScaledResNet: a name or an Activation; None:
+    a Block's own, or the named block's default) in ``dtype``; else "torch". Served: a block whose ``kernel`` is
+    set (res-1, res-2, res-3) with an activation it takes (res-3: "relu" only) whose ``kernel`` is set too ("relu",
+    "tanh", "identity", "leaky_relu:<slope>" of a slope > 0), with the native engine enabled and the kernel for
+    ``dtype`` built and verified (built here on first use). Streamed weights, autograd, other devices and
+    callables as activations take the torch loop regardless (autograd: the explicit adjoint, in the kernel for
+    the same blocks and activations). An unknown block name is a ValueError.
     """
+    from .blocks import Block, get_activation, get_block  # blocks does not import this module
+
+    kind = block if isinstance(block, Block) else get_block(block)  # a named block: with its default activation
+    activation = kind.activation if activation is None else activation
     sigma = _activation(activation)
-    served = (sigma is not None and (block in ("res1", "res2") or block == "res3" and sigma[0] == _ACTIVATIONS["relu"])
-              and ENABLED and dtype in _CTYPES and isinstance(_library(dtype), ctypes.CDLL))
+    takes = sigma is not None and (kind.activations is None or get_activation(activation).name in kind.activations)
+    served = (kind.kernel is not None and takes and ENABLED and dtype in _CTYPES
+              and isinstance(_library(dtype), ctypes.CDLL))
     return "compiled" if served else "torch"
 
 

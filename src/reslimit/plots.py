@@ -220,12 +220,14 @@ def histograms_figure(rows, params, out=None) -> Figure:
     return _save(fig, out, "histograms")
 
 
-def phase_figure(medians, params, found, out=None) -> Figure:
+def phase_figure(medians, params, found, out=None, theory=None) -> Figure:
     """log10 median ratios at the largest depth over (beta, H), the critical betas over them.
 
     ``medians``: {ratio: array (hursts, depths, betas)} for both keys of :data:`RATIOS`, as
     :func:`reslimit.studies.phase.medians` computes them; ``params`` the phase study's; ``found``:
-    {"critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}. Saved in ``out`` as
+    {"critical_beta": {H: beta or None}, "critical_beta_grad": {H: beta or None}}; ``theory``: {H: the block's
+    critical beta or None} (``Block.critical_beta(H)``), drawn where it departs from the first-order line beta = H
+    (res-2, res-3 with ReLU: max(H, 1/2)). Saved in ``out`` as
     phase.png and phase.pdf when given.
     """
     betas, hursts = np.array(params["betas"]), np.array(params["hursts"])
@@ -239,8 +241,9 @@ def phase_figure(medians, params, found, out=None) -> Figure:
         hs = [h for h in hursts if found[key].get(h) is not None]
         ax.plot([found[key][h] for h in hs], hs, "ko-", ms=3, label=rf"measured critical $\beta$ ({key})")
         ax.plot(hursts, hursts, "w--", lw=2, label=r"first-order theory $\beta = H$")
-        if params["block"] != "res1" and params["activation"] == "relu":
-            ax.plot(np.maximum(hursts, 0.5), hursts, "y:", lw=2, label=r"with the inner weights' noise: $\max(H, 1/2)$")
+        line = [h for h in params["hursts"] if (theory or {}).get(h) is not None]
+        if any(theory[h] != h for h in line):
+            ax.plot([theory[h] for h in line], line, "y:", lw=2, label=r"the block's critical $\beta$ (theory)")
         ax.set(xlabel=r"$\beta$ ($\alpha_L = L^{-\beta}$)", ylabel="Hurst index H")
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_title(f"fBm weights, {params['block']} ({params['activation']}), depths {params['depths']}")
@@ -454,7 +457,7 @@ def trainability_figure(best, params, line, margin, out=None) -> Figure:
     bad = np.argwhere(np.isnan(best))
     ax.plot(betas[bad[:, 1]], hursts[bad[:, 0]], "rx", ms=6, label="every lr diverged")
     crit = np.array([line[h] for h in params["hursts"]])
-    ax.plot(crit, hursts, "w-", lw=2, label=r"critical $\beta_c$ of the initialisation (theory.critical_theory)")
+    ax.plot(crit, hursts, "w-", lw=2, label=r"critical $\beta_c$ of the initialisation (the block's critical_beta)")
     ax.plot(crit - margin, hursts, "w--", lw=1.5,
             label=rf"well below: $\beta \leq \beta_c - 1/\log_{{10}} L$ = $\beta_c$ - {margin:.2f}")
     ax.set(xlabel=r"$\beta$ ($\alpha_L = L^{-\beta}$)", ylabel="Hurst index H",

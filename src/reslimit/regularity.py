@@ -11,8 +11,8 @@ Each of its scalar coordinates (one batch member's entry (i, j), a *column*) is 
   L int Y / sqrt(d), a C^1 path: exponent 1 (reported capped at 1, see :func:`regularity`).
 
 The exponent says which scaling alpha_L = L^-beta the weights call for: the critical beta of
-:func:`reslimit.theory.critical_theory` (H for res-1; max(H, 1/2) with ReLU inner blocks), the lines the
-phase study (:mod:`reslimit.studies.phase`) measures; :meth:`Regularity.implied_beta` reads it off.
+the block's :meth:`reslimit.blocks.Block.critical_beta` (H for res-1; max(H, 1/2) with ReLU inner blocks), the
+lines the phase study (:mod:`reslimit.studies.phase`) measures; :meth:`Regularity.implied_beta` reads it off.
 
 Example:
     >>> from reslimit.paths import FractionalBrownian
@@ -33,8 +33,7 @@ import numpy as np
 import torch
 
 from . import _checks
-from .blocks import BLOCKS
-from .theory import critical_theory
+from .blocks import get_block
 
 MIN_LAYERS = 8  # the fewest layers measured: the default lags 1, 2 then have 7 and 5 second differences
 MIN_COLUMNS = 4  # the confidence interval resamples columns: fewer give no interval worth the name
@@ -83,14 +82,13 @@ class Regularity:
     def implied_beta(self, block: str = "res1", activation: str = "relu") -> float | None:
         """The critical beta of alpha_L = L^-beta the exponent implies for ``block`` with ``activation``.
 
-        :func:`reslimit.theory.critical_theory` at hurst = ``exponent``: the exponent for res-1; max(exponent,
-        1/2) for res-2 / res-3 with ReLU; None for the other inner activations (no theory). Smooth weights
-        (exponent 1) give 1, the neural ODE scaling; i.i.d. weights 1/2.
+        ``get_block(block, activation).critical_beta(exponent)``: the exponent for res-1; max(exponent, 1/2) for
+        res-2 / res-3 with ReLU; for res-2 with another sigma the exponent where it is at least 1/2, else None (no
+        theory). Smooth weights (exponent 1) give 1, the neural ODE scaling; i.i.d. weights 1/2.
         """
-        _checks.choice("block", block, BLOCKS)
         if not isinstance(activation, str):
             raise ValueError(f"activation must be the name of an activation (e.g. 'relu'); got {activation!r}")
-        return critical_theory(block, activation, self.exponent)
+        return get_block(block, activation).critical_beta(self.exponent)
 
     def summary(self) -> str:
         """The measurements as lines of text (what ``reslimit regularity FILE`` prints under the file's name)."""

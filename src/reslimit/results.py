@@ -1,22 +1,28 @@
 """Reading a study folder back: its rows as a pandas DataFrame, its parameters beside them.
 
-Every command that writes a folder writes a table and a JSON record of how it was made:
+Every command that writes a folder writes a table and a JSON record of how it was made, whose "study" and
+"version" name the study that wrote it: a :class:`reslimit.store.Kind`, registered in the study's own module
+(``store.register(name, writer, table=..., ...)``), e.g.
 
-    ``reslimit scaling``, ``reslimit phase``   results.csv, manifest.json (its "study": "scaling" or "phase")
-    ``reslimit bounds``                         results.csv, manifest.json (its params' "study": "bounds")
-    ``reslimit converge``                       results.csv, manifest.json (the params and the fitted rates)
-    ``reslimit demo``                           demo.csv, demo.json (its "settings")
+    ``reslimit scaling``, ``phase``, ``trainability``, ``converge``, ``bounds``, ``propagation``
+                                        results.csv, manifest.json
+    ``reslimit train``                  history.csv, manifest.json
+    ``reslimit demo``                   demo.csv, demo.json (its "settings")
 
-:func:`load` reads any of them. The cells are typed back by :func:`reslimit.store.read_rows`, exactly (floats
-were written with repr): a column of ints is int64, one of floats float64, one of True / False bool, one of
-text pandas' string dtype; an empty cell (a None when written) is missing (NaN, or pandas' nullable Int64 /
-boolean for a column of ints / bools with gaps); a column mixing kinds (bounds' depth: an int, or the list of
-depths a slope was fitted on) is object, each cell typed as read_rows types it.
+:func:`load` reads any of them (:data:`reslimit.store.KINDS` lists them), and the folders of earlier versions
+of reslimit whose manifest names no study (scaling, phase, bounds, converge, demo). The cells are typed back by
+:func:`reslimit.store.read_rows`, exactly (floats were written with repr): a column of ints is int64, one of
+floats float64, one of True / False bool, one of text pandas' string dtype; an empty cell (a None when written)
+is missing (NaN, or pandas' nullable Int64 / boolean for a column of ints / bools with gaps); a column mixing
+kinds (bounds' depth: an int, or the list of depths a slope was fitted on) is object, each cell typed as
+read_rows types it.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,31 +32,38 @@ from ._types import Folder
 if TYPE_CHECKING:
     import pandas as pd
 
-KINDS = ("scaling", "phase", "bounds", "converge", "demo")
-# What writes a folder of each kind (named in the errors).
-WRITERS = {
-    "scaling": "`reslimit scaling --out DIR` (reslimit.studies.scaling.scaling)",
-    "phase": "`reslimit phase --out DIR` (reslimit.studies.phase.phase)",
-    "bounds": "`reslimit bounds --out DIR` (reslimit.studies.bounds.bounds)",
-    "converge": "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))",
-    "demo": "`reslimit demo --out DIR`",
-}
-TABLES = {"demo": "demo.csv"}  # the others: results.csv
-ANY_WRITER = ("`reslimit scaling`, `phase`, `bounds` or `converge` (manifest.json and results.csv) or "
-              "`reslimit demo` (demo.json and demo.csv)")
+# The modules that register a kind of folder outside reslimit.studies (whose every module is imported).
+OUTSIDE = ("reslimit.train", "reslimit.demo")
+
+
+def kinds() -> dict[str, store.Kind]:
+    """Every kind of study folder: the modules of reslimit.studies and :data:`OUTSIDE` imported, each having
+    registered its own (:func:`reslimit.store.register`)."""
+    from . import studies
+
+    for info in pkgutil.iter_modules(studies.__path__):
+        importlib.import_module(f"{studies.__name__}.{info.name}")
+    for name in OUTSIDE:
+        importlib.import_module(name)
+    return store.KINDS
+
+
+def _any_writer() -> str:
+    return "; ".join(f"{k.name} by {k.writer}" for k in kinds().values())
 
 
 def load(out: Folder) -> pd.DataFrame:
     """The results of the study folder ``out`` as a pandas DataFrame, its parameters in ``.attrs``.
 
     Args:
-        out: a folder written by ``reslimit scaling``, ``phase``, ``bounds``, ``converge`` or ``demo``.
+        out: a folder written by a study (:func:`kinds`: ``reslimit scaling``, ``phase``, ``bounds``,
+            ``converge``, ``demo``, ``train``, ``trainability``, ``propagation``...).
 
     Returns:
         A DataFrame with one row per row of the folder's table (results.csv, or demo.csv for a demo folder)
         and its columns in the file's order (a sweep's ``point`` first), typed as described in the module
-        docstring. ``attrs["study"]`` is the folder's kind ("scaling", "phase", "bounds", "converge" or
-        "demo"), ``attrs["params"]`` the parameters it was run with (the manifest's "params"; a demo's
+        docstring. ``attrs["study"]`` is the folder's kind (its manifest's "study"), ``attrs["version"]`` the
+        version of its layout, ``attrs["params"]`` the parameters it was run with (the manifest's "params"; a demo's
         "settings") and ``attrs["manifest"]`` the whole manifest (demo.json for a demo) as a dict. A sweep
         interrupted before its end loads the points it finished; its manifest then says ``"complete": false``.
 
@@ -61,58 +74,67 @@ def load(out: Folder) -> pd.DataFrame:
     import pandas as pd
 
     folder, kind, manifest = _identify(out)
-    table = folder / TABLES.get(kind, "results.csv")
+    table = folder / kind.table
     if not table.is_file():
-        raise ValueError(f"{str(folder)!r} holds a {kind} study's {_manifest_name(kind)} but no {table.name}; "
-                         f"rerun {WRITERS[kind]} with this folder to write it")
+        raise ValueError(f"{str(folder)!r} holds a {kind.name} study's {kind.manifest} but no {table.name}; "
+                         f"rerun {kind.writer} with this folder to write it")
     header, rows = _read(table, kind)
     frame = pd.DataFrame({name: _column(pd, [row[name] for row in rows]) for name in header},
                          index=pd.RangeIndex(len(rows)))
-    frame.attrs.update(study=kind, params=manifest["settings" if kind == "demo" else "params"], manifest=manifest)
+    frame.attrs.update(study=kind.name, version=manifest.get("version", 1), params=manifest[kind.params],
+                       manifest=manifest)
     return frame
 
 
-def _identify(out) -> tuple[Path, str, dict]:
-    """(the folder, its kind, its manifest); ValueError naming the folder and what is missing."""
+def _identify(out) -> tuple[Path, store.Kind, dict]:
+    """(the folder, its kind, its manifest); ValueError naming the folder and what it is not."""
     folder = Path(out)
+    known = kinds()
     if not folder.exists():
-        raise ValueError(f"{str(folder)!r} does not exist; a study folder is written by {ANY_WRITER}")
+        raise ValueError(f"{str(folder)!r} does not exist; a study folder is written by a command: {_any_writer()}")
     if not folder.is_dir():
-        raise ValueError(f"{str(folder)!r} is a file, not a study folder (written by {ANY_WRITER})")
+        raise ValueError(f"{str(folder)!r} is a file, not a study folder (written by a command: {_any_writer()})")
     if (folder / store.MANIFEST).is_file():
         manifest = store.read_manifest(folder)  # ValueError naming the file if it is not a JSON object
-        params = manifest.get("params")
-        kind = manifest.get("study") if manifest.get("study") in ("scaling", "phase") else None
-        if isinstance(params, dict) and kind is None:
-            if params.get("study") == "bounds":
-                kind = "bounds"
-            elif "limit" in params and "slope" in manifest:
-                kind = "converge"
-        if kind is None or not isinstance(params, dict):
-            raise ValueError(f"{str(folder / store.MANIFEST)!r} is not the manifest of a study reslimit.load reads "
-                             f"(scaling, phase, bounds or converge: written by {ANY_WRITER})")
-        return folder, kind, manifest
-    if (folder / "demo.json").is_file():
-        manifest = store.read_json(folder / "demo.json", f"rerun {WRITERS['demo']} into a new folder")
-        if not isinstance(manifest.get("settings"), dict):
-            raise ValueError(f"{str(folder / 'demo.json')!r} has no \"settings\": not written by "
-                             f"{WRITERS['demo']}; rerun it into this folder")
-        return folder, "demo", manifest
-    found = [name for name in ("results.csv", "demo.csv") if (folder / name).is_file()]
-    has = f"holds {found[0]} but " if found else ""
-    raise ValueError(f"{str(folder)!r} {has}has no manifest.json (nor demo.json): not a study folder, or one whose "
-                     f"manifest was deleted; such folders are written by {ANY_WRITER} (rerun the command with "
-                     f"this folder: a sweep rebuilds its manifest from its ledger points.jsonl)")
+        kind = _kind_of(folder / store.MANIFEST, manifest, known)
+    elif (folder / "demo.json").is_file():
+        kind = known["demo"]
+        manifest = store.read_json(folder / "demo.json", f"rerun {kind.writer} into a new folder")
+    else:
+        found = [k.table for k in known.values() if (folder / k.table).is_file()]
+        has = f"holds {found[0]} but " if found else ""
+        raise ValueError(f"{str(folder)!r} {has}has no manifest.json (nor demo.json): not a study folder, or one "
+                         f"whose manifest was deleted (rerun the command with this folder: a sweep rebuilds its "
+                         f"manifest from its ledger points.jsonl); study folders are written by {_any_writer()}")
+    if not isinstance(manifest.get(kind.params), dict):
+        raise ValueError(f"{str(folder / kind.manifest)!r} has no \"{kind.params}\": not written by {kind.writer}; "
+                         f"rerun it into this folder")
+    return folder, kind, manifest
 
 
-def _manifest_name(kind: str) -> str:
-    return "demo.json" if kind == "demo" else store.MANIFEST
+def _kind_of(path: Path, manifest: dict, known: dict[str, store.Kind]) -> store.Kind:
+    """The kind a manifest names (its "study", at a version this reslimit reads), or that its keys show for a
+    manifest of an earlier reslimit naming none (bounds, converge); ValueError saying what it is not."""
+    name, params = manifest.get("study"), manifest.get("params")
+    if name is None and isinstance(params, dict):  # written before manifests named their study
+        name = "bounds" if params.get("study") == "bounds" else "converge" if "slope" in manifest else None
+    if name is None:
+        raise ValueError(f"{str(path)!r} names no study: not the manifest of a study folder (written by a command: "
+                         f"{_any_writer()})")
+    if not isinstance(name, str) or name not in known:
+        raise ValueError(f"{str(path)!r} names the study {name!r}, which this reslimit does not know (it knows "
+                         f"{', '.join(known)}); a newer reslimit may have written it")
+    kind, version = known[name], manifest.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= kind.version:
+        raise ValueError(f"{str(path)!r} holds a {name} study of version {version!r}; this reslimit reads versions "
+                         f"1 to {kind.version}: upgrade reslimit to read it")
+    return kind
 
 
-def _read(table: Path, kind: str) -> tuple[list[str], list[dict]]:
+def _read(table: Path, kind: store.Kind) -> tuple[list[str], list[dict]]:
     """(the header, the rows typed by store.read_rows); ValueError naming the file if it is not such a CSV."""
-    bad = (f"{str(table)!r} is unreadable (not a CSV of rows under one header); rerun {WRITERS[kind]} "
-           + ("with this folder (a sweep repairs its results from its ledger)" if kind in ("scaling", "phase")
+    bad = (f"{str(table)!r} is unreadable (not a CSV of rows under one header); rerun {kind.writer} "
+           + ("with this folder (a sweep repairs its results from its ledger)" if kind.name in ("scaling", "phase")
               else "into a new folder"))
     try:
         with open(table, newline="") as f:

@@ -4,7 +4,7 @@
     r = ||h_L - h_0|| / ||h_0||
 
 and, where the weights are i.i.d. (the path's ``exact_second_moment``) and the block has a constant
-c = E||g(h)||^2 / ||h||^2 (:data:`reslimit.theory.SECOND_MOMENT_C`), the exact E r^2 = (1 + c alpha_L^2)^L - 1
+c = E||g(h)||^2 / ||h||^2 (its ``second_moment()``), the exact E r^2 = (1 + c alpha_L^2)^L - 1
 beside the measurement (Marion, Fermanian, Biau, Vert 2022, proof of Lemma 1).
 
 Every number derives from one seed through the sub-streams of ``reslimit._rng.STREAMS``, as in
@@ -42,8 +42,8 @@ class Simulation:
         h0, hL: the inputs and the outputs, shape (ensemble, samples, width).
         states: every state h_0, ..., h_L, shape (depth + 1, ensemble, samples, width), when asked for; else None.
         statistics: r = ||h_L - h_0|| / ||h_0|| summarised by :func:`reslimit.demo.sample_statistics`.
-        c: the constant of the exact identity where it holds (i.i.d. weights, a block of
-            :data:`reslimit.theory.SECOND_MOMENT_C`); else None.
+        c: the constant of the exact identity where it holds (i.i.d. weights, a block whose
+            ``second_moment()`` is not None); else None.
         theory: (1 + c alpha_L^2)^L - 1 where ``c`` is known; else None.
         params: the arguments of the run, the seeds of its paths, alpha and the versions (JSON-able).
     """
@@ -137,8 +137,7 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
     with torch.no_grad():
         h = net.trajectory(h0) if keep else None
         hL = net(h0) if h is None else h[-1]
-    c = theory.exact_c({"exact": net.outer.exact_second_moment, "block": net.block.name,
-                        "activation": net.block.activation.name})
+    c = net.block.second_moment() if net.outer.exact_second_moment else None
     versions = store.versions()
     params = {"block": net.block.name, "activation": net.block.activation.name, "init": init, "depth": net.depth,
               "width": net.width, "beta": net.beta, "alpha": net.alpha, "ensemble": net.ensemble, "samples": samples,

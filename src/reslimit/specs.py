@@ -25,6 +25,7 @@ from typing import Any, Callable, ClassVar
 
 from . import _checks
 from ._rng import substream
+from ._types import Device, DType
 from .blocks import ACTIVATIONS, BLOCKS, get_block
 from .paths import PATHS, WeightPath, make_path
 from .paths import _options as path_options_of
@@ -90,7 +91,8 @@ class PathSpec:
         """The continuous limit this path drives ("ode", "sde", "fbm"; None for i.i.d. weights)."""
         return PATHS[self.kind].limit
 
-    def build(self, width: int, ensemble: int = 1, *, seed: int = 0, dtype="float64", device="cpu") -> WeightPath:
+    def build(self, width: int, ensemble: int = 1, *, seed: int = 0, dtype: DType = "float64",
+              device: Device = "cpu") -> WeightPath:
         """The path: ``make_path(kind, width, ensemble, seed=seed, dtype=dtype, device=device, **options)``."""
         return make_path(self.kind, width, ensemble, seed=seed, dtype=_checks.dtype(dtype), device=device,
                          **self.options())
@@ -136,7 +138,7 @@ class NetSpec:
         _checks.choice("dtype", self.dtype, tuple(_checks.DTYPES))
 
     def build(self, *, path: PathSpec | None = None, seed: int = 0, ensemble: int = 1, depth: int | None = None,
-              beta: float | None = None, device=None, **options) -> ScaledResNet:
+              beta: float | None = None, device: Device | None = None, **options) -> ScaledResNet:
         """The network on weights of ``path`` (default: i.i.d. Gaussian), every number from ``seed``.
 
         ``depth``/``beta`` stand in for fields left None (a sweep's point); ``options`` are the other keywords of

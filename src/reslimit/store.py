@@ -1,6 +1,7 @@
 """Writing a study to disk: a tidy CSV, a JSON manifest beside it, and a guard against mixing studies.
 
-A study directory holds ``manifest.json`` with a "params" entry. Writing into a directory whose manifest
+A study directory holds ``manifest.json`` with a "params" entry and the "study" (a registered :class:`Kind`)
+and "version" that wrote it. Writing into a directory whose manifest
 has other parameters is refused with a ValueError before anything is written. One process at a time
 writes a directory: :func:`writing` holds its ``.lock``.
 """
@@ -13,6 +14,7 @@ import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -26,6 +28,40 @@ LOCK = ".lock"
 
 class Busy(ValueError):
     """A study directory is being written by another process."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of study folder, as :func:`reslimit.load` reads it back.
+
+    Attributes:
+        name: the manifest's "study" (a study's own name: "scaling", "train"...).
+        version: the version of its folder's layout; a manifest of a newer one is refused by load.
+        writer: what writes such a folder (named in errors), e.g. "`reslimit train --out DIR`".
+        table: the CSV of its rows.  manifest: its JSON record.  params: the record's entry of the settings.
+    """
+
+    name: str
+    version: int
+    writer: str
+    table: str = "results.csv"
+    manifest: str = MANIFEST
+    params: str = "params"
+
+
+KINDS: dict[str, Kind] = {}  # name -> Kind, filled by register in each study's module
+
+
+def register(name: str, writer: str, *, version: int = 1, table: str = "results.csv", manifest: str = MANIFEST,
+             params: str = "params") -> Kind:
+    """Declare a kind of study folder (one line in the study's module): what ``reslimit.load`` reads back.
+
+    Its manifests get "study": name and "version" from :func:`write_manifest` (given ``study=name``).
+    """
+    if name in KINDS and KINDS[name] != Kind(name, version, writer, table, manifest, params):
+        raise ValueError(f"a study named {name!r} is registered already ({KINDS[name].writer})")
+    KINDS[name] = Kind(name, version, writer, table, manifest, params)
+    return KINDS[name]
 
 
 @contextmanager
@@ -93,9 +129,14 @@ def write_rows(path, rows: list[dict]) -> None:
 
 
 def write_manifest(out, params: dict, **entries) -> None:
-    """manifest.json: the parameters, the entries given (results, verdicts) and the package versions."""
+    """manifest.json: the parameters, the entries given (results, verdicts) and the package versions.
+
+    With ``study=NAME`` (a registered :class:`Kind`) it also says the version of that study's layout.
+    """
     path = Path(out) / MANIFEST
     tmp = path.with_suffix(".json.tmp")
+    if entries.get("study") in KINDS:
+        entries = {"study": entries["study"], "version": KINDS[entries["study"]].version} | entries
     tmp.write_text(json.dumps({"params": params, **entries, "versions": versions()}, indent=2) + "\n")
     os.replace(tmp, path)
 

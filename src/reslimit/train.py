@@ -32,12 +32,13 @@ from .data import Dataset, get_data
 from .paths import make_path, path_options
 from .regularity import regularity
 from .resnet import ScaledResNet
-from .specs import takes_specs
+from .specs import recorded, takes_specs
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+KIND = store.register("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv")
 OPTIMIZERS = ("sgd", "adam")
 COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
 
@@ -298,7 +299,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)
-        store.write_manifest(folder, params, status="running")
+        store.write_manifest(folder, params, study=KIND.name, **recorded(params), status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                             seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress)
@@ -315,7 +316,8 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
         plots.weights_figure(first["V"], last["V"], path=folder / "weights.png",
                              exponents={k: v for k, v in exponents.items() if v is not None})
         final = history.final
-        store.write_manifest(folder, params, status="diverged" if history.diverged else "complete",
+        store.write_manifest(folder, params, study=KIND.name, **recorded(params),
+                             status="diverged" if history.diverged else "complete",
                              epochs_done=final["epoch"], test_loss=final["test_loss"],
                              test_accuracy=final["test_accuracy"],
                              regularity={k: None if v is None else list(v) for k, v in exponents.items()})

@@ -10,14 +10,14 @@ import json
 from pathlib import Path
 
 from .. import store
-from ..compare import converge
 from ..studies.bounds import Check, figure, run_check
+from ..studies.converge import converge
 from ..studies.scaling import scaling
 from ._verdict import Verdict
 
 
 def rate_claim(claim: str, source: str, out: Path, judged: bool = True, quantity: str = "path", **study) -> Verdict:
-    """Run :func:`reslimit.compare.converge`, save it under ``out``, and return the claim's verdict.
+    """Run :func:`reslimit.studies.converge.converge`, save it under ``out``, and return the claim's verdict.
 
     ``quantity`` is the error judged: "path" (max_k ||H_{k/L} - h_k||) or "grad" (||P_0 - p_0||, the adjoint).
     Passed when |slope - theory| <= tolerance (the study's ``theory`` and ``tolerance``).

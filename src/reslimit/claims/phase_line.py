@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..blocks import get_block
 from ..studies.phase import phase
-from ..theory import critical_theory
 from ._verdict import Verdict
 
 QUICK = dict(hursts=[0.2, 0.4, 0.6, 0.8], betas=np.linspace(0.1, 1.1, 21).tolist(), depths=[64, 512], ensemble=4,
@@ -35,22 +35,23 @@ ROUGH_NOTE = ("For res-1 at H < 0.1 the first-order line beta = H is not what se
 
 
 def check(out: Path, *, hursts, betas, depths, ensemble, samples, width) -> list[Verdict]:
-    """One claim per Hurst index and block (res-3 ReLU, res-1 tanh): |critical beta - critical_theory| <= 0.1.
+    """One claim per Hurst index and block (res-3 ReLU, res-1 tanh): |critical beta - the block's critical_beta(H)|
+    <= 0.1; ROUGH_NOTE beside res-1's claims at H < 0.1.
 
     The arguments are the phase study's; seed 0, each block's study under ``out/BLOCK``.
     """
     claims = []
-    for block, act in (("res3", "relu"), ("res1", "tanh")):
+    for block, act, rough in (("res3", "relu", None), ("res1", "tanh", ROUGH_NOTE)):
         phase(out / block, block=block, activation=act, seed=0, hursts=hursts, betas=betas, depths=depths,
               ensemble=ensemble, samples=samples, width=width)
         found = json.loads((out / block / "manifest.json").read_text())["critical_beta"]
         for h, beta in found.items():
-            expected = critical_theory(block, act, float(h))
+            expected = get_block(block, act).critical_beta(float(h))
             passed = beta is not None and abs(beta - expected) <= 0.1
             print(f"{block} ({act}), H = {float(h):.3g}: critical beta {beta}, theory {expected:g}, "
                   f"first order H = {float(h):.3g}: {'PASS' if passed else 'FAIL'}")
             claims.append(Verdict(claim=f"fBm phase line, {block} ({act}), H = {float(h):.3g}",
                                   source="Section 4, Figure 7", theory=expected, measured=beta, tolerance=0.1,
                                   passed=passed, figure=str(out / block / "phase.png"),
-                                  note=ROUGH_NOTE if block == "res1" and float(h) < 0.1 else None))
+                                  note=rough if float(h) < 0.1 else None))
     return claims

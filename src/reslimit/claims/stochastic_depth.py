@@ -57,10 +57,15 @@ def check(out: Path, *, depths, passes, batch, moment_depths, ensemble, inputs, 
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "stochastic_depth.png"
     depth_rows = [sd.expected_depth_mc(L, P_L, passes=passes, batch=batch) for L in depths]
-    moment_rows = [sd.second_moment(block=b, activation=a, beta=0.5, depth=L, ensemble=ensemble, inputs=inputs,
-                                    survival=P_L, mode=mode)
-                   for b, a in (("res3", "relu"), ("res1", "identity")) for mode in ("train", "eval")
-                   for L in moment_depths]
+
+    def moments(block, activation):
+        return [sd.second_moment(block=block, activation=activation, beta=0.5, depth=L, ensemble=ensemble,
+                                 inputs=inputs, survival=P_L, mode=mode)
+                for mode in ("train", "eval") for L in moment_depths]
+
+    relu = moments("res3", "relu")
+    identity = moments("res1", "identity")  # g(h) = h: the block whose limit in law has a closed second moment
+    moment_rows = relu + identity
     limits = {"ode": sd.limit_errors("ode", depths=ode_depths, width=width, samples=samples, p_L=P_L),
               "sde": sd.limit_errors("sde", depths=sde_depths, width=width, samples=samples, p_L=P_L)}
     store.write_rows(out / "expected_depth.csv", depth_rows)
@@ -84,7 +89,7 @@ def check(out: Path, *, depths, passes, batch, moment_depths, ensemble, inputs, 
                                f"{r['ensemble']} x {r['inputs']} samples", r["theory"], r["measured"],
                                f"4 SE = {4 * r['se']:.3g}", abs(r["z"]) <= 4, figure))
     top = max(moment_depths)
-    for r in (r for r in moment_rows if r["block"] == "res1" and r["depth"] == top):
+    for r in (r for r in identity if r["depth"] == top):
         limit, gap = sd.sde_second_moment(P_L, r["mode"]), abs(sd.sde_second_moment(P_L, r["mode"]) - r["theory"])
         other = sd.sde_second_moment(P_L, "eval" if r["mode"] == "train" else "train")
         s = "sqrt(p(t))" if r["mode"] == "train" else "p(t)"

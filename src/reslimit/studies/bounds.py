@@ -56,7 +56,7 @@ under ``prop5_6``'s assumptions, with b = 1: P(ratio > (e - 1) L alpha^2 / delta
 
 ``lemma1_blocks``, ``prop6``, ``corollary2_iii``, ``markov_document`` -- the statements as written, with the
 constants 1/2 and 1 of Hypotheses 2 and 4 (||x||^2/2 <= E||g(x)||^2 <= ||x||^2, the same for dg/dh, see
-:func:`hypotheses`), for res-2 / res-3 blocks and nonlinear gradients: Lemma 1 and Prop. 6,
+:meth:`reslimit.blocks.Block.hypotheses`), for res-2 / res-3 blocks and nonlinear gradients: Lemma 1 and Prop. 6,
 (1 + alpha^2/2)^L - 1 <= E ratio <= (1 + alpha^2)^L - 1 (res-3: the lower end, exactly); Props. 2 and 5,
 P(ratio > 2 L alpha^2/delta) <= delta; Cor. 2 (iii), e^(1/2) - 1 <= E||p_0 - p_L||^2/||p_L||^2 <= e^4 - 1 at
 beta = 1/2, whose lower end holds only as L -> infinity. Derivations in their docstrings.
@@ -99,10 +99,11 @@ import torch
 
 from .. import _checks, store
 from .._rng import normal, substream
-from ..blocks import get_activation
+from ..blocks import get_activation, get_block
 from ..paths import IID, Smooth
 from ..resnet import ScaledResNet, diverged
 
+KIND = store.register("bounds", "`reslimit bounds --out DIR` (reslimit.studies.bounds.bounds)")
 COLUMNS = ("check", "source", "quantity", "measured", "se", "lower", "upper", "passed", "verdict", "rule",
            "block", "activation", "init", "beta", "depth", "width", "samples", "delta", "seed", "seconds")
 Z = 4.0  # standard errors of tolerance for Monte-Carlo means and frequencies
@@ -114,17 +115,11 @@ _STREAM_BYTES = 256 * 2**20  # stream weights above this size
 # helpers
 
 def envelope(activation: str) -> tuple[float, float]:
-    """(a, b) with a|x| <= |sigma(x)| <= b|x| for the named activation (a = 0 when none holds)."""
-    if activation == "identity":
-        return 1.0, 1.0
-    if activation in ("relu", "tanh"):
-        return 0.0, 1.0
-    if isinstance(activation, str) and activation.startswith("leaky_relu:"):
-        s = abs(float(activation.split(":", 1)[1]))
-        return min(s, 1.0), max(s, 1.0)
-    if activation == "leaky_relu":
-        return 0.01, 1.0
-    raise ValueError(f"activation must be 'identity', 'relu', 'tanh' or 'leaky_relu:<slope>'; got {activation!r}")
+    """(a, b) with a|x| <= |sigma(x)| <= b|x| for the named activation (a = 0 when none holds): its ``envelope``."""
+    known = get_activation(activation).envelope if isinstance(activation, str) else None
+    if known is None:
+        raise ValueError(f"activation must be 'identity', 'relu', 'tanh' or 'leaky_relu:<slope>'; got {activation!r}")
+    return known
 
 
 def _net(depth, width, beta, activation, outer):
@@ -318,28 +313,9 @@ def corollary2(*, depth=64, beta=0.75, delta=0.1, b=1.0, width=8, samples=2000, 
 
 # ---------------------------------------------------------------------------------------------
 # the statements as written with the constants 1/2 and 1: res-2 / res-3 blocks, nonlinear gradients
+# (whether Hypotheses 2 and 4 hold is the block's fact: Block.hypotheses)
 
 _HYP = 0.5  # Hypotheses 2 and 4: ||x||^2 / 2 <= E||.||^2 <= ||x||^2
-
-
-def hypotheses(block: str, activation: str) -> tuple[bool, str]:
-    """Whether Hypotheses 2 and 4 (constants 1/2 and 1) hold for ``block`` with ``activation``, and why.
-
-    Hypothesis 2: ||h||^2/2 <= E||g(h, theta)||^2 <= ||h||^2 for every h; Hypothesis 4: ||q||^2/2 <=
-    E(||dg/dh(h, theta) q||^2 | h, q) <= ||q||^2. For res-1 (and res-2, whose W has symmetric unit-variance
-    entries of sqrt(d) W so that E||W h||^2 = ||h||^2) both hold when a|x| <= |sigma(x)| <= b|x| and
-    a <= sigma' <= b with 1/sqrt(2) <= a and b <= 1 (the activation's envelope, :func:`envelope`, which for
-    leaky ReLU and the identity is also the range of sigma'). res-3 (ReLU) satisfies both with equality at
-    1/2: E||ReLU(W h)||^2 = ||h||^2/2 and E||diag(1{W h > 0}) W q||^2 = ||q||^2/2 (W -> -W flips the
-    indicator and leaves (W_i h)^2, (W_i q)^2 unchanged). tanh and ReLU outside res-3 have a = 0: the lower
-    constant fails (E tanh(x)^2 = 0.394 for x ~ N(0, 1)).
-    """
-    if block == "res3":
-        return True, "res-3: E||ReLU(Wh)||^2 = ||h||^2/2, E||D W q||^2 = ||q||^2/2 (W symmetric)"
-    a, b = envelope(activation)
-    ok = a**2 >= _HYP - 1e-12 and b <= 1 + 1e-12
-    cond = "1/sqrt 2 <= a, b <= 1" if ok else "not 1/sqrt 2 <= a <= b <= 1"
-    return ok, f"{block}, {activation}: a={a:g}, b={b:g} ({cond})"
 
 
 def _block_ratios(depth, width, beta, block, activation, samples, seed, device="cpu"):
@@ -349,7 +325,8 @@ def _block_ratios(depth, width, beta, block, activation, samples, seed, device="
     drawn independently of the weights (Hypothesis 3: p_L/||p_L|| is centred with covariance I_d/d given h_L).
     """
     outer = IID(width, samples, seed=substream(seed, "outer"), device=device)
-    inner = IID(width, samples, seed=substream(seed, "inner"), device=device) if block in ("res2", "res3") else None
+    has_inner = get_block(block, activation).inner
+    inner = IID(width, samples, seed=substream(seed, "inner"), device=device) if has_inner else None
     h0 = normal((samples, 1, width), seed, "inputs", device=device)
     pL = normal((samples, 1, width), seed, "targets", device=device)
     big = depth * samples * width**2 * 8 * (1 if inner is None else 2) > _STREAM_BYTES
@@ -393,7 +370,7 @@ def _statement(check, source, quantity, which, *, depth, beta, block, activation
     _check_common(depth, width, samples, seed)
     if bound == "corollary2" and beta != 0.5:
         raise ValueError(f"beta must be 1/2 for Corollary 2 (iii); got {beta!r}")
-    holds, why = hypotheses(block, activation)
+    holds, why = get_block(block, activation).hypotheses()
     t = time.perf_counter()
     rh, rg = _block_ratios(depth, width, beta, block, activation, samples, seed, device)
     mean, se = _mean_se(rh if which == "hidden" else rg)
@@ -409,8 +386,8 @@ def lemma1_blocks(*, depth=64, beta=0.5, block="res3", activation="relu", bound=
                   samples=2000, seed=0, device="cpu") -> list[dict]:
     """Lemma 1 as written, any block: (1 + alpha^2/2)^L - 1 <= E||h_L - h_0||^2/||h_0||^2 <= (1 + alpha^2)^L - 1.
 
-    Under Hypotheses 1-2 (:func:`hypotheses`). Derivation (as for res-1): V_{k+1} is independent of h_k and of
-    theta_{k+1}, so E||h_{k+1}||^2 = E||h_k||^2 + alpha^2 E||g(h_k, theta_{k+1})||^2, and Hypothesis 2 puts
+    Under Hypotheses 1-2 (the block's ``hypotheses()``). Derivation (as for res-1): V_{k+1} is independent of h_k
+    and of theta_{k+1}, so E||h_{k+1}||^2 = E||h_k||^2 + alpha^2 E||g(h_k, theta_{k+1})||^2, and Hypothesis 2 puts
     the last term in [1/2, 1] alpha^2 E||h_k||^2. res-3 sits on the lower end: E ratio = (1 + alpha^2/2)^L - 1
     exactly (``bound="exact"``). res-2 with tanh (a = 0) breaks the lower end (E tanh(x)^2 < 1/2) but keeps
     the upper one (|tanh x| <= |x|: ``bound="upper"``). ``claimed`` = (lower, upper) replaces the band (a
@@ -425,7 +402,8 @@ def prop6(*, depth=64, beta=0.5, block="res1", activation="leaky_relu:0.75", bou
           width=8, samples=2000, seed=0, device="cpu") -> list[dict]:
     """Prop. 6 as written: (1 + alpha^2/2)^L - 1 <= E||p_0 - p_L||^2/||p_L||^2 <= (1 + alpha^2)^L - 1.
 
-    Under Hypotheses 1-4 (:func:`hypotheses`; Hypothesis 3 by p_L ~ N(0, I_d) independent of the weights).
+    Under Hypotheses 1-4 (the block's ``hypotheses()``; Hypothesis 3 by p_L ~ N(0, I_d) independent of the
+    weights).
     Derivation: with q_k(z) = (dh_k/dh_0) z, q_{k+1} = q_k + alpha V_{k+1} (dg/dh)(h_k) q_k, and V_{k+1}
     independent of (h_k, q_k), so E||q_{k+1}||^2 = E||q_k||^2 + alpha^2 E||(dg/dh) q_k||^2, in
     [1 + alpha^2/2, 1 + alpha^2] E||q_k||^2 by Hypothesis 4; and p_0 - p_L = (J^T - I) p_L with J = dh_L/dh_0,
@@ -466,7 +444,7 @@ def markov_document(*, which="hidden", depth=64, beta=0.75, delta=0.1, block="re
     alpha2L = depth ** (1 - 2 * beta)
     if alpha2L > 1 + 1e-12:
         raise ValueError(f"beta must give L alpha_L^2 <= 1 (beta >= 1/2); got beta={beta!r}, depth={depth!r}")
-    holds, why = hypotheses(block, activation)
+    holds, why = get_block(block, activation).hypotheses()
     t = time.perf_counter()
     rh, rg = _block_ratios(depth, width, beta, block, activation, samples, seed, device)
     r = rh if which == "hidden" else rg
@@ -993,7 +971,7 @@ def bounds(out, *, quick=True, seed=0, progress=True, device="cpu") -> BoundsRes
         store.write_rows(out / "results.csv", rows)
         result = BoundsResult(rows, params)
         result.plot(out / "bounds.png")
-        store.write_manifest(out, params, engine="torch", passed=result.passed, n_checks=len(rows),
+        store.write_manifest(out, params, study=KIND.name, engine="torch", passed=result.passed, n_checks=len(rows),
                              failed=[f"{r['check']} beta={r['beta']} L={r['depth']}" for r in rows if not r["passed"]])
     return result
 

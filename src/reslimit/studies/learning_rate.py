@@ -44,6 +44,7 @@ from ..train import train
 from .scaling import DTYPES
 from .sweep import Study, check_executor, finishing, run_study
 
+KIND = store.register("learning_rate", "reslimit.studies.learning_rate.learning_rate(DIR) (the learning_rate claim)")
 MAX_STEPS = 64  # grid points the search may move from lr_start, each way (r^64 = 2^32 at r = 2^(1/2))
 
 

@@ -12,8 +12,8 @@ with k. With inner weights (res-2, res-3) g(W_k h) carries the rough fBm W_k too
 g(W_k h) = m + f_k with m its mean. The mean part sums to L^H as before; the fluctuation part,
 sum_k V_k f_k, is a sum of products of two independent stationary sequences, of size L^(1/2) when
 H < 1/2 (their correlations are summable). So for res-3 (ReLU: m != 0) the critical beta is max(H, 1/2):
-:func:`critical_theory`, which ``validation/phase_line.py`` checks. For res-2 with an odd sigma (m = 0)
-no line is claimed: the figure shows the measurement only.
+:meth:`reslimit.blocks.Block.critical_beta` (of H), which ``validation/phase_line.py`` checks. For res-2 with an odd
+sigma (m = 0) and H < 1/2 no line is claimed.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ import math
 import numpy as np
 
 from .. import _checks, store
+from ..blocks import get_block
 from ..specs import takes_specs
-from ..theory import critical_theory
 from . import scaling
 from .scaling import critical_betas, medians
 from .sweep import Study, check_executor, finishing, run_study
 
+KIND = store.register("phase", "`reslimit phase --out DIR` (reslimit.studies.phase.phase)")
 MAX_RESOLUTION = 2**16
 # The grids of ``reslimit phase`` by default (Figure 7 of the paper): H = 0.1:0.9:9, beta = 0:1.3:27, as
 # reslimit.studies.grid.parse_grid reads them.
@@ -72,15 +73,16 @@ class PhaseResult(dict):
 
     Attributes:
         params: the study's params (as in its manifest).
-        theory: {H: the theory's critical beta} (:func:`reslimit.theory.critical_theory`; None where none is
-            claimed); the first-order one is H itself.
+        theory: {H: the theory's critical beta} (the block's ``critical_beta(H)``; None where none is claimed);
+            the first-order one is H itself.
     """
 
     def __init__(self, rows, params: dict):
         super().__init__(rows=rows, critical_beta=critical_betas(rows, params),
                          critical_beta_grad=critical_betas(rows, params, "grad_ratio"))
         self.params = params
-        self.theory = {h: critical_theory(params["block"], params["activation"], h) for h in params["hursts"]}
+        block = get_block(params["block"], params["activation"])
+        self.theory = {h: block.critical_beta(h) for h in params["hursts"]}
 
     def plot(self, out=None):
         """The heatmaps over (beta, H) with the critical betas: :func:`reslimit.plots.phase_figure`, saved in
@@ -88,7 +90,7 @@ class PhaseResult(dict):
         from ..plots import RATIOS, phase_figure
 
         grids = {ratio: medians(self["rows"], self.params, ratio) for ratio in RATIOS}
-        return phase_figure(grids, self.params, self, out)
+        return phase_figure(grids, self.params, self, out, self.theory)
 
 
 def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> PhaseResult:

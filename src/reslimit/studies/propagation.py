@@ -51,6 +51,7 @@ from .. import _checks, _memory, init, store
 from .._rng import normal, substream
 from ..paths import IID
 
+KIND = store.register("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)")
 NETWORKS = ("mlp", "resnet")
 ACTIVATIONS = ("tanh", "relu", "leaky_relu:0.2", "sigmoid")
 INITS = ("standard", "glorot", "he")
@@ -236,7 +237,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     if out is not None:
         with store.writing(out) as folder:
             store.write_rows(folder / "results.csv", result.rows())
-            store.write_manifest(folder, params, figure="propagation.png")
+            store.write_manifest(folder, params, study=KIND.name, figure="propagation.png")
             result.plot(folder)
     return result
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks, _memory, native, store, theory
+from .. import _checks, _memory, native, store
 from .._rng import normal, substream
 from ..blocks import get_block
 from ..paths import PATHS, make_path, path_options
@@ -26,6 +26,7 @@ from ..resnet import ScaledResNet, diverged
 from ..specs import takes_specs
 from .sweep import Study, check_executor, finishing, run_study
 
+KIND = store.register("scaling", "`reslimit scaling --out DIR` (reslimit.studies.scaling.scaling)")
 INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).
@@ -113,11 +114,10 @@ def compute_point(params: dict, point: dict) -> list[dict]:
 
 
 def critical(params: dict) -> float | None:
-    """The theory's critical beta: the path's natural beta (1/2 i.i.d. and Brownian, 1 smooth); for fBm see
-    theory.critical_theory (H, or max(H, 1/2) with ReLU inner blocks)."""
-    if params["init"] == "fbm":
-        return theory.critical_theory(params["block"], params["activation"], params["hurst"])
-    return PATHS[params["init"]].natural_beta
+    """The theory's critical beta: the block's ``critical_beta`` of the path's first-order beta (1/2 i.i.d. and
+    Brownian, 1 smooth, H fBm; for fBm with ReLU inner blocks max(H, 1/2)); None where none is claimed."""
+    block = get_block(params["block"], params["activation"])
+    return block.critical_beta(theory_params(params)["first_order"])
 
 
 def theory_params(params: dict) -> dict:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .. import _checks, store
+from .. import _checks, compare, store
 from .._rng import normal, substream
 from ..limits import LIMITS
 from ..paths import Brownian
@@ -48,6 +48,7 @@ from ..rates import fit_rate
 from ..resnet import ScaledResNet
 from ..sde import NeuralSDE
 
+KIND = store.register("sde_scaling", "reslimit.studies.sde_scaling (the sde_scaling claim)")
 STD = math.sqrt(2.0)  # (3.4)-(3.5): weights N(0, 2/d), diffusion sqrt(2/d)
 RATE = -0.5
 TOLERANCE = LIMITS["sde"].tolerance  # 0.07
@@ -57,13 +58,12 @@ CONTROL_SLOPE = -0.2  # a slope above this: not converging
 def path_errors(depths, reference: torch.Tensor, path, h0, activation) -> np.ndarray:
     """max_k ||H_{k/L} - h_k|| per depth and sample, (len(depths), E): the network on ``path`` against
     ``reference`` (H on the grid k/L_max, shape (L_max + 1, E, n, d))."""
-    lmax = len(reference) - 1
     out = []
     with torch.no_grad():
         for L in depths:
             net = ScaledResNet(L, path.width, beta=0.5, block="res1", activation=activation, outer=path)
             h = net.trajectory(h0)  # (L + 1, E, n, d)
-            out.append((reference[:: lmax // L] - h).norm(dim=-1).amax(dim=(0, 2)).cpu().numpy())
+            out.append(compare.path_errors(reference, h).amax(dim=(0, 2)).cpu().numpy())
     return np.array(out)
 
 
@@ -143,7 +143,8 @@ def sde_scaling(out=None, *, depths=(16, 32, 64, 128, 256), width=8, samples=32,
             store.write_rows(folder / "results.csv", [
                 {"depth": L, "sample": m, **{k: float(e[i, m]) for k, e in errors.items()}}
                 for i, L in enumerate(depths) for m in range(samples)])
-            store.write_manifest(folder, params, passed=result.passed, constant_ratio=result.constant_ratio,
+            store.write_manifest(folder, params, study=KIND.name, passed=result.passed,
+                                 constant_ratio=result.constant_ratio,
                                  rates={k: [r.slope, r.ci_low, r.ci_high] for k, r in result.rates.items()})
             result.plot(folder / "sde_scaling.png")
     return result

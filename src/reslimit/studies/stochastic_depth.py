@@ -59,17 +59,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .. import theory
+from .. import _checks
 from .._rng import normal, substream
-from ..ode import NeuralODE
-from ..paths import Brownian, Smooth
+from ..blocks import get_block
+from ..compare import path_errors
+from ..limits import get_limit
+from ..paths import Smooth
 from ..rates import fit_rate
 from ..resnet import LinearSurvival, ScaledResNet
-from ..sde import NeuralSDE
 
-# The limits of the evaluation-mode network: (block, activation, outer path, beta, solver, method, refinement).
-LIMITS = {"ode": ("res3", "relu", Smooth, 1.0, NeuralODE, "rk4", 2),
-          "sde": ("res1", "tanh", Brownian, 0.5, NeuralSDE, "euler", 16)}
+# The network of each limit of the evaluation-mode network (block, activation) and the refinement of its
+# reference grid; the path, its beta, the solver and its method are the limit's (reslimit.limits.LIMITS).
+SETTINGS = {"ode": ("res3", "relu", 2), "sde": ("res1", "tanh", 16)}
 # The slopes of log mean max_k error in log L: (evaluation mode, training mode); see the module's docstring.
 RATES = {"ode": (-1.0, -0.5), "sde": (-0.5, 0.0)}
 
@@ -116,7 +117,7 @@ def second_moment(*, block: str, activation: str, beta: float, depth: int, ensem
     ``mode``: "train" (masks) or "eval". The SE is taken over the ensemble members' means (the inputs of a
     member share its weights). Returns {..., measured, se, theory, z}.
     """
-    c = theory.SECOND_MOMENT_C[block, activation]
+    c = get_block(block, activation).second_moment()
     net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, ensemble=ensemble, seed=seed,
                        survival=survival, dropout=dropout)
     net.train(mode == "train")
@@ -137,24 +138,27 @@ def second_moment(*, block: str, activation: str, beta: float, depth: int, ensem
 def limit_errors(limit: str, *, depths: Sequence[int], width: int, samples: int, p_L: float = 0.5,
                  seed: int = 0) -> dict:
     """max_k ||H_{k/L} - h_k|| of the evaluation- and training-mode networks with survival ``p_L`` against the
-    p-scaled limit ``limit`` ("ode" or "sde", :data:`LIMITS`) solved on the same paths, per depth and sample.
+    p-scaled limit ``limit`` ("ode" or "sde", :data:`SETTINGS`) solved on the same paths, per depth and sample.
 
     Each sample m is an ensemble member: its own path draw (seeds of the sub-streams "outer" and "inner" of
     ``seed``), one input of unit norm (sub-stream "inputs"), its own masks. ``depths`` must divide the largest.
     Returns {depths, eval: (K, M) errors, train: (K, M) errors, eval_rate, train_rate (:class:`Rate`), theory:
     (eval, train) slopes of :data:`RATES`}.
     """
-    block, activation, path, beta, solver, method, factor = LIMITS[limit]
+    block, activation, factor = SETTINGS[_checks.choice("limit", limit, tuple(SETTINGS))]
+    record = get_limit(limit)
     depths = sorted(depths)
     top = depths[-1]
     if any(top % L for L in depths):
         raise ValueError(f"depths must each divide the largest depth {top}; got {depths}")
-    outer = path(width, samples, seed=substream(seed, "outer"))
-    inner = Smooth(width, samples, seed=substream(seed, "inner")) if block != "res1" else None
+    outer = record.make_path(width, samples, seed=substream(seed, "outer"), dtype=torch.float64)
+    inner = Smooth(width, samples, seed=substream(seed, "inner")) if get_block(block, activation).inner else None
+    beta = outer.natural_beta
     p = LinearSurvival(p_L)
     h0 = normal((samples, 1, width), seed, "inputs")
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
-    ref = solver(block, activation, outer=outer, inner=inner, method=method, steps=top * factor, scale=p)
+    ref = record.solver(block, activation, outer=outer, inner=inner, method=record.method, steps=top * factor,
+                        scale=p)
     with torch.no_grad():
         H = ref.solve(h0, torch.arange(top + 1, dtype=h0.dtype) / top)
     errors = {"eval": np.empty((len(depths), samples)), "train": np.empty((len(depths), samples))}
@@ -165,7 +169,7 @@ def limit_errors(limit: str, *, depths: Sequence[int], width: int, samples: int,
             net.train(mode == "train")
             with torch.no_grad():
                 h = net.trajectory(h0)
-            errors[mode][i] = (H[:: top // L] - h).norm(dim=-1)[..., 0].max(0).values.numpy()
+            errors[mode][i] = path_errors(H, h)[..., 0].max(0).values.numpy()
     return {"depths": depths, "eval": errors["eval"], "train": errors["train"],
             "eval_rate": fit_rate(depths, errors["eval"]), "train_rate": fit_rate(depths, errors["train"]),
             "theory": RATES[limit]}

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from .. import store
 from .._checks import positive_int
+from ..specs import recorded
 
 RESULTS = "results.csv"
 LEDGER = "points.jsonl"
@@ -135,8 +136,8 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
         store.prepare(out, study.params)
         key = _key(study, grid)
         kept = _kept_entries(out, study, grid, key)
-        claim = {**kept, "study": study.name, "points": len(grid), "grid": grid, "engine": study.engine,
-                 "results": RESULTS, "ledger": LEDGER}
+        claim = {**kept, "study": study.name, **recorded(study.params), "points": len(grid), "grid": grid,
+                 "engine": study.engine, "results": RESULTS, "ledger": LEDGER}
         store.write_manifest(out, study.params, **claim, complete=False)
         results = _Results(out, len(grid), key)
         todo = [i for i in range(len(grid)) if i not in results.done]

@@ -8,7 +8,7 @@ cell (beta, H) scores the best final test accuracy over the lrs that did not div
 diverged has none (drawn as 0).
 
 The initialisation's phase diagram (:mod:`reslimit.studies.phase`) puts the critical beta at
-beta_c(H) = :func:`reslimit.theory.critical_theory` (max(H, 1/2) for res-3 ReLU). Below it the hidden state at
+beta_c(H) = the block's ``critical_beta(H)`` (max(H, 1/2) for res-3 ReLU). Below it the hidden state at
 initialisation grows like L^(beta_c - beta) and gradient descent cannot start; at or above it the network is
 close to a trainable limit (Marion, Fermanian, Biau, Vert 2022, Section 5 and Figure 9). At a finite depth the
 blow-up is only the factor L^(beta_c - beta): a cell counts as *well below* the line when that factor is at
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .. import _checks, _memory, native, store, theory
+from .. import _checks, _memory, native, store
 from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
@@ -31,6 +31,7 @@ from . import scaling
 from .sweep import Study, check_executor, finishing, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
+KIND = store.register("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)")
 HURSTS = (0.2, 0.4, 0.6, 0.8)
 BETAS = tuple(np.linspace(0.0, 1.0, 9).tolist())
 LRS = (0.01, 0.1, 1.0)
@@ -109,7 +110,7 @@ class TrainabilityResult(list):
         params: the study's params.
         best: array (hursts, betas) of the best final test accuracy over the lrs that did not diverge; NaN
             where every lr diverged.
-        line: {H: the critical beta of :func:`reslimit.theory.critical_theory`}.
+        line: {H: the block's critical beta, ``critical_beta(H)``}.
         margin: :func:`margin` of the depth.
     """
 
@@ -121,7 +122,8 @@ class TrainabilityResult(list):
             acc.setdefault((r["hurst"], r["beta"]), []).append(r["test_accuracy"])
         with np.errstate(all="ignore"):
             self.best = np.array([[_nanmax(acc[h, b]) for b in params["betas"]] for h in params["hursts"]])
-        self.line = {h: theory.critical_theory(params["block"], params["activation"], h) for h in params["hursts"]}
+        block = get_block(params["block"], params["activation"])
+        self.line = {h: block.critical_beta(h) for h in params["hursts"]}
         self.margin = margin(params["depth"])
 
     def plot(self, out=None):

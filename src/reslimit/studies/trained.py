@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import plots, store
+from .. import compare, plots, store
 from .._rng import substream
 from ..data import Dataset, get_data
 from ..ode import NeuralODE
@@ -177,7 +177,7 @@ def ode_study(out: Path, *, depths, width: int, epochs: int, samples: int, facto
             ode = NeuralODE("res3", "relu", outer=interpolated(last["V"]), inner=interpolated(last["W"]),
                             method="rk4", steps=factor * L)
             H = _one_thread(ode.solve, net.embed(x), torch.arange(L + 1, dtype=torch.float64) / L)[:, 0]
-        errors.append((H - h).norm(dim=-1).amax(0).numpy())
+        errors.append(compare.path_errors(H, h).amax(0).numpy())
         changes.append(interpolate(last["V"] - first["V"], grid))
         lipschitz = {k: float(L * (w[1:] - w[:-1]).flatten(1).norm(dim=1).max() * w.shape[-1] ** 0.5)
                      for k, w in last.items()}
