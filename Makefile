@@ -1,6 +1,6 @@
 # What a new user needs: `make report` and `make test`. Each creates .venv on first use.
-#   make test       ruff, then the unit and contract tests (pytest -m "not slow"): a few minutes on 2 cores
-#   make test-all   ruff, then every test, the integration tier (marked slow) too
+#   make test       ruff and mypy, then the unit and contract tests (pytest -m "not slow"): a few minutes on 2 cores
+#   make test-all   ruff and mypy, then every test, the integration tier (marked slow) too
 #   make test-slow  the integration tier alone (what .ci/run runs after make test)
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
@@ -27,6 +27,7 @@ report: install
 
 lint: install
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy  # the public API's types: [tool.mypy] in pyproject.toml
 
 test: lint
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -4,7 +4,7 @@ verdicts' JSON, and the files generated from the registry (validation/, docs/cla
 import inspect
 import json
 import re
-import subprocess
+import runpy
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -53,15 +53,17 @@ def test_an_empty_out_is_refused_in_one_line(name, capsys):
         assert err.count("\n") == 1 and err.endswith("error: --out must be a folder path; got an empty one\n"), err
 
 
-def test_the_command_line_refuses_in_one_line():
+def test_the_command_line_refuses_in_one_line(capsys, monkeypatch):
     for argv, message in ((["prop2", "--quick", "--out", ""], "--out must be a folder path; got an empty one"),
                           (["nope", "--quick"], "NAME must be a claim of reslimit.claims (adjoint_rate, "),
                           ([], "give the NAME of a claim (adjoint_rate, "),
                           (["prop2", "--write-table", "x.md"], "--write-scripts and --write-table take no NAME")):
-        proc = subprocess.run([sys.executable, "-m", "reslimit.claims", *argv], capture_output=True, text=True,
-                              timeout=120)
-        assert proc.returncode == 2 and proc.stdout == "", (argv, proc.stdout)
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"python -m reslimit.claims: error: {message}")
+        monkeypatch.setattr(sys, "argv", ["-m", *argv])  # what python -m reslimit.claims hands its __main__
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module("reslimit.claims", run_name="__main__")
+        out, err = capsys.readouterr()
+        assert exit_.value.code == 2 and out == "", (argv, out)
+        assert err.count("\n") == 1 and err.startswith(f"python -m reslimit.claims: error: {message}"), err
 
 
 def test_verdict_json_keys_and_order():

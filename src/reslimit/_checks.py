@@ -22,7 +22,7 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
 
 def seed(name: str, value) -> int:
     """A seed: an integer in [0, 2^63 - 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= SEED_MAX:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= SEED_MAX:
         raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {value!r}")
     return int(value)
 

@@ -16,7 +16,7 @@ depth or of alpha (Marion et al. 2022, eq. (1)):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -63,7 +63,7 @@ _leaky_relu_backward = torch.ops.aten.leaky_relu_backward
 
 
 def _leaky_relu(slope: float) -> Activation:
-    facts = {"envelope": (min(abs(slope), 1.0), max(abs(slope), 1.0)),
+    facts: dict[str, Any] = {"envelope": (min(abs(slope), 1.0), max(abs(slope), 1.0)),
              "homogeneous_moment": (1.0 + slope**2) / 2.0}
     if slope > 0:  # sigma(x) has the sign of x, so sigma' is read from the output
         return Activation(f"leaky_relu:{slope:g}", lambda x: torch.nn.functional.leaky_relu(x, slope),
@@ -206,7 +206,7 @@ class Block:
         g) when the caller keeps neither past the layer and autograd is not recording."""
         raise NotImplementedError
 
-    def adjoint_step(self, p: Tensor, s: Tensor, VT: Tensor, WT: Tensor | None, alpha: float,
+    def adjoint_step(self, p: Tensor, s: Tensor, VT: Tensor, WT: Tensor | None, alpha: float | Tensor,
                      out: Tensor | None = None) -> Tensor:
         """p_k = p_{k+1} + alpha (dg/dx)^T V^T p_{k+1}, for p_{k+1} = ``p`` (E, d, n), the cached s of layer k,
         and its transposed weights VT = V^T, WT = W^T.

@@ -20,7 +20,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -77,7 +77,8 @@ class Dataset:
     @property
     def output_dim(self) -> int:
         """What a network's output layer needs: n_classes (classification) or the target dimension."""
-        return self.n_classes if self.task == "classification" else self.y_train.shape[1]
+        n = self.n_classes
+        return n if self.task == "classification" and n is not None else self.y_train.shape[1]
 
     def to(self, device: Device | None = None, dtype: DType | None = None) -> Dataset:
         """A copy on ``device`` whose float tensors (features, statistics, regression targets) have ``dtype``;
@@ -88,8 +89,9 @@ class Dataset:
         def move(t: Tensor) -> Tensor:
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
 
-        return dataclasses.replace(self, **{f: move(getattr(self, f)) for f in
-                                            ("X_train", "y_train", "X_test", "y_test", "mean", "std")})
+        moved: dict[str, Any] = {f: move(getattr(self, f)) for f in
+                                 ("X_train", "y_train", "X_test", "y_test", "mean", "std")}
+        return dataclasses.replace(self, **moved)
 
     def __repr__(self) -> str:
         kind = f"{self.n_classes} classes" if self.task == "classification" else f"output_dim={self.output_dim}"

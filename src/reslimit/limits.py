@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from . import _checks
 from ._types import Device, DType
@@ -49,7 +50,7 @@ class Limit:
     reference_bytes: int
     tolerance: float
     equation: str
-    _rate: Callable[[float | None], float]
+    _rate: Callable[..., float]  # hurst (a float for fbm, None elsewhere) -> the rate
 
     def rate(self, hurst: float | None = None) -> float:
         """The slope of log(error) in log(L) of the network against this limit (a function of H for fbm)."""
@@ -61,7 +62,7 @@ class Limit:
         """The beta of alpha_L = L^-beta at which the network has this limit: the path's ``natural_beta``."""
         if "hurst" in self.options:  # fBm: beta = H
             return _checks.real("hurst", hurst, low=0.5, high=1.0, low_open=True, high_open=True)
-        return PATHS[self.path].natural_beta
+        return cast(float, PATHS[self.path].natural_beta)  # a class attribute where the limit takes no hurst
 
     def make_path(self, width: int, ensemble: int, *, seed: int, dtype: DType, device: Device = "cpu",
                   **options) -> WeightPath:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import torch
 from torch import nn
@@ -89,6 +90,9 @@ class ScaledResNet(nn.Module):
         >>> hL = net(h0)                                   # (8, 32, 40)
         >>> states = net.trajectory(h0, every=10)          # (101, 8, 32, 40)
     """
+
+    mask_passes: Tensor  # a buffer (with survival or dropout): the training-mode passes run so far
+    _where: Tensor  # a buffer: the module's device and dtype
 
     def __init__(self, depth: int, width: int, *, beta: float | None = None, alpha: float | None = None,
                  block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
@@ -207,6 +211,7 @@ class ScaledResNet(nn.Module):
         if m is not None:
             m = m.div_(1.0 - self.dropout)
         factors = m if b is None else b if m is None else b * m
+        assert factors is not None  # _masked() in training mode: survival (b) or dropout (m)
         return factors.to(h.device)
 
     # Weights ---------------------------------------------------------------------------------
@@ -275,13 +280,13 @@ class ScaledResNet(nn.Module):
             h = self._run(h0, None, alpha=alpha)
         return h if self.B is None else torch.bmm(h, self.B.mT)
 
-    def embed(self, x: Tensor) -> Tensor:
+    def embed(self, x: States) -> Tensor:
         """h_0 = A x (x itself without an input layer), checked and broadcast to (E, batch, width)."""
         if self.A is None:
             return self._check_state("h0", x, self.width)
         return torch.bmm(self._check_state("x", x, self.A.shape[-1]), self.A.mT)
 
-    def trajectory(self, x: Tensor, every: int = 1, alpha: Tensor | None = None) -> Tensor:
+    def trajectory(self, x: States, every: int = 1, alpha: Tensor | None = None) -> Tensor:
         """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
         every = _checks.positive_int("every", every)
         h0 = self.embed(x)
@@ -290,8 +295,8 @@ class ScaledResNet(nn.Module):
                              "+ 1), twice (the list and its stack), and the pass", "use a larger every or fewer inputs")
         alpha = self._check_alpha(alpha, h0)
         if self._engine(h0, alpha) == "compiled":
-            return native.run_pass(self.V, self.W, h0, alpha, every, states=True,
-                                   activation=self.block.activation)[1]
+            return cast(Tensor, native.run_pass(self.V, self.W, h0, alpha, every, states=True,  # states=True: a tensor
+                                                activation=self.block.activation)[1])
         states: list[Tensor] = []
         self._run(h0, states, every, alpha=alpha)
         return torch.stack(states)
@@ -330,8 +335,8 @@ class ScaledResNet(nn.Module):
             p_L = self._check_grad_output(grad_output, h0)
             serves = not self._records_graph(p_L)  # the compiled pass would drop p_L's graph
         if serves and self._engine(h0, alpha) == "compiled":
-            return native.run_pass(self.V, self.W, h0, alpha, every, grad_output=p_L,
-                                   activation=self.block.activation)[2]
+            return cast(Tensor, native.run_pass(self.V, self.W, h0, alpha, every, grad_output=p_L,  # p: a tensor
+                                                activation=self.block.activation)[2])
         cache: list[Tensor] = []
         hL = self._run(h0, None, cache=cache, alpha=alpha)
         p = p_L(hL) if callable(p_L) else p_L
@@ -407,7 +412,7 @@ class ScaledResNet(nn.Module):
                     cache.append(saved)
                 if factors is not None:  # in place where g is this pass's own buffer (no graph, no cache)
                     g = g.mul_(factors[start + j]) if inplace and cache is None else g * factors[start + j]
-                g, a = (torch.mul(g, alpha, out=scaled), 1.0) if per_input else (g, alpha)
+                g, a = (torch.mul(g, alpha, out=scaled), 1.0) if isinstance(alpha, Tensor) else (g, alpha)
                 x = x.baddbmm_(Vs[j], g, alpha=a) if inplace else torch.baddbmm(x, Vs[j], g, alpha=a)
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(_transposed(x))

@@ -37,6 +37,7 @@ class PathBrownian(torchsde.BaseBrownian):
     """
 
     __slots__ = ("path", "steps", "batch", "_start", "_values")
+    _values: Tensor | None  # the cached chunk of grid values, from index _start
     levy_area_approximation = "none"
 
     def __init__(self, path: WeightPath, steps: int, batch: int):

@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,12 +69,12 @@ class Simulation:
             raise ValueError("save needs every state h_k: run simulate(..., states=True) or simulate(..., save=PATH)")
         path = _check_save(path)
         net = self.net
-        arrays = {"V": net.V, "h": self.states} | ({"W": net.W} if net.inner is not None else {})
+        arrays: dict[str, Any] = {"V": net.V, "h": self.states} | ({"W": net.W} if net.inner is not None else {})
         tmp = Path(f"{path}.tmp")
         try:
             with open(tmp, "wb") as f:  # a file object: np.savez then adds no suffix
-                np.savez(f, alpha=net.alpha, beta=net.beta, params=json.dumps(self.params),
-                         **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+                fields: dict[str, Any] = {"alpha": net.alpha, "beta": net.beta, "params": json.dumps(self.params)}
+                np.savez(f, **fields, **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -113,7 +114,7 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
         save = _check_save(save)  # refused before the run, not after it
     keep = bool(states) or save is not None
     if init == "iid":
-        options = {"dist": dist}
+        options: dict[str, Any] = {"dist": dist}
     elif dist != "gaussian":
         raise ValueError(f"dist is for init 'iid' (i.i.d. weights) only; got dist={dist!r} with init {init!r}")
     else:

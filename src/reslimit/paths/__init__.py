@@ -57,7 +57,8 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
     if inner is not None and (inner.dtype, inner.device) != (outer.dtype, outer.device):
         raise ValueError(f"outer and inner must share dtype and device; got {outer!r} and {inner!r}")
     if outer.limit != limit:
-        takes = " or ".join(cls.__name__ for cls in (*PATHS.values(), FunctionPath) if cls.limit == limit)
+        classes: list[type[WeightPath]] = [*PATHS.values(), FunctionPath]
+        takes = " or ".join(cls.__name__ for cls in classes if cls.limit == limit)
         drives = f"the {outer.limit} limit" if outer.limit else "no continuous limit"
         raise ValueError(f"the {limit} limit needs a {takes} outer path; got {type(outer).__name__}, which drives "
                          f"{drives}")

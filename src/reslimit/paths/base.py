@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ import torch
 from .. import _checks, _memory
 from .._rng import KeyedNormal
 from .._types import Device, DType, Times
+
+_Path = TypeVar("_Path", bound="WeightPath")  # to() returns a path of its own class
 
 
 class WeightPath(ABC):
@@ -72,7 +74,7 @@ class WeightPath(ABC):
     def natural_beta(self) -> float:
         """The beta of alpha_L = L^-beta under which this path's network has a continuous limit."""
 
-    def to(self, device: Device | None = None, dtype: DType | None = None) -> WeightPath:
+    def to(self: _Path, device: Device | None = None, dtype: DType | None = None) -> _Path:
         """This path on ``device`` and in ``dtype`` (each unchanged when None); ``self`` when nothing changes.
 
         The same numbers on every device (draws are made on the CPU); in another dtype, the same to its rounding.

@@ -80,7 +80,7 @@ class FractionalBrownian(WeightPath):
         self._resolution = _checks.positive_int("resolution", resolution)
         self._require_grid()
         self._eig = circulant_eigenvalues(fgn_autocovariance(self._hurst, self._resolution))
-        self._grid = None
+        self._grid: torch.Tensor | None = None
 
     hurst = property(lambda self: self._hurst, doc="H: Var B^H(t) = t^2H; H = 1/2 is Brownian motion.")
     resolution = property(lambda self: self._resolution, doc="n: the path is sampled at the times k / n.")
