@@ -189,3 +189,8 @@ def test_the_comparator_imports_no_study():
     modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in modules if "studies" in m]
+
+
+def test_a_hurst_index_is_refused_for_a_limit_without_one():
+    with pytest.raises(ValueError, match="hurst is for limit 'fbm' only; got hurst=0.7 with limit 'sde'"):
+        converge("sde", hurst=0.7, width=2, depths=[4, 8, 16], samples=2)

@@ -138,3 +138,11 @@ def test_a_width_1_network_trains_and_draws_its_one_weight(tmp_path):
     """The weights figure draws the entries that exist (a width-1 run used to end in an IndexError)."""
     history = run(tmp_path, depth=4, width=1, epochs=1, progress=False)
     assert history.final["status"] == "ok" and (tmp_path / "weights.png").stat().st_size > 5_000
+
+
+def test_run_refuses_a_path_option_its_init_does_not_take(tmp_path):
+    from reslimit.train import run
+
+    with pytest.raises(ValueError, match="hurst is not an option of path 'iid', which takes dist; got hurst=0.7"):
+        run(tmp_path / "t", data="synthetic", init="iid", hurst=0.7, depth=4, width=4, epochs=1, progress=False)
+    assert not (tmp_path / "t").exists()

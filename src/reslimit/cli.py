@@ -39,6 +39,7 @@ from .regularity import describe_file
 from .simulate import simulate
 from .specs import NetSpec, PathSpec, add_arguments
 from .studies import bounds as bounds_study
+from .studies import converge as converge_study
 from .studies import phase as phase_study
 from .studies import propagation as propagation_study
 from .studies import scaling as scaling_study
@@ -147,7 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     _option(con, converge, "depths", "comma list or start:stop:num of integers, each dividing the largest")
     _option(con, converge, "samples", "independent path draws", type=int)
     _option(con, converge, "seed", "", type=int)
-    _option(con, converge, "hurst", "for --limit fbm", type=_finite_float)
+    con.add_argument("--hurst", type=_finite_float, help="Hurst index H in (1/2, 1), for --limit fbm (default "
+                     f"{converge_study.HURST})")
     _option(con, converge, "lengthscale", "of the smooth paths", type=_finite_float)
     _option(con, converge, "reference_factor", "refinement of the reference grid over the largest depth, >= 2; "
             "None is the limit's own: ode 2, sde 64, fbm 8", type=int)

@@ -32,7 +32,7 @@ from .data import Dataset, get_data
 from .paths import make_path, path_options
 from .regularity import regularity
 from .resnet import ScaledResNet
-from .specs import recorded, takes_specs
+from .specs import PathSpec, recorded, takes_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -285,6 +285,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     device = _checks.device("device", device)
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)
     options = path_options(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
+    PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take, naming it
 
     def path(stream: str):
         return make_path(init, width, 1, seed=substream(seed, stream), dtype=dtype, device=device, **options)

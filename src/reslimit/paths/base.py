@@ -37,12 +37,15 @@ class WeightPath(ABC):
     Subclasses set ``kind`` ("increments": V_k is a scaled increment of X over [k/L, (k+1)/L];
     "values": V_k = X((k+1)/L); "iid": no continuous path), ``natural_beta`` (the scaling
     alpha_L = L^-beta under which the network has a non-degenerate limit) and ``limit`` (the name of that
-    limit in :data:`reslimit.limits.LIMITS`, None without one), and implement ``_weights``.
+    limit in :data:`reslimit.limits.LIMITS`, None without one), and implement ``_weights``. A path that drives an
+    SDE also sets ``sde_type``, the calculus of its limit: "ito" (Brownian) or "stratonovich" (fBm with H > 1/2,
+    whose Young integral is the Stratonovich one).
     """
 
     kind: ClassVar[str]
     refinement_consistent: ClassVar[bool] = True
     limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
+    sde_type: ClassVar[str | None] = None  # "ito" or "stratonovich": the calculus of the SDE it drives, if any
     # whether its layers V_k are independent, centred, of variance std^2/d per entry: then the second moment of
     # the network is exactly (1 + c alpha^2)^L - 1 (reslimit.theory.second_moment)
     exact_second_moment: ClassVar[bool] = False

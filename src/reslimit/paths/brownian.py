@@ -40,6 +40,7 @@ class Brownian(WeightPath):
     kind = "increments"
     natural_beta = 0.5
     limit = "sde"
+    sde_type = "ito"
     exact_second_moment = True  # its weights(L) are i.i.d. Gaussian, whatever L
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, levels: int = 30,

@@ -86,6 +86,7 @@ class FractionalBrownian(WeightPath):
     resolution = property(lambda self: self._resolution, doc="n: the path is sampled at the times k / n.")
 
     limit = "fbm"
+    sde_type = "stratonovich"  # the Young integral (H > 1/2) is the Stratonovich one: Heun's scheme solves it
 
     @property
     def natural_beta(self) -> float:

@@ -37,6 +37,7 @@ from .sweep import Study, check_executor, finishing, run_study
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+HURST = 0.8  # the Hurst index of limit fbm when none is given
 KIND = store.register("converge", "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))")
 
 
@@ -163,7 +164,7 @@ def _paths(limit: Limit, params: dict, inner_needed: bool, resolution: int):
 @takes_specs(kind="limit", limit=True)
 def converge(limit: str = "sde", *, block: str = "res1", activation: str | None = None, width: int = 16,
              depths: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), samples: int = 64, seed: int = 0,
-             hurst: float = 0.8, lengthscale: float = 0.1, reference_factor: int | None = None,
+             hurst: float | None = None, lengthscale: float = 0.1, reference_factor: int | None = None,
              chunk: int | None = None, out: Folder | None = None, workers: int | None = None,
              scheduler: str | None = None, progress: bool = False, dtype: DType = "float64",
              device: Device = "cpu") -> Convergence:
@@ -181,7 +182,7 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
         width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
         seed: every number derives from it, in [0, 2^63 - 1], through the sub-streams of reslimit._rng.STREAMS
             (the outer path's seed is ``substream(seed, "outer")``, as for ``ScaledResNet(seed=seed)``).
-        hurst: fbm only, in (1/2, 1).  lengthscale: of the smooth paths, > 0.
+        hurst: fbm only, in (1/2, 1); None: 0.8 (``HURST``).  lengthscale: of the smooth paths, > 0.
         reference_factor: an integer >= 2: the reference solves on a grid ``reference_factor`` times finer
             than the largest depth; None for the limit's default (LIMITS[limit].reference_factor: ode 2 with rk4,
             sde 64 with Euler-Maruyama, fbm 8 with Heun).
@@ -207,7 +208,10 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
     samples = _checks.positive_int("samples", samples)
     width = _checks.positive_int("width", width)
     seed = _checks.seed("seed", seed)
-    hurst = limit.beta(hurst) if "hurst" in limit.options else None
+    if "hurst" in limit.options:
+        hurst = limit.beta(HURST if hurst is None else hurst)
+    elif hurst is not None:
+        raise ValueError(f"hurst is for limit 'fbm' only; got hurst={hurst!r} with limit {limit.name!r}")
     lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
