@@ -57,7 +57,7 @@ def main() -> None:
     h0 = torch.randn(E, 1, D, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         hand, t_hand = timed(lambda: hand_loop(Brownian(D, E, seed=0), h0, steps))
-        ours, t_ours = timed(lambda: NeuralSDE("res1", "tanh", outer=Brownian(D, E, seed=0)).solve(
+        ours, t_ours = timed(lambda: NeuralSDE(block="res1", activation="tanh", outer=Brownian(D, E, seed=0)).solve(
             h0, steps=steps, every=steps)[-1])
         plain_steps = steps // 16
         bm = torchsde.BrownianInterval(0.0, 1.0, size=(E, D * D), dtype=torch.float64, entropy=0)

@@ -270,29 +270,29 @@ API = [
     ("weights start > stop", "rl.IID(4).weights(10, 5, 2)", "refuse", "start"),
     ("evaluate s nan", "rl.Brownian(4).evaluate(float('nan'))", "refuse", "s"),
     ("evaluate s 2", "rl.Brownian(4).evaluate(2.0)", "refuse", "s"),
-    ("NeuralODE outer None", "rl.NeuralODE('res1', 'tanh', outer=None)", "refuse", "outer"),
-    ("NeuralODE numpy h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(np.zeros((2, 4)), "
+    ("NeuralODE outer None", "rl.NeuralODE(block='res1', outer=None)", "refuse", "outer"),
+    ("NeuralODE numpy h0", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(np.zeros((2, 4)), "
      "torch.linspace(0, 1, 5, dtype=torch.float64))", "either", "h0"),
-    ("NeuralODE list ts", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+    ("NeuralODE list ts", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
      "dtype=torch.float64), [0.0, 0.5, 1.0])", "either", "ts"),
-    ("NeuralODE inf h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
+    ("NeuralODE inf h0", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
      "float('inf'), dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64))", "refuse", "h0"),
-    ("NeuralODE nan h0", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
+    ("NeuralODE nan h0", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.full((2, 4), "
      "float('nan'), dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64))", "refuse", "h0"),
-    ("NeuralODE nan ts", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+    ("NeuralODE nan ts", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
      "dtype=torch.float64), torch.tensor([0.0, float('nan'), 1.0], dtype=torch.float64))", "refuse", "ts"),
-    ("NeuralODE ts decreasing", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+    ("NeuralODE ts decreasing", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
      "dtype=torch.float64), torch.tensor([1.0, 0.5], dtype=torch.float64))", "refuse", "ts"),
-    ("NeuralODE ts outside", "rl.NeuralODE('res1', 'tanh', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
+    ("NeuralODE ts outside", "rl.NeuralODE(block='res1', outer=rl.Smooth(4)).solve(torch.zeros(2, 4, "
      "dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64))", "refuse", "ts"),
-    ("NeuralSDE outer None", "rl.NeuralSDE('res1', 'tanh', outer=None)", "refuse", "outer"),
-    ("NeuralSDE nan h0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(torch.full((2, 4), "
+    ("NeuralSDE outer None", "rl.NeuralSDE(block='res1', outer=None)", "refuse", "outer"),
+    ("NeuralSDE nan h0", "rl.NeuralSDE(block='res1', outer=rl.Brownian(4)).solve(torch.full((2, 4), "
      "float('nan'), dtype=torch.float64), steps=8)", "refuse", "h0"),
-    ("NeuralSDE numpy h0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(np.zeros((2, 4)), steps=8)",
+    ("NeuralSDE numpy h0", "rl.NeuralSDE(block='res1', outer=rl.Brownian(4)).solve(np.zeros((2, 4)), steps=8)",
      "either", "h0"),
-    ("NeuralSDE steps 0", "rl.NeuralSDE('res1', 'tanh', outer=rl.Brownian(4)).solve(torch.zeros(2, 4, "
+    ("NeuralSDE steps 0", "rl.NeuralSDE(block='res1', outer=rl.Brownian(4)).solve(torch.zeros(2, 4, "
      "dtype=torch.float64), steps=0)", "refuse", "steps"),
-    ("NeuralSDE wrong path", "rl.NeuralSDE('res1', 'tanh', outer=rl.Smooth(4))", "refuse", "outer"),
+    ("NeuralSDE wrong path", "rl.NeuralSDE(block='res1', outer=rl.Smooth(4))", "refuse", "outer"),
     ("converge float32", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, dtype=torch.float32)", "accept",
      "dtype"),
     ("converge dtype str", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=4, dtype='float64')", "accept",

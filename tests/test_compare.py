@@ -178,6 +178,47 @@ def test_path_errors_read_the_reference_every_top_over_L_steps():
         path_errors(H, torch.zeros(4, 1, 2))
 
 
+def test_path_error_and_depth_errors_take_the_max_over_the_layers_per_member_and_input():
+    """e_L = max_k ||H[k top/L] - h_k|| per ensemble member and input, by hand: H_j = j (1, 1) for member 0 and
+    -2 j (1, 1) for member 1 on a grid of 8 steps, networks whose states are all zero, so e_L = ||H_8|| for every
+    L (the last layer is the farthest) -- and a network at depth 2 whose h_1 is off by 10 in member 1."""
+    from reslimit.compare import depth_errors, path_error
+
+    j = torch.arange(9, dtype=torch.float64).view(9, 1, 1, 1)
+    H = torch.cat([j, -2 * j], 1).expand(9, 2, 3, 2)  # (top + 1, E, n, d)
+
+    class Zeros:
+        def __init__(self, L, bump=0.0):
+            self.L, self.bump = L, bump
+
+        def trajectory(self, h0):
+            h = torch.zeros(self.L + 1, *h0.shape, dtype=torch.float64)
+            h[1, 1] += self.bump
+            return h
+
+    h0 = torch.zeros(2, 3, 2, dtype=torch.float64)
+    assert torch.equal(path_error(H, Zeros(4).trajectory(h0)), torch.tensor([[8.0] * 3, [16.0] * 3]) * 2**0.5)
+    errors = depth_errors(H, h0, [2, 4, 8], Zeros)
+    assert errors.shape == (3, 2, 3)
+    assert np.allclose(errors[:, 0], 8 * 2**0.5) and np.allclose(errors[:, 1], 16 * 2**0.5)
+    bumped = depth_errors(H, h0, [2], lambda L: Zeros(L, bump=10.0))  # h_1 = 10 (1, 1) against H_4 = -8 (1, 1)
+    assert np.allclose(bumped[0, 1], 18 * 2**0.5) and np.allclose(bumped[0, 0], 8 * 2**0.5)
+
+
+def test_the_reference_is_the_limits_solver_with_its_method_on_the_fine_grid():
+    """solve_reference(sde, ..., top=8, factor=4): Euler-Maruyama with 32 steps, read at k/8."""
+    from reslimit import Brownian, NeuralSDE, get_block
+    from reslimit.compare import solve_reference
+    from reslimit.limits import LIMITS
+
+    path = Brownian(3, 2, seed=5)
+    h0 = torch.randn(2, 1, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        H = solve_reference(LIMITS["sde"], get_block("res1", "tanh"), path, None, h0, 8, 4)
+        expected = NeuralSDE(activation="tanh", outer=path, method="euler", steps=32).trajectory(h0, every=4)
+    assert H.shape == (9, 2, 1, 3) and torch.equal(H, expected)
+
+
 def test_the_comparator_imports_no_study():
     """compare.py holds primitives: it imports nothing from reslimit.studies (the studies import it)."""
     import ast

@@ -88,12 +88,12 @@ def test_cuda_network_and_limits_agree_with_the_cpu():
         assert torch.allclose(moved(h0.cuda()).cpu(), net(h0), atol=1e-12)
     outer = Brownian(3, 2, seed=3)
     ts = [0.5, 1.0]
-    cpu = NeuralSDE("res1", "tanh", outer=outer, steps=64).solve(h0, ts)
-    gpu = NeuralSDE("res1", "tanh", outer=outer, steps=64, device="cuda").solve(h0.cuda(), ts)
+    cpu = NeuralSDE(block="res1", outer=outer, steps=64).solve(h0, ts)
+    gpu = NeuralSDE(block="res1", outer=outer, steps=64, device="cuda").solve(h0.cuda(), ts)
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-10)
     smooth = Smooth(3, 2, seed=3)
-    cpu = NeuralODE("res1", "tanh", outer=smooth, method="rk4", steps=32).solve(h0, ts)
-    gpu = NeuralODE("res1", "tanh", outer=smooth, method="rk4", steps=32, device="cuda").solve(h0.cuda(), ts)
+    cpu = NeuralODE(block="res1", outer=smooth, method="rk4", steps=32).solve(h0, ts)
+    gpu = NeuralODE(block="res1", outer=smooth, method="rk4", steps=32, device="cuda").solve(h0.cuda(), ts)
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-10)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import reslimit
 from reslimit import cli, store
-from reslimit.results import kinds
+from reslimit.studies import KINDS, Kind, discover
 
 # Every command that writes a folder, at the smallest sizes it takes.
 COMMANDS = {
@@ -36,8 +36,8 @@ def written(tmp_path_factory):
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_commands_folder_loads_as_its_study(written, command):
-    frame = reslimit.load(written[command])
-    kind = store.KINDS[command]
+    frame = reslimit.load(written[command]).frame()
+    kind = KINDS[command]
     assert frame.attrs["study"] == command and frame.attrs["version"] == kind.version
     manifest = json.loads((written[command] / kind.manifest).read_text())
     assert (manifest["study"], manifest["version"]) == (command, kind.version)
@@ -47,7 +47,7 @@ def test_every_commands_folder_loads_as_its_study(written, command):
 def test_every_registered_kind_is_a_command_here_or_a_claims_study():
     """The registry is discovered (no hand list in load): the commands above, the bounds command (tests/test_load)
     and the studies the claims run from Python."""
-    assert set(kinds()) == set(COMMANDS) | {"bounds", "learning_rate", "sde_scaling"}
+    assert set(discover()) == set(COMMANDS) | {"bounds", "learning_rate", "sde_scaling", "critical_periods"}
 
 
 def test_manifests_record_the_specs_of_their_network(written):
@@ -74,14 +74,14 @@ def test_a_manifest_this_reslimit_cannot_read_is_refused_in_one_line(written, tm
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_new_kind_of_folder_is_one_register_call(tmp_path):
-    """What a new study adds so that load reads its folders: one store.register line in its module."""
-    kind = store.register("toy", "toy(out) in a test", table="toy.csv")
+def test_a_new_kind_of_folder_is_one_declaration(tmp_path):
+    """What a new study adds so that load reads its folders: one Kind in its module."""
+    kind = Kind("toy", "toy(out) in a test", table="toy.csv", plot=lambda rows, params: None)
     try:
         store.write_rows(tmp_path / "toy.csv", [{"x": 1, "y": 0.5}, {"x": 2, "y": 0.25}])
-        store.write_manifest(tmp_path, {"n": 2}, study="toy")
-        frame = reslimit.load(tmp_path)
+        store.write_manifest(tmp_path, {"n": 2}, study=kind)
+        frame = reslimit.load(tmp_path).frame()
         assert frame.attrs["study"] == "toy" and frame.attrs["version"] == kind.version == 1
         assert frame["y"].tolist() == [0.5, 0.25] and frame.attrs["params"] == {"n": 2}
     finally:
-        del store.KINDS["toy"]
+        del KINDS["toy"]

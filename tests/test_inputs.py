@@ -189,11 +189,11 @@ def test_converge_arguments(tmp_path, monkeypatch, kwargs, fragment):
 
 
 def _ode():
-    return NeuralODE("res1", "tanh", outer=Smooth(3, 2, seed=0), method="rk4", options={"step_size": 1 / 16})
+    return NeuralODE(block="res1", outer=Smooth(3, 2, seed=0), method="rk4", options={"step_size": 1 / 16})
 
 
 def _sde():
-    return NeuralSDE("res1", "tanh", outer=Brownian(3, 2, seed=0))
+    return NeuralSDE(block="res1", outer=Brownian(3, 2, seed=0))
 
 
 H0 = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -266,13 +266,13 @@ def test_ode_refuses_bad_times(ts, fragment):
 
 
 @pytest.mark.parametrize("make,fragment", [
-    (lambda: NeuralODE("res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
-    (lambda: NeuralSDE("res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
-    (lambda: NeuralSDE("res1", outer="brownian"), "outer must be a WeightPath; got str"[:24]),
-    (lambda: NeuralODE("res2", outer=Smooth(3), inner=np.eye(3)), "inner must be a WeightPath or None"),
-    (lambda: NeuralODE("res2", outer=Smooth(3), inner=Smooth(3, dtype=torch.float32)),
+    (lambda: NeuralODE(block="res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
+    (lambda: NeuralSDE(block="res1", outer=None), "outer must be a WeightPath (reslimit.paths"),
+    (lambda: NeuralSDE(block="res1", outer="brownian"), "outer must be a WeightPath; got str"[:24]),
+    (lambda: NeuralODE(block="res2", outer=Smooth(3), inner=np.eye(3)), "inner must be a WeightPath or None"),
+    (lambda: NeuralODE(block="res2", outer=Smooth(3), inner=Smooth(3, dtype=torch.float32)),
      "outer and inner must share dtype and device"),
-    (lambda: NeuralSDE("res2", outer=FractionalBrownian(3, hurst=0.7, resolution=16),
+    (lambda: NeuralSDE(block="res2", outer=FractionalBrownian(3, hurst=0.7, resolution=16),
                        inner=Smooth(3, dtype=torch.float32)), "outer and inner must share dtype and device"),
 ])
 def test_limits_refuse_what_is_not_a_path(make, fragment):

@@ -1,4 +1,4 @@
-"""reslimit.load and Convergence.load: every study folder read back as a DataFrame, exactly, and their errors."""
+"""reslimit.load and Convergence.load: every study folder read back, its rows exactly as a DataFrame, and errors."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _check(folder, kind, frame):
 @pytest.mark.parametrize("kind", ["scaling", "phase"])
 def test_load_sweep(folders, kind):
     out, _ = folders
-    frame = reslimit.load(out[kind])
+    frame = reslimit.load(out[kind]).frame()
     _check(out[kind], kind, frame)
     assert frame.columns[0] == "point"
     for name in ("point", "depth", "draw", "input", "width", "seed"):
@@ -98,7 +98,7 @@ def test_load_sweep(folders, kind):
 
 def test_load_bounds(folders):
     out, _ = folders
-    frame = reslimit.load(out["bounds"])
+    frame = reslimit.load(out["bounds"]).frame()
     _check(out["bounds"], "bounds", frame)
     assert frame.attrs["params"] == {"study": "bounds", "quick": True, "seed": 0, "device": "cpu"}
     assert frame["passed"].dtype == bool and frame["passed"].tolist() == [
@@ -112,7 +112,7 @@ def test_load_bounds(folders):
 
 def test_load_converge(folders):
     out, conv = folders
-    frame = reslimit.load(out["converge"])
+    frame = reslimit.load(out["converge"]).frame()
     _check(out["converge"], "converge", frame)
     assert list(frame.columns) == ["point", "depth", "sample", "path_error", "terminal_error", "grad_error"]
     assert frame.shape == (3 * 4, 6) and frame["point"].tolist() == [0] * 12  # one point: chunk = samples
@@ -123,7 +123,7 @@ def test_load_converge(folders):
 
 def test_load_demo(folders):
     out, _ = folders
-    frame = reslimit.load(out["demo"])
+    frame = reslimit.load(out["demo"]).frame()
     _check(out["demo"], "demo", frame)
     assert frame.attrs["params"]["depths"] == [4, 16, 64] and frame.attrs["params"]["seed"] == 0
     assert frame["depth"].dtype == np.int64 and frame["measured"].dtype == np.float64

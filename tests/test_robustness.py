@@ -126,12 +126,12 @@ API = [
      "reference_factor must be an integer >= 2"),
     (lambda: rl.converge("ode", width=2, depths=[4, 8, 16], samples=4, lengthscale="abc"), ValueError,
      "lengthscale must be"),
-    (lambda: rl.NeuralODE("res1", "tanh", outer=None), ValueError, "outer must be a WeightPath"),
-    (lambda: rl.NeuralSDE("res1", "tanh", outer=rl.Brownian(2)).solve(torch.full((3, 2), float("nan")), steps=4),
+    (lambda: rl.NeuralODE(block="res1", outer=None), ValueError, "outer must be a WeightPath"),
+    (lambda: rl.NeuralSDE(block="res1", outer=rl.Brownian(2)).solve(torch.full((3, 2), float("nan")), steps=4),
      ValueError, "h0"),
-    (lambda: rl.NeuralODE("res1", "tanh", outer=rl.Smooth(2)).solve(np.zeros((3, 2)), [0.0, 1.0]).shape, None,
+    (lambda: rl.NeuralODE(block="res1", outer=rl.Smooth(2)).solve(np.zeros((3, 2)), [0.0, 1.0]).shape, None,
      "torch.Size([2, 1, 3, 2])"),
-    (lambda: rl.NeuralODE("res1", "tanh", outer=rl.Smooth(2)).solve(torch.zeros(3, 2), [0.0, float("nan")]),
+    (lambda: rl.NeuralODE(block="res1", outer=rl.Smooth(2)).solve(torch.zeros(3, 2), [0.0, float("nan")]),
      ValueError, "ts"),
 ]
 

@@ -139,11 +139,11 @@ def test_the_network_is_the_euler_scheme_of_the_scaled_sde():
     h0 = normal((3, 2, 5), 4, "inputs")
     with torch.no_grad():
         h = ScaledResNet(64, 5, beta=0.5, block="res1", activation="tanh", outer=path).trajectory(h0)
-        H = NeuralSDE("res1", "tanh", outer=path, steps=64).trajectory(h0)
+        H = NeuralSDE(block="res1", activation="tanh", outer=path, steps=64).trajectory(h0)
     assert torch.allclose(h, H, rtol=0, atol=1e-12)
     # and not the scheme of the default diffusion sqrt(1/d)
     with torch.no_grad():
-        H1 = NeuralSDE("res1", "tanh", outer=Brownian(5, 3, seed=11), steps=64).trajectory(h0)
+        H1 = NeuralSDE(block="res1", activation="tanh", outer=Brownian(5, 3, seed=11), steps=64).trajectory(h0)
     assert (h[-1] - H1[-1]).abs().max() > 0.1
 
 

@@ -177,11 +177,11 @@ def test_limits_ode_scale():
     path = Smooth(4, 2, seed=1)
     h0 = normal((2, 1, 4), 1, "inputs")
     ts = [0.5, 1.0]
-    plain = NeuralODE("res1", "tanh", outer=path, method="rk4", steps=64).solve(h0, ts)
-    one = NeuralODE("res1", "tanh", outer=path, method="rk4", steps=64, scale=lambda t: 1.0).solve(h0, ts)
+    plain = NeuralODE(block="res1", outer=path, method="rk4", steps=64).solve(h0, ts)
+    one = NeuralODE(block="res1", outer=path, method="rk4", steps=64, scale=lambda t: 1.0).solve(h0, ts)
     assert torch.equal(plain, one)
     with pytest.raises(ValueError, match="scale must be a callable"):
-        NeuralODE("res1", "tanh", outer=path, scale=0.5)
+        NeuralODE(block="res1", outer=path, scale=0.5)
 
 
 def test_evaluation_network_converges_to_the_scaled_ode_at_rate_one():

@@ -1,6 +1,7 @@
 """reslimit: very deep scaled ResNets beside their continuous-depth limits."""
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
+from .continuous import ContinuousLimit
 from .data import Dataset, get_data
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
@@ -18,7 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NetSpec", "PathSpec",
-    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "Convergence", "Dataset", "FractionalBrownian",
+    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "ContinuousLimit", "Convergence", "Dataset",
+    "FractionalBrownian",
     "FunctionPath", "History", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "Regularity", "ScaledResNet",
     "Simulation", "Smooth", "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block",
     "get_data", "load", "make_path", "regularity", "simulate", "train",

@@ -6,12 +6,16 @@ For a weight path (an independent draw per sample m), inputs h_0 of unit norm an
     gradient error  ||P_0 - p_0||   with p the network's adjoint and P that of the limit, both for the
                     loss 1/2 ||h_L - y||^2 (resp. 1/2 ||H_1 - y||^2),
 
-with H the limit's reference solve (:func:`reference`) on a grid finer than the largest depth. The study over
-depths that fits the rate is :func:`reslimit.studies.converge.converge`; the rate fit is
+with H the limit's reference solve (:func:`solve_reference`, with its adjoint :func:`reference`) on a grid finer
+than the largest depth, read at the layers of each depth (:func:`path_errors`, :func:`path_error`,
+:func:`depth_errors`). The study over depths that fits the rate is :func:`reslimit.studies.converge.converge`
+(the other studies comparing a network with a limit call these primitives too); the rate fit is
 :func:`reslimit.rates.fit_rate`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,17 +25,26 @@ from .limits import Limit
 from .resnet import ScaledResNet
 
 
-def reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
-    """H at t = k/top, (top+1, M, 1, d), and the limit's adjoint P_0 = d(1/2 ||H_1 - y||^2)/dh_0.
+def solve_reference(limit: Limit, blk, outer, inner, h0, top: int, factor: int,
+                    scale: Callable[[float], float] | None = None) -> torch.Tensor:
+    """H at t = k/top, k = 0..top, (top+1, E, n, d): the limit's solver (``limit.solver``) for the block ``blk`` on
+    the paths, from h0, with its reference method (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun), the
+    step 1/(top factor) and the ``scale`` s(t) of its right-hand side (None: 1). Differentiable in h0."""
+    solver = limit.solver(block=blk.name, activation=blk.activation, outer=outer, inner=inner, method=limit.method,
+                          steps=top * factor, scale=scale)
+    return solver.solve(h0, torch.arange(top + 1, dtype=h0.dtype, device=h0.device) / top)
 
-    The limit's solver with its reference method (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun) and
-    step 1/(top factor). P_0 is obtained by backpropagation through the solver -- with a fixed step, since
-    backpropagating through dopri5's step-size control gave gradients off by 1e-2 (res-2, tanh, d = 16) where
-    rk4 agrees with itself at half the step to 2e-11.
+
+def reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
+    """H at t = k/top, (top+1, M, 1, d) (:func:`solve_reference`), and the limit's adjoint
+    P_0 = d(1/2 ||H_1 - y||^2)/dh_0.
+
+    P_0 is obtained by backpropagation through the solver -- with a fixed step, since backpropagating through
+    dopri5's step-size control gave gradients off by 1e-2 (res-2, tanh, d = 16) where rk4 agrees with itself at
+    half the step to 2e-11.
     """
     x = h0.clone().requires_grad_(True)
-    solver = limit.solver(blk.name, blk.activation, outer=outer, inner=inner, method=limit.method, steps=top * factor)
-    H = solver.solve(x, torch.arange(top + 1, dtype=h0.dtype, device=h0.device) / top)
+    H = solve_reference(limit, blk, outer, inner, x, top, factor)
     (P0,) = torch.autograd.grad(((H[-1] - target) ** 2).sum() / 2, x)
     return H.detach(), P0
 
@@ -70,6 +83,20 @@ def path_errors(H: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     if L < 1 or top % L:
         raise ValueError(f"h must have L + 1 states with L dividing the reference's {top} steps; got {L + 1} states")
     return (H[:: top // L] - h).norm(dim=-1)
+
+
+def path_error(H: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """e_L = max_k ||H_{k/L} - h_k||, the max over the layers of :func:`path_errors`: shape ``h.shape[1:-1]``
+    (one error per ensemble member and input)."""
+    return path_errors(H, h).amax(0)
+
+
+def depth_errors(H: torch.Tensor, h0: torch.Tensor, depths: Sequence[int],
+                 network: Callable[[int], ScaledResNet]) -> np.ndarray:
+    """e_L = max_k ||H_{k/L} - h_k|| for each depth L of ``depths``, h the trajectory of ``network(L)`` from h0
+    (no graph recorded), against the reference H on the grid of the largest depth: shape (K, E, n), on the CPU."""
+    with torch.no_grad():
+        return np.stack([path_error(H, network(L).trajectory(h0)).cpu().numpy() for L in depths])
 
 
 def measure(limit: Limit, blk, outer, inner, h0, target, depths, factor) -> tuple[np.ndarray, np.ndarray,

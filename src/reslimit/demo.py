@@ -32,8 +32,12 @@ from ._rng import normal
 from .blocks import get_block
 from .paths import PATHS
 from .resnet import ScaledResNet, diverged
+from .studies.protocol import Kind
 
-KIND = store.register("demo", "`reslimit demo --out DIR`", table="demo.csv", manifest="demo.json", params="settings")
+KIND = Kind("demo", "`reslimit demo --out DIR`", table="demo.csv", manifest="demo.json", params="settings",
+            plot=lambda rows, settings: DemoResult(rows, settings).plot(),
+            summary=lambda rows, settings: {"rows": len(rows),
+                                            "within_4_se": sum(r["verdict"] == "pass" for r in rows)})
 # Paths whose weights on the layer grid are independent and centred with variance 1/d (``exact_second_moment``):
 # IID (any dist), and Brownian, whose increments over disjoint layers are independent Gaussians.
 IID_INITS = tuple(name for name, path in PATHS.items() if path.exact_second_moment)
@@ -113,7 +117,7 @@ class DemoResult(list):
         write_csv(self, out / "demo.csv")
         self.plot(out / "demo.png")
         versions = store.versions()
-        manifest = {"study": KIND.name, "version": KIND.version, "command": "reslimit demo",
+        manifest = {**store.stamp(KIND), "command": "reslimit demo",
                     "settings": self.settings, "reslimit": versions["reslimit"],
                     "torch": versions["torch"], "numpy": versions["numpy"]}
         (out / "demo.json").write_text(json.dumps(manifest, indent=2))

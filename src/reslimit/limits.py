@@ -7,8 +7,9 @@
 (Marion et al. 2022, Props. 4 and 7; Kloeden & Platen 1992, Thm 10.2.2; Neuenkirch & Nourdin 2007.) The
 record gives the outer path class that drives the limit (whose ``natural_beta`` is the beta), the rate, the
 tolerance of the comparator's verdict, the solver class and the reference solve (method, refinement factor,
-the memory its backpropagation keeps). :func:`reslimit.converge` reads it and nothing else; a new limit is
-one more record here (and its solver, if neither NeuralODE nor NeuralSDE solves it).
+the memory its backpropagation keeps). The comparator (:mod:`reslimit.compare`) and the studies read it and
+nothing else; a new limit is one more record here (and its solver, a :class:`reslimit.continuous.ContinuousLimit`
+naming it in its ``limits``, if neither NeuralODE nor NeuralSDE solves it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import cast
 
 from . import _checks
 from ._types import Device, DType
+from .continuous import ContinuousLimit
 from .ode import NeuralODE
 from .paths import PATHS, WeightPath, make_path
 from .sde import NeuralSDE
@@ -32,7 +34,7 @@ class Limit:
         name: its key in :data:`LIMITS`.
         path: the key of :data:`reslimit.paths.PATHS` of the outer path that drives it by default.
         options: the path options (of :func:`reslimit.converge`) that path takes, e.g. ("hurst", "resolution").
-        solver: the class whose ``solve(h0, ts)`` integrates it (NeuralODE or NeuralSDE).
+        solver: the :class:`ContinuousLimit` whose ``solve(h0, ts)`` integrates it (NeuralODE or NeuralSDE).
         method: the solver's method for the reference solve (fixed step).
         reference_factor: default refinement of the reference grid over the largest depth.
         reference_bytes: bytes the reference's backpropagation keeps per solver step, per sample and per entry
@@ -44,7 +46,7 @@ class Limit:
     name: str
     path: str
     options: tuple[str, ...]
-    solver: type
+    solver: type[ContinuousLimit]
     method: str
     reference_factor: int
     reference_bytes: int

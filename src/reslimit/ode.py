@@ -15,61 +15,54 @@ import torchdiffeq
 
 from . import _checks
 from ._types import ActivationSpec, Device, States, Times
-from .blocks import get_block
-from .paths import WeightPath, check_limit_paths
+from .continuous import ContinuousLimit
+from .paths import WeightPath
 
 Tensor = torch.Tensor
 
 
-class NeuralODE(torch.nn.Module):
+class NeuralODE(ContinuousLimit):
     """dH/dt = V(t) g(H, W(t)) on smooth paths, integrated by torchdiffeq.
 
     Args:
-        block, activation: as for :class:`reslimit.ScaledResNet`.
-        outer: a smooth path (``kind == "values"``: Smooth or a user function) for V(t) = X(t)/sqrt(d).
-        inner: a smooth path for W(t) (res2, res3), or None.
+        block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (activation None: the
+            block's default); ``outer`` a smooth path (``kind == "values"``: Smooth or a user function) for
+            V(t) = X(t)/sqrt(d), ``inner`` a smooth path for W(t) (res2, res3) or None.
         method, rtol, atol, options: handed to ``torchdiffeq.odeint``. The defaults (dopri5, rtol 1e-10,
             atol 1e-12, float64) keep the forward error far under the errors measured at depth 1024. For
             gradients by backpropagation use a fixed step (method="rk4", steps=N): backpropagating through
             dopri5's step-size control gives gradients off by ~1e-2.
         steps: N, a fixed step 1/N for the fixed-step methods (euler, midpoint, rk4...) and the grid of
             :meth:`trajectory`; None for an adaptive method.
-        device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
         scale: a function t -> s(t) multiplying the vector field, dH/dt = s(t) V(t) g(H, W(t)): the limit of
             the evaluation-mode network with stochastic depth (``ScaledResNet(..., survival=p)``, whose layer k
             is scaled by p(k/L)) is this ODE with s = p. None: s = 1.
 
     Example:
-        >>> ode = NeuralODE("res3", "relu", outer=Smooth(16, 4, seed=0), inner=Smooth(16, 4, seed=1))
-        >>> H = ode.solve(h0, torch.linspace(0, 1, 65, dtype=torch.float64))   # (65, 4, n, 16)
+        >>> ode = NeuralODE(block="res3", outer=Smooth(16, 4, seed=0), inner=Smooth(16, 4, seed=1))
+        >>> H = ode(h0, torch.linspace(0, 1, 65, dtype=torch.float64))   # ode.solve: (65, 4, n, 16)
     """
 
-    def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
+    limits = ("ode",)
+
+    def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
                  inner: WeightPath | None = None, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
                  options: dict | None = None, steps: int | None = None, device: Device | None = None,
                  scale: Callable[[float], float] | None = None):
-        super().__init__()
-        self.block = get_block(block, activation)
-        check_limit_paths("ode", self.block, outer, inner)
-        self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
+        super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
+                         scale=scale)
         self.method, self.rtol, self.atol = method, rtol, atol
-        if scale is not None and not callable(scale):
-            raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
-        self.scale = scale
-        self.steps = None if steps is None else _checks.positive_int("steps", steps)
         if self.steps is not None:
             options = {"step_size": 1.0 / self.steps} | (options or {})
         # adaptive steps must not probe the path past t = 1, where it is not defined
         self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
         self.nfe = 0
 
-    def forward(self, t: Tensor, h: Tensor) -> Tensor:
-        """The vector field V(t) g(h, W(t)) for h of shape (E, n, d)."""
+    def field(self, t: float | Tensor, h: Tensor) -> Tensor:
+        """The vector field s(t) V(t) g(h, W(t)) for h of shape (E, n, d); counts its calls in ``nfe``."""
         self.nfe += 1
-        d = self.outer.width
-        s = float(t.detach())
-        W = None if self.inner is None else self.inner.evaluate(s) / d**0.5
-        field = torch.bmm(self.block.g(h, W), self.outer.evaluate(s).mT) / d**0.5
+        s = float(t)
+        field = torch.bmm(self.block.g(h, self.inner_weights(s)), self.outer.evaluate(s).mT) / self.width**0.5
         return field if self.scale is None else field * float(self.scale(s))
 
     def solve(self, h0: States, ts: Times) -> Tensor:
@@ -85,11 +78,6 @@ class NeuralODE(torch.nn.Module):
         ts = _checks.times("ts", ts, dtype=outer.dtype, device=outer.device)
         late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
-        H = torchdiffeq.odeint(self, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol, options=self.options)
+        H = torchdiffeq.odeint(self.field, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol,
+                               options=self.options)
         return H[1:] if late else H
-
-    def trajectory(self, h0: States, every: int = 1) -> Tensor:
-        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
-        if self.steps is None:
-            raise ValueError("steps must be given (NeuralODE(..., steps=N)) for a trajectory on the grid k/N")
-        return self.solve(h0, _checks.every_times(self.steps, every, self.outer.dtype, self.outer.device))

@@ -40,8 +40,9 @@ class ScaledResNet(nn.Module):
         depth: L >= 1.
         width: d >= 1, the width of the hidden states.
         beta: scaling exponent, alpha_L = L^-beta (default 1/2); or give ``alpha`` directly (not both).
-        block: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
-        activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable.
+        block: a key of ``reslimit.BLOCKS``: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
+        activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable; None (the
+            default): the block's ``default_activation`` (tanh for res1 and res2, relu for res3), as for the limits.
         outer: the path of V (default ``IID(width, ensemble, seed=substream(seed, "outer"))``).
         inner: the path of W for res2/res3 (default ``IID(..., seed=substream(seed, "inner"))``).
         ensemble, seed, dtype: used for the default paths only.
@@ -95,7 +96,7 @@ class ScaledResNet(nn.Module):
     _where: Tensor  # a buffer: the module's device and dtype
 
     def __init__(self, depth: int, width: int, *, beta: float | None = None, alpha: float | None = None,
-                 block: str = "res1", activation: ActivationSpec = "relu", outer: WeightPath | None = None,
+                 block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath | None = None,
                  inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
                  device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
                  stream: bool = False, layer_init: str | None = None,

@@ -20,11 +20,12 @@ import torchsde
 
 from . import _checks
 from ._types import ActivationSpec, Device, States, Times
-from .blocks import get_block
-from .paths import WeightPath, check_limit_paths
+from .continuous import ContinuousLimit
+from .paths import WeightPath
 
 Tensor = torch.Tensor
 _CHUNK = 512  # grid increments read from the path at a time
+METHODS = {"ito": "euler", "stratonovich": "heun"}  # the default scheme for the outer path's sde_type
 
 
 class PathBrownian(torchsde.BaseBrownian):
@@ -69,45 +70,37 @@ class PathBrownian(torchsde.BaseBrownian):
 
 
 class _TorchsdeTerm(torch.nn.Module):
-    """torchsde's view of the equation: zero drift and g_prod(t, y, dX) = s(t) dX g(y, W(t)) / sqrt(d) (s = 1 without
-    ``scale``)."""
+    """torchsde's view of the equation on ``batch`` inputs: zero drift and g_prod(t, y, dX) = the limit's
+    ``field``, on torchsde's 2-D states (E * batch, d) and increments (E * batch, d * d)."""
 
     noise_type = "general"
 
-    def __init__(self, block, inner: WeightPath | None, width: int, ensemble: int, batch: int, sde_type: str,
-                 scale: Callable[[float], float] | None = None):
+    def __init__(self, limit: NeuralSDE, batch: int):
         super().__init__()
-        self.block, self.inner, self.sde_type, self.scale = block, inner, sde_type, scale
-        self.shape = (ensemble, batch, width)
-
-    def _W(self, t) -> Tensor | None:
-        return None if self.inner is None else self.inner.evaluate(float(t)) / self.inner.width**0.5
+        self.limit, self.batch, self.sde_type = limit, batch, limit.outer.sde_type
 
     def f(self, t, y):
         return torch.zeros_like(y)
 
     def g_prod(self, t, y, v):
-        E, n, d = self.shape
-        g = self.block.g(y.view(E, n, d), self._W(t)).reshape(E * n, d, 1)
-        out = torch.bmm(v.view(E * n, d, d), g).view(E * n, d) / d**0.5
-        return out if self.scale is None else out * float(self.scale(float(t)))
+        E, n, d = self.limit.ensemble, self.batch, self.limit.width
+        return self.limit.field(t, y.view(E, n, d), v.view(E, n, d, d)).view(E * n, d)
 
     def f_and_g_prod(self, t, y, v):
         return self.f(t, y), self.g_prod(t, y, v)
 
 
-class NeuralSDE:
+class NeuralSDE(ContinuousLimit):
     """The continuous-depth limit dH = (1/sqrt d) dX_t g(H, W(t)) of a ResNet on an increments path.
 
     Args:
-        block, activation: as for :class:`reslimit.ScaledResNet`.
-        outer: a :class:`Brownian` path (Ito SDE) or a :class:`FractionalBrownian` one with hurst > 1/2
-            (Young equation).
-        inner: a smooth path for W(t) (res2, res3), or None.
+        block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (activation None: the
+            block's default); ``outer`` a :class:`Brownian` path (Ito SDE) or a :class:`FractionalBrownian` one
+            with hurst > 1/2 (Young equation), ``inner`` a smooth path for W(t) (res2, res3) or None.
         steps: N, the fixed step 1/N on the path's own grid k/N (or give it to :meth:`solve`).
-        method: torchsde's fixed-step method; None for Euler-Maruyama ("euler", Ito) on Brownian paths and
-            Heun ("heun", Stratonovich, i.e. Young) on fBm ones.
-        device: where to solve ("cpu", "cuda"...): the paths are moved there; None keeps the paths' device.
+        method: torchsde's fixed-step method; None for the scheme of the path's ``sde_type`` (:data:`METHODS`):
+            Euler-Maruyama ("euler") for the Ito SDE of a Brownian path, Heun ("heun") for the Stratonovich (Young)
+            equation of an fBm one.
         scale: a function t -> s(t) multiplying the diffusion, dH = s(t) dX_t g(H, W(t)) / sqrt(d), read at the
             left end of each step (Ito). With stochastic depth (``ScaledResNet(..., survival=p)``, beta = 1/2 on a
             Brownian path) the evaluation-mode network is the Euler-Maruyama scheme of this SDE with s = p, and
@@ -116,27 +109,31 @@ class NeuralSDE:
 
     Example:
         >>> path = Brownian(16, ensemble=4, seed=0)
-        >>> sde = NeuralSDE("res1", "tanh", outer=path, steps=2**14)
+        >>> sde = NeuralSDE(block="res1", activation="tanh", outer=path, steps=2**14)
         >>> H = sde.trajectory(h0, every=2**4)    # H at t = k / 1024: (1025, 4, n, 16)
-        >>> H1 = sde.solve(h0, [0.5, 1.0])        # (2, 4, n, 16)
+        >>> H1 = sde(h0, [0.5, 1.0])              # sde.solve: (2, 4, n, 16)
     """
 
-    def __init__(self, block: str = "res1", activation: ActivationSpec = "tanh", *, outer: WeightPath,
+    limits = ("sde", "fbm")
+
+    def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
                  inner: WeightPath | None = None, steps: int | None = None, method: str | None = None,
-                 device: Device | None = None,
-                 scale: Callable[[float], float] | None = None):
-        self.block = get_block(block, activation)
-        if scale is not None and not callable(scale):
-            raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
-        self.scale = scale
-        self.limit = outer.limit if isinstance(outer, WeightPath) else None
-        check_limit_paths("fbm" if self.limit == "fbm" else "sde", self.block, outer, inner)
-        self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
-        self.steps = None if steps is None else _checks.positive_int("steps", steps)
-        self.sde_type = "ito" if self.limit == "sde" else "stratonovich"
-        default = "euler" if self.sde_type == "ito" else "heun"
-        self.method = default if method is None else _checks.choice("method", method, ("euler", "heun", "midpoint",
-                                                                                        "reversible_heun"))
+                 device: Device | None = None, scale: Callable[[float], float] | None = None):
+        super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
+                         scale=scale)
+        if self.outer.sde_type not in METHODS:
+            raise ValueError(f"outer must set sde_type to one of {', '.join(map(repr, METHODS))}; "
+                             f"{type(self.outer).__name__} sets {self.outer.sde_type!r}")
+        self.method = METHODS[self.outer.sde_type] if method is None else _checks.choice(
+            "method", method, ("euler", "heun", "midpoint", "reversible_heun"))
+
+    def field(self, t: float | Tensor, h: Tensor, dx: Tensor) -> Tensor:
+        """The diffusion applied to an increment, s(t) dX g(h, W(t)) / sqrt(d), for states h of shape (E, n, d) and
+        one increment dX per state, (E, n, d, d)."""
+        E, n, d = h.shape
+        g = self.block.g(h, self.inner_weights(float(t))).reshape(E * n, d, 1)
+        out = torch.bmm(dx.reshape(E * n, d, d), g).view(E, n, d) / d**0.5
+        return out if self.scale is None else out * float(self.scale(float(t)))
 
     def solve(self, h0: States, ts: Times | None = None, *, steps: int | None = None,
               every: int | None = None) -> Tensor:
@@ -153,7 +150,7 @@ class NeuralSDE:
         if steps is None:
             raise ValueError("steps must be given (NeuralSDE(..., steps=N) or solve(..., steps=N)): the fixed step "
                              "1/N of the solve")
-        E, d, dtype, device = self.outer.ensemble, self.outer.width, self.outer.dtype, self.outer.device
+        E, d, dtype, device = self.ensemble, self.width, self.dtype, self.device
         if ts is None:
             ts = _checks.every_times(steps, 1 if every is None else every, dtype, device)
         elif every is not None:
@@ -165,12 +162,8 @@ class NeuralSDE:
         n = h0.shape[1]
         late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
-        term = _TorchsdeTerm(self.block, self.inner, d, E, n, self.sde_type, self.scale)
         bm = PathBrownian(self.outer, steps, n)
-        ys = torchsde.sdeint(term, h0.reshape(E * n, d), ts, bm=bm, dt=1.0 / steps, method=self.method)
+        ys = torchsde.sdeint(_TorchsdeTerm(self, n), h0.reshape(E * n, d), ts, bm=bm, dt=1.0 / steps,
+                             method=self.method)
         ys = ys.view(len(ts), E, n, d)
         return ys[1:] if late else ys
-
-    def trajectory(self, h0: States, every: int = 1) -> Tensor:
-        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
-        return self.solve(h0, every=every)

@@ -156,8 +156,7 @@ class NetSpec:
             return path.build(self.width, ensemble, seed=substream(seed, stream), dtype=self.dtype,
                               device=device or "cpu")
 
-        return ScaledResNet(depth, self.width, beta=beta, block=self.block,
-                            activation=self.activation,  # type: ignore[arg-type]  # a name since __post_init__
+        return ScaledResNet(depth, self.width, beta=beta, block=self.block, activation=self.activation,
                             outer=draw("outer"), inner=draw("inner") if inner else None, seed=seed,
                             device=device, **options)
 

@@ -1,7 +1,7 @@
 """Writing a study to disk: a tidy CSV, a JSON manifest beside it, and a guard against mixing studies.
 
-A study directory holds ``manifest.json`` with a "params" entry and the "study" (a registered :class:`Kind`)
-and "version" that wrote it. Writing into a directory whose manifest
+A study directory holds ``manifest.json`` with a "params" entry and the "study" and "version" that wrote it
+(:func:`stamp`: a study's kind, :class:`reslimit.studies.protocol.Kind`). Writing into a directory whose manifest
 has other parameters is refused with a ValueError before anything is written. One process at a time
 writes a directory: :func:`writing` holds its ``.lock``.
 """
@@ -14,7 +14,6 @@ import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -28,40 +27,6 @@ LOCK = ".lock"
 
 class Busy(ValueError):
     """A study directory is being written by another process."""
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind of study folder, as :func:`reslimit.load` reads it back.
-
-    Attributes:
-        name: the manifest's "study" (a study's own name: "scaling", "train"...).
-        version: the version of its folder's layout; a manifest of a newer one is refused by load.
-        writer: what writes such a folder (named in errors), e.g. "`reslimit train --out DIR`".
-        table: the CSV of its rows.  manifest: its JSON record.  params: the record's entry of the settings.
-    """
-
-    name: str
-    version: int
-    writer: str
-    table: str = "results.csv"
-    manifest: str = MANIFEST
-    params: str = "params"
-
-
-KINDS: dict[str, Kind] = {}  # name -> Kind, filled by register in each study's module
-
-
-def register(name: str, writer: str, *, version: int = 1, table: str = "results.csv", manifest: str = MANIFEST,
-             params: str = "params") -> Kind:
-    """Declare a kind of study folder (one line in the study's module): what ``reslimit.load`` reads back.
-
-    Its manifests get "study": name and "version" from :func:`write_manifest` (given ``study=name``).
-    """
-    if name in KINDS and KINDS[name] != Kind(name, version, writer, table, manifest, params):
-        raise ValueError(f"a study named {name!r} is registered already ({KINDS[name].writer})")
-    KINDS[name] = Kind(name, version, writer, table, manifest, params)
-    return KINDS[name]
 
 
 @contextmanager
@@ -93,7 +58,7 @@ def writing(out) -> Iterator[Path]:
 
 def versions() -> dict:
     """Versions of Python and of the packages that produce the numbers."""
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for pkg in ("reslimit", "torch", "torchdiffeq", "torchsde", "numpy", "scipy"):
         try:
             out[pkg] = metadata.version(pkg)
@@ -128,16 +93,25 @@ def write_rows(path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def write_manifest(out, params: dict, **entries) -> None:
-    """manifest.json: the parameters, the entries given (results, verdicts) and the package versions.
+def stamp(study) -> dict:
+    """The entries that say which study wrote a manifest: {"study": name, "version": version} of a study's kind (an
+    object with ``name`` and ``version``), {"study": name} of a bare name (a sweep no kind declares), {} of None."""
+    if study is None:
+        return {}
+    if isinstance(study, str):
+        return {"study": study}
+    return {"study": study.name, "version": study.version}
 
-    With ``study=NAME`` (a registered :class:`Kind`) it also says the version of that study's layout.
-    """
-    path = Path(out) / MANIFEST
+
+def write_manifest(out, params: dict, *, study=None, **entries) -> None:
+    """manifest.json: the parameters, the study that wrote it (:func:`stamp` of ``study``), the entries given
+    (results, verdicts) and the package versions."""
+    _write_json(Path(out) / MANIFEST, {"params": params, **stamp(study), **entries, "versions": versions()})
+
+
+def _write_json(path: Path, value: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
-    if entries.get("study") in KINDS:
-        entries = {"study": entries["study"], "version": KINDS[entries["study"]].version} | entries
-    tmp.write_text(json.dumps({"params": params, **entries, "versions": versions()}, indent=2) + "\n")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -164,8 +138,8 @@ def read_manifest(out) -> dict:
 def update_manifest(out, **entries) -> None:
     """Add ``entries`` (results of a finished study: critical betas, verdicts) to manifest.json, keeping the rest."""
     manifest = read_manifest(out)
-    kept = {k: v for k, v in manifest.items() if k not in ("params", "versions")}
-    write_manifest(out, manifest["params"], **(kept | entries))
+    kept = {k: v for k, v in manifest.items() if k != "versions"}
+    _write_json(Path(out) / MANIFEST, kept | entries | {"versions": versions()})
 
 
 def read_rows(path) -> list[dict]:

@@ -33,12 +33,14 @@ from .paths import make_path, path_options
 from .regularity import regularity
 from .resnet import ScaledResNet
 from .specs import PathSpec, recorded, takes_specs
+from .studies.protocol import Kind
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-KIND = store.register("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv")
+KIND = Kind("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv",
+            plot=lambda rows, params: History(rows, params=params).plot())
 OPTIMIZERS = ("sgd", "adam")
 COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
 
@@ -300,7 +302,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)
-        store.write_manifest(folder, params, study=KIND.name, **recorded(params), status="running")
+        store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                             seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress)
@@ -317,7 +319,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
         plots.weights_figure(first["V"], last["V"], path=folder / "weights.png",
                              exponents={k: v for k, v in exponents.items() if v is not None})
         final = history.final
-        store.write_manifest(folder, params, study=KIND.name, **recorded(params),
+        store.write_manifest(folder, params, study=KIND, **recorded(params),
                              status="diverged" if history.diverged else "complete",
                              epochs_done=final["epoch"], test_loss=final["test_loss"],
                              test_accuracy=final["test_accuracy"],

@@ -102,8 +102,10 @@ from .._rng import normal, substream
 from ..blocks import get_activation, get_block
 from ..paths import IID, Smooth
 from ..resnet import ScaledResNet, diverged
+from .protocol import Kind
 
-KIND = store.register("bounds", "`reslimit bounds --out DIR` (reslimit.studies.bounds.bounds)")
+KIND = Kind("bounds", "`reslimit bounds --out DIR` (reslimit.studies.bounds.bounds)",
+            plot=lambda rows, params: figure(rows))  # one panel per check
 COLUMNS = ("check", "source", "quantity", "measured", "se", "lower", "upper", "passed", "verdict", "rule",
            "block", "activation", "init", "beta", "depth", "width", "samples", "delta", "seed", "seconds")
 Z = 4.0  # standard errors of tolerance for Monte-Carlo means and frequencies
@@ -971,7 +973,7 @@ def bounds(out, *, quick=True, seed=0, progress=True, device="cpu") -> BoundsRes
         store.write_rows(out / "results.csv", rows)
         result = BoundsResult(rows, params)
         result.plot(out / "bounds.png")
-        store.write_manifest(out, params, study=KIND.name, engine="torch", passed=result.passed, n_checks=len(rows),
+        store.write_manifest(out, params, study=KIND, engine="torch", passed=result.passed, n_checks=len(rows),
                              failed=[f"{r['check']} beta={r['beta']} L={r['depth']}" for r in rows if not r["passed"]])
     return result
 

@@ -32,13 +32,15 @@ from ..limits import Limit, get_limit
 from ..paths import Smooth
 from ..rates import FLOAT_FLOOR, Rate, fit_rate
 from ..specs import takes_specs
+from .protocol import Kind
 from .sweep import Study, check_executor, finishing, run_study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 HURST = 0.8  # the Hurst index of limit fbm when none is given
-KIND = store.register("converge", "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))")
+KIND = Kind("converge", "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))",
+            plot=lambda rows, params: Convergence.from_rows(params, rows).plot())
 
 
 @dataclass
@@ -91,7 +93,7 @@ class Convergence:
             store.prepare(out, self.params)
             store.write_rows(out / "results.csv", self.rows())
             self.plot(out / "convergence.png")
-            store.write_manifest(out, self.params, study=KIND.name, **self.summary())
+            store.write_manifest(out, self.params, study=KIND, **self.summary())
 
     def plot(self, path: Folder | None = None) -> Figure:
         """Path and gradient errors against L beside the theory's slope: :func:`reslimit.plots.convergence_figure`
@@ -120,12 +122,12 @@ class Convergence:
         """
         from ..results import load
 
-        frame = load(out)
-        if frame.attrs["study"] != "converge":
-            raise ValueError(f"{str(out)!r} holds a {frame.attrs['study']} study, not a converge one (written by "
+        result = load(out)
+        if result.kind is not KIND:
+            raise ValueError(f"{str(out)!r} holds a {result.study} study, not a converge one (written by "
                              f"{KIND.writer}); read it with reslimit.load")
         table = repr(str(Path(out) / "results.csv"))
-        return cls.from_rows(frame.attrs["params"], frame.to_dict("records"), where=table)
+        return cls.from_rows(result.params, result.rows(), where=table)
 
     @classmethod
     def from_rows(cls, params: dict, rows, where: str = "rows") -> Convergence:

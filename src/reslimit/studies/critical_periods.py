@@ -33,6 +33,11 @@ from .. import _checks
 from ..data import Dataset, get_data
 from ..resnet import ScaledResNet
 from ..train import train
+from .protocol import Kind
+
+KIND = Kind("critical_periods", "reslimit.studies.critical_periods.KIND.save(DIR, result.rows, result.params)",
+            plot=lambda rows, params: CriticalPeriods(rows, params).plot(),
+            summary=lambda rows, params: {"costs": CriticalPeriods(rows, params).summary()})
 
 
 def blur(data: Dataset, factor: int = 2) -> Dataset:

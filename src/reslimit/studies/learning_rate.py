@@ -41,10 +41,12 @@ from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
 from ..train import train
+from .protocol import Kind
 from .scaling import DTYPES
 from .sweep import Study, check_executor, finishing, run_study
 
-KIND = store.register("learning_rate", "reslimit.studies.learning_rate.learning_rate(DIR) (the learning_rate claim)")
+KIND = Kind("learning_rate", "reslimit.studies.learning_rate.learning_rate(DIR) (the learning_rate claim)",
+            plot=lambda rows, params: LearningRateResult(rows, params).plot())
 MAX_STEPS = 64  # grid points the search may move from lr_start, each way (r^64 = 2^32 at r = 2^(1/2))
 
 

@@ -26,10 +26,12 @@ from .. import _checks, store
 from ..blocks import get_block
 from ..specs import takes_specs
 from . import scaling
+from .protocol import Kind
 from .scaling import critical_betas, medians
 from .sweep import Study, check_executor, finishing, run_study
 
-KIND = store.register("phase", "`reslimit phase --out DIR` (reslimit.studies.phase.phase)")
+KIND = Kind("phase", "`reslimit phase --out DIR` (reslimit.studies.phase.phase)",
+            plot=lambda rows, params: PhaseResult(rows, params).plot())
 MAX_RESOLUTION = 2**16
 # The grids of ``reslimit phase`` by default (Figure 7 of the paper): H = 0.1:0.9:9, beta = 0:1.3:27, as
 # reslimit.studies.grid.parse_grid reads them.

@@ -50,8 +50,10 @@ import torch
 from .. import _checks, _memory, init, store
 from .._rng import normal, substream
 from ..paths import IID
+from .protocol import Kind
 
-KIND = store.register("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)")
+KIND = Kind("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)",
+            plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params))
 NETWORKS = ("mlp", "resnet")
 ACTIVATIONS = ("tanh", "relu", "leaky_relu:0.2", "sigmoid")
 INITS = ("standard", "glorot", "he")
@@ -162,9 +164,23 @@ class Propagation:
     def plot(self, out=None):
         """Per-layer std of the activations and rms of the gradients against depth, theory dashed:
         :func:`reslimit.plots.propagation_figure`; saved in ``out`` as propagation.png and .pdf when given."""
-        from ..plots import propagation_figure
+        return figure(self.rows(), self.params, out)
 
-        return propagation_figure(self.rows(), self.params, out)
+
+def figure(rows: list[dict], params: dict, out=None):
+    """:func:`reslimit.plots.propagation_figure` of the tidy rows (:meth:`Propagation.rows`, or a folder's)."""
+    from ..plots import propagation_figure
+
+    return propagation_figure(rows, params, out)
+
+
+def summary(rows: list[dict], params: dict) -> dict:
+    """Per "network activation init": the std of the activations at the last layer and the rms gradient at the
+    input, each beside the mean field's (what ``reslimit propagation`` prints)."""
+    depth = params["depth"]
+    return {f"{last['network']} {last['activation']} {last['init']}": {
+        "act_std": last["act_std"], "act_std_theory": last["act_std_theory"], "grad_rms": first["grad_rms"],
+        "grad_rms_theory": first["grad_rms_theory"]} for first, last in zip(rows[::depth + 1], rows[depth::depth + 1])}
 
 
 def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, inits=INITS, networks=NETWORKS,
@@ -237,7 +253,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     if out is not None:
         with store.writing(out) as folder:
             store.write_rows(folder / "results.csv", result.rows())
-            store.write_manifest(folder, params, study=KIND.name, figure="propagation.png")
+            store.write_manifest(folder, params, study=KIND, figure="propagation.png")
             result.plot(folder)
     return result
 

@@ -24,9 +24,11 @@ from ..paths import PATHS, make_path, path_options
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
 from ..specs import takes_specs
+from .protocol import Kind
 from .sweep import Study, check_executor, finishing, run_study
 
-KIND = store.register("scaling", "`reslimit scaling --out DIR` (reslimit.studies.scaling.scaling)")
+KIND = Kind("scaling", "`reslimit scaling --out DIR` (reslimit.studies.scaling.scaling)",
+            plot=lambda rows, params: ScalingResult(rows, params).plot()[0])
 INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).

@@ -27,9 +27,10 @@ diffusion, so the constant c of std = sqrt(2) is about twice that of the package
 sqrt(1/d)): the study measures both and their ratio. A control: the N(0, 2/d) network against the SDE with
 diffusion sqrt(1/d) (the same B) does not converge (its error stays of order 1: slope > -0.2).
 
-The reference solves (3.5) with torchsde's Euler-Maruyama on a grid ``reference_factor`` times finer than
-the largest depth; its own error, of order (factor L_max)^(-1/2), is a factor sqrt(factor) below the
-network's at L_max.
+The reference solves (3.5) with the sde limit's reference solve (:func:`reslimit.compare.solve_reference`:
+torchsde's Euler-Maruyama) on a grid ``reference_factor`` times finer than the largest depth; its own error, of
+order (factor L_max)^(-1/2), is a factor sqrt(factor) below the network's at L_max. The errors per depth are
+:func:`reslimit.compare.depth_errors`.
 """
 
 from __future__ import annotations
@@ -42,36 +43,24 @@ import torch
 
 from .. import _checks, compare, store
 from .._rng import normal, substream
+from ..blocks import get_block
 from ..limits import LIMITS
 from ..paths import Brownian
 from ..rates import fit_rate
 from ..resnet import ScaledResNet
-from ..sde import NeuralSDE
+from .protocol import Kind
 
-KIND = store.register("sde_scaling", "reslimit.studies.sde_scaling (the sde_scaling claim)")
+KIND = Kind("sde_scaling", "reslimit.studies.sde_scaling (the sde_scaling claim)",
+            plot=lambda rows, params: from_rows(rows, params).plot())
 STD = math.sqrt(2.0)  # (3.4)-(3.5): weights N(0, 2/d), diffusion sqrt(2/d)
 RATE = -0.5
 TOLERANCE = LIMITS["sde"].tolerance  # 0.07
 CONTROL_SLOPE = -0.2  # a slope above this: not converging
 
 
-def path_errors(depths, reference: torch.Tensor, path, h0, activation) -> np.ndarray:
-    """max_k ||H_{k/L} - h_k|| per depth and sample, (len(depths), E): the network on ``path`` against
-    ``reference`` (H on the grid k/L_max, shape (L_max + 1, E, n, d))."""
-    out = []
-    with torch.no_grad():
-        for L in depths:
-            net = ScaledResNet(L, path.width, beta=0.5, block="res1", activation=activation, outer=path)
-            h = net.trajectory(h0)  # (L + 1, E, n, d)
-            out.append(compare.path_errors(reference, h).amax(dim=(0, 2)).cpu().numpy())
-    return np.array(out)
-
-
-def reference_solve(path, h0, activation, steps: int, every: int) -> torch.Tensor:
-    """H of the neural SDE dH = dX_t sigma(H) / sqrt(d) on ``path`` (X = std B), Euler-Maruyama with ``steps``
-    steps, at the times k * every / steps."""
-    with torch.no_grad():
-        return NeuralSDE("res1", activation, outer=path, steps=steps).trajectory(h0, every=every)
+def network(path: Brownian, activation: str):
+    """L -> the (3.4) network of depth L on ``path``: res-1, alpha_L = L^-1/2, weights V_k = path.weights(L)[k]."""
+    return lambda L: ScaledResNet(L, path.width, beta=0.5, block="res1", activation=activation, outer=path)
 
 
 @dataclass
@@ -112,6 +101,13 @@ class SDEScalingResult:
         return sde_scaling_figure(self, path)
 
 
+def from_rows(rows: list[dict], params: dict) -> SDEScalingResult:
+    """The result of the rows :func:`sde_scaling` writes (one per depth x sample, depth-major) and its params."""
+    depths = np.array(params["depths"])
+    return SDEScalingResult(params, depths, {k: np.array([r[k] for r in rows]).reshape(len(depths), -1)
+                                             for k in ("matched", "unit", "mismatched")})
+
+
 def sde_scaling(out=None, *, depths=(16, 32, 64, 128, 256), width=8, samples=32, activation="tanh",
                 reference_factor=64, seed=0) -> SDEScalingResult:
     """The (3.4) network against the (3.5) SDE on the same Brownian path, over ``depths``; see the module docstring.
@@ -132,10 +128,11 @@ def sde_scaling(out=None, *, depths=(16, 32, 64, 128, 256), width=8, samples=32,
     lmax = depths[-1]
     h0 = normal((samples, 1, width), seed, "inputs")
     paths = {std: Brownian(width, samples, std=std, seed=substream(seed, "outer")) for std in (STD, 1.0)}
-    refs = {std: reference_solve(p, h0, activation, factor * lmax, factor) for std, p in paths.items()}
-    errors = {"matched": path_errors(depths, refs[STD], paths[STD], h0, activation),
-              "unit": path_errors(depths, refs[1.0], paths[1.0], h0, activation),
-              "mismatched": path_errors(depths, refs[1.0], paths[STD], h0, activation)}
+    blk = get_block("res1", activation)
+    with torch.no_grad():  # H of dH = dX_t sigma(H) / sqrt(d) on each path (X = std B), at the times k / L_max
+        refs = {std: compare.solve_reference(LIMITS["sde"], blk, p, None, h0, lmax, factor) for std, p in paths.items()}
+    errors = {name: compare.depth_errors(refs[ref], h0, depths, network(paths[net], activation))[..., 0]
+              for name, ref, net in (("matched", STD, STD), ("unit", 1.0, 1.0), ("mismatched", 1.0, STD))}
     result = SDEScalingResult(params, np.array(depths), errors)
     if out is not None:
         with store.writing(out) as folder:
@@ -143,7 +140,7 @@ def sde_scaling(out=None, *, depths=(16, 32, 64, 128, 256), width=8, samples=32,
             store.write_rows(folder / "results.csv", [
                 {"depth": L, "sample": m, **{k: float(e[i, m]) for k, e in errors.items()}}
                 for i, L in enumerate(depths) for m in range(samples)])
-            store.write_manifest(folder, params, study=KIND.name, passed=result.passed,
+            store.write_manifest(folder, params, study=KIND, passed=result.passed,
                                  constant_ratio=result.constant_ratio,
                                  rates={k: [r.slope, r.ci_low, r.ci_high] for k, r in result.rates.items()})
             result.plot(folder / "sde_scaling.png")

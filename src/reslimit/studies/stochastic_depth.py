@@ -56,13 +56,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from .. import _checks
 from .._rng import normal, substream
 from ..blocks import get_block
-from ..compare import path_errors
+from ..compare import depth_errors, solve_reference
 from ..limits import get_limit
 from ..paths import Smooth
 from ..rates import fit_rate
@@ -146,30 +145,27 @@ def limit_errors(limit: str, *, depths: Sequence[int], width: int, samples: int,
     (eval, train) slopes of :data:`RATES`}.
     """
     block, activation, factor = SETTINGS[_checks.choice("limit", limit, tuple(SETTINGS))]
-    record = get_limit(limit)
+    record, blk = get_limit(limit), get_block(block, activation)
     depths = sorted(depths)
     top = depths[-1]
     if any(top % L for L in depths):
         raise ValueError(f"depths must each divide the largest depth {top}; got {depths}")
     outer = record.make_path(width, samples, seed=substream(seed, "outer"), dtype=torch.float64)
-    inner = Smooth(width, samples, seed=substream(seed, "inner")) if get_block(block, activation).inner else None
-    beta = outer.natural_beta
+    inner = Smooth(width, samples, seed=substream(seed, "inner")) if blk.inner else None
     p = LinearSurvival(p_L)
     h0 = normal((samples, 1, width), seed, "inputs")
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
-    ref = record.solver(block, activation, outer=outer, inner=inner, method=record.method, steps=top * factor,
-                        scale=p)
     with torch.no_grad():
-        H = ref.solve(h0, torch.arange(top + 1, dtype=h0.dtype) / top)
-    errors = {"eval": np.empty((len(depths), samples)), "train": np.empty((len(depths), samples))}
-    for i, L in enumerate(depths):
-        net = ScaledResNet(L, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
-                           stream=True, survival=p, seed=seed)
-        for mode in ("eval", "train"):
-            net.train(mode == "train")
-            with torch.no_grad():
-                h = net.trajectory(h0)
-            errors[mode][i] = path_errors(H, h)[..., 0].max(0).values.numpy()
+        H = solve_reference(record, blk, outer, inner, h0, top, factor, scale=p)
+
+    def network(mode: str):
+        def build(L: int) -> ScaledResNet:
+            net = ScaledResNet(L, width, beta=outer.natural_beta, block=block, activation=activation, outer=outer,
+                               inner=inner, stream=True, survival=p, seed=seed)
+            return net.train(mode == "train")
+        return build
+
+    errors = {mode: depth_errors(H, h0, depths, network(mode))[..., 0] for mode in ("eval", "train")}
     return {"depths": depths, "eval": errors["eval"], "train": errors["train"],
             "eval_rate": fit_rate(depths, errors["eval"]), "train_rate": fit_rate(depths, errors["train"]),
             "theory": RATES[limit]}

@@ -2,8 +2,9 @@
 each point's rows on disk as soon as it finishes, so that an interrupted sweep resumes where it stopped.
 
 A study directory DIR holds
-- ``manifest.json``: the params, the study's name, its grid, the engine that computes the rows ("compiled"
-  kernel or "torch" loop), the package versions and whether it is complete (see store.py);
+- ``manifest.json``: the params, the study's name and version (``store.stamp`` of its declared kind), its grid,
+  the engine that computes the rows ("compiled" kernel or "torch" loop), the package versions and whether it is
+  complete (see store.py);
 - ``results.csv``: the rows, a ``point`` column first (the point's index in the grid), in the order the
   points finished;
 - ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ..., "study": ...}`` per finished
@@ -45,9 +46,9 @@ from tqdm.auto import tqdm
 from .. import store
 from .._checks import positive_int
 from ..specs import recorded
+from .protocol import KINDS, LEDGER
 
 RESULTS = "results.csv"
-LEDGER = "points.jsonl"
 MAX_WORKERS_PER_CORE = 4  # a pool larger than this only adds processes that wait
 ENGINES = {"compiled": "the compiled kernel", "torch": "the torch loop (RESLIMIT_NATIVE=0 or no C compiler)"}
 
@@ -136,9 +137,10 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
         store.prepare(out, study.params)
         key = _key(study, grid)
         kept = _kept_entries(out, study, grid, key)
-        claim = {**kept, "study": study.name, **recorded(study.params), "points": len(grid), "grid": grid,
-                 "engine": study.engine, "results": RESULTS, "ledger": LEDGER}
-        store.write_manifest(out, study.params, **claim, complete=False)
+        kind = KINDS.get(study.name, study.name)  # the study's declared kind stamps its version too
+        claim = {**kept, **recorded(study.params), "points": len(grid), "grid": grid, "engine": study.engine,
+                 "results": RESULTS, "ledger": LEDGER}
+        store.write_manifest(out, study.params, study=kind, **claim, complete=False)
         results = _Results(out, len(grid), key)
         todo = [i for i in range(len(grid)) if i not in results.done]
         try:
@@ -151,7 +153,7 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
                     bar.update()
         except KeyboardInterrupt as err:  # every finished point was fsync'd by results.add
             raise Interrupted(len(results.done), len(grid), out) from err
-        store.write_manifest(out, study.params, **claim, complete=True)
+        store.write_manifest(out, study.params, study=kind, **claim, complete=True)
         rows = store.read_rows(out / RESULTS) if results.header else []
     return sorted(rows, key=lambda row: row["point"])
 
@@ -222,7 +224,7 @@ def _kept_entries(out: Path, study: Study, grid: list, key: str) -> dict:
         raise ValueError(f"out {str(out)!r} was computed with {ENGINES.get(was[0], 'an unrecorded engine')} on "
                          f"torch {was[1]}; this run would use {ENGINES[now[0]]} on torch {now[1]}: its rows would "
                          f"differ by rounding. Rerun with the same engine and torch, or choose another directory")
-    return {k: v for k, v in old.items() if k not in ("params", "versions", "complete")}
+    return {k: v for k, v in old.items() if k not in ("params", "versions", "complete", "study", "version")}
 
 
 def _check_orphans(out: Path, key: str) -> None:

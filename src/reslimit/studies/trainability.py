@@ -28,10 +28,12 @@ from ..resnet import ScaledResNet
 from ..specs import takes_specs
 from ..train import train
 from . import scaling
+from .protocol import Kind
 from .sweep import Study, check_executor, finishing, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
-KIND = store.register("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)")
+KIND = Kind("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)",
+            plot=lambda rows, params: TrainabilityResult(rows, params).plot())
 HURSTS = (0.2, 0.4, 0.6, 0.8)
 BETAS = tuple(np.linspace(0.0, 1.0, 9).tolist())
 LRS = (0.01, 0.1, 1.0)

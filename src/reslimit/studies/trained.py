@@ -174,10 +174,10 @@ def ode_study(out: Path, *, depths, width: int, epochs: int, samples: int, facto
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
         with torch.no_grad():
             h = net.trajectory(x)[:, 0]  # (L + 1, M, d)
-            ode = NeuralODE("res3", "relu", outer=interpolated(last["V"]), inner=interpolated(last["W"]),
-                            method="rk4", steps=factor * L)
+            ode = NeuralODE(block="res3", activation="relu", outer=interpolated(last["V"]),
+                            inner=interpolated(last["W"]), method="rk4", steps=factor * L)
             H = _one_thread(ode.solve, net.embed(x), torch.arange(L + 1, dtype=torch.float64) / L)[:, 0]
-        errors.append(compare.path_errors(H, h).amax(0).numpy())
+        errors.append(compare.path_error(H, h).numpy())
         changes.append(interpolate(last["V"] - first["V"], grid))
         lipschitz = {k: float(L * (w[1:] - w[:-1]).flatten(1).norm(dim=1).max() * w.shape[-1] ** 0.5)
                      for k, w in last.items()}

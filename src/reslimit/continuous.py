@@ -1,0 +1,91 @@
+"""The base of the continuous limits: one module, one convention, as for the network.
+
+    ode   dH/dt = s(t) V(t) g(H, W(t)),             V(t) = X(t) / sqrt(d)     (:class:`reslimit.ode.NeuralODE`)
+    sde   dH_t = s(t) dX_t g(H_t, W(t)) / sqrt(d),  X Brownian or fBm         (:class:`reslimit.sde.NeuralSDE`)
+
+for t in [0, 1], H_0 = h_0, X the ``outer`` path, W(t) = X_inner(t) / sqrt(d) the ``inner`` one (res-2, res-3), g
+the block's map and s = 1 without ``scale``. A limit takes the keywords of :class:`reslimit.ScaledResNet`, with
+its defaults (block "res1", activation None: the block's ``default_activation``), and answers the same
+``solve(h0, ts)``: H at the times ts, shape (len(ts), E, n, d); calling it is solving it. Each subclass names
+its vector field ``field`` and the limits (keys of :data:`reslimit.limits.LIMITS`) it solves, ``limits``: the
+``limit`` of the outer paths it takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from . import _checks
+from ._types import ActivationSpec, Device, States, Times
+from .blocks import get_block
+from .paths import WeightPath, check_limit_paths
+
+Tensor = torch.Tensor
+
+
+class ContinuousLimit(nn.Module):
+    """A continuous-depth limit of a scaled ResNet on weight paths (see the module's docstring).
+
+    Args:
+        block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (outer and inner are
+            required to drive a limit: ``outer`` a path of one of ``limits``, ``inner`` a smooth one for res-2 and
+            res-3); ``net.to(device)`` moves the paths too.
+        steps: N, a fixed step 1/N and the grid k/N of :meth:`trajectory`; None where the solver chooses.
+        scale: a function t -> s(t) multiplying the right-hand side; None: s = 1.
+    """
+
+    limits: ClassVar[tuple[str, ...]] = ()
+    _where: Tensor  # a buffer: the module's device and dtype
+
+    def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
+                 inner: WeightPath | None = None, steps: int | None = None, device: Device | None = None,
+                 scale: Callable[[float], float] | None = None):
+        super().__init__()
+        self.block = get_block(block, activation)
+        drives = getattr(outer, "limit", None)  # a path of another limit is refused for the first of ours
+        check_limit_paths(drives if drives in self.limits else self.limits[0], self.block, outer, inner)
+        self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
+        self.steps = None if steps is None else _checks.positive_int("steps", steps)
+        if scale is not None and not callable(scale):
+            raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
+        self.scale = scale
+        self.register_buffer("_where", torch.empty(0, dtype=self.outer.dtype, device=self.outer.device),
+                             persistent=False)
+
+    width = property(lambda self: self.outer.width)
+    ensemble = property(lambda self: self.outer.ensemble)
+    dtype = property(lambda self: self.outer.dtype)
+    device = property(lambda self: self.outer.device)
+
+    def _apply(self, fn, *args, **kwargs):
+        """nn.Module's move or cast (.to, .cuda, .double...), applied to the paths too."""
+        super()._apply(fn, *args, **kwargs)
+        self.outer = self.outer.to(self._where.device, self._where.dtype)
+        self.inner = None if self.inner is None else self.inner.to(self._where.device, self._where.dtype)
+        return self
+
+    def extra_repr(self) -> str:
+        return f"block={self.block!r}, outer={self.outer!r}, inner={self.inner!r}, steps={self.steps}"
+
+    def inner_weights(self, t: float) -> Tensor | None:
+        """W(t) = X_inner(t) / sqrt(d), shape (E, d, d); None without inner weights (res-1)."""
+        return None if self.inner is None else self.inner.evaluate(t) / self.inner.width**0.5
+
+    def forward(self, h0: States, ts: Times) -> Tensor:
+        """:meth:`solve`: ``limit(h0, ts)`` is ``limit.solve(h0, ts)``."""
+        return self.solve(h0, ts)
+
+    def solve(self, h0: States, ts: Times) -> Tensor:
+        """H at the times ``ts`` from H(0) = ``h0``: shape (len(ts), E, n, d), as ``ScaledResNet.solve``."""
+        raise NotImplementedError
+
+    def trajectory(self, h0: States, every: int = 1) -> Tensor:
+        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
+        if self.steps is None:
+            raise ValueError(f"steps must be given ({type(self).__name__}(..., steps=N)) for a trajectory on the "
+                             "grid k/N")
+        return self.solve(h0, _checks.every_times(self.steps, every, self.dtype, self.device))
