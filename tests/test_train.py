@@ -146,3 +146,27 @@ def test_run_refuses_a_path_option_its_init_does_not_take(tmp_path):
     with pytest.raises(ValueError, match="hurst is not an option of path 'iid', which takes dist; got hurst=0.7"):
         run(tmp_path / "t", data="synthetic", init="iid", hurst=0.7, depth=4, width=4, epochs=1, progress=False)
     assert not (tmp_path / "t").exists()
+
+
+class _Planted:
+    """An object whose unpickling would run code: it writes a file named in its state."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_planted_checkpoint_is_not_unpickled(tmp_path):
+    """checkpoint.pt is read with weights_only=True: a file whose unpickling would run code is refused, not run."""
+    import torch
+
+    from reslimit.train import run
+
+    out = tmp_path / "t"
+    out.mkdir()
+    torch.save({"params": _Planted(tmp_path / "ran")}, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match="checkpoint .* is unreadable"):
+        run(out, data="synthetic", depth=4, width=4, epochs=1, progress=False)
+    assert not (tmp_path / "ran").exists()

@@ -248,7 +248,7 @@ def _save(path: Path, net, opt, history: History) -> None:
 def _resume(path: Path, net, opt, params: dict) -> History:
     """The history of the checkpoint ``path``, its weights and optimizer state loaded into ``net`` and ``opt``."""
     try:
-        state = torch.load(path, map_location=net.device, weights_only=False)
+        state = torch.load(path, map_location=net.device, weights_only=True)  # no unpickling of a planted file
         saved = state["params"]
     except Exception as err:  # a file that is not one of our checkpoints, whatever torch.load raises
         raise ValueError(f"checkpoint {str(path)!r} is unreadable ({type(err).__name__}); delete it to start "
