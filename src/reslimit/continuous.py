@@ -17,17 +17,17 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import torch
-from torch import nn
 
 from . import _checks
 from ._types import ActivationSpec, Device, States, Times
 from .blocks import get_block
 from .paths import WeightPath, check_limit_paths
+from .paths.base import OnPaths
 
 Tensor = torch.Tensor
 
 
-class ContinuousLimit(nn.Module):
+class ContinuousLimit(OnPaths):
     """A continuous-depth limit of a scaled ResNet on weight paths (see the module's docstring).
 
     Args:
@@ -53,20 +53,9 @@ class ContinuousLimit(nn.Module):
         if scale is not None and not callable(scale):
             raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
         self.scale = scale
-        self.register_buffer("_where", torch.empty(0, dtype=self.outer.dtype, device=self.outer.device),
-                             persistent=False)
+        self._track_paths()
 
     width = property(lambda self: self.outer.width)
-    ensemble = property(lambda self: self.outer.ensemble)
-    dtype = property(lambda self: self.outer.dtype)
-    device = property(lambda self: self.outer.device)
-
-    def _apply(self, fn, *args, **kwargs):
-        """nn.Module's move or cast (.to, .cuda, .double...), applied to the paths too."""
-        super()._apply(fn, *args, **kwargs)
-        self.outer = self.outer.to(self._where.device, self._where.dtype)
-        self.inner = None if self.inner is None else self.inner.to(self._where.device, self._where.dtype)
-        return self
 
     def extra_repr(self) -> str:
         return f"block={self.block!r}, outer={self.outer!r}, inner={self.inner!r}, steps={self.steps}"

@@ -22,6 +22,7 @@ from ._rng import KeyedNormal, mix, substream
 from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
 from .paths import IID, WeightPath
+from .paths.base import OnPaths
 
 Tensor = torch.Tensor
 _CHUNK_BYTES = 64 * 2**20  # weights drawn per chunk when streaming
@@ -33,7 +34,7 @@ def diverged(h: Tensor) -> Tensor:
     return ~torch.isfinite(h).all(-1)
 
 
-class ScaledResNet(nn.Module):
+class ScaledResNet(OnPaths):
     """A scaled ResNet h_{k+1} = h_k + L^-beta V_{k+1} g(h_k, W_{k+1}) on weights read from paths.
 
     Args:
@@ -133,19 +134,7 @@ class ScaledResNet(nn.Module):
         self.A = _linear("input_dim", input_dim, self.width, substream(seed, "input_layer"), draw, scheme=scheme)
         self.B = _linear("output_dim", output_dim, self.width, substream(seed, "output_layer"), draw, out=True,
                          scheme=scheme)
-        # where the module lives: .to(), .cuda(), .double()... move it, and _apply moves the paths after it
-        self.register_buffer("_where", torch.empty(0, dtype=self.dtype, device=self.outer.device), persistent=False)
-
-    ensemble = property(lambda self: self.outer.ensemble)
-    dtype = property(lambda self: self.outer.dtype)
-    device = property(lambda self: self.outer.device)
-
-    def _apply(self, fn, *args, **kwargs):
-        """nn.Module's move or cast of the tensors (.to, .cuda, .cpu, .double...), and of the paths with them."""
-        super()._apply(fn, *args, **kwargs)
-        self.outer = self.outer.to(self._where.device, self._where.dtype)
-        self.inner = None if self.inner is None else self.inner.to(self._where.device, self._where.dtype)
-        return self
+        self._track_paths()  # .to(), .cuda(), .double()... move the paths with the module
 
     def extra_repr(self) -> str:
         masks = "" if self.survival is None else f", survival={self.survival!r}"

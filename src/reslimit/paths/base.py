@@ -23,6 +23,7 @@ from typing import ClassVar, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from .. import _checks, _memory
 from .._rng import KeyedNormal
@@ -178,3 +179,28 @@ class WeightPath(ABC):
     def _values(self, times: np.ndarray) -> torch.Tensor:
         """X at each of ``times`` (1-D float64 array): shape (len(times), E, d, d)."""
         raise ValueError(f"{type(self).__name__} weights have no continuous path to evaluate")
+
+
+class OnPaths(nn.Module):
+    """An nn.Module driven by the weight paths ``outer`` (and ``inner``, or None): ``.to``, ``.cuda``, ``.double``...
+    move and cast the paths with the module's tensors. A subclass sets both, then calls :meth:`_track_paths`."""
+
+    outer: WeightPath
+    inner: WeightPath | None
+    _where: torch.Tensor
+
+    def _track_paths(self) -> None:
+        """Register the empty buffer that tells where the module lives (moved by nn.Module, read by _apply)."""
+        self.register_buffer("_where", torch.empty(0, dtype=self.outer.dtype, device=self.outer.device),
+                             persistent=False)
+
+    ensemble = property(lambda self: self.outer.ensemble)
+    dtype = property(lambda self: self.outer.dtype)
+    device = property(lambda self: self.outer.device)
+
+    def _apply(self, fn, *args, **kwargs):
+        """nn.Module's move or cast of the tensors (.to, .cuda, .cpu, .double...), and of the paths with them."""
+        super()._apply(fn, *args, **kwargs)
+        self.outer = self.outer.to(self._where.device, self._where.dtype)
+        self.inner = None if self.inner is None else self.inner.to(self._where.device, self._where.dtype)
+        return self
