@@ -101,6 +101,15 @@ def test_each_folder_loads_as_its_study(written, study):
     assert isinstance(result.plot(), Figure)
 
 
+def test_manifests_record_the_specs_of_their_network(written):
+    manifest = json.loads((written["scaling"] / "manifest.json").read_text())
+    assert manifest["net"] == {"block": "res3", "activation": "relu", "width": 3, "depth": None, "beta": None,
+                               "dtype": "float32"}
+    assert manifest["path"]["kind"] == "iid"
+    train = json.loads((written["train"] / "manifest.json").read_text())
+    assert train["net"]["depth"] == 4 and train["net"]["block"] == "res1"
+
+
 def test_summaries_say_what_the_study_found(written):
     scaling = reslimit.load(written["scaling"])
     assert set(scaling.summary()) == {"critical_beta", "critical_beta_grad", "critical_beta_theory"}
