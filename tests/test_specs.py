@@ -26,6 +26,33 @@ def test_a_built_net_is_the_seeded_scaled_resnet(block):
     assert torch.equal(built(h0), direct(h0))
 
 
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+def test_paths_are_the_paths_a_built_net_runs_on(block):
+    """NetSpec.paths draws (outer, inner) as build does: the same weights at any depth, inner only where the block
+    has inner weights."""
+    spec = NetSpec(block=block, width=4, depth=8, beta=1.0)
+    path = PathSpec(kind="fbm", hurst=0.7, resolution=64)
+    outer, inner = spec.paths(path, seed=5, ensemble=2)
+    net = spec.build(path=path, seed=5, ensemble=2)
+    assert torch.equal(outer.weights(8), net.V)
+    assert (inner is None) == (not BLOCKS[block].inner)
+    if inner is not None:
+        assert torch.equal(inner.weights(8), net.W)
+
+
+def test_a_path_class_that_sets_a_name_is_registered():
+    from reslimit.paths import IID, make_path
+
+    try:
+        Named = type("Named", (IID,), {"name": "named_iid"})
+        Unnamed = type("Unnamed", (IID,), {})
+        assert PATHS["named_iid"] is Named and Unnamed not in PATHS.values()
+        assert isinstance(make_path("named_iid", 3), Named)
+    finally:
+        PATHS.pop("named_iid", None)
+    assert list(PATHS)[:4] == ["iid", "brownian", "smooth", "fbm"]
+
+
 def test_activation_none_is_the_blocks_default_and_is_stored_resolved():
     assert NetSpec(block="res1").activation == BLOCKS["res1"].default_activation
     assert NetSpec(block="res3").activation == "relu"

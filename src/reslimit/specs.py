@@ -146,19 +146,26 @@ class NetSpec:
         path is seeded ``substream(seed, "outer")`` and the inner one ``substream(seed, "inner")``, as in
         ``ScaledResNet(seed=seed)``.
         """
-        path = PathSpec() if path is None else _spec("path", path, PathSpec)
         depth = _one("depth", self.depth, depth)
         beta = _one("beta", self.beta, beta)
+        outer, inner = self.paths(path, seed=seed, ensemble=ensemble, device=device)
+        return ScaledResNet(depth, self.width, beta=beta, block=self.block, activation=self.activation,
+                            outer=outer, inner=inner, seed=seed, device=device, **options)
+
+    def paths(self, path: PathSpec | None = None, *, seed: int = 0, ensemble: int = 1,
+              device: Device | None = None) -> tuple[WeightPath, WeightPath | None]:
+        """(outer, inner or None): the network's weight paths of ``path`` (default: i.i.d. Gaussian), of its width
+        and dtype, seeded ``substream(seed, "outer")`` and ``substream(seed, "inner")``; inner only for a block
+        with inner weights. :meth:`build` puts a network on them; a study that trains many networks on one pair
+        of paths draws them once here."""
+        path = PathSpec() if path is None else _spec("path", path, PathSpec)
         seed = _checks.seed("seed", seed)
-        inner = get_block(self.block, self.activation).inner
 
         def draw(stream):
             return path.build(self.width, ensemble, seed=substream(seed, stream), dtype=self.dtype,
                               device=device or "cpu")
 
-        return ScaledResNet(depth, self.width, beta=beta, block=self.block, activation=self.activation,
-                            outer=draw("outer"), inner=draw("inner") if inner else None, seed=seed,
-                            device=device, **options)
+        return draw("outer"), draw("inner") if get_block(self.block, self.activation).inner else None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-able data (every field, the activation resolved); :meth:`from_dict` reads it back."""

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
-from .base import WeightPath
-from .brownian import Brownian
-from .fbm import FractionalBrownian
+from .base import PATHS, WeightPath
+
+# The order of these imports is the order of PATHS (iid, brownian, smooth, fbm, then the others discovered).
+# isort: off
 from .iid import IID
+from .brownian import Brownian
 from .smooth import FunctionPath, Smooth
+from .fbm import FractionalBrownian
+# isort: on
 
-PATHS: dict[str, type[WeightPath]] = {
-    "iid": IID,
-    "brownian": Brownian,
-    "smooth": Smooth,
-    "fbm": FractionalBrownian,
-}
+for _module in pkgutil.iter_modules(__path__):  # a new path is one new module of this package, registered here
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def make_path(name: str, width: int, ensemble: int = 1, **options) -> WeightPath:

@@ -31,11 +31,14 @@ from .._types import Device, DType, Times
 
 _Path = TypeVar("_Path", bound="WeightPath")  # to() returns a path of its own class
 
+PATHS: dict[str, type[WeightPath]] = {}  # name -> class: filled by each subclass that sets ``name``
+
 
 class WeightPath(ABC):
     """Base class of the weight processes.
 
-    Subclasses set ``kind`` ("increments": V_k is a scaled increment of X over [k/L, (k+1)/L];
+    Subclasses set ``name`` to be registered in :data:`PATHS` under it (so that ``make_path``, the specs and the
+    CLI's ``--init`` know them), ``kind`` ("increments": V_k is a scaled increment of X over [k/L, (k+1)/L];
     "values": V_k = X((k+1)/L); "iid": no continuous path), ``natural_beta`` (the scaling
     alpha_L = L^-beta under which the network has a non-degenerate limit) and ``limit`` (the name of that
     limit in :data:`reslimit.limits.LIMITS`, None without one), and implement ``_weights``. A path that drives an
@@ -43,6 +46,7 @@ class WeightPath(ABC):
     whose Young integral is the Stratonovich one).
     """
 
+    name: ClassVar[str | None] = None  # its key in PATHS (make_path, PathSpec.kind, --init); None: not registered
     kind: ClassVar[str]
     refinement_consistent: ClassVar[bool] = True
     limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
@@ -50,6 +54,11 @@ class WeightPath(ABC):
     # whether its layers V_k are independent, centred, of variance std^2/d per entry: then the second moment of
     # the network is exactly (1 + c alpha^2)^L - 1 (reslimit.theory.second_moment)
     exact_second_moment: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name") is not None:
+            PATHS[cls.name] = cls
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, dtype: DType = torch.float64,
                  device: Device = "cpu"):

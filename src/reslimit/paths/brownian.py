@@ -37,6 +37,8 @@ class Brownian(WeightPath):
         >>> dB = path.evaluate(0.25, 0.5)             # increment over [1/4, 1/2], (4, 16, 16)
     """
 
+    name = "brownian"
+
     kind = "increments"
     natural_beta = 0.5
     limit = "sde"

@@ -71,6 +71,8 @@ class FractionalBrownian(WeightPath):
         >>> B = path.evaluate(0.5)                    # std * B^H(1/2), (4, 16, 16)
     """
 
+    name = "fbm"
+
     kind = "increments"
 
     def __init__(self, width: int, ensemble: int = 1, *, hurst: float = 0.5, resolution: int = 4096, seed: int = 0,

@@ -32,6 +32,8 @@ class IID(WeightPath):
         >>> V = IID(40, ensemble=8, seed=1).weights(1000)   # (1000, 8, 40, 40)
     """
 
+    name = "iid"
+
     kind = "iid"
     refinement_consistent = False
 

@@ -69,6 +69,8 @@ class Smooth(_LipschitzPath):
         >>> dX = path.derivative([0.0, 0.5])          # (2, 4, 16, 16)
     """
 
+    name = "smooth"
+
     def __init__(self, width: int, ensemble: int = 1, *, lengthscale: float = 0.1, seed: int = 0, std: float = 1.0,
                  dtype: DType = torch.float64, device: Device = "cpu"):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)

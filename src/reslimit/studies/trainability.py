@@ -25,7 +25,7 @@ from .. import _checks, _memory, native, store
 from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
-from ..specs import takes_specs
+from ..specs import NetSpec, PathSpec, takes_specs
 from ..train import train
 from . import scaling
 from .protocol import Kind
@@ -48,8 +48,10 @@ def margin(depth: int) -> float:
 def compute_point(params: dict, point: dict) -> list[dict]:
     """One Hurst index: every beta and learning rate on one pair of fBm paths, one row per (beta, lr)."""
     data = get_data(params["data"], seed=params["seed"], dtype=params["dtype"])
-    outer, inner = scaling.paths({"init": "fbm", "dist": None, "lengthscale": None, "ensemble": 1, **params},
-                                 hurst=point["hurst"], resolution=params["depth"])
+    spec = NetSpec(block=params["block"], activation=params["activation"], width=params["width"],
+                   dtype=params["dtype"])
+    outer, inner = spec.paths(PathSpec(kind="fbm", hurst=point["hurst"], resolution=params["depth"]),
+                              seed=params["seed"])
     rows = []
     for beta in params["betas"]:
         for lr in params["lrs"]:
