@@ -54,6 +54,23 @@ def folder(name: str, value) -> Path:
     return Path(value)
 
 
+def npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the .npz file at ``path``, read without unpickling (``np.load(allow_pickle=False)``), as a dict.
+
+    An .npz file is a zip archive of .npy arrays: a file that does not start as one (a text file, an .npy array, a
+    pickle) is refused by its first bytes, before numpy would take it for a pickle and say so; the ValueError
+    says what the file holds, and the caller names the file.
+    """
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError("it holds a single array (an .npy file), not an archive of named arrays")
+    if not head.startswith(b"PK"):
+        raise ValueError(f"it is not np.savez's zip of arrays: it starts {head!r}")
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
 def dtype(value) -> torch.dtype:
     """torch.float32 or torch.float64, given as such or by name ("float32", "float64")."""
     if isinstance(value, str):

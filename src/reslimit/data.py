@@ -173,11 +173,7 @@ def load_npz(path: Folder, *, task: str | None = None, seed: int = 0, test_fract
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a file; {NPZ_KEYS}")
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array (an .npy file)")
-        with npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _checks.npz(path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path} is not an .npz file numpy can read ({e}); {NPZ_KEYS}") from None
     for key in ("X", "y"):

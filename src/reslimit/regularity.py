@@ -26,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -272,14 +273,11 @@ def describe_file(path: str | os.PathLike, key: str = "V", **options) -> str:
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise ValueError(f"path must be an existing .npz file; got {path!r}")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        archive = _checks.npz(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"path {str(path)!r} is not a readable .npz archive: {err}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"path {str(path)!r} is a .npy array, not an .npz archive of named arrays")
-    with archive:
-        if key not in archive.files:
-            raise ValueError(f"key {key!r} is not an array of {str(path)!r}; it has {', '.join(archive.files)}")
-        weights = archive[key]
+    if key not in archive:
+        raise ValueError(f"key {key!r} is not an array of {str(path)!r}; it has {', '.join(archive)}")
+    weights = archive[key]
     result = regularity(weights, **options)
     return f"{path} [{key}] shape {weights.shape}\n{result.summary()}"
