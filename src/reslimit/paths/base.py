@@ -57,8 +57,9 @@ class WeightPath(ABC):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name") is not None:
-            PATHS[cls.name] = cls
+        name = cls.__dict__.get("name")
+        if name is not None:
+            PATHS[name] = cls
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, dtype: DType = torch.float64,
                  device: Device = "cpu"):
