@@ -54,7 +54,7 @@ def folder(name: str, value) -> Path:
     return Path(value)
 
 
-def npz(path: Path) -> dict[str, np.ndarray]:
+def npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of the .npz file at ``path``, read without unpickling (``np.load(allow_pickle=False)``), as a dict.
 
     An .npz file is a zip archive of .npy arrays: a file that does not start as one (a text file, an .npy array, a
