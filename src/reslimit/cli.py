@@ -35,6 +35,7 @@ from pathlib import Path
 
 from . import __version__, _checks, demo
 from .blocks import BLOCKS
+from .depth_rule import RULES
 from .regularity import describe_file
 from .simulate import simulate
 from .specs import NetSpec, PathSpec, add_arguments
@@ -228,8 +229,12 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(trn, NetSpec, train_run, real=_finite_float)
     add_arguments(trn, PathSpec, train_run, only=("kind", "hurst", "lengthscale"), real=_finite_float)
     _option(trn, train_run, "epochs", "", type=int)
-    _option(trn, train_run, "lr", "learning rate", type=_finite_float)
+    _option(trn, train_run, "lr", "learning rate; with --rule depth, lr0: the rate tuned at --base-depth",
+            type=_finite_float)
     _option(trn, train_run, "optimizer", "", choices=OPTIMIZERS)
+    _option(trn, train_run, "rule", "depth: train with lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 (SGD), "
+            "beta - 1 (Adam); none: the lr as given", choices=RULES)
+    _option(trn, train_run, "base_depth", "the depth lr0 was tuned at (with --rule depth)", type=int)
     _option(trn, train_run, "batch_size", "", type=int)
     _option(trn, train_run, "seed", "of the weights, the split and the batches", type=int)
     _option(trn, train_run, "device", "where to run: cpu, cuda, cuda:1...")

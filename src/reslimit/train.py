@@ -29,6 +29,7 @@ from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
 from .data import Dataset, get_data
+from .depth_rule import OPTIMIZERS, learning_rate
 from .paths import make_path, path_options
 from .regularity import regularity
 from .resnet import ScaledResNet
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 KIND = Kind("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv",
             plot=lambda rows, params: History(rows, params=params).plot())
-OPTIMIZERS = ("sgd", "adam")
 COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
 
 
@@ -266,8 +266,8 @@ def _resume(path: Path, net, opt, params: dict) -> History:
 def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: str | None = None,
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
-        lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu",
-        progress: bool = True) -> History:
+        lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu", rule: str = "none",
+        base_depth: int | None = None, progress: bool = True) -> History:
     """What ``reslimit train`` runs: the data, a network on the ``init`` path, :func:`train` with a checkpoint.
 
     The network is ScaledResNet(depth, width, beta, block, activation) with input and output layers of the
@@ -279,7 +279,14 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     settings, the status, the final test loss and accuracy, and the Hölder exponent of V before and after,
     :func:`reslimit.regularity.regularity`). One process writes ``out`` (its lock); a folder holding a run with
     other settings is refused before anything is computed.
+
+    ``rule`` "depth" reads ``lr`` as lr0, the rate tuned at ``base_depth``, and trains with
+    lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam (:mod:`reslimit.depth_rule`);
+    the manifest then records lr0, the rule, base_depth and the lr used. "none" (the default): lr as given.
     """
+    lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
+    lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
+                       optimizer=optimizer, rule=rule)
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
     blk = get_block(block, activation)
     activation = blk.activation.name
@@ -299,6 +306,8 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": str(dtype).replace("torch.", ""),
               "device": str(device)}
+    if rule != "none":  # a folder without the rule reads as before
+        params.update(lr0=lr0, rule=rule, base_depth=base_depth)
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)

@@ -1,0 +1,47 @@
+"""The depth rule lr = lr0 (L / L0)^gamma: its exponents, its refusals, and train recording it."""
+
+import json
+
+import pytest
+
+from reslimit.depth_rule import exponent, learning_rate
+from reslimit.train import run as train_run
+
+
+@pytest.mark.parametrize(("beta", "optimizer", "gamma"), [(0.5, "sgd", 0.0), (1.0, "sgd", 1.0), (0.5, "adam", -0.5),
+                                                         (1.0, "adam", 0.0), (0.25, "sgd", -0.5)])
+def test_the_exponent_keeps_the_change_of_one_step_fixed(beta, optimizer, gamma):
+    assert exponent(beta, optimizer) == gamma
+    # the change of the output after one step, lr L alpha^2 (SGD) or lr L alpha (Adam), is the same at L and L0
+    power = 2 if optimizer == "sgd" else 1
+    change = [learning_rate(0.1, depth=L, base_depth=8, beta=beta, optimizer=optimizer) * L * L ** (-beta * power)
+              for L in (8, 64, 1000)]
+    assert change == pytest.approx([change[0]] * 3, rel=1e-12)
+
+
+def test_rule_none_is_lr0_at_every_depth():
+    assert learning_rate(0.3, depth=1000, base_depth=None, beta=1.0, optimizer="sgd", rule="none") == 0.3
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(lr0=0.0), "lr0 must be a real number in \\(0.0, inf\\]"),
+    (dict(base_depth=0), "base_depth must be an integer >= 1; got 0"),
+    (dict(base_depth=None), "base_depth must be given with rule 'depth'"),
+    (dict(rule="mup"), "rule must be one of"),
+    (dict(optimizer="rmsprop"), "optimizer must be one of"),
+])
+def test_bad_input_is_refused_naming_it(kwargs, message):
+    args = dict(lr0=0.1, depth=16, base_depth=8, beta=0.5, optimizer="sgd", rule="depth") | kwargs
+    with pytest.raises(ValueError, match=message):
+        learning_rate(args.pop("lr0"), **args)
+
+
+def test_train_records_lr0_the_rule_and_the_lr_used(tmp_path):
+    train_run(tmp_path / "a", data="synthetic", depth=16, width=4, epochs=1, lr=0.04, optimizer="adam",
+                 rule="depth", base_depth=4, progress=False)
+    params = json.loads((tmp_path / "a" / "manifest.json").read_text())["params"]
+    assert (params["lr0"], params["rule"], params["base_depth"]) == (0.04, "depth", 4)
+    assert params["lr"] == pytest.approx(0.04 * (16 / 4) ** -0.5, rel=1e-15)
+    train_run(tmp_path / "b", data="synthetic", depth=16, width=4, epochs=1, lr=0.04, progress=False)
+    plain = json.loads((tmp_path / "b" / "manifest.json").read_text())["params"]
+    assert plain["lr"] == 0.04 and "rule" not in plain and "lr0" not in plain  # as before the rule
