@@ -30,10 +30,10 @@ from ._types import Device, DType, Folder
 from .blocks import get_block
 from .data import Dataset, get_data
 from .depth_rule import OPTIMIZERS, learning_rate
-from .paths import make_path, path_options
+from .paths import PATHS
 from .regularity import regularity
 from .resnet import ScaledResNet
-from .specs import PathSpec, recorded, takes_specs
+from .specs import NetSpec, PathSpec, recorded, takes_specs
 from .studies.protocol import Kind
 
 if TYPE_CHECKING:
@@ -293,18 +293,16 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)
-    options = path_options(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
-    PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take, naming it
-
-    def path(stream: str):
-        return make_path(init, width, 1, seed=substream(seed, stream), dtype=dtype, device=device, **options)
-
-    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=path("outer"),
-                       inner=path("inner") if blk.inner else None, seed=seed, input_dim=dataset.input_dim,
-                       output_dim=dataset.output_dim)
+    _checks.choice("init", init, tuple(PATHS))  # then PathSpec refuses an option the path does not take, naming it
+    path = PathSpec(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
+    options = path.options()
+    dtype_name = str(dtype).replace("torch.", "")
+    outer, inner = NetSpec(block, activation, width, dtype=dtype_name).paths(path, seed=seed, device=device)
+    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+                       seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim)
     params = {"data": str(data), "block": block, "activation": blk.activation.name, "init": init, "beta": beta,
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
-              "batch_size": batch_size, "seed": seed, **options, "dtype": str(dtype).replace("torch.", ""),
+              "batch_size": batch_size, "seed": seed, **options, "dtype": dtype_name,
               "device": str(device)}
     if rule != "none":  # a folder without the rule reads as before
         params.update(lr0=lr0, rule=rule, base_depth=base_depth)
