@@ -28,6 +28,7 @@ def test_rule_none_is_lr0_at_every_depth():
     (dict(base_depth=0), "base_depth must be an integer >= 1; got 0"),
     (dict(base_depth=None), "base_depth must be given with rule 'depth'"),
     (dict(rule="mup"), "rule must be one of"),
+    (dict(rule="none"), "base_depth is read only with rule 'depth'.*got base_depth=8 with rule 'none'"),
     (dict(optimizer="rmsprop"), "optimizer must be one of"),
 ])
 def test_bad_input_is_refused_naming_it(kwargs, message):

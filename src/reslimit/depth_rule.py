@@ -36,16 +36,17 @@ def learning_rate(lr0: float, *, depth: int, base_depth: int | None, beta: float
     """The learning rate at ``depth``: lr0 (depth / base_depth)^gamma under rule "depth", lr0 under "none".
 
     Raises:
-        ValueError: lr0 <= 0 or not finite, depth or base_depth < 1 (base_depth must be given under "depth"),
-            an unknown rule or optimizer.
+        ValueError: lr0 <= 0 or not finite, depth or base_depth < 1, base_depth missing under "depth" or given
+            under "none" (which would ignore it), an unknown rule or optimizer.
     """
     lr0 = _checks.real("lr0", lr0, low=0.0, low_open=True)
     depth = _checks.positive_int("depth", depth)
     rule = _checks.choice("rule", rule, RULES)
     gamma = exponent(beta, optimizer)
     if rule == "none":
-        if base_depth is not None:
-            _checks.positive_int("base_depth", base_depth)
+        if base_depth is not None:  # given for a rule that reads none: the user meant the rule
+            raise ValueError(f"base_depth is read only with rule 'depth' (lr0 tuned at base_depth); got "
+                             f"base_depth={base_depth!r} with rule 'none': give the rule too, or no base_depth")
         return lr0
     if base_depth is None:
         raise ValueError("base_depth must be given with rule 'depth': the depth lr0 was tuned at (an integer >= 1)")
