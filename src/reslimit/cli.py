@@ -6,6 +6,7 @@
     reslimit scaling --init iid --betas 0.25,0.5,1 --depths 10:1000:10 --out results/scaling [--workers 2]
     reslimit phase --hursts 0.1:0.9:9 --betas 0:1.3:27 --depths 100,1000 --out results/phase
     reslimit trainability --hursts 0.2:0.8:4 --betas 0:1:9 --depth 128 --lrs 0.01,0.1,1 --out results/trainability
+    reslimit transfer --optimizer adam --beta 0.5 --depths 8,16,32,64 --lr0s 2.44e-4:4:15 --out results/transfer
     reslimit bounds --out results/bounds
     reslimit report --out results/report [--quick|--full] [--only NAME,...]
     reslimit train --data digits --block res3 --init smooth --beta 1 --depth 64 --epochs 10 --out results/train
@@ -45,15 +46,16 @@ from .studies import phase as phase_study
 from .studies import propagation as propagation_study
 from .studies import scaling as scaling_study
 from .studies import trainability as trainability_study
+from .studies import transfer as transfer_study
 from .studies.converge import converge
 from .studies.grid import format_grid, parse_grid
 from .train import OPTIMIZERS
 from .train import run as train_run
 
-# How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num.
+# How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num (geometric for lr0s).
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
          "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
-         "lrs": {"low": 0.0, "low_open": True}}
+         "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True}}
 
 
 def main(argv=None) -> int:
@@ -191,6 +193,35 @@ def _parser() -> argparse.ArgumentParser:
     tra.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, trainability.png")
     tra.set_defaults(run=_trainability)
+
+    tsf = commands.add_parser("transfer", help="does the lr tuned at one depth work at another? best lr0 against "
+                              "depth, with the depth rule and without",
+                              description="At each depth, train every lr0 of a log grid and every seed (one batched "
+                              "ensemble), with the rule lr = lr0 (L/L0)^gamma and without; the best lr0 per depth, its "
+                              "slope against depth with a bootstrap interval over seeds, the regret, and the muP-style "
+                              "figure.")
+    add_arguments(tsf, NetSpec, transfer_study.study, only=("block", "activation", "width", "beta", "dtype"),
+                  real=_finite_float)
+    add_arguments(tsf, PathSpec, transfer_study.study, only=("kind", "hurst", "lengthscale"), real=_finite_float)
+    _option(tsf, transfer_study.study, "depths", "comma list or start:stop:num of integers, at least two")
+    _option(tsf, transfer_study.study, "lr0s", "learning rates lr0, comma list or start:stop:num "
+            "(geometric: 2.44e-4:4:15 is 2^-12..2^2)")
+    _option(tsf, transfer_study.study, "seeds", "how many seeds (seed, seed + 1, ...)", type=int)
+    _option(tsf, transfer_study.study, "seed", "the first seed", type=int)
+    _option(tsf, transfer_study.study, "epochs", "", type=int)
+    _option(tsf, transfer_study.study, "batch_size", "", type=int)
+    _option(tsf, transfer_study.study, "optimizer", "", choices=OPTIMIZERS)
+    _option(tsf, transfer_study.study, "momentum", "SGD's", type=_finite_float)
+    _option(tsf, transfer_study.study, "base_depth", "L0, the depth lr0 is tuned at (default: the smallest depth)",
+            type=int)
+    tsf.add_argument("--rules", type=_nonempty, help=f"comma list of {', '.join(RULES)} (default "
+                     f"{','.join(transfer_study.RULES)})")
+    _option(tsf, transfer_study.study, "metric", "the loss the best lr0 minimises", choices=transfer_study.METRICS)
+    _option(tsf, transfer_study.study, "data", "", choices=transfer_study.DATA)
+    _executors(tsf)
+    tsf.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                     help="folder for results.csv, manifest.json, transfer.png (rerun to resume)")
+    tsf.set_defaults(run=_transfer)
 
     pro = commands.add_parser("propagation", help="per-layer std of activations and gradients: MLP and ResNet, "
                               "per activation and initialization", description="A plain MLP and a scaled ResNet "
@@ -357,6 +388,22 @@ def _trainability(args) -> int:
         print(f"H = {h:.3g} (critical beta {result.line[h]:g}): best accuracy "
               + ", ".join(f"beta={b:g}: {a:.3f}" for b, a in zip(result.params["betas"], row)))
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json (best_accuracy), trainability.png")
+    return 0
+
+
+def _transfer(args) -> int:
+    """``reslimit transfer``: run or resume the sweep, print the best lr0 per depth and rule, and the slopes."""
+    options = _given(args)
+    if "rules" in options:
+        options["rules"] = options["rules"].split(",")
+    result = transfer_study.transfer(**options)
+    for rule in result.params["rules"]:
+        best = ", ".join(f"L={b['depth']}: {b['lr0']:.3g}{' (' + b['edge'] + ' edge)' if b['edge'] else ''}"
+                         for b in result.best[rule])
+        s = result.slope[rule]
+        print(f"rule {rule}: best lr0 {best}; slope of log2(best lr0) on log2(L) {s['slope']:.3f} "
+              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {s['theory']:g})")
+    print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, transfer.png")
     return 0
 
 

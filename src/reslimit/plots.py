@@ -755,6 +755,63 @@ def max_increment_figure(runs: list[dict], path=None) -> Figure:
     return fig
 
 
+def transfer_figure(result, out=None) -> Figure:
+    """muP's picture: the loss against lr0, one curve per depth, for each rule; beside it the best lr0 against
+    depth with the theory's slope (gamma without the rule, 0 with it) through the base depth's.
+
+    ``result``: a :class:`reslimit.studies.transfer.TransferResult`. Saved in ``out`` as transfer.png and .pdf
+    when given. A best lr0 on the grid's edge is drawn hollow.
+    """
+    params = result.params
+    depths, lr0s, rules = np.array(params["depths"], dtype=float), np.array(params["lr0s"]), params["rules"]
+    fig, axes = subplots(1, len(rules) + 1, figsize=(4.6 * (len(rules) + 1), 4.2))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, len(depths)))
+    metric = params["metric"].replace("_", " ")
+    for ax, rule in zip(axes[:-1], rules):
+        curves = result.loss[rule].mean(0)
+        for L, c, color, best in zip(depths, curves, colors, result.best[rule]):
+            shown = np.isfinite(c)
+            ax.plot(lr0s[shown], c[shown], "-", color=color, label=f"L = {int(L)}")
+            if math.isfinite(best["lr0"]):
+                ax.plot([best["lr0"]], [best["loss"]], "*", ms=10, color=color, mfc="none" if best["edge"] else color)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="lr0" + (f" (lr = lr0 (L/{params['base_depth']})^{result.gamma:g})" if rule == "depth" else
+                                 " = lr"), ylabel=f"{metric}, mean over {params['seeds']} seeds",
+               title=f"rule {rule}" + (" (depth-muP)" if rule == "depth" else ""))
+        ax.set_yscale("log")
+        left = [v for c in curves for v in c[: int(np.argmin(c)) + 1] if math.isfinite(v)]
+        if left:  # the losses of exploding rates above it would squash the minima into one line
+            ax.set_ylim(0.5 * min(left), 3 * max(left))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, title="stars: best lr0", title_fontsize=7)
+    ax = axes[-1]
+    for i, rule in enumerate(rules):
+        best = result.best[rule]
+        lr = np.array([b["lr0"] for b in best])
+        edge = np.array([bool(b["edge"]) for b in best])
+        s = result.slope[rule]
+        color = f"C{i}"
+        ax.plot(depths[~edge], lr[~edge], "o", color=color,
+                label=f"rule {rule}: slope {s['slope']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]")
+        if edge.any():
+            ax.plot(depths[edge], lr[edge], "o", mfc="none", color=color, label=f"rule {rule}: on the grid's edge")
+        finite = np.isfinite(lr)
+        if finite.any():
+            anchor = np.exp(np.mean(np.log(lr[finite]) - s["theory"] * np.log(depths[finite])))
+            ax.plot(depths, anchor * depths ** s["theory"], "--", color=color,
+                    label=f"theory: slope {s['theory']:g}")
+    _depth_axis(ax, depths)
+    ax.set_ylabel("best lr0 (refined in log lr0)")
+    ax.legend(fontsize=7)
+    ax.set_title("best lr0 against depth")
+    fig.suptitle(f"{params['block']} ({params['activation']}), d = {params['width']}, beta = {params['beta']:g}, "
+                 f"{params['init']} weights, {params['optimizer']}"
+                 + (f" (momentum {params['momentum']:g})" if params["momentum"] else "")
+                 + f", {params['epochs']} epochs on {params['data']}")
+    fig.tight_layout()
+    return _save(fig, out, "transfer")
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

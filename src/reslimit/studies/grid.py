@@ -10,14 +10,15 @@ MAX_VALUES = 10_000  # values one grid may hold (a study runs every point of the
 
 
 def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, high_open=False,
-               integer=False) -> list:
+               integer=False, geometric=False) -> list:
     """The values that ``text`` lists, in order, duplicates removed.
 
     ``text`` is a comma list of at most MAX_VALUES numbers or ``start:stop:num`` with ``1 <= num <= MAX_VALUES``
     values from start to stop inclusive (``num == 1`` gives start). With ``integer=True`` (depths, say) the
     values are ints >= 1, a linspace cast like ``np.linspace(start, stop, num, dtype=int)`` (so "10:1e3:10"
-    gives the paper's depths); otherwise floats. Every value must be finite and lie in the interval given by
-    low/high (open ends where asked).
+    gives the paper's depths); otherwise floats. With ``geometric=True`` (learning rates) start:stop:num is
+    ``np.geomspace(start, stop, num)`` instead, start and stop > 0 ("2.44e-4:4:15" is 2^-12 .. 2^2 an octave
+    apart). Every value must be finite and lie in the interval given by low/high (open ends where asked).
 
     Raises:
         ValueError naming ``name`` (e.g. "--betas"), the text, what is wrong and what is allowed.
@@ -54,7 +55,10 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
             num = 0
         if not 1 <= num <= MAX_VALUES:
             fail(f"num must be an integer in [1, {MAX_VALUES}], not {parts[2].strip()!r}")
-        values = np.linspace(start, stop, num, dtype=int if integer else None).tolist()
+        if geometric and min(start, stop) <= 0:
+            fail("a geometric range needs start and stop > 0")
+        values = (np.geomspace(start, stop, num) if geometric else
+                  np.linspace(start, stop, num, dtype=int if integer else None)).tolist()
     else:
         if text.count(",") >= MAX_VALUES:
             fail(f"it lists more than {MAX_VALUES} values")

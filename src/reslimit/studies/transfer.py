@@ -1,0 +1,292 @@
+"""Does a learning rate tuned at one depth work at another? The best lr0 against depth, with the depth rule and without.
+
+For a network (block, activation, width, beta, init path) at each depth L of a grid, every lr0 of a log-spaced grid
+and every seed is trained for a few epochs on the data, under each rule of :mod:`reslimit.depth_rule`:
+
+    rule "none":   lr = lr0                    rule "depth":   lr = lr0 (L / L0)^gamma,
+    gamma = 2 beta - 1 (SGD, with or without momentum),   gamma = beta - 1 (Adam),
+
+L0 the base depth (the smallest depth by default). One depth is one point of the sweep, and its (rule, lr0, seed)
+grid is trained as one batched ensemble (:func:`reslimit.batched.train_grid`: one pass per step for the whole
+grid; a run that the rule and no rule share, at L = L0, is trained once). Member (lr, seed s) is the network
+``reslimit train --depth L --lr lr --seed s`` trains (paths seeded by s, resolution L for fBm; the split and the
+batches of s), to rounding.
+
+What it finds (:class:`TransferResult`), per rule, from the loss (``metric``: the training loss of the last epoch
+by default, as muP's plots use) averaged over seeds, a run that diverged counting as an infinite loss:
+
+- the best lr0 at each depth: the grid's minimum refined by the parabola through it and its two neighbours in
+  log2 lr0 (its vertex, kept between them); a minimum on the grid's first or last point is reported as such
+  (``edge`` "low" or "high"), not refined;
+- the slope of log2(best lr0) against log2(L) (least squares over the depths), with a percentile bootstrap
+  interval over the seeds (:func:`scipy.stats.bootstrap`: the seeds resampled, the same resample at every depth).
+  Theory: gamma without the rule (the best raw lr moves as L^gamma), 0 with it;
+- the regret at each depth: the loss there with the lr0 that was best at the base depth (on the grid), minus the
+  loss with the best lr0 of the grid at that depth (0 at the base depth; infinite when that lr0 diverges).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import _checks, _memory, native, store
+from ..batched import train_grid
+from ..blocks import get_block
+from ..data import get_data
+from ..depth_rule import OPTIMIZERS, RULES, exponent, learning_rate
+from ..paths import PATHS, Stacked
+from ..resnet import ScaledResNet
+from ..specs import NetSpec, PathSpec, takes_specs
+from .protocol import Kind
+from .sweep import Study, check_executor, finishing, run_study
+
+KIND = Kind("transfer", "`reslimit transfer --out DIR` (reslimit.studies.transfer.transfer)",
+            plot=lambda rows, params: TransferResult(rows, params).plot())
+DEPTHS = (8, 16, 32, 64)
+LR0S = tuple(2.0**k for k in range(-12, 3))  # 2^-12 .. 2^2, an octave apart
+METRICS = ("train_loss", "test_loss")
+DATA = ("digits", "synthetic")
+DTYPES = ("float32", "float64")
+COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "test_accuracy", "diverged", "epochs")
+
+
+@takes_specs
+def study(*, block: str = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
+          init: str = "iid", hurst: float | None = None, lengthscale: float | None = None, depths=DEPTHS,
+          lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
+          momentum: float = 0.0, base_depth: int | None = None, rules=RULES, metric: str = "train_loss",
+          data: str = "digits", dtype: str = "float32") -> Study:
+    """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained as one ensemble.
+
+    Args:
+        block, activation, width, beta: the network (activation None: the block's own).
+        init, hurst, lengthscale: the path of the initial weights (a key of reslimit.PATHS and its options; fBm
+            at resolution L).
+        depths: >= 1, at least two.  lr0s: > 0, at least three (log-spaced, for the refinement).
+        seeds: how many (seed, seed + 1, ...), >= 1.  seed: the first.
+        epochs, batch_size: >= 1.  optimizer: "sgd" or "adam".  momentum: SGD's, in [0, 1).
+        base_depth: L0 of the rule, >= 1 (default: the smallest depth).  rules: of "none", "depth".
+        metric: the loss the best lr0 minimises, "train_loss" (the last epoch's mean) or "test_loss".
+        data: "digits" or "synthetic".  dtype: "float32" or "float64".
+    """
+    blk = get_block(block, activation)
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError("activation must be a name for a study (it is stored in the manifest)")
+    depths = sorted(dict.fromkeys(_checks.positive_int("depths", L) for L in depths))
+    lr0s = sorted(dict.fromkeys(_checks.real("lr0s", v, low=0.0, low_open=True) for v in lr0s))
+    if len(depths) < 2:
+        raise ValueError(f"depths must hold at least two depths (a slope against depth); got {depths}")
+    if len(lr0s) < 3:
+        raise ValueError(f"lr0s must hold at least three learning rates (a minimum refined between two "
+                         f"neighbours); got {lr0s}")
+    rules = list(dict.fromkeys(_checks.choice("rules", r, RULES) for r in rules))
+    if not rules:
+        raise ValueError(f"rules must name at least one of {', '.join(RULES)}")
+    optimizer = _checks.choice("optimizer", optimizer, OPTIMIZERS)
+    momentum = _checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True)
+    if optimizer == "adam" and momentum:
+        raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
+    _checks.choice("init", init, tuple(PATHS))
+    path = PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take
+    params = {"block": block, "activation": blk.activation.name, "width": _checks.positive_int("width", width),
+              "beta": _checks.real("beta", beta, low=0.0), "init": init, **path.options(), "depths": depths,
+              "lr0s": lr0s, "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
+              "epochs": _checks.positive_int("epochs", epochs),
+              "batch_size": _checks.positive_int("batch_size", batch_size), "optimizer": optimizer,
+              "momentum": momentum,
+              "base_depth": depths[0] if base_depth is None else _checks.positive_int("base_depth", base_depth),
+              "rules": rules, "metric": _checks.choice("metric", metric, METRICS),
+              "data": _checks.choice("data", data, DATA), "dtype": _checks.choice("dtype", dtype, DTYPES)}
+    _checks.seed("seed", params["seed"] + params["seeds"] - 1)
+    members = len(_members(params, depths[-1]))
+    itemsize = 4 if params["dtype"] == "float32" else 8
+    inner = 2 if blk.inner else 1
+    _memory.require(members * depths[-1] * (inner * 6 * params["width"] ** 2 + 4 * params["batch_size"]
+                                            * params["width"]) * itemsize,
+                    "the deepest point's batched ensemble (members x depth x (6 d^2 per weight: the weights, their "
+                    "gradients and the optimizer's state, with temporaries; and 4 states a sample))",
+                    f"{members} members at depth {depths[-1]}", "use fewer lr0s, seeds or rules, or smaller depths")
+    engine = native.engine(block, blk.activation, torch.float32 if params["dtype"] == "float32" else torch.float64)
+    return Study("transfer", params, [{"depth": L} for L in depths], compute_point, engine)
+
+
+def _members(params: dict, depth: int) -> list[tuple[str, float, float, int]]:
+    """(rule, lr0, lr, seed) of every run at ``depth``."""
+    seeds = range(params["seed"], params["seed"] + params["seeds"])
+    return [(rule, lr0, _lr(params, depth, rule, lr0), s) for rule in params["rules"] for lr0 in params["lr0s"]
+            for s in seeds]
+
+
+def _lr(params: dict, depth: int, rule: str, lr0: float) -> float:
+    return learning_rate(lr0, depth=depth, base_depth=params["base_depth"] if rule == "depth" else None,
+                         beta=params["beta"], optimizer=params["optimizer"], rule=rule)
+
+
+def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_dim: int) -> ScaledResNet:
+    """One ScaledResNet whose member m is ``ScaledResNet(depth, ..., seed=seeds[m])`` on the study's path: the
+    weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own."""
+    spec = NetSpec(params["block"], params["activation"], params["width"], dtype=params["dtype"])
+    path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
+                    resolution=depth if params["init"] == "fbm" else None)
+    kw = {"beta": params["beta"], "block": params["block"], "activation": params["activation"],
+          "input_dim": input_dim, "output_dim": output_dim}
+    paths, layers = {}, {}
+    for s in dict.fromkeys(seeds):
+        paths[s] = spec.paths(path, seed=s)
+        layers[s] = ScaledResNet(depth, params["width"], outer=paths[s][0], inner=paths[s][1], seed=s, stream=True,
+                                 **kw)  # its input and output layers (no weights drawn)
+    outer = Stacked([paths[s][0] for s in seeds])
+    inner = None if paths[seeds[0]][1] is None else Stacked([paths[s][1] for s in seeds])
+    net = ScaledResNet(depth, params["width"], outer=outer, inner=inner, **kw)
+    with torch.no_grad():
+        net.A.copy_(torch.cat([layers[s].A for s in seeds]))
+        net.B.copy_(torch.cat([layers[s].B for s in seeds]))
+    return net
+
+
+def compute_point(params: dict, point: dict) -> list[dict]:
+    """One depth: every (rule, lr0, seed) as one batched ensemble, one row each (:data:`COLUMNS`)."""
+    depth = point["depth"]
+    members = _members(params, depth)
+    runs = list(dict.fromkeys((lr, s) for _, _, lr, s in members))  # a run the rules share is trained once
+    dtype = torch.float32 if params["dtype"] == "float32" else torch.float64
+    data = {s: get_data(params["data"], seed=s, dtype=dtype) for s in dict.fromkeys(s for _, s in runs)}
+    first = next(iter(data.values()))
+    net = network(params, depth, [s for _, s in runs], first.input_dim, first.output_dim)
+    out = train_grid(net, [data[s] for _, s in runs], [lr for lr, _ in runs], [s for _, s in runs],
+                     epochs=params["epochs"], batch_size=params["batch_size"], optimizer=params["optimizer"],
+                     momentum=params["momentum"])
+    got = dict(zip(runs, out))
+    return [{"depth": depth, "rule": rule, "lr0": lr0, "lr": lr, "seed": s, **got[lr, s]}
+            for rule, lr0, lr, s in members]
+
+
+class TransferResult(list):
+    """The rows of a transfer study (one per depth x rule x lr0 x seed) and what they show.
+
+    Attributes:
+        params: the study's params.
+        loss: {rule: array (seeds, depths, lr0s)} of the metric, inf where the run diverged (or is not finite).
+        best: {rule: [{"depth", "lr0", "loss", "edge"} per depth]}: the refined best lr0 (edge None, "low" or
+            "high": a minimum on the grid's edge, not refined).
+        slope: {rule: {"slope", "ci_low", "ci_high", "theory"}}: log2(best lr0) on log2(L).
+        regret: {rule: [per depth: loss at the base depth's best lr0 of the grid - the best loss of the grid]}.
+        gamma: the rule's exponent for the study's beta and optimizer.
+    """
+
+    def __init__(self, rows, params: dict, *, boot: int = 999):
+        super().__init__(rows)
+        self.params = params
+        depths, lr0s = params["depths"], params["lr0s"]
+        seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
+        self.gamma = exponent(params["beta"], params["optimizer"])
+        self.loss: dict[str, np.ndarray] = {}
+        for rule in params["rules"]:
+            a = np.full((len(seeds), len(depths), len(lr0s)), np.inf)
+            for r in rows:  # a sweep's rows come back with "True" / "False", a Result's with bools
+                if r["rule"] == rule:
+                    value = r[params["metric"]]
+                    if r["diverged"] not in (True, "True") and value is not None and math.isfinite(value):
+                        a[seeds.index(r["seed"]), depths.index(r["depth"]), lr0s.index(r["lr0"])] = value
+            self.loss[rule] = a
+        x = np.log2(lr0s)
+        base = depths.index(params["base_depth"]) if params["base_depth"] in depths else None
+        self.best, self.slope, self.regret = {}, {}, {}
+        for rule, a in self.loss.items():
+            curves = a.mean(0)
+            self.best[rule] = [dict(depth=L, **best_lr0(x, c)) for L, c in zip(depths, curves)]
+            self.slope[rule] = {**_slope_interval(a, x, depths, boot, params["seed"]),
+                                "theory": self.gamma if rule == "none" else 0.0}
+            if base is not None:
+                i0 = int(np.argmin(curves[base]))
+                self.regret[rule] = [float(c[i0] - c.min()) if np.isfinite(c.min()) else math.inf for c in curves]
+
+    def edges(self) -> list[str]:
+        """Where a best lr0 lies on the grid's edge: "rule none, L = 8: low"..."""
+        return [f"rule {rule}, L = {b['depth']}: {b['edge']}" for rule, bs in self.best.items() for b in bs
+                if b["edge"]]
+
+    def summary(self) -> dict:
+        """What the manifest records: the best lr0s, the slopes with their intervals, the regrets, the edges."""
+        return {"gamma": self.gamma, "best_lr0": self.best, "slope": self.slope, "regret": self.regret,
+                "edges": self.edges()}
+
+    def plot(self, out=None):
+        """Loss against lr0 per depth and rule, and the best lr0 against depth: see plots.transfer_figure."""
+        from ..plots import transfer_figure
+
+        return transfer_figure(self, out)
+
+
+def best_lr0(x: np.ndarray, curve: np.ndarray) -> dict:
+    """The minimum of ``curve`` over the grid ``x`` = log2 lr0, refined: {"lr0", "loss", "edge"}.
+
+    Interior: the vertex of the parabola through the minimum and its two neighbours, kept between them. On the
+    grid's first (last) point: that lr0, edge "low" ("high"). No finite loss: lr0 NaN, edge "none".
+    """
+    if not np.isfinite(curve).any():
+        return {"lr0": math.nan, "loss": math.inf, "edge": "none"}
+    i = int(np.argmin(curve))
+    if i in (0, len(x) - 1):
+        return {"lr0": float(2.0 ** x[i]), "loss": float(curve[i]), "edge": "low" if i == 0 else "high"}
+    (x0, x1, x2), (y0, y1, y2) = x[i - 1: i + 2], curve[i - 1: i + 2]
+    if not np.isfinite([y0, y2]).all():
+        return {"lr0": float(2.0 ** x1), "loss": float(y1), "edge": None}
+    den = (x1 - x0) * (y1 - y2) - (x1 - x2) * (y1 - y0)
+    num = (x1 - x0) ** 2 * (y1 - y2) - (x1 - x2) ** 2 * (y1 - y0)
+    vertex = x1 if den == 0 else float(np.clip(x1 - 0.5 * num / den, x0, x2))
+    return {"lr0": float(2.0**vertex), "loss": float(y1), "edge": None}
+
+
+def _slope(x: np.ndarray, depths, curves: np.ndarray) -> float:
+    """The least-squares slope of log2(best lr0) on log2(L), from the curves (depths, lr0s)."""
+    best = np.log2([best_lr0(x, c)["lr0"] for c in curves])
+    if not np.isfinite(best).all():
+        return math.nan
+    return float(np.polyfit(np.log2(depths), best, 1)[0])
+
+
+def _slope_interval(loss: np.ndarray, x: np.ndarray, depths, boot: int, seed: int) -> dict:
+    """The slope of the mean over seeds and its 95% percentile interval over resampled seeds."""
+    from scipy.stats import bootstrap
+
+    slope = _slope(x, depths, loss.mean(0))
+    if loss.shape[0] < 2 or not math.isfinite(slope):
+        return {"slope": slope, "ci_low": math.nan, "ci_high": math.nan}
+    with np.errstate(invalid="ignore"):
+        res = bootstrap((np.arange(loss.shape[0]),), lambda idx: _slope(x, depths, loss[idx.astype(int)].mean(0)),
+                        vectorized=False, n_resamples=boot, method="percentile",
+                        rng=np.random.default_rng(seed))
+    return {"slope": slope, "ci_low": float(res.confidence_interval.low),
+            "ci_high": float(res.confidence_interval.high)}
+
+
+def transfer(out, *, workers=None, scheduler=None, progress=True, figures=True, **options) -> TransferResult:
+    """Run (or resume) the transfer study in ``out`` (locked throughout): results.csv (:data:`COLUMNS` and the
+    sweep's point), manifest.json (:meth:`TransferResult.summary`) and transfer.png.
+
+    ``options`` are those of :func:`study` (``net=``, ``path=`` specs too).
+    """
+    st = study(**options)
+    check_executor(workers, scheduler)  # before the folder is made
+    with store.writing(out), finishing(st, out):
+        result = TransferResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
+                                st.params)
+        store.update_manifest(out, **_json(result.summary()))
+        if figures:
+            result.plot(out)
+    return result
+
+
+def _json(value):
+    """The summary as JSON: inf and NaN as None."""
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
