@@ -14,8 +14,9 @@ draws them for ``seed=s_m``), and stepped with its own rate lr_m:
 
 (torch.optim's SGD and Adam, member by member). The members' weights are separate, so the gradient of the sum of
 the losses is each member's own gradient, and a member of the batch is the network ``train`` would give with its
-rate and seed, to rounding. A member whose loss turns non-finite is recorded as diverged at that epoch and frozen
-(its loss left out of the sum, its step zero); the others go on.
+rate and seed, to rounding. A member whose loss turns non-finite is recorded as diverged at that epoch: its loss
+is left out of that step's sum and it does not move, then it is dropped from the batch, which shrinks to the
+members still training.
 """
 
 from __future__ import annotations
@@ -40,12 +41,16 @@ class Grid:
 
     Args:
         net: a ScaledResNet with held weights and input/output layers of the data's sizes; E = net.ensemble
-            members, trained in place.
+            members, trained in place. A member that diverges is dropped from ``net``
+            (:meth:`reslimit.ScaledResNet.keep_members`), so the batch shrinks to the members still training:
+            ``members`` lists which of the E rows ``net`` holds.
         data: one :class:`reslimit.data.Dataset` per member (members of one seed share one object); all of one
             task and of the same sizes.
         lrs: the E learning rates, > 0.
         seeds: the E seeds keying each member's batch order (as ``train(seed=...)``).
         batch_size: >= 1.  optimizer: "sgd" or "adam".  momentum: SGD's, in [0, 1).
+
+    Losses and evaluations are returned for all E members, in order, NaN for a diverged one.
     """
 
     def __init__(self, net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
@@ -79,8 +84,10 @@ class Grid:
         self.params = [(p, MEMBER_AXIS[name]) for name, p in net.named_parameters()]
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.steps = 0
-        self.alive = torch.ones(E, dtype=torch.bool, device=net.device)
-        self.diverged_at = [None] * E  # the epoch (or step, outside epochs) a member diverged at
+        self.size = E
+        self.members = list(range(E))  # the rows of net: which of the E members they are
+        self.diverged_at: list = [None] * E  # the epoch (or step label) a member diverged at
+        self._order = torch.empty(E, 0, dtype=torch.long)  # this epoch's batch order per member (batches())
 
     def _per_member(self, x: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:
         """The (E,) tensor ``x`` shaped to broadcast along a parameter's ensemble axis."""
@@ -88,9 +95,14 @@ class Grid:
         shape[axis] = -1
         return x.view(shape)
 
-    def losses(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per member, the mean loss on its inputs X (E, n, in) and targets y (E, n[, out]): shape (E,)."""
-        out = self.net(X)
+    def _all(self, x: torch.Tensor) -> torch.Tensor:
+        """Values (len(members),) of the members still training as (E,) for all members, NaN for the dropped."""
+        out = torch.full((self.size,), math.nan, dtype=x.dtype, device=x.device)
+        out[torch.tensor(self.members, device=x.device)] = x
+        return out
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per member, the mean loss of the outputs ``out`` (E, n, o) for the targets y (E, n[, o]): (E,)."""
         E, n, o = out.shape
         if self.task == "classification":
             return torch.nn.functional.cross_entropy(out.reshape(E * n, o), y.reshape(E * n),
@@ -98,105 +110,132 @@ class Grid:
         return ((out - y) ** 2).mean((1, 2))
 
     def batches(self, epoch: int):
-        """The epoch's mini-batches: index tensors (E, <= batch_size) into each member's training split, in the
+        """The epoch's mini-batches, as slices of positions into each member's order of its training split: the
         order ``train`` draws for the member's seed (keyed by the seed's sub-stream "batches" and the epoch)."""
         orders = {s: torch.randperm(self.n_train, generator=torch.Generator().manual_seed(
             mix(substream(s, "batches"), epoch))) for s in dict.fromkeys(self.seeds)}
-        order = torch.stack([orders[s] for s in self.seeds]).to(self.net.device)
+        self._order = torch.stack([orders[s] for s in self.seeds]).to(self.net.device)
         for first in range(0, self.n_train, self.batch_size):
-            yield order[:, first: first + self.batch_size]
+            yield slice(first, first + self.batch_size)
 
-    def step(self, idx: torch.Tensor, label=None) -> torch.Tensor:
-        """One step on the mini-batch ``idx`` (E, b): returns the members' losses (E,), NaN for the frozen ones.
-        A member whose loss is not finite is frozen from now on, ``diverged_at`` set to ``label``."""
+    def step(self, batch: slice, label=None) -> torch.Tensor:
+        """One step on the positions ``batch`` of the epoch's orders (:meth:`batches`): returns the losses of all E
+        members (E,), NaN for the dropped ones. A member whose loss is not finite is dropped, ``diverged_at`` set
+        to ``label``."""
+        idx = self._order[:, batch]
         sets = self._set[:, None]
         X, y = self.X_train[sets, idx], self.y_train[sets, idx]
         for p, _ in self.params:
             p.grad = None
-        losses = self.losses(X, y)
-        finite = torch.isfinite(losses.detach())
-        for m in torch.nonzero(self.alive & ~finite).flatten().tolist():
-            self.diverged_at[m] = label
-        self.alive &= finite
-        total = torch.where(self.alive, losses, torch.zeros_like(losses)).sum()
-        if self.alive.any():
-            total.backward()
-            self._update()
-        return torch.where(self.alive, losses.detach(), torch.full_like(losses.detach(), math.nan))
+        losses = self._loss(self.net(X), y)
+        dead = ~torch.isfinite(losses.detach())
+        if not dead.any():
+            losses.sum().backward()
+            self._update(None)
+            return self._all(losses.detach())
+        if not dead.all():  # the others take their step; the diverged do not move, then leave
+            losses.masked_fill(dead, 0.0).sum().backward()
+            self._update(dead)
+        out = self._all(losses.detach().masked_fill(dead, math.nan))
+        self._drop(dead, label)
+        return out
 
-    def _update(self) -> None:
-        """The optimizer's step, member by member (see the module's docstring); frozen members do not move."""
+    def _update(self, frozen: torch.Tensor | None) -> None:
+        """The optimizer's step, member by member (see the module's docstring), in place (no tensor of a
+        parameter's size is allocated); the ``frozen`` members' gradients (NaN where their states overflowed)
+        are zeroed first and their rate is 0, so they do not move."""
         self.steps += 1
         t = self.steps
-        lr = torch.where(self.alive, self.lr, torch.zeros_like(self.lr))
         b1, b2, eps = ADAM
+        lr = self.lr if frozen is None else self.lr.masked_fill(frozen, 0.0)
         with torch.no_grad():
             for (p, axis), state in zip(self.params, self.state):
-                keep = self._per_member(self.alive, axis, p.dim())
-                g = torch.where(keep, p.grad, torch.zeros_like(p.grad))  # a frozen member's NaN gradient: 0
-                rate = self._per_member(lr, axis, p.dim())
+                g = p.grad
+                if frozen is not None:
+                    g.masked_fill_(self._per_member(frozen, axis, p.dim()), 0.0)
                 if self.optimizer == "sgd":
                     if self.momentum:
                         buf = state.get("buf")
                         g = state.setdefault("buf", g.clone()) if buf is None else buf.mul_(self.momentum).add_(g)
-                    p.sub_(rate * g)
+                    p.addcmul_(self._per_member(lr, axis, p.dim()), g, value=-1.0)
                 else:
-                    m = state.setdefault("m", torch.zeros_like(p)).mul_(b1).add_(g, alpha=1 - b1)
-                    v = state.setdefault("v", torch.zeros_like(p)).mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(eps)
-                    p.addcdiv_(m * (rate / (1 - b1**t)), denom, value=-1.0)
+                    if not state:
+                        state.update(m=torch.zeros_like(p), v=torch.zeros_like(p), work=torch.empty_like(p))
+                    m, v, work = state["m"], state["v"], state["work"]
+                    m.mul_(b1).add_(g, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    denom = torch.sqrt(v, out=work).div_(math.sqrt(1 - b2**t)).add_(eps)
+                    p.sub_(torch.div(m, denom, out=work).mul_(self._per_member(lr / (1 - b1**t), axis, p.dim())))
+
+    def _drop(self, dead: torch.Tensor, label) -> None:
+        """Record the ``dead`` rows as diverged at ``label`` and remove them from the network, its optimizer's
+        state and the per-member settings."""
+        rows = dead.tolist()
+        for row, gone in zip(list(self.members), rows):
+            if gone:
+                self.diverged_at[row] = label
+        keep = [i for i, gone in enumerate(rows) if not gone]
+        self.members = [self.members[i] for i in keep]
+        if not keep:
+            return
+        self.net.keep_members(keep)
+        where = torch.tensor(keep, device=self.lr.device)
+        for (_, axis), state in zip(self.params, self.state):
+            for name, x in state.items():
+                state[name] = x.index_select(axis, where)
+        self.lr, self._set, self._order = self.lr[where], self._set[where], self._order[where]
+        self.seeds = [self.seeds[i] for i in keep]
 
     def epoch(self, epoch: int) -> torch.Tensor:
         """One pass over the training splits: each member's mean loss over the epoch's batches (E,), NaN for a
-        member frozen (diverged) by the end of the epoch."""
+        member that diverged by the end of the epoch."""
         self.net.train()
-        total = torch.zeros(self.net.ensemble, dtype=self.net.dtype, device=self.net.device)
+        total = torch.zeros(self.size, dtype=self.net.dtype, device=self.net.device)
         count = 0
-        for idx in self.batches(epoch):
-            if not self.alive.any():
+        for batch in self.batches(epoch):
+            if not self.members:
                 break
-            total += torch.nan_to_num(self.step(idx, label=epoch), nan=0.0)
+            total += torch.nan_to_num(self.step(batch, label=epoch), nan=0.0)
             count += 1
-        return torch.where(self.alive, total / max(count, 1), torch.full_like(total, math.nan))
+        return self._all((total / max(count, 1))[torch.tensor(self.members, device=total.device)])
 
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(test loss (E,), test accuracy (E,) or None for regression) of each member on its test split; NaN for a
         diverged member."""
-        sets = self._set
+        nan = torch.full((self.size,), math.nan, dtype=self.net.dtype, device=self.net.device)
+        if not self.members:
+            return nan, None if self.task != "classification" else nan.clone()
         mode = self.net.training
         self.net.eval()
         with torch.no_grad():
-            out = self.net(self.X_test[sets])
-            y = self.y_test[sets]
-            E, n, o = out.shape
-            if self.task == "classification":
-                loss = torch.nn.functional.cross_entropy(out.reshape(E * n, o), y.reshape(E * n),
-                                                         reduction="none").view(E, n).mean(1)
-                acc = (out.argmax(-1) == y).to(out.dtype).mean(1)
-            else:
-                loss, acc = ((out - y) ** 2).mean((1, 2)), None
+            out = self.net(self.X_test[self._set])
+            y = self.y_test[self._set]
+            loss = self._loss(out, y)
+            acc = (out.argmax(-1) == y).to(out.dtype).mean(1) if self.task == "classification" else None
         self.net.train(mode)
-        bad = ~self.alive | ~torch.isfinite(loss)
-        nan = torch.full_like(loss, math.nan)
-        return torch.where(bad, nan, loss), None if acc is None else torch.where(bad, nan, acc)
+        bad = ~torch.isfinite(loss)
+        loss = self._all(loss.masked_fill(bad, math.nan))
+        return loss, None if acc is None else self._all(acc.masked_fill(bad, math.nan))
 
 
 def train_grid(net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
                epochs: int = 5, batch_size: int = 64, optimizer: str = "sgd",
                momentum: float = 0.0) -> list[dict]:
-    """Train every member of ``net`` (:class:`Grid`) for ``epochs``; one dict per member, in order:
-    ``train_loss`` (the mean over the last epoch's batches), ``test_loss``, ``test_accuracy`` (None for regression),
-    ``diverged`` and ``epochs`` (those finished; the epoch it diverged at for a diverged member), NaN losses for a
-    diverged member."""
+    """Train every member of ``net`` (:class:`Grid`; diverged members are dropped from ``net``) for ``epochs``; one
+    dict per member, in order: ``train_loss`` (the mean over the last epoch's batches), ``test_loss``,
+    ``test_accuracy`` (None for regression), ``diverged`` (its loss turned non-finite in training, or its test loss
+    is not finite, as :func:`reslimit.train.train` says "diverged") and ``epochs`` (those finished; the epoch it
+    diverged at in training), NaN losses for a diverged member."""
     epochs = _checks.positive_int("epochs", epochs)
     grid = Grid(net, data, lrs, seeds, batch_size=batch_size, optimizer=optimizer, momentum=momentum)
-    train_loss = torch.full((net.ensemble,), math.nan)
+    train_loss = torch.full((grid.size,), math.nan)
     for epoch in range(1, epochs + 1):
         train_loss = grid.epoch(epoch)
-        if not grid.alive.any():
+        if not grid.members:
             break
     test_loss, acc = grid.evaluate()
     return [{"train_loss": float(train_loss[m]), "test_loss": float(test_loss[m]),
-             "test_accuracy": None if acc is None else float(acc[m]), "diverged": grid.diverged_at[m] is not None,
+             "test_accuracy": None if acc is None else float(acc[m]),
+             "diverged": grid.diverged_at[m] is not None or not math.isfinite(test_loss[m]),
              "epochs": epochs if grid.diverged_at[m] is None else grid.diverged_at[m]}
-            for m in range(net.ensemble)]
+            for m in range(grid.size)]

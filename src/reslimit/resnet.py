@@ -21,7 +21,7 @@ from . import _checks, _memory, gradients, init, native
 from ._rng import KeyedNormal, mix, substream
 from ._types import ActivationSpec, Device, DType, States, Times
 from .blocks import get_block
-from .paths import IID, WeightPath
+from .paths import IID, Members, WeightPath
 from .paths.base import OnPaths
 
 Tensor = torch.Tensor
@@ -143,6 +143,22 @@ class ScaledResNet(OnPaths):
                 f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}{masks}")
 
     # Stochastic depth and dropout ---------------------------------------------------------------
+    def keep_members(self, index) -> None:
+        """Keep only the ensemble members ``index`` (distinct, in [0, ensemble), in the order given), in place: the
+        paths become :class:`reslimit.paths.Members` of them and the held weights V (L, E, d, d), W and the input
+        and output layers A, B (E, ., .) their rows, the parameters staying the same objects (their gradients
+        dropped). A batched training drops the members that diverged this way (:class:`reslimit.batched.Grid`)."""
+        index = [int(i) for i in index]
+        self.outer = Members(self.outer, index)  # checks index
+        self.inner = None if self.inner is None else Members(self.inner, index)
+        where = torch.tensor(index, device=self.outer.device)
+        with torch.no_grad():
+            for name, axis in (("V", 1), ("W", 1), ("A", 0), ("B", 0)):
+                p = getattr(self, name, None)
+                if isinstance(p, nn.Parameter):
+                    p.grad = None
+                    p.data = p.data.index_select(axis, where)
+
     def survival_probabilities(self) -> Tensor:
         """p_k = p(k/L), k = 1..L, the survival probabilities of the blocks (float64, CPU); ones without
         ``survival``."""

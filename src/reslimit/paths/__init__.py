@@ -14,7 +14,7 @@ from .iid import IID
 from .brownian import Brownian
 from .smooth import FunctionPath, Smooth
 from .fbm import FractionalBrownian
-from .stacked import Stacked
+from .stacked import Members, Stacked
 # isort: on
 
 for _module in pkgutil.iter_modules(__path__):  # a new path is one new module of this package, registered here
@@ -76,5 +76,5 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
 
 __all__ = [
     "IID", "PATHS", "Brownian", "FractionalBrownian", "FunctionPath", "Smooth", "WeightPath", "check_limit_paths",
-    "Stacked", "make_path", "path_options",
+    "Members", "Stacked", "make_path", "path_options",
 ]

@@ -82,3 +82,60 @@ class Stacked(WeightPath):
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
         return self._stack(lambda p: p._values(times))
+
+
+class Members(WeightPath):
+    """Some members of a path, in a given order: member m is member ``index[m]`` of ``path``, so X(t) =
+    X_path(t)[index] along the ensemble axis, and so are the weights (the same numbers as the path's).
+
+    A network restricted to some of its members (:meth:`reslimit.ScaledResNet.keep_members`) runs on these.
+    Not registered in PATHS.
+
+    Example:
+        >>> p = IID(8, ensemble=4, seed=1)
+        >>> torch.equal(Members(p, [3, 1]).weights(10), p.weights(10)[:, [3, 1]])   # True
+    """
+
+    def __init__(self, path: WeightPath, index: Sequence[int]):
+        if not isinstance(path, WeightPath):
+            raise ValueError(f"path must be a WeightPath; got {type(path).__name__}")
+        index = [int(i) for i in index]
+        if not index or len(set(index)) != len(index) or not all(0 <= i < path.ensemble for i in index):
+            raise ValueError(f"index must hold distinct members in [0, {path.ensemble}); got {index!r}")
+        super().__init__(path.width, len(index), seed=path.seed, std=path.std, dtype=path.dtype, device=path.device)
+        self._path, self._index = path, index
+        self.kind = path.kind  # type: ignore[misc]  # the class facts of the path
+        self.limit = path.limit  # type: ignore[misc]
+        self.sde_type = path.sde_type  # type: ignore[misc]
+        self.refinement_consistent = path.refinement_consistent  # type: ignore[misc]
+        self.exact_second_moment = path.exact_second_moment  # type: ignore[misc]
+
+    @property
+    def natural_beta(self) -> float:
+        return self._path.natural_beta
+
+    def to(self, device=None, dtype=None) -> Members:
+        """These members of the path moved or cast (:meth:`WeightPath.to`)."""
+        moved = self._path.to(device, dtype)
+        return self if moved is self._path else Members(moved, self._index)
+
+    def check_limit(self) -> None:
+        self._path.check_limit()
+
+    def _check_depth(self, depth: int) -> None:
+        self._path._check_depth(depth)
+
+    def _repr_args(self) -> dict:
+        return {"path": self._path, "index": self._index}
+
+    def __repr__(self) -> str:
+        return f"Members({self._path!r}, {self._index!r})"
+
+    def _select(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, torch.tensor(self._index, device=x.device))
+
+    def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
+        return self._select(self._path._weights(depth, start, stop))
+
+    def _values(self, times: np.ndarray) -> torch.Tensor:
+        return self._select(self._path._values(times))
