@@ -35,6 +35,8 @@ COMMANDS = {
     "trainability": ["--hursts", "0.3", "--betas", "0.5", "--depth", "4", "--lrs", "0.1", "--epochs", "1"],
     "propagation": ["--depth", "4", "--width", "8", "--activations", "tanh", "--inits", "he", "--ensemble", "2",
                     "--samples", "2"],
+    "transfer": ["--data", "synthetic", "--depths", "2,4", "--width", "4", "--lr0s", "0.01,0.1,1", "--seeds", "1",
+                 "--epochs", "1"],
     "bounds": [],  # its plan of checks made small below
 }
 NOT_STUDIES = {"report": "a report of claims (claims.json, index.html), read by reslimit.claims"}
