@@ -24,7 +24,8 @@ from reslimit.studies.critical_periods import critical_periods
 from reslimit.studies.learning_rate import learning_rate
 from reslimit.studies.sde_scaling import sde_scaling
 
-# Every command that writes a folder, at the smallest sizes it takes; its folder is of the study of that name.
+# Every command that writes a folder, at the smallest sizes it takes; its folder is of the study of that name (the
+# command's, "-" read "_": reslimit coord-check writes a coord_check folder).
 COMMANDS = {
     "scaling": ["--depths", "2,4", "--width", "3", "--ensemble", "2", "--betas", "0.5,1"],
     "phase": ["--hursts", "0.3,0.7", "--depths", "2,4", "--width", "3", "--ensemble", "2", "--samples", "2",
@@ -37,6 +38,7 @@ COMMANDS = {
                     "--samples", "2"],
     "transfer": ["--data", "synthetic", "--depths", "2,4", "--width", "4", "--lr0s", "0.01,0.1,1", "--seeds", "1",
                  "--epochs", "1"],
+    "coord_check": ["--data", "synthetic", "--depths", "2,4", "--width", "4", "--seeds", "1", "--steps", "1"],
     "bounds": [],  # its plan of checks made small below
 }
 NOT_STUDIES = {"report": "a report of claims (claims.json, index.html), read by reslimit.claims"}
@@ -58,7 +60,8 @@ PYTHON = {
 
 def _commands_with_out() -> set[str]:
     (sub,) = [a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    return {name for name, parser in sub.choices.items() if any("--out" in a.option_strings for a in parser._actions)}
+    return {name.replace("-", "_") for name, parser in sub.choices.items()
+            if any("--out" in a.option_strings for a in parser._actions)}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def written(tmp_path_factory):
         m.setattr(B, "plan", _small_bounds_plan)
         for command, flags in COMMANDS.items():
             out[command] = root / command
-            cli.main([command, *flags, "--out", str(out[command])])  # demo, converge may exit 1: a verdict
+            cli.main([command.replace("_", "-"), *flags, "--out", str(out[command])])  # demo, converge may exit 1: a verdict
     for name, write in PYTHON.items():
         out[name] = root / name
         write(out[name])

@@ -109,6 +109,10 @@ class Grid:
                                                      reduction="none").view(E, n).mean(1)
         return ((out - y) ** 2).mean((1, 2))
 
+    def test_inputs(self) -> torch.Tensor:
+        """The test inputs of each member still training (its own split): (members, n, in)."""
+        return self.X_test[self._set]
+
     def batches(self, epoch: int):
         """The epoch's mini-batches, as slices of positions into each member's order of its training split: the
         order ``train`` draws for the member's seed (keyed by the seed's sub-stream "batches" and the epoch)."""
@@ -208,7 +212,7 @@ class Grid:
         mode = self.net.training
         self.net.eval()
         with torch.no_grad():
-            out = self.net(self.X_test[self._set])
+            out = self.net(self.test_inputs())
             y = self.y_test[self._set]
             loss = self._loss(out, y)
             acc = (out.argmax(-1) == y).to(out.dtype).mean(1) if self.task == "classification" else None

@@ -42,6 +42,7 @@ from .simulate import simulate
 from .specs import NetSpec, PathSpec, add_arguments
 from .studies import bounds as bounds_study
 from .studies import converge as converge_study
+from .studies import coord_check as coord_check_study
 from .studies import phase as phase_study
 from .studies import propagation as propagation_study
 from .studies import scaling as scaling_study
@@ -55,7 +56,8 @@ from .train import run as train_run
 # How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num (geometric for lr0s).
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
          "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
-         "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True}}
+         "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True},
+         "steps": {"low": 1, "integer": True}}
 
 
 def main(argv=None) -> int:
@@ -200,28 +202,28 @@ def _parser() -> argparse.ArgumentParser:
                               "ensemble), with the rule lr = lr0 (L/L0)^gamma and without; the best lr0 per depth, its "
                               "slope against depth with a bootstrap interval over seeds, the regret, and the muP-style "
                               "figure.")
-    add_arguments(tsf, NetSpec, transfer_study.study, only=("block", "activation", "width", "beta", "dtype"),
-                  real=_finite_float)
-    add_arguments(tsf, PathSpec, transfer_study.study, only=("kind", "hurst", "lengthscale"), real=_finite_float)
-    _option(tsf, transfer_study.study, "depths", "comma list or start:stop:num of integers, at least two")
+    _across_depth(tsf, transfer_study.study)
     _option(tsf, transfer_study.study, "lr0s", "learning rates lr0, comma list or start:stop:num "
             "(geometric: 2.44e-4:4:15 is 2^-12..2^2)")
-    _option(tsf, transfer_study.study, "seeds", "how many seeds (seed, seed + 1, ...)", type=int)
-    _option(tsf, transfer_study.study, "seed", "the first seed", type=int)
     _option(tsf, transfer_study.study, "epochs", "", type=int)
-    _option(tsf, transfer_study.study, "batch_size", "", type=int)
-    _option(tsf, transfer_study.study, "optimizer", "", choices=OPTIMIZERS)
-    _option(tsf, transfer_study.study, "momentum", "SGD's", type=_finite_float)
-    _option(tsf, transfer_study.study, "base_depth", "L0, the depth lr0 is tuned at (default: the smallest depth)",
-            type=int)
-    tsf.add_argument("--rules", type=_nonempty, help=f"comma list of {', '.join(RULES)} (default "
-                     f"{','.join(transfer_study.RULES)})")
     _option(tsf, transfer_study.study, "metric", "the loss the best lr0 minimises", choices=transfer_study.METRICS)
-    _option(tsf, transfer_study.study, "data", "", choices=transfer_study.DATA)
     _executors(tsf)
     tsf.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
                      help="folder for results.csv, manifest.json, transfer.png (rerun to resume)")
     tsf.set_defaults(run=_transfer)
+
+    cc = commands.add_parser("coord-check", help="how much t steps move h_L and the logits, against depth, with "
+                             "the depth rule and without", description="At each depth, train every (rule, seed) "
+                             "for a few steps (one batched ensemble) and measure the rms change of h_L that the "
+                             "blocks' weights make and of the logits after each of the step counts; the slope of "
+                             "log(change) against log(L), 0 under the rule, -gamma without.")
+    _across_depth(cc, coord_check_study.study)
+    _option(cc, coord_check_study.study, "steps", "comma list of step counts t >= 1")
+    _option(cc, coord_check_study.study, "lr0", "the learning rate at the base depth", type=_finite_float)
+    _executors(cc)
+    cc.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
+                    help="folder for results.csv, manifest.json, coord_check.png (rerun to resume)")
+    cc.set_defaults(run=_coord_check)
 
     pro = commands.add_parser("propagation", help="per-layer std of activations and gradients: MLP and ResNet, "
                               "per activation and initialization", description="A plain MLP and a scaled ResNet "
@@ -335,6 +337,22 @@ def _study_arguments(cmd, study) -> None:
                      help="folder for results.csv, manifest.json, figures")
 
 
+def _across_depth(cmd, fn) -> None:
+    """The options the studies of training across depth share (:func:`reslimit.studies.transfer.training_params`)."""
+    add_arguments(cmd, NetSpec, fn, only=("block", "activation", "width", "beta", "dtype"), real=_finite_float)
+    add_arguments(cmd, PathSpec, fn, only=("kind", "hurst", "lengthscale"), real=_finite_float)
+    _option(cmd, fn, "depths", "comma list or start:stop:num of integers, at least two")
+    _option(cmd, fn, "seeds", "how many seeds (seed, seed + 1, ...)", type=int)
+    _option(cmd, fn, "seed", "the first seed", type=int)
+    _option(cmd, fn, "batch_size", "", type=int)
+    _option(cmd, fn, "optimizer", "", choices=OPTIMIZERS)
+    _option(cmd, fn, "momentum", "SGD's", type=_finite_float)
+    _option(cmd, fn, "base_depth", "L0, the depth lr0 is tuned at (default: the smallest depth)", type=int)
+    cmd.add_argument("--rules", type=_nonempty, help=f"comma list of {', '.join(RULES)} (default "
+                     f"{','.join(RULES)})")
+    _option(cmd, fn, "data", "", choices=transfer_study.DATA)
+
+
 def _executors(cmd) -> None:
     """--workers and --scheduler: where the points of a sweep are computed (the same numbers everywhere)."""
     cmd.add_argument("--workers", type=int, help="run points in a local pool of N processes")
@@ -393,10 +411,7 @@ def _trainability(args) -> int:
 
 def _transfer(args) -> int:
     """``reslimit transfer``: run or resume the sweep, print the best lr0 per depth and rule, and the slopes."""
-    options = _given(args)
-    if "rules" in options:
-        options["rules"] = options["rules"].split(",")
-    result = transfer_study.transfer(**options)
+    result = transfer_study.transfer(**_rules_split(_given(args)))
     for rule in result.params["rules"]:
         best = ", ".join(f"L={b['depth']}: {b['lr0']:.3g}{' (' + b['edge'] + ' edge)' if b['edge'] else ''}"
                          for b in result.best[rule])
@@ -405,6 +420,23 @@ def _transfer(args) -> int:
               f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {s['theory']:g})")
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, transfer.png")
     return 0
+
+
+def _coord_check(args) -> int:
+    """``reslimit coord-check``: run or resume the sweep, print the slope of each change against depth."""
+    result = coord_check_study.coord_check(**_rules_split(_given(args)))
+    for (q, rule, t), s in result.slope.items():
+        print(f"{q:8s} rule {rule:5s} t = {t:<3d}: slope of log2(change) on log2(L) {s['slope']:.3f} "
+              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {s['theory']:g})")
+    print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, coord_check.png")
+    return 0
+
+
+def _rules_split(options: dict) -> dict:
+    """--rules none,depth as the list the studies take."""
+    if "rules" in options:
+        options["rules"] = options["rules"].split(",")
+    return options
 
 
 def _propagation(args) -> int:

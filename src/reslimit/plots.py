@@ -812,6 +812,41 @@ def transfer_figure(result, out=None) -> Figure:
     return _save(fig, out, "transfer")
 
 
+def coord_check_figure(result, out=None) -> Figure:
+    """The coordinate check: the change of h_L (left) and of the logits (right) after t steps against depth, one
+    colour per t, solid with the depth rule and dashed without, each beside the theory's slope (dotted: L^0 with
+    the rule, L^-gamma without) through its measured points.
+
+    ``result``: a :class:`reslimit.studies.coord_check.CoordCheckResult`. Saved in ``out`` as coord_check.png
+    and .pdf when given.
+    """
+    params = result.params
+    depths = np.array(params["depths"], dtype=float)
+    fig, axes = subplots(1, 2, figsize=(10.5, 4.4))
+    names = {"dh": "rms change of h_L by the blocks", "dlogits": "rms change of the logits"}
+    for ax, q in zip(axes, names):
+        for i, t in enumerate(params["steps"]):
+            for rule in params["rules"]:
+                size, s = np.nanmean(result.size[q, rule, t], 0), result.slope[q, rule, t]
+                style = "-" if rule == "depth" else "--"
+                ax.plot(depths, size, style + "o", color=f"C{i}", ms=4,
+                        label=f"t = {t}, rule {rule}: slope {s['slope']:.2f}")
+                shown = np.isfinite(size) & (size > 0)
+                if shown.any():
+                    anchor = np.exp(np.mean(np.log(size[shown]) - s["theory"] * np.log(depths[shown])))
+                    ax.plot(depths, anchor * depths ** s["theory"], ":", color=f"C{i}", lw=1)
+        ax.plot([], [], ":", color="0.4", label=f"theory: L^0 (rule), L^{-result.gamma:g} (none)")
+        _depth_axis(ax, depths)
+        ax.set_yscale("log")
+        ax.set(ylabel=f"{names[q]}, mean over {params['seeds']} seeds", title=names[q] + " after t steps")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"coordinate check: {params['block']} ({params['activation']}), d = {params['width']}, beta = "
+                 f"{params['beta']:g}, {params['init']} weights, {params['optimizer']}, lr0 = {params['lr0']:g} at "
+                 f"L0 = {params['base_depth']}")
+    fig.tight_layout()
+    return _save(fig, out, "coord_check")
+
+
 def _save(fig, out, name) -> Figure:
     """Save as name.png and name.pdf in ``out`` unless it is None; return ``fig``."""
     if out is not None:

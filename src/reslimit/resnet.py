@@ -271,7 +271,15 @@ class ScaledResNet(OnPaths):
         ``alpha`` (here and in :meth:`trajectory`, :meth:`adjoint`) replaces alpha_L by one scale per input:
         a tensor of shape (batch,) or (E, batch). One weight draw then serves several betas at once.
         """
-        h0 = self.embed(x)
+        h = self._blocks(self.embed(x), alpha)
+        return h if self.B is None else torch.bmm(h, self.B.mT)
+
+    def blocks(self, h0: States, alpha: Tensor | None = None) -> Tensor:
+        """h_L from h_0 = ``h0`` ((E, batch, width), or (batch, width) for every member): the residual blocks
+        alone, without the input and output layers, so that ``forward(x)`` is B ``blocks``(A x)."""
+        return self._blocks(self._check_state("h0", h0, self.width), alpha)
+
+    def _blocks(self, h0: Tensor, alpha: Tensor | None) -> Tensor:
         self._require_states(h0, 3, "the states of the pass", "use fewer inputs at once")
         alpha = self._check_alpha(alpha, h0)
         engine = self._engine(h0, alpha)
@@ -284,7 +292,7 @@ class ScaledResNet(OnPaths):
             h = gradients.explicit(self.block, h0, self.V, self.W, alpha, engine == "explicit compiled")
         else:
             h = self._run(h0, None, alpha=alpha)
-        return h if self.B is None else torch.bmm(h, self.B.mT)
+        return h
 
     def embed(self, x: States) -> Tensor:
         """h_0 = A x (x itself without an input layer), checked and broadcast to (E, batch, width)."""

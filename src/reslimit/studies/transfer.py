@@ -72,16 +72,30 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
         metric: the loss the best lr0 minimises, "train_loss" (the last epoch's mean) or "test_loss".
         data: "digits" or "synthetic".  dtype: "float32" or "float64".
     """
+    lr0s = sorted(dict.fromkeys(_checks.real("lr0s", v, low=0.0, low_open=True) for v in lr0s))
+    if len(lr0s) < 3:
+        raise ValueError(f"lr0s must hold at least three learning rates (a minimum refined between two "
+                         f"neighbours); got {lr0s}")
+    params = training_params(block=block, activation=activation, width=width, beta=beta, init=init, hurst=hurst,
+                    lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed, batch_size=batch_size,
+                    optimizer=optimizer, momentum=momentum, base_depth=base_depth, rules=rules, data=data,
+                    dtype=dtype)
+    params |= {"lr0s": lr0s, "epochs": _checks.positive_int("epochs", epochs),
+               "metric": _checks.choice("metric", metric, METRICS)}
+    engine = require(params, len(_members(params, params["depths"][-1])))
+    return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
+
+
+def training_params(*, block, activation, width, beta, init, hurst, lengthscale, depths, seeds, seed, batch_size,
+                    optimizer, momentum, base_depth, rules, data, dtype) -> dict:
+    """The checked settings the studies of training across depth share (this one, :mod:`.coord_check`), as
+    :func:`study` documents them: a ValueError naming the first bad one."""
     blk = get_block(block, activation)
     if activation is not None and not isinstance(activation, str):
         raise TypeError("activation must be a name for a study (it is stored in the manifest)")
     depths = sorted(dict.fromkeys(_checks.positive_int("depths", L) for L in depths))
-    lr0s = sorted(dict.fromkeys(_checks.real("lr0s", v, low=0.0, low_open=True) for v in lr0s))
     if len(depths) < 2:
         raise ValueError(f"depths must hold at least two depths (a slope against depth); got {depths}")
-    if len(lr0s) < 3:
-        raise ValueError(f"lr0s must hold at least three learning rates (a minimum refined between two "
-                         f"neighbours); got {lr0s}")
     rules = list(dict.fromkeys(_checks.choice("rules", r, RULES) for r in rules))
     if not rules:
         raise ValueError(f"rules must name at least one of {', '.join(RULES)}")
@@ -93,24 +107,27 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take
     params = {"block": block, "activation": blk.activation.name, "width": _checks.positive_int("width", width),
               "beta": _checks.real("beta", beta, low=0.0), "init": init, **path.options(), "depths": depths,
-              "lr0s": lr0s, "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
-              "epochs": _checks.positive_int("epochs", epochs),
+              "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
               "batch_size": _checks.positive_int("batch_size", batch_size), "optimizer": optimizer,
               "momentum": momentum,
               "base_depth": depths[0] if base_depth is None else _checks.positive_int("base_depth", base_depth),
-              "rules": rules, "metric": _checks.choice("metric", metric, METRICS),
-              "data": _checks.choice("data", data, DATA), "dtype": _checks.choice("dtype", dtype, DTYPES)}
+              "rules": rules, "data": _checks.choice("data", data, DATA),
+              "dtype": _checks.choice("dtype", dtype, DTYPES)}
     _checks.seed("seed", params["seed"] + params["seeds"] - 1)
-    members = len(_members(params, depths[-1]))
+    return params
+
+
+def require(params: dict, members: int) -> str:
+    """Refuse a deepest point whose batched ensemble of ``members`` would not fit; return the engine's name."""
+    depth, width = params["depths"][-1], params["width"]
+    blk = get_block(params["block"], params["activation"])
     itemsize = 4 if params["dtype"] == "float32" else 8
-    inner = 2 if blk.inner else 1
-    _memory.require(members * depths[-1] * (inner * 6 * params["width"] ** 2 + 4 * params["batch_size"]
-                                            * params["width"]) * itemsize,
-                    "the deepest point's batched ensemble (members x depth x (6 d^2 per weight: the weights, their "
-                    "gradients and the optimizer's state, with temporaries; and 4 states a sample))",
-                    f"{members} members at depth {depths[-1]}", "use fewer lr0s, seeds or rules, or smaller depths")
-    engine = native.engine(block, blk.activation, torch.float32 if params["dtype"] == "float32" else torch.float64)
-    return Study("transfer", params, [{"depth": L} for L in depths], compute_point, engine)
+    _memory.require(members * depth * ((2 if blk.inner else 1) * 6 * width**2 + 4 * params["batch_size"] * width)
+                    * itemsize, "the deepest point's batched ensemble (members x depth x (6 d^2 per weight: the "
+                    "weights, their gradients and the optimizer's state, with temporaries; and 4 states a sample))",
+                    f"{members} members at depth {depth}", "use fewer lr0s, seeds or rules, or smaller depths")
+    return native.engine(params["block"], blk.activation,
+                         torch.float32 if params["dtype"] == "float32" else torch.float64)
 
 
 def _members(params: dict, depth: int) -> list[tuple[str, float, float, int]]:
@@ -251,15 +268,21 @@ def _slope(x: np.ndarray, depths, curves: np.ndarray) -> float:
 
 def _slope_interval(loss: np.ndarray, x: np.ndarray, depths, boot: int, seed: int) -> dict:
     """The slope of the mean over seeds and its 95% percentile interval over resampled seeds."""
+    return seed_interval(loss, lambda a: _slope(x, depths, a.mean(0)), boot, seed)
+
+
+def seed_interval(values: np.ndarray, fit, boot: int, seed: int) -> dict:
+    """{"slope": fit(values), "ci_low", "ci_high"}: the 95% percentile bootstrap interval of ``fit`` over the
+    seeds, the rows of ``values`` resampled with replacement (:func:`scipy.stats.bootstrap`, ``boot`` resamples,
+    its generator seeded by ``seed``); NaN bounds with one seed or a fit that is not finite."""
     from scipy.stats import bootstrap
 
-    slope = _slope(x, depths, loss.mean(0))
-    if loss.shape[0] < 2 or not math.isfinite(slope):
+    slope = fit(values)
+    if values.shape[0] < 2 or not math.isfinite(slope):
         return {"slope": slope, "ci_low": math.nan, "ci_high": math.nan}
     with np.errstate(invalid="ignore"):
-        res = bootstrap((np.arange(loss.shape[0]),), lambda idx: _slope(x, depths, loss[idx.astype(int)].mean(0)),
-                        vectorized=False, n_resamples=boot, method="percentile",
-                        rng=np.random.default_rng(seed))
+        res = bootstrap((np.arange(values.shape[0]),), lambda idx: fit(values[idx.astype(int)]), vectorized=False,
+                        n_resamples=boot, method="percentile", rng=np.random.default_rng(seed))
     return {"slope": slope, "ci_low": float(res.confidence_interval.low),
             "ci_high": float(res.confidence_interval.high)}
 
@@ -275,18 +298,18 @@ def transfer(out, *, workers=None, scheduler=None, progress=True, figures=True, 
     with store.writing(out), finishing(st, out):
         result = TransferResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                 st.params)
-        store.update_manifest(out, **_json(result.summary()))
+        store.update_manifest(out, **as_json(result.summary()))
         if figures:
             result.plot(out)
     return result
 
 
-def _json(value):
-    """The summary as JSON: inf and NaN as None."""
+def as_json(value):
+    """A summary as JSON: inf and NaN as None."""
     if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
+        return {str(k): as_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
+        return [as_json(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

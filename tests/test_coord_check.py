@@ -1,0 +1,58 @@
+"""reslimit coord-check: the change of h_L made by the blocks' weights after t steps, against depth: slope -gamma
+without the rule and 0 with it at the first step (the theory's first-order arithmetic), the folder, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+import reslimit
+from reslimit.cli import main
+from reslimit.studies import coord_check as C
+
+
+def _result(**options):
+    st = C.study(**options)
+    return C.CoordCheckResult([r for p in st.points for r in C.compute_point(st.params, p)], st.params)
+
+
+@pytest.mark.parametrize("options, none", [
+    (dict(optimizer="sgd", beta=1.0, init="smooth", lr0=0.05), -1.0),  # lr L alpha^2 = lr / L
+    (dict(optimizer="adam", beta=0.5, init="iid", lr0=0.004), 0.5),  # lr L alpha = lr L^1/2
+])
+def test_first_step_slopes_are_the_theory(options, none):
+    result = _result(data="synthetic", width=16, depths=[8, 16, 32, 64], steps=[1], seeds=3, **options)
+    assert result.gamma == -none
+    s_none, s_rule = result.slope["dh", "none", 1], result.slope["dh", "depth", 1]
+    assert s_none["theory"] == none and s_rule["theory"] == 0.0
+    # the first-order arithmetic is exact up to the drift of p, g over depth: a tenth of the slope's scale
+    assert s_none["slope"] == pytest.approx(none, abs=0.1) and s_rule["slope"] == pytest.approx(0.0, abs=0.1)
+    assert s_rule["ci_low"] <= s_rule["slope"] <= s_rule["ci_high"]
+
+
+def test_rows_folder_cli_and_load(tmp_path, capsys):
+    out = tmp_path / "cc"
+    code = main(["coord-check", "--data", "synthetic", "--width", "4", "--depths", "2,4", "--seeds", "2",
+                 "--steps", "1,2", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "dh       rule depth t = 2" in printed and "theory 0" in printed
+    rows = reslimit.load(out).rows()
+    assert len(rows) == 2 * 2 * 2 * 2  # depths x rules x seeds x steps
+    one = [r for r in rows if r["depth"] == 4 and r["seed"] == 1 and r["step"] == 2]
+    lrs = {r["rule"]: r["lr"] for r in one}
+    assert lrs["depth"] == pytest.approx(lrs["none"] * 2 ** -0.5)  # Adam at beta 1/2: gamma = -1/2, L/L0 = 2
+    assert all(np.isfinite(r["dh"]) and r["dh"] > 0 and not r["diverged"] for r in rows)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["slope"]) == {f"{q}, rule {r}, t = {t}" for q in C.QUANTITIES for r in ("none", "depth")
+                                      for t in (1, 2)}
+    assert (out / "coord_check.png").exists()
+    assert main(["coord-check", "--steps", "0", "--out", str(tmp_path / "bad")]) == 2
+    assert "--steps must be" in capsys.readouterr().err
+
+
+def test_a_member_that_diverges_is_a_row_saying_so():
+    result = _result(data="synthetic", width=4, depths=[2, 4], steps=[1, 5], seeds=1, optimizer="sgd", lr0=1e6)
+    late = [r for r in result if r["step"] == 5]
+    assert late and all(r["diverged"] for r in late)
+    assert np.isnan(result.slope["dh", "none", 5]["slope"])
