@@ -41,7 +41,8 @@ def _rows(params, centre, seeds_noise):
 
 
 def test_slope_interval_and_regret_of_known_curves():
-    params = T.study(depths=[8, 16, 32, 64], lr0s=list(2.0**X), seeds=4, optimizer="adam", beta=0.5).params
+    params = T.study(depths=[8, 16, 32, 64], lr0s=list(2.0**X), seeds=4, optimizer="adam", beta=0.5,
+                     layers="frozen").params
     centre = lambda rule, L: -1.0 - (0.5 * math.log2(L / 8) if rule == "none" else 0.0)  # noqa: E731
     result = T.TransferResult(_rows(params, centre, [0.2, -0.1, 0.05, -0.15]), params)
     assert result.gamma == -0.5 and result.slope["none"]["theory"] == -0.5 and result.slope["depth"]["theory"] == 0
@@ -56,6 +57,8 @@ def test_slope_interval_and_regret_of_known_curves():
     assert result.regret["none"][0] == 0.0
     assert result.regret["none"][3] == pytest.approx(loss[3][X.tolist().index(-1.0)] - loss[3].min(), abs=1e-12)
     assert result.regret["none"][3] > 1.0 and max(result.regret["depth"]) == pytest.approx(0.0, abs=1e-12)
+    trained = T.TransferResult(list(result), {**params, "layers": "trained"})  # the layers' pull: no number
+    assert trained.slope["none"]["theory"] is None and trained.slope["depth"]["theory"] == 0.0
 
 
 def test_a_member_is_the_run_reslimit_train_makes(tmp_path):
@@ -65,8 +68,10 @@ def test_a_member_is_the_run_reslimit_train_makes(tmp_path):
     assert len(rows) == 2 * 3 * 2
     row = next(r for r in rows if r["rule"] == "depth" and r["lr0"] == 0.1 and r["seed"] == 1)
     assert row["lr"] == pytest.approx(0.1 * 2.0)  # gamma = 2 beta - 1 = 1 for SGD, L / L0 = 2
-    history = train_run(tmp_path / "one", data="synthetic", width=6, depth=6, epochs=2, lr=row["lr"], batch_size=32,
-                        seed=1, dtype="float64", beta=1.0, progress=False)
+    history = train_run(tmp_path / "one", data="synthetic", width=6, depth=6, epochs=2, lr=0.1, rule="depth",
+                        base_depth=3, batch_size=32, seed=1, dtype="float64", beta=1.0, progress=False)
+    manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert manifest["params"]["lr"] == row["lr"] and manifest["params"]["layer_lr"] == 0.1
     last = history.rows[-1]
     assert row["train_loss"] == pytest.approx(last["train_loss"], rel=1e-9)
     assert row["test_loss"] == pytest.approx(last["test_loss"], rel=1e-9)
@@ -86,7 +91,7 @@ def test_the_study_folder_diverged_rows_resume_and_load(tmp_path):
     assert diverged and all(r["diverged"] == "True" for r in diverged)
     assert all(r["diverged"] == "False" for r in rows if float(r["lr0"]) == 0.01)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["slope"]["none"]["theory"] == 0.0  # SGD at beta 1/2: gamma = 0
+    assert manifest["slope"]["none"]["theory"] is None and manifest["slope"]["depth"]["theory"] == 0.0
     assert (out / "transfer.png").exists()
     again = T.transfer(out, **options)  # resumes: nothing left to run, the same rows
     assert np.array_equal([float(r["train_loss"]) for r in again], [float(r["train_loss"]) for r in result],

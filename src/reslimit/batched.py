@@ -34,6 +34,7 @@ from .resnet import ScaledResNet
 
 ADAM = (0.9, 0.999, 1e-8)  # torch.optim.Adam's defaults: betas and eps
 MEMBER_AXIS = {"V": 1, "W": 1, "A": 0, "B": 0}  # the ensemble axis of each parameter of a ScaledResNet
+LAYERS = ("A", "B")  # the input and output layers, trained at layer_lrs
 
 
 class Grid:
@@ -46,7 +47,9 @@ class Grid:
             ``members`` lists which of the E rows ``net`` holds.
         data: one :class:`reslimit.data.Dataset` per member (members of one seed share one object); all of one
             task and of the same sizes.
-        lrs: the E learning rates, > 0.
+        lrs: the E learning rates, > 0, of the blocks' weights V (and W).
+        layer_lrs: the E learning rates of the input and output layers A, B, >= 0 (0: frozen; None: ``lrs``).
+            The depth rule scales the blocks' rates only: the layers' own steps do not grow with depth.
         seeds: the E seeds keying each member's batch order (as ``train(seed=...)``).
         batch_size: >= 1.  optimizer: "sgd" or "adam".  momentum: SGD's, in [0, 1).
 
@@ -54,9 +57,11 @@ class Grid:
     """
 
     def __init__(self, net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
-                 batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.0):
+                 layer_lrs: Sequence[float] | None = None, batch_size: int = 64, optimizer: str = "sgd",
+                 momentum: float = 0.0):
         E = net.ensemble
-        for name, values in (("data", data), ("lrs", lrs), ("seeds", seeds)):
+        layer_lrs = lrs if layer_lrs is None else layer_lrs
+        for name, values in (("data", data), ("lrs", lrs), ("layer_lrs", layer_lrs), ("seeds", seeds)):
             if len(values) != E:
                 raise ValueError(f"{name} must have one entry per member of the ensemble ({E}); got {len(values)}")
         self.net = net
@@ -66,8 +71,9 @@ class Grid:
             raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
         self.batch_size = _checks.positive_int("batch_size", batch_size)
         self.seeds = [_checks.seed("seeds", s) for s in seeds]
-        lr = [_checks.real("lrs", v, low=0.0, low_open=True) for v in lrs]
-        self.lr = torch.tensor(lr, dtype=net.dtype, device=net.device)
+        self.lr = torch.tensor([[_checks.real(name, v, low=0.0, low_open=name == "lrs") for v in values]
+                                for name, values in (("lrs", lrs), ("layer_lrs", layer_lrs))],
+                               dtype=net.dtype, device=net.device)  # (2, E): the blocks' rates, the layers' rates
         sets = list({id(d): d for d in data}.values())
         first = sets[0]
         if any((d.task, d.X_train.shape, d.X_test.shape) != (first.task, first.X_train.shape, first.X_test.shape)
@@ -81,7 +87,7 @@ class Grid:
                                                                                    "y_test"))
         if self.X_train.is_floating_point():
             self.X_train, self.X_test = self.X_train.to(net.dtype), self.X_test.to(net.dtype)
-        self.params = [(p, MEMBER_AXIS[name]) for name, p in net.named_parameters()]
+        self.params = [(name, p, MEMBER_AXIS[name]) for name, p in net.named_parameters()]
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.steps = 0
         self.size = E
@@ -129,7 +135,7 @@ class Grid:
         idx = self._order[:, batch]
         sets = self._set[:, None]
         X, y = self.X_train[sets, idx], self.y_train[sets, idx]
-        for p, _ in self.params:
+        for _, p, _ in self.params:
             p.grad = None
         losses = self._loss(self.net(X), y)
         dead = ~torch.isfinite(losses.detach())
@@ -151,9 +157,10 @@ class Grid:
         self.steps += 1
         t = self.steps
         b1, b2, eps = ADAM
-        lr = self.lr if frozen is None else self.lr.masked_fill(frozen, 0.0)
+        rates = self.lr if frozen is None else self.lr.masked_fill(frozen, 0.0)
         with torch.no_grad():
-            for (p, axis), state in zip(self.params, self.state):
+            for (name, p, axis), state in zip(self.params, self.state):
+                lr = rates[int(name in LAYERS)]
                 g = p.grad
                 if frozen is not None:
                     g.masked_fill_(self._per_member(frozen, axis, p.dim()), 0.0)
@@ -183,11 +190,11 @@ class Grid:
         if not keep:
             return
         self.net.keep_members(keep)
-        where = torch.tensor(keep, device=self.lr.device)
-        for (_, axis), state in zip(self.params, self.state):
+        where = torch.tensor(keep, device=self._set.device)
+        for (_, _, axis), state in zip(self.params, self.state):
             for name, x in state.items():
                 state[name] = x.index_select(axis, where)
-        self.lr, self._set, self._order = self.lr[where], self._set[where], self._order[where]
+        self.lr, self._set, self._order = self.lr[:, where], self._set[where], self._order[where]
         self.seeds = [self.seeds[i] for i in keep]
 
     def epoch(self, epoch: int) -> torch.Tensor:
@@ -223,7 +230,7 @@ class Grid:
 
 
 def train_grid(net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
-               epochs: int = 5, batch_size: int = 64, optimizer: str = "sgd",
+               layer_lrs: Sequence[float] | None = None, epochs: int = 5, batch_size: int = 64, optimizer: str = "sgd",
                momentum: float = 0.0) -> list[dict]:
     """Train every member of ``net`` (:class:`Grid`; diverged members are dropped from ``net``) for ``epochs``; one
     dict per member, in order: ``train_loss`` (the mean over the last epoch's batches), ``test_loss``,
@@ -231,7 +238,8 @@ def train_grid(net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float],
     is not finite, as :func:`reslimit.train.train` says "diverged") and ``epochs`` (those finished; the epoch it
     diverged at in training), NaN losses for a diverged member."""
     epochs = _checks.positive_int("epochs", epochs)
-    grid = Grid(net, data, lrs, seeds, batch_size=batch_size, optimizer=optimizer, momentum=momentum)
+    grid = Grid(net, data, lrs, seeds, layer_lrs=layer_lrs, batch_size=batch_size, optimizer=optimizer,
+                momentum=momentum)
     train_loss = torch.full((grid.size,), math.nan)
     for epoch in range(1, epochs + 1):
         train_loss = grid.epoch(epoch)

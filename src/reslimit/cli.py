@@ -206,6 +206,8 @@ def _parser() -> argparse.ArgumentParser:
     _option(tsf, transfer_study.study, "lr0s", "learning rates lr0, comma list or start:stop:num "
             "(geometric: 2.44e-4:4:15 is 2^-12..2^2)")
     _option(tsf, transfer_study.study, "epochs", "", type=int)
+    _option(tsf, transfer_study.study, "layers", "the input and output layers: trained at lr0, or frozen",
+            choices=transfer_study.LAYERS)
     _option(tsf, transfer_study.study, "metric", "the loss the best lr0 minimises", choices=transfer_study.METRICS)
     _executors(tsf)
     tsf.add_argument("--out", type=_nonempty, required=True, metavar="DIR",
@@ -417,7 +419,7 @@ def _transfer(args) -> int:
                          for b in result.best[rule])
         s = result.slope[rule]
         print(f"rule {rule}: best lr0 {best}; slope of log2(best lr0) on log2(L) {s['slope']:.3f} "
-              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {s['theory']:g})")
+              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {_theory(s['theory'])})")
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, transfer.png")
     return 0
 
@@ -427,9 +429,13 @@ def _coord_check(args) -> int:
     result = coord_check_study.coord_check(**_rules_split(_given(args)))
     for (q, rule, t), s in result.slope.items():
         print(f"{q:8s} rule {rule:5s} t = {t:<3d}: slope of log2(change) on log2(L) {s['slope']:.3f} "
-              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {s['theory']:g})")
+              f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {_theory(s['theory'])})")
     print(f"wrote {Path(args.out) / 'results.csv'}, manifest.json, coord_check.png")
     return 0
+
+
+def _theory(value: float | None) -> str:
+    return "none: the input and output layers' steps mix in" if value is None else format(value, "g")
 
 
 def _rules_split(options: dict) -> dict:

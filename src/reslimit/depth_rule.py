@@ -13,7 +13,11 @@ is). Keeping that change the same at depth L as at the base depth L0 gives
     lr = lr0 (L / L0)^gamma,   gamma = 2 beta - 1 (SGD),   gamma = beta - 1 (Adam),
 
 so that the *best* lr0 found at L0 stays the best at every L (the depth-muP argument of Yang et al. 2023,
-Bordelon et al. 2024, on the scaled ResNets of this package). Rule "none": lr = lr0 at every depth.
+Bordelon et al. 2024, on the scaled ResNets of this package). The rule is the blocks' rate: the input and output
+layers A, B (h_0 = A x, F = B h_L) take one step each, of size about lr whatever the depth, so they keep lr0.
+Scaling them too breaks the transfer: measured on the digits (res-3, width 32, 3 epochs, depths 8..128, 3 seeds),
+one rate for every layer moved the best lr0 with slope +0.18 [0.11, 0.25] for Adam at beta = 1/2, the blocks'
+rate alone -0.01 [-0.05, 0.05]. Rule "none": lr = lr0 for every layer at every depth.
 """
 
 from __future__ import annotations

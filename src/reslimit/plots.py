@@ -757,7 +757,8 @@ def max_increment_figure(runs: list[dict], path=None) -> Figure:
 
 def transfer_figure(result, out=None) -> Figure:
     """muP's picture: the loss against lr0, one curve per depth, for each rule; beside it the best lr0 against
-    depth with the theory's slope (gamma without the rule, 0 with it) through the base depth's.
+    depth with the theory's slope (0 with the rule; gamma without it where the input and output layers are
+    frozen, the bracket [gamma, 0] named where they learn) through the measured points.
 
     ``result``: a :class:`reslimit.studies.transfer.TransferResult`. Saved in ``out`` as transfer.png and .pdf
     when given. A best lr0 on the grid's edge is drawn hollow.
@@ -796,10 +797,12 @@ def transfer_figure(result, out=None) -> Figure:
         if edge.any():
             ax.plot(depths[edge], lr[edge], "o", mfc="none", color=color, label=f"rule {rule}: on the grid's edge")
         finite = np.isfinite(lr)
-        if finite.any():
+        if finite.any() and s["theory"] is not None:
             anchor = np.exp(np.mean(np.log(lr[finite]) - s["theory"] * np.log(depths[finite])))
             ax.plot(depths, anchor * depths ** s["theory"], "--", color=color,
                     label=f"theory: slope {s['theory']:g}")
+        elif finite.any():  # no single-rate theory where the input and output layers learn too (see the study)
+            ax.plot([], [], "--", color=color, label=f"rule {rule}: between 0 and {result.gamma:g} (A, B learn)")
     _depth_axis(ax, depths)
     ax.set_ylabel("best lr0 (refined in log lr0)")
     ax.legend(fontsize=7)
@@ -832,10 +835,11 @@ def coord_check_figure(result, out=None) -> Figure:
                 ax.plot(depths, size, style + "o", color=f"C{i}", ms=4,
                         label=f"t = {t}, rule {rule}: slope {s['slope']:.2f}")
                 shown = np.isfinite(size) & (size > 0)
-                if shown.any():
+                if shown.any() and s["theory"] is not None:
                     anchor = np.exp(np.mean(np.log(size[shown]) - s["theory"] * np.log(depths[shown])))
                     ax.plot(depths, anchor * depths ** s["theory"], ":", color=f"C{i}", lw=1)
-        ax.plot([], [], ":", color="0.4", label=f"theory: L^0 (rule), L^{-result.gamma:g} (none)")
+        ax.plot([], [], ":", color="0.4", label=f"theory: L^0 (rule), L^{-result.gamma:g} (none)" if q == "dh" else
+                "theory: L^0 (rule; none: the layers' steps mix in)")
         _depth_axis(ax, depths)
         ax.set_yscale("log")
         ax.set(ylabel=f"{names[q]}, mean over {params['seeds']} seeds", title=names[q] + " after t steps")

@@ -91,7 +91,7 @@ class History:
 
 def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
           optimizer: str = "sgd", momentum: float = 0.0, seed: int = 0, snapshot_every: int | None = None,
-          checkpoint: Folder | None = None, progress: bool = False) -> History:
+          checkpoint: Folder | None = None, progress: bool = False, layer_lr: float | None = None) -> History:
     """Train ``net`` on ``data`` by mini-batch SGD or Adam; return the :class:`History`.
 
     Args:
@@ -99,6 +99,8 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
             (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``). Trained in place.
         data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
         epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
+        layer_lr: the rate of the input and output layers A, B, >= 0 (None: ``lr``; the depth rule's lr0, whose
+            step does not scale with depth, :mod:`reslimit.depth_rule`).
         optimizer: "sgd" (with ``momentum`` in [0, 1)) or "adam".
         seed: keys the order of the mini-batches, in [0, 2^63 - 1].
         snapshot_every: also keep the weights every this many epochs (None: before and after only).
@@ -107,9 +109,14 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
         progress: a progress bar over epochs.
     """
     params = _check(net, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
-                    seed=seed, snapshot_every=snapshot_every)
-    opt = (torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum) if optimizer == "sgd"
-           else torch.optim.Adam(net.parameters(), lr=lr))
+                    seed=seed, snapshot_every=snapshot_every, layer_lr=layer_lr)
+    groups: list | object = net.parameters()
+    if layer_lr is not None:  # the blocks' weights at lr, the input and output layers at layer_lr
+        layers = [p for p in (net.A, net.B) if p is not None]
+        groups = [{"params": [p for p in net.parameters() if all(p is not q for q in layers)]},
+                  {"params": layers, "lr": layer_lr}]
+    opt = (torch.optim.SGD(groups, lr=lr, momentum=momentum) if optimizer == "sgd"
+           else torch.optim.Adam(groups, lr=lr))
     history = History(params=params)
     if checkpoint is not None:
         checkpoint = _checks.folder("checkpoint", checkpoint)
@@ -171,15 +178,18 @@ def _masks(net) -> dict:
         {"expected_depth": net.expected_depth()} if net.survival is not None else {})
 
 
-def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapshot_every=None) -> dict:
-    """The training settings checked: a ValueError naming the first bad one."""
+def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapshot_every=None,
+              layer_lr=None) -> dict:
+    """The training settings checked: a ValueError naming the first bad one (``layer_lr`` recorded only where
+    given, so that the settings of earlier versions stay as they were)."""
+    layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0)}
     return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.real("lr", lr, low=0.0, low_open=True),
             "batch_size": _checks.positive_int("batch_size", batch_size),
             "optimizer": _checks.choice("optimizer", optimizer, OPTIMIZERS),
             "momentum": _checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True),
             "seed": _checks.seed("seed", seed),
             "snapshot_every": None if snapshot_every is None else _checks.positive_int("snapshot_every",
-                                                                                       snapshot_every)}
+                                                                                       snapshot_every)} | layers
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -280,9 +290,10 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     :func:`reslimit.regularity.regularity`). One process writes ``out`` (its lock); a folder holding a run with
     other settings is refused before anything is computed.
 
-    ``rule`` "depth" reads ``lr`` as lr0, the rate tuned at ``base_depth``, and trains with
-    lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam (:mod:`reslimit.depth_rule`);
-    the manifest then records lr0, the rule, base_depth and the lr used. "none" (the default): lr as given.
+    ``rule`` "depth" reads ``lr`` as lr0, the rate tuned at ``base_depth``, and trains the blocks' weights V (and
+    W) with lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam, and the input and
+    output layers with lr0 (:mod:`reslimit.depth_rule`); the manifest then records lr0, the rule, base_depth, the
+    lr used and layer_lr. "none" (the default): lr as given, for every layer.
     """
     lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
@@ -304,15 +315,16 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": dtype_name,
               "device": str(device)}
+    layer_lr = None if rule == "none" else lr0  # the rule scales the blocks' rate; A and B train at lr0
     if rule != "none":  # a folder without the rule reads as before
-        params.update(lr0=lr0, rule=rule, base_depth=base_depth)
+        params.update(lr0=lr0, rule=rule, base_depth=base_depth, layer_lr=layer_lr)
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)
         store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
-                            seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress)
+                            seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress, layer_lr=layer_lr)
         except KeyboardInterrupt as err:  # the checkpoint holds every finished epoch
             raise KeyboardInterrupt(f"interrupted: the epochs finished are kept in {folder / 'checkpoint.pt'}; "
                                     f"rerun the same command to resume") from err

@@ -12,11 +12,12 @@ without it (lr = lr0) it grows as L^-gamma:
 for the first few steps t (1, 3, 10 by default): the change of h_L that the blocks' weights theta = (V, W) make
 after t steps, from the same h_0 = A_0 x (the untrained input layer), ||.||_rms the root mean square over the
 test inputs and the coordinates (column "hL": the size of h_L(theta_0; h_0) itself). The input and output
-layers A, B are trained too, at the same lr, and their own steps, of size lr, do not grow with L: they move the
-logits F(x) = B h_L(A x) by about lr whatever the depth. So the full change of the logits ("dlogits") follows the
-blocks' slope only where the blocks' part dominates (Adam at beta = 1/2 here, whose blocks' step grows as L^1/2);
-with SGD at beta = 1 the blocks' step shrinks as 1/L without the rule and the input layer's step dominates h_L's
-change (a slope near 0 where the blocks' part has -1), which is why dh leaves A's step out.
+layers A, B train at lr0 under both rules (the rule scales the blocks' rate only), and their own steps, of size
+lr0, do not grow with L: they move the logits F(x) = B h_L(A x) by about lr0 whatever the depth. So the full
+change of the logits ("dlogits") is flat under the rule, and without it follows the blocks' slope only where the
+blocks' part dominates (Adam at beta = 1/2, whose blocks' step grows as L^1/2); with SGD at beta = 1 the blocks'
+step shrinks as 1/L without the rule and the input layer's step dominates h_L's change (a slope near 0 where the
+blocks' part has -1), which is why dh leaves A's step out.
 
 Each depth is one point of the sweep; its (rule, seed) members train as one batched ensemble
 (:class:`reslimit.batched.Grid`), member (rule, s) being ``reslimit train --depth L --lr lr --seed s``'s network
@@ -83,7 +84,8 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     first = data[seeds[0]]
     net = network(params, depth, [s for _, s, _ in members], first.input_dim, first.output_dim)
     grid = Grid(net, [data[s] for _, s, _ in members], [lr for *_, lr in members], [s for _, s, _ in members],
-                batch_size=params["batch_size"], optimizer=params["optimizer"], momentum=params["momentum"])
+                layer_lrs=[params["lr0"]] * len(members), batch_size=params["batch_size"],
+                optimizer=params["optimizer"], momentum=params["momentum"])
     h0, hL, out0 = _coordinates(grid)
     rows, t, last = [], 0, params["steps"][-1]
     for epoch in itertools.count(1):
@@ -132,8 +134,8 @@ class CoordCheckResult(list):
         params: the study's params.  gamma: the rule's exponent.
         size: {(quantity, rule, step): array (seeds, depths)} of the changes ("dh", "dlogits"), NaN where diverged.
         slope: {(quantity, rule, step): {"slope", "ci_low", "ci_high", "theory"}}: log2(mean change) on log2(L);
-            theory 0 with the rule and -gamma without (the blocks' part; see the module's docstring for the
-            logits).
+            theory 0 with the rule; without it -gamma for h_L's change by the blocks, and no number (None) for the
+            logits', which mix the input and output layers' own steps in (the module's docstring).
     """
 
     def __init__(self, rows, params: dict, *, boot: int = 999):
@@ -150,7 +152,8 @@ class CoordCheckResult(list):
                     a[seeds.index(int(r["seed"])), depths.index(int(r["depth"]))] = float(r[q])
             self.size[q, rule, t] = a
         self.slope = {key: {**seed_interval(a, lambda v: _fit(depths, v), boot, params["seed"]),
-                            "theory": 0.0 if key[1] == "depth" else -self.gamma} for key, a in self.size.items()}
+                            "theory": 0.0 if key[1] == "depth" else -self.gamma if key[0] == "dh" else None}
+                      for key, a in self.size.items()}
 
     def summary(self) -> dict:
         """What the manifest records: {"gamma", "slope": {"dh, rule depth, t = 1": {...}, ...}}."""

@@ -6,11 +6,14 @@ and every seed is trained for a few epochs on the data, under each rule of :mod:
     rule "none":   lr = lr0                    rule "depth":   lr = lr0 (L / L0)^gamma,
     gamma = 2 beta - 1 (SGD, with or without momentum),   gamma = beta - 1 (Adam),
 
-L0 the base depth (the smallest depth by default). One depth is one point of the sweep, and its (rule, lr0, seed)
-grid is trained as one batched ensemble (:func:`reslimit.batched.train_grid`: one pass per step for the whole
-grid; a run that the rule and no rule share, at L = L0, is trained once). Member (lr, seed s) is the network
-``reslimit train --depth L --lr lr --seed s`` trains (paths seeded by s, resolution L for fBm; the split and the
-batches of s), to rounding.
+L0 the base depth (the smallest depth by default), lr the rate of the blocks' weights V (and W); the input and
+output layers A, B train at lr0 under both rules (their own step, of size lr0, does not depend on L: the rule
+scales the residual branches only, as depth-muP does), or not at all (``layers="frozen"``). One depth is one
+point of the sweep, and its (rule, lr0, seed) grid is trained as one batched ensemble
+(:func:`reslimit.batched.train_grid`: one pass per step for the whole grid; a run that the rule and no rule
+share, at L = L0, is trained once). Member (rule, lr0, seed s) with trained layers is the network
+``reslimit train --depth L --lr lr0 --rule RULE --base-depth L0 --seed s`` trains (paths seeded by s,
+resolution L for fBm; the split and the batches of s), to rounding.
 
 What it finds (:class:`TransferResult`), per rule, from the loss (``metric``: the training loss of the last epoch
 by default, as muP's plots use) averaged over seeds, a run that diverged counting as an infinite loss:
@@ -20,7 +23,11 @@ by default, as muP's plots use) averaged over seeds, a run that diverged countin
   (``edge`` "low" or "high"), not refined;
 - the slope of log2(best lr0) against log2(L) (least squares over the depths), with a percentile bootstrap
   interval over the seeds (:func:`scipy.stats.bootstrap`: the seeds resampled, the same resample at every depth).
-  Theory: gamma without the rule (the best raw lr moves as L^gamma), 0 with it;
+  Theory: 0 with the rule; without it gamma (the best raw lr moves as L^gamma) where the blocks alone learn
+  (``layers="frozen"``). Where A and B learn too, at a rate that needs no scaling, the best single lr is a
+  compromise between the blocks' L^gamma and the layers' L^0, and the theory gives no number (None): measured
+  on the digits, -0.34 for Adam at beta = 1/2 and 0.0 for SGD at beta = 1 on smooth weights, whose blocks'
+  part of the step, lr / L, leaves the loss to A and B at depth;
 - the regret at each depth: the loss there with the lr0 that was best at the base depth (on the grid), minus the
   loss with the best lr0 of the grid at that depth (0 at the base depth; infinite when that lr0 diverges).
 """
@@ -48,6 +55,7 @@ KIND = Kind("transfer", "`reslimit transfer --out DIR` (reslimit.studies.transfe
 DEPTHS = (8, 16, 32, 64)
 LR0S = tuple(2.0**k for k in range(-12, 3))  # 2^-12 .. 2^2, an octave apart
 METRICS = ("train_loss", "test_loss")
+LAYERS = ("trained", "frozen")
 DATA = ("digits", "synthetic")
 DTYPES = ("float32", "float64")
 COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "test_accuracy", "diverged", "epochs")
@@ -57,8 +65,8 @@ COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "tes
 def study(*, block: str = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
           init: str = "iid", hurst: float | None = None, lengthscale: float | None = None, depths=DEPTHS,
           lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
-          momentum: float = 0.0, base_depth: int | None = None, rules=RULES, metric: str = "train_loss",
-          data: str = "digits", dtype: str = "float32") -> Study:
+          momentum: float = 0.0, base_depth: int | None = None, rules=RULES, layers: str = "trained",
+          metric: str = "train_loss", data: str = "digits", dtype: str = "float32") -> Study:
     """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained as one ensemble.
 
     Args:
@@ -69,6 +77,8 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
         seeds: how many (seed, seed + 1, ...), >= 1.  seed: the first.
         epochs, batch_size: >= 1.  optimizer: "sgd" or "adam".  momentum: SGD's, in [0, 1).
         base_depth: L0 of the rule, >= 1 (default: the smallest depth).  rules: of "none", "depth".
+        layers: "trained" (the input and output layers A, B at lr0, as ``reslimit train``) or "frozen" (A, B
+            fixed: the blocks alone learn, the setting of the rule's arithmetic).
         metric: the loss the best lr0 minimises, "train_loss" (the last epoch's mean) or "test_loss".
         data: "digits" or "synthetic".  dtype: "float32" or "float64".
     """
@@ -81,7 +91,7 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
                     optimizer=optimizer, momentum=momentum, base_depth=base_depth, rules=rules, data=data,
                     dtype=dtype)
     params |= {"lr0s": lr0s, "epochs": _checks.positive_int("epochs", epochs),
-               "metric": _checks.choice("metric", metric, METRICS)}
+               "layers": _checks.choice("layers", layers, LAYERS), "metric": _checks.choice("metric", metric, METRICS)}
     engine = require(params, len(_members(params, params["depths"][-1])))
     return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 
@@ -168,16 +178,17 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     """One depth: every (rule, lr0, seed) as one batched ensemble, one row each (:data:`COLUMNS`)."""
     depth = point["depth"]
     members = _members(params, depth)
-    runs = list(dict.fromkeys((lr, s) for _, _, lr, s in members))  # a run the rules share is trained once
+    runs = list(dict.fromkeys((lr, lr0, s) for _, lr0, lr, s in members))  # a run the rules share is trained once
     dtype = torch.float32 if params["dtype"] == "float32" else torch.float64
-    data = {s: get_data(params["data"], seed=s, dtype=dtype) for s in dict.fromkeys(s for _, s in runs)}
+    data = {s: get_data(params["data"], seed=s, dtype=dtype) for s in dict.fromkeys(s for *_, s in runs)}
     first = next(iter(data.values()))
-    net = network(params, depth, [s for _, s in runs], first.input_dim, first.output_dim)
-    out = train_grid(net, [data[s] for _, s in runs], [lr for lr, _ in runs], [s for _, s in runs],
-                     epochs=params["epochs"], batch_size=params["batch_size"], optimizer=params["optimizer"],
-                     momentum=params["momentum"])
+    net = network(params, depth, [s for *_, s in runs], first.input_dim, first.output_dim)
+    out = train_grid(net, [data[s] for *_, s in runs], [lr for lr, _, _ in runs], [s for *_, s in runs],
+                     layer_lrs=[lr0 if params["layers"] == "trained" else 0.0 for _, lr0, _ in runs],
+                     epochs=params["epochs"],
+                     batch_size=params["batch_size"], optimizer=params["optimizer"], momentum=params["momentum"])
     got = dict(zip(runs, out))
-    return [{"depth": depth, "rule": rule, "lr0": lr0, "lr": lr, "seed": s, **got[lr, s]}
+    return [{"depth": depth, "rule": rule, "lr0": lr0, "lr": lr, "seed": s, **got[lr, lr0, s]}
             for rule, lr0, lr, s in members]
 
 
@@ -216,7 +227,8 @@ class TransferResult(list):
             curves = a.mean(0)
             self.best[rule] = [dict(depth=L, **best_lr0(x, c)) for L, c in zip(depths, curves)]
             self.slope[rule] = {**_slope_interval(a, x, depths, boot, params["seed"]),
-                                "theory": self.gamma if rule == "none" else 0.0}
+                                "theory": 0.0 if rule == "depth" else self.gamma if params["layers"] == "frozen"
+                                else None}
             if base is not None:
                 i0 = int(np.argmin(curves[base]))
                 self.regret[rule] = [float(c[i0] - c.min()) if np.isfinite(c.min()) else math.inf for c in curves]
