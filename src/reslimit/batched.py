@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from . import _checks
+from . import _checks, native
 from ._rng import mix, substream
 from .data import Dataset
 from .depth_rule import OPTIMIZERS
@@ -171,12 +171,15 @@ class Grid:
                     p.addcmul_(self._per_member(lr, axis, p.dim()), g, value=-1.0)
                 else:
                     if not state:
-                        state.update(m=torch.zeros_like(p), v=torch.zeros_like(p), work=torch.empty_like(p))
-                    m, v, work = state["m"], state["v"], state["work"]
+                        state.update(m=torch.zeros_like(p), v=torch.zeros_like(p))
+                    m, v, rate, c2 = state["m"], state["v"], (lr / (1 - b1**t)).contiguous(), math.sqrt(1 - b2**t)
+                    if native.adam_step(p.data, g, m, v, rate, axis, (b1, b2), c2, eps):
+                        continue  # one pass in the compiled library; else torch's operations, a pass each
+                    work = state.setdefault("work", torch.empty_like(p))
                     m.mul_(b1).add_(g, alpha=1 - b1)
                     v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                    denom = torch.sqrt(v, out=work).div_(math.sqrt(1 - b2**t)).add_(eps)
-                    p.sub_(torch.div(m, denom, out=work).mul_(self._per_member(lr / (1 - b1**t), axis, p.dim())))
+                    denom = torch.sqrt(v, out=work).div_(c2).add_(eps)
+                    p.sub_(torch.div(m, denom, out=work).mul_(self._per_member(rate, axis, p.dim())))
 
     def _drop(self, dead: torch.Tensor, label) -> None:
         """Record the ``dead`` rows as diverged at ``label`` and remove them from the network, its optimizer's

@@ -448,3 +448,29 @@ void reslimit_pass_threads(int t0, int t1, const int *ranges, T *const *buffers,
             unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec, every, last, per_layer, dV[t], dW[t],
             e0[t], ES[t], (enum activation)act, (T)slope);
 }
+
+/* One Adam step on a parameter whose numbers are laid out as (outer, members, inner), member e stepping with
+   rate[e] = lr_e / (1 - b1^t), c2 = sqrt(1 - b2^t):
+
+       m = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2,   p -= rate[e] m / (sqrt(v) / c2 + eps)
+
+   each number of p, g, m, v read once and p, m, v written once (torch's elementwise operations take a pass each:
+   reslimit/batched.py's optimizer, which falls back to them where this library is not served). */
+void reslimit_adam(size_t outer, size_t members, size_t inner, T *restrict p, const T *restrict g, T *restrict m,
+                   T *restrict v, const T *restrict rate, double b1, double b2, double c2, double eps) {
+    const T B1 = (T)b1, B2 = (T)b2, C1 = (T)(1.0 - b1), C2 = (T)(1.0 - b2), S = (T)c2, EPS = (T)eps;
+    const long rows = (long)(outer * members);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (outer * members * inner > 65536)
+#endif
+    for (long row = 0; row < rows; row++) {
+        const T r = rate[row % (long)members];
+        const size_t base = (size_t)row * inner;
+        for (size_t i = base; i < base + inner; i++) {
+            const T gi = g[i], mi = B1 * m[i] + C1 * gi, vi = B2 * v[i] + C2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= r * (mi / (__builtin_sqrt(vi) / S + EPS));
+        }
+    }
+}

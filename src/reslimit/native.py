@@ -52,7 +52,7 @@ ENABLED = os.environ.get("RESLIMIT_NATIVE", "1") != "0"
 _SOURCES = [Path(__file__).with_name(name) for name in ("native.c", "random.c")]  # random.c: reslimit._rng's
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
 _SYMBOLS = ("reslimit_pass_threads", "reslimit_tile_columns", "reslimit_openmp",  # all the Python side calls
-            "reslimit_random")
+            "reslimit_random", "reslimit_adam")
 _ACTIVATIONS = {"relu": 0, "tanh": 1, "leaky_relu": 2, "identity": 3}  # native.c's enum activation
 # Random123's known answer for ARS-7 (its test of ars1xm128i at 7 rounds): key 1, counter 1, the block's bytes
 ARS_KNOWN = (1, 1, bytes.fromhex("2b1623350cd214dc7740187993411872"))
@@ -66,6 +66,28 @@ def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
     weights = (V,) if W is None else (V, W)
     return (ENABLED and all(t.device.type == "cpu" and t.dtype == h.dtype and t.is_contiguous() for t in weights)
             and h.device.type == "cpu" and h.dtype in _CTYPES and isinstance(_library(h.dtype), ctypes.CDLL))
+
+
+def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, rate: Tensor, axis: int, betas: tuple[float, float],
+              c2: float, eps: float) -> bool:
+    """Adam's step on the parameter ``p`` in one pass of the compiled library (``reslimit_adam`` of native.c):
+    m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= rate_e m / (sqrt(v) / c2 + eps), in place, for ``rate``
+    (E,) one rate per member of the ensemble axis ``axis`` of p. Returns False, having done nothing, where the
+    library does not serve these tensors (not CPU, not contiguous, another dtype, no library): the caller then
+    takes torch's operations."""
+    tensors = (p, g, m, v, rate)
+    if not (ENABLED and p.dtype in _CTYPES and all(t.device.type == "cpu" and t.dtype == p.dtype and t.is_contiguous()
+                                                   for t in tensors) and g.shape == m.shape == v.shape == p.shape
+            and rate.shape == (p.shape[axis],)):
+        return False
+    lib = _library(p.dtype)
+    if not isinstance(lib, ctypes.CDLL):
+        return False
+    outer, inner = math.prod(p.shape[:axis]), math.prod(p.shape[axis + 1:])
+    S, D = ctypes.c_size_t, ctypes.c_double
+    lib.reslimit_adam(S(outer), S(p.shape[axis]), S(inner), *(ctypes.c_void_p(t.data_ptr()) for t in tensors),
+                      D(betas[0]), D(betas[1]), D(c2), D(eps))
+    return True
 
 
 def status(dtype: torch.dtype = torch.float32) -> str:
