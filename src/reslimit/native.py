@@ -62,9 +62,11 @@ _lock = threading.Lock()
 
 def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
     """Whether the compiled pass can run on these weights (L, E, d, d; W None for res-1) and states: CPU, one
-    dtype, float32 or float64, contiguous weights, and a kernel built for the dtype (built here on first use)."""
+    dtype, float32 or float64, contiguous square weights (the kernel has no hidden width M != d: the engine's
+    torch loop serves those), and a kernel built for the dtype (built here on first use)."""
     weights = (V,) if W is None else (V, W)
-    return (ENABLED and all(t.device.type == "cpu" and t.dtype == h.dtype and t.is_contiguous() for t in weights)
+    return (ENABLED and V.shape[-1] == V.shape[-2]
+            and all(t.device.type == "cpu" and t.dtype == h.dtype and t.is_contiguous() for t in weights)
             and h.device.type == "cpu" and h.dtype in _CTYPES and isinstance(_library(h.dtype), ctypes.CDLL))
 
 
