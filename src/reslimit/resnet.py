@@ -3,7 +3,8 @@
     h_0 = A x,   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   F(x) = B h_L,   alpha_L = L^-beta
 
 (Marion, Fermanian, Biau, Vert 2022, eq. (1)), with V_{k+1} = outer.weights(L)[k] (d x M) and
-W_{k+1} = inner.weights(L)[k] (M x d), M the hidden width (M = d unless ``hidden`` is given). The backward states p_k = dLoss/dh_k follow the adjoint recursion
+W_{k+1} = inner.weights(L)[k] (M x d), M the hidden width (M = d unless ``hidden`` is given). The backward
+states p_k = dLoss/dh_k follow the adjoint recursion
 
     p_k = p_{k+1} + alpha_L (dg/dh (h_k))^T V_{k+1}^T p_{k+1}.
 """

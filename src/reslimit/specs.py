@@ -162,9 +162,10 @@ class NetSpec:
     def paths(self, path: PathSpec | None = None, *, seed: int = 0, ensemble: int = 1,
               device: Device | None = None) -> tuple[WeightPath, WeightPath | None]:
         """(outer, inner or None): the network's weight paths of ``path`` (default: i.i.d. Gaussian), of its width
-        (outer d x M, inner M x d with a hidden width M; both d x d without) and dtype, seeded ``substream(seed, "outer")`` and ``substream(seed, "inner")``; inner only for a block
-        with inner weights. :meth:`build` puts a network on them; a study that trains many networks on one pair
-        of paths draws them once here."""
+        (outer d x M, inner M x d with a hidden width M; both d x d without) and dtype, seeded
+        ``substream(seed, "outer")`` and ``substream(seed, "inner")``; inner only for a block with inner weights.
+        :meth:`build` puts a network on them; a study that trains many networks on one pair of paths draws them
+        once here."""
         path = PathSpec() if path is None else _spec("path", path, PathSpec)
         seed = _checks.seed("seed", seed)
 

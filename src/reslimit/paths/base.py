@@ -139,7 +139,8 @@ class WeightPath(ABC):
 
     def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
         """(bytes, Python loop steps) to compute ``count`` values X(t) or weights, at the times k/depth or (depth
-        None) any: count x E x width x cols x itemsize bytes and one keyed draw each, unless a subclass says otherwise."""
+        None) any: count x E x width x cols x itemsize bytes and one keyed draw each, unless a subclass says
+        otherwise."""
         return count * self._value_bytes, count
 
     @property
@@ -151,7 +152,8 @@ class WeightPath(ABC):
         """Refuse ``count`` values whose :meth:`_cost` would not fit in memory or time."""
         nbytes, steps = self._cost(count, depth)
         what = f"{count} values of the {type(self).__name__} path"
-        _memory.require(nbytes, f"{what} (ensemble x width x cols x {self._dtype.itemsize} bytes each, with temporaries)",
+        size = "width^2" if self._cols == self._width else "width x cols"
+        _memory.require(nbytes, f"{what} (ensemble x {size} x {self._dtype.itemsize} bytes each, with temporaries)",
                         argument, advice, self._device)
         _memory.require_steps(steps, what, argument, advice)
 

@@ -25,7 +25,8 @@ class IID(WeightPath):
 
     ``init`` names a scheme of :mod:`reslimit.init` ("standard", "lecun", "glorot"/"xavier", "he"/"kaiming")
     and sets std = sqrt(cols init.variance(init, cols, width)), so that the entries of V_k have the scheme's
-    variance for a width x cols layer (fan-in cols); for a d x d layer (he: 2/d, std = sqrt 2; glorot and lecun: 1/d, std = 1; standard: 1/(3d), std = sqrt(1/3));
+    variance for a width x cols layer (fan-in cols); for a d x d layer (he: 2/d, std = sqrt 2; glorot and lecun:
+    1/d, std = 1; standard: 1/(3d), std = sqrt(1/3));
     ``dist`` stays the law (the scheme's "normal" is dist "gaussian", its "uniform" dist "uniform"). ``std``
     (default 1) and ``init`` are two ways of setting the same number: give one, not both.
 
