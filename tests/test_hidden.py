@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from reslimit import IID, Brownian, FractionalBrownian, NeuralODE, NeuralSDE, ScaledResNet, Smooth, gradients, simulate
+from reslimit import IID, Brownian, FractionalBrownian, NeuralODE, NeuralSDE, ScaledResNet, gradients, native, simulate
 from reslimit.blocks import get_block
 from reslimit.cli import main
 from reslimit.compare import measure
 from reslimit.limits import LIMITS
-from reslimit.paths import FunctionPath, Stacked
+from reslimit.paths import FunctionPath, Smooth, Stacked
 from reslimit.specs import NetSpec, PathSpec
 from reslimit.train import run as train_run
 
@@ -43,7 +43,6 @@ def test_shapes_and_the_recursion_written_out(block, activation):
     for k in range(7):  # h_{k+1} = h_k + alpha V_{k+1} sigma(W_{k+1} h_k), states as rows
         h = h + net.alpha * sigma(h @ net.W[k].mT) @ net.V[k].mT
     with torch.no_grad():
-        assert net._engine(h0) == "torch"  # the compiled kernel is square only
         torch.testing.assert_close(net(h0), h, rtol=1e-13, atol=1e-13)
         states = net.trajectory(h0, every=2)
         assert states.shape == (5, E, 4, D)
@@ -105,7 +104,8 @@ def test_stacked_paths_must_share_their_columns():
 
 @pytest.mark.parametrize("block, activation", [("res2", "tanh"), ("res2", "relu"), ("res3", "relu")])
 @pytest.mark.parametrize("scales", [None, "per input"])
-def test_the_explicit_adjoint_equals_autograd_for_a_hidden_width(block, activation, scales):
+def test_the_explicit_adjoint_in_torch_equals_autograd_for_a_hidden_width(monkeypatch, block, activation, scales):
+    monkeypatch.setattr(native, "ENABLED", False)  # the torch explicit adjoint (the kernel's: below)
     net = ScaledResNet(6, D, hidden=M, block=block, activation=activation, ensemble=E, seed=2, input_dim=3,
                        output_dim=2)
     x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
@@ -256,3 +256,66 @@ def test_the_command_line_refuses_bad_hidden_in_one_line(capsys, argv, message):
 def test_the_command_line_simulates_a_hidden_width(capsys):
     assert main(["simulate", "--block", "res3", "--width", "4", "--hidden", "16", "--depth", "8"]) == 0
     assert "theory (1 + 0.5 alpha^2)^L - 1" in capsys.readouterr().out
+
+
+def _passes(net, h0, pL, every, alpha):
+    """(trajectory, forward, adjoint with p_L a tensor, adjoint with p_L a function of h_L) of one network."""
+    with torch.no_grad():
+        return (net.trajectory(h0, every, alpha=alpha), net(h0, alpha=alpha), net.adjoint(h0, pL, every, alpha=alpha),
+                net.adjoint(h0, lambda hL: hL - pL, every, alpha=alpha))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("block, activation", [("res3", "relu"), ("res2", "tanh"), ("res2", "leaky_relu:0.2")])
+@pytest.mark.parametrize("L, d, hidden, E, n, every", [(7, 5, 12, 2, 17, 3), (6, 12, 3, 1, 33, 1),
+                                                       (5, 9, 40, 4, 2, 5)])
+@pytest.mark.parametrize("scales", ["float", "per member and input"])
+def test_the_compiled_kernel_serves_a_hidden_width(monkeypatch, dtype, tol, block, activation, L, d, hidden, E, n,
+                                                   every, scales):
+    """Trajectories, outputs and adjoints of the compiled pass with M != d as the torch loop's, on 3 threads (fewer
+    and more members than threads), widths and batches that are not multiples of the tile."""
+    net = ScaledResNet(L, d, hidden=hidden, block=block, activation=activation, ensemble=E, seed=L, dtype=dtype)
+    net.requires_grad_(False)
+    g = torch.Generator().manual_seed(L * d)
+    h0, pL = 2 * torch.randn(E, n, d, dtype=dtype, generator=g), torch.randn(E, n, d, dtype=dtype, generator=g)
+    alpha = None if scales == "float" else torch.rand(E, n, dtype=dtype, generator=g)
+    assert net._engine(h0) == "compiled", native.status(dtype)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        got = _passes(net, h0, pL, every, alpha)
+    finally:
+        torch.set_num_threads(threads)
+    with monkeypatch.context() as m:
+        m.setattr(native, "ENABLED", False)
+        assert net._engine(h0) == "torch"
+        want = _passes(net, h0, pL, every, alpha)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= tol * b.abs().max()
+
+
+@pytest.mark.parametrize("block, activation", [("res3", "relu"), ("res2", "tanh")])
+@pytest.mark.parametrize("E, threads", [(1, 3), (5, 2)])
+def test_the_compiled_gradients_of_a_hidden_width_are_autograds(block, activation, E, threads):
+    """The weights' gradients from the kernel (dV d x M, dW M x d; a member shared by threads, or not) as autograd's
+    through the torch loop, float64."""
+    net = ScaledResNet(6, 7, hidden=19, block=block, activation=activation, ensemble=E, seed=1, input_dim=3,
+                       output_dim=2)
+    x = torch.randn(9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    got = {}
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for explicit in (True, False):
+            net.zero_grad()
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(gradients, "ENABLED", explicit)
+                assert net._engine(net.embed(x)) == ("explicit compiled" if explicit else "torch")
+                out = net(x)
+                ((out**2).sum() / 2 + out.sum()).backward()
+            got[explicit] = [p.grad.clone() for p in net.parameters()]
+    finally:
+        torch.set_num_threads(saved)
+    for a, b in zip(got[True], got[False]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -46,8 +46,8 @@ class ScaledResNet(OnPaths):
             fan-in), so E||V g(h, W)||^2 = c ||h||^2 with the block's ``second_moment()`` c for every M. None (the
             default): M = d, the square network of every earlier version (the same draws from the same seed).
             Given paths must have these shapes (``IID(d, cols=M)`` for V, ``IID(M, cols=d)`` for W). A block
-            without inner weights (res1) takes no hidden. The compiled kernel is square only: with M != d every
-            pass runs the torch loop (and the explicit adjoint in torch).
+            without inner weights (res1) takes no hidden. The compiled kernel serves any M (its products are
+            d x M and M x d), as it does M = d.
         beta: scaling exponent, alpha_L = L^-beta (default 1/2); or give ``alpha`` directly (not both).
         block: a key of ``reslimit.BLOCKS``: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
         activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable; None (the
