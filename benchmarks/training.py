@@ -1,12 +1,13 @@
 """One training step from the explicit adjoint, as ratios measured in one run (machines are noisy).
 
-    python benchmarks/training.py             # res-3, res-2 (ReLU), res-1 (tanh); 7 rounds
+    python benchmarks/training.py             # res-3, res-2 (ReLU), res-1 (tanh), res-3 with M = 4d; 7 rounds
     python benchmarks/training.py --rounds 3 --blocks res3
     python benchmarks/training.py --threads 1 --clock cpu   # work, not wall time: a busy machine's figure
 
 A training step is: forward pass of x (batch 128) through the input layer A, L = 1000 layers of width 40 and
 the output layer B (10 classes), the cross-entropy loss, and the gradients of every parameter (A, V_k, W_k,
-B). Compared, float32, E = 1, on the same weights:
+B); "res3 M=4d" is res-3 with the hidden width M = 160 (V_k 40 x 160, W_k 160 x 40). Compared, float32, E = 1,
+on the same weights:
 
   (a) reslimit: ``ScaledResNet.forward``, whose backward is the explicit adjoint (reslimit.gradients; the
       compiled kernel of reslimit.native for res-3, and res-1, res-2 with ReLU, tanh, identity, leaky ReLU);
@@ -35,7 +36,8 @@ from reslimit import ScaledResNet, gradients, native
 
 L, D, N, CLASSES = 1000, 40, 128, 10
 REFERENCE_INPUTS = 4
-BLOCKS = {"res3": ("res3", "relu"), "res2 relu": ("res2", "relu"), "res1 tanh": ("res1", "tanh")}
+BLOCKS = {"res3": ("res3", "relu", None), "res2 relu": ("res2", "relu", None), "res1 tanh": ("res1", "tanh", None),
+          "res3 M=4d": ("res3", "relu", 4 * D)}  # name -> (block, activation, hidden width)
 
 
 class Reference(nn.Module):
@@ -45,7 +47,9 @@ class Reference(nn.Module):
     def __init__(self, net: ScaledResNet):
         super().__init__()
         self.alpha, self.sigma, self.inner = net.alpha, net.block.activation.fn, net.W is not None
-        linear = [nn.Linear(D, D, bias=False) for _ in range(2 * L if self.inner else L)]
+        M = net.hidden
+        linear = [nn.Linear(M, D, bias=False) for _ in range(L)] + [nn.Linear(D, M, bias=False)
+                                                                      for _ in range(L if self.inner else 0)]
         for module, weight in zip(linear, [*net.V[:, 0]] + ([*net.W[:, 0]] if self.inner else [])):
             module.weight.data.copy_(weight)
         self.V, self.W = nn.ModuleList(linear[:L]), nn.ModuleList(linear[L:])
@@ -60,10 +64,10 @@ class Reference(nn.Module):
         return self.B(h)
 
 
-def steps(block: str, activation: str) -> dict:
+def steps(block: str, activation: str, hidden: int | None) -> dict:
     """The engines' training steps on one network: name -> a function running one step."""
     net = ScaledResNet(L, D, beta=0.5, block=block, activation=activation, dtype=torch.float32, seed=0,
-                       input_dim=D, output_dim=CLASSES)
+                       input_dim=D, output_dim=CLASSES, hidden=hidden)
     reference = Reference(net)
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(N, D, generator=g), torch.randint(CLASSES, (N,), generator=g)
@@ -90,11 +94,12 @@ def steps(block: str, activation: str) -> dict:
         loss(reference(x), y).backward()
 
     h0 = net.embed(x)
-    print(f"  {block} ({activation}): reslimit runs {net._engine(h0)!r} ({native.status(torch.float32)})")
+    print(f"  {block} ({activation}, M = {net.hidden}): reslimit runs {net._engine(h0)!r} "
+          f"({native.status(torch.float32)})")
     return {"reslimit": ours, "autograd": autograd, "published": published, "batched": batched}
 
 
-def check_gradients(block: str, activation: str) -> float:
+def check_gradients(block: str, activation: str, hidden: int | None) -> float:
     """||grad (a) - grad (b)|| / ||grad (b)|| over all parameters at once, float32: the same step.
 
     Norm-wise, since the largest entry-wise difference is not a measure of the engine here: where a ReLU's
@@ -102,7 +107,7 @@ def check_gradients(block: str, activation: str) -> float:
     sample's contribution to a row of dW_k changes by O(1) (0.4% of the largest entry was seen).
     """
     net = ScaledResNet(L, D, beta=0.5, block=block, activation=activation, dtype=torch.float32, seed=0,
-                       input_dim=D, output_dim=CLASSES)
+                       input_dim=D, output_dim=CLASSES, hidden=hidden)
     x, y = torch.randn(N, D), torch.randint(CLASSES, (N,))
     got = []
     for explicit in (True, False):
@@ -121,10 +126,10 @@ def main(rounds: int, blocks: list[str], threads: int | None = None, clock: str 
     print(f"one training step, L={L}, d={D}, batch {N}, E=1, float32, cross-entropy on {CLASSES} classes; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {rounds} rounds, {clock} clock")
     for name in blocks:
-        block, activation = BLOCKS[name]
-        print(f"  {name}: float32 gradients of (a) and (b) differ by {check_gradients(block, activation):.1e} "
-              "(relative, in norm over all parameters)")
-        runs = steps(block, activation)
+        block, activation, hidden = BLOCKS[name]
+        print(f"  {name}: float32 gradients of (a) and (b) differ by {check_gradients(block, activation, hidden):.1e}"
+              " (relative, in norm over all parameters)")
+        runs = steps(block, activation, hidden)
         times = {engine: [] for engine in runs}
         for run in runs.values():
             run()  # warm-up

@@ -73,7 +73,8 @@ def written(tmp_path_factory):
         m.setattr(B, "plan", _small_bounds_plan)
         for command, flags in COMMANDS.items():
             out[command] = root / command
-            cli.main([command.replace("_", "-"), *flags, "--out", str(out[command])])  # demo, converge may exit 1: a verdict
+            # demo, converge may exit 1: a verdict
+            cli.main([command.replace("_", "-"), *flags, "--out", str(out[command])])
     for name, write in PYTHON.items():
         out[name] = root / name
         write(out[name])

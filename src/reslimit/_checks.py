@@ -20,6 +20,20 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def hidden(value, width: int, block) -> int:
+    """The hidden width M of V (d x M) and W (M x d): ``value``, an integer >= 1, or None for M = ``width``; refused
+    for a ``block`` without inner weights (its ``inner`` False: g(h) = sigma(h) is in R^d)."""
+    if value is None:
+        return width
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"hidden must be an integer >= 1 (the hidden width M: V is d x M, W is M x d) or None "
+                         f"(M = width); got {value!r}")
+    if not block.inner:
+        raise ValueError(f"hidden must be None for block {block.name!r} ({block.formula}), which has no inner "
+                         f"weights W: its g is in R^d, V is d x d; got hidden={value!r}")
+    return int(value)
+
+
 def seed(name: str, value) -> int:
     """A seed: an integer in [0, 2^63 - 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= SEED_MAX:

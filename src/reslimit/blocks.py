@@ -6,11 +6,15 @@ torch's small batched GEMMs run fastest here (see benchmarks/README.md). ``g(h, 
 rows, h of shape (ensemble, batch, width), for the ODE and SDE solvers. A block knows nothing of the
 depth or of alpha (Marion et al. 2022, eq. (1)):
 
-| block | g(h, W)          | weights per layer |
-|-------|------------------|-------------------|
-| res1  | sigma(h)         | V                 |
-| res2  | sigma(W h)       | V, W              |
-| res3  | ReLU(W h)        | V, W              |
+| block | g(h, W)          | weights per layer          |
+|-------|------------------|----------------------------|
+| res1  | sigma(h)         | V (d x d)                  |
+| res2  | sigma(W h)       | V (d x M), W (M x d)       |
+| res3  | ReLU(W h)        | V (d x M), W (M x d)       |
+
+M is the hidden width (``ScaledResNet(..., hidden=M)``; M = d by default): g(h, W) is in R^M and V g in R^d.
+The weights are scaled by their fan-in, the entries of W of variance 1/d and those of V of variance 1/M, so that
+E||V g(h, W)||^2 = c ||h||^2 with the same c for every M (:meth:`Block.second_moment`).
 """
 
 from __future__ import annotations
@@ -168,9 +172,11 @@ class Block:
         return ""
 
     def second_moment(self) -> float | None:
-        """c with E||g(h, W)||^2 = c ||h||^2 for every h, where W has i.i.d. symmetric entries of variance 1/d;
-        None where no such constant exists. Then, on i.i.d. weights, E||h_L - h_0||^2 / ||h_0||^2 =
-        (1 + c alpha_L^2)^L - 1 exactly (Marion et al. 2022, proof of Lemma 1)."""
+        """c with E||V g(h, W)||^2 = c ||h||^2 for every h, where W (M x d) has i.i.d. symmetric entries of variance
+        1/d and V (d x M), independent of W, centred entries of variance 1/M: c = (d/M) E||g(h, W)||^2 / ||h||^2,
+        which is E||g(h, W)||^2 / ||h||^2 at M = d and the same for every hidden width M; None where no such
+        constant exists. Then, on i.i.d. weights, E||h_L - h_0||^2 / ||h_0||^2 = (1 + c alpha_L^2)^L - 1 exactly
+        (Marion et al. 2022, proof of Lemma 1)."""
         return None
 
     def critical_beta(self, first_order: float) -> float | None:
@@ -201,8 +207,8 @@ class Block:
         raise NotImplementedError
 
     def cached(self, x: Tensor, W: Tensor | None, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(g(x, W), s) for states as columns, x of shape (E, d, n), with g = sigma(z) and s the tensor
-        ``activation.vjp`` reads; neither aliases x. ``out``, a buffer shaped like x, may receive z (and
+        """(g(x, W), s) for states as columns, x of shape (E, d, n), with g = sigma(z) (E, M, n) and s the tensor
+        ``activation.vjp`` reads; neither aliases x. ``out``, a buffer shaped like g (E, M, n), may receive z (and
         g) when the caller keeps neither past the layer and autograd is not recording."""
         raise NotImplementedError
 
@@ -212,7 +218,7 @@ class Block:
         and its transposed weights VT = V^T, WT = W^T.
 
         ``alpha`` is a float, or a tensor of shape (E or 1, 1, n): one scale per input (column).
-        ``out``, a buffer shaped like p, makes the step work in place, for when autograd is not recording:
+        ``out``, a buffer shaped like V^T p (E, M, n), makes the step work in place, for when autograd is not recording:
         the intermediate products go into ``out`` and p is overwritten, so no tensor is allocated per layer.
         """
         raise NotImplementedError
@@ -268,8 +274,9 @@ class Res2(Block):
     name, formula, inner, kernel = "res2", "g = sigma(W h)", True, "res2"
 
     def second_moment(self):
-        """E[sigma(z)^2] / E[z^2] for a positively homogeneous sigma (the coordinates z = (W h)_i are symmetric of
-        variance ||h||^2 / d): 1/2 for ReLU, (1 + s^2)/2 for leaky ReLU of slope s, 1 for the identity."""
+        """E[sigma(z)^2] / E[z^2] for a positively homogeneous sigma (the M coordinates z = (W h)_i are symmetric of
+        variance ||h||^2 / d): 1/2 for ReLU, (1 + s^2)/2 for leaky ReLU of slope s, 1 for the identity. For every
+        hidden width M, E||V sigma(W h)||^2 = d (1/M) E||sigma(W h)||^2 = d E[sigma(z)^2] = c ||h||^2."""
         return self.activation.homogeneous_moment
 
     def critical_beta(self, first_order):

@@ -22,16 +22,24 @@ import torch
 
 from . import _checks, _memory
 from .limits import Limit
+from .paths import WeightPath
 from .resnet import ScaledResNet
+
+
+def hidden_of(blk, outer: WeightPath) -> int | None:
+    """The hidden width M the paths give a network of the block ``blk``: outer's columns (outer is d x M) for a
+    block with inner weights, None (no hidden width) for one without."""
+    return outer.cols if blk.inner else None
 
 
 def solve_reference(limit: Limit, blk, outer, inner, h0, top: int, factor: int,
                     scale: Callable[[float], float] | None = None) -> torch.Tensor:
     """H at t = k/top, k = 0..top, (top+1, E, n, d): the limit's solver (``limit.solver``) for the block ``blk`` on
-    the paths, from h0, with its reference method (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun), the
-    step 1/(top factor) and the ``scale`` s(t) of its right-hand side (None: 1). Differentiable in h0."""
+    the paths (outer d x M, inner M x d: the hidden width :func:`hidden_of` them), from h0, with its reference method
+    (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun), the step 1/(top factor) and the ``scale`` s(t) of its
+    right-hand side (None: 1). Differentiable in h0."""
     solver = limit.solver(block=blk.name, activation=blk.activation, outer=outer, inner=inner, method=limit.method,
-                          steps=top * factor, scale=scale)
+                          steps=top * factor, scale=scale, hidden=hidden_of(blk, outer))
     return solver.solve(h0, torch.arange(top + 1, dtype=h0.dtype, device=h0.device) / top)
 
 
@@ -49,14 +57,15 @@ def reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
     return H.detach(), P0
 
 
-def check_size(limit: Limit, depths, factor, samples, width, dtype, inner, device, name="samples") -> None:
+def check_size(limit: Limit, depths, factor, samples, width, dtype, inner, device, name="samples",
+               hidden: int | None = None) -> None:
     """Refuse, before any computing, a reference solve (of ``samples`` paths, as ``name`` says) that cannot fit in
-    the memory of ``device`` or would run for hours."""
+    the memory of ``device`` or would run for hours; weights of width x ``hidden`` (None: width x width)."""
     top, steps = depths[-1], depths[-1] * factor
     sizes = f"depths up to {top} x reference_factor={factor}"
     _memory.require_steps(steps + 2 * sum(depths), "the reference solve and the networks", sizes,
                           "use smaller depths or reference_factor")
-    per_step = limit.reference_bytes * (2 if inner else 1) * dtype.itemsize * samples * width**2
+    per_step = limit.reference_bytes * (2 if inner else 1) * dtype.itemsize * samples * width * (hidden or width)
     _memory.require(steps * per_step, "the reference solve and its backpropagation",
                     f"{sizes} with {name}={samples}, width={width}",
                     f"at most {_memory.affordable(per_step, device)} reference steps fit: use smaller depths, "
@@ -103,13 +112,14 @@ def measure(limit: Limit, blk, outer, inner, h0, target, depths, factor) -> tupl
                                                                                   np.ndarray]:
     """(path, terminal, gradient) errors, each (K, M), of the networks of ``depths`` on ``outer``/``inner``
     against the limit's reference (:func:`reference`) from the inputs h0 (M, 1, d) and targets y: the reference
-    once on the grid of the largest depth x ``factor``, then every depth's network on the same path."""
+    once on the grid of the largest depth x ``factor``, then every depth's network on the same path (of the hidden
+    width :func:`hidden_of` the paths)."""
     top, width, samples = depths[-1], h0.shape[-1], h0.shape[0]
     H, P0 = reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
     for i, L in enumerate(depths):
         net = ScaledResNet(L, width, beta=outer.natural_beta, block=blk.name, activation=blk.activation, outer=outer,
-                           inner=inner, stream=True)
+                           inner=inner, stream=True, hidden=hidden_of(blk, outer))
         with torch.no_grad():
             h = net.trajectory(h0)
             p = net.adjoint(h0, h[-1] - target, every=L)

@@ -1,9 +1,10 @@
 """The base of the continuous limits: one module, one convention, as for the network.
 
-    ode   dH/dt = s(t) V(t) g(H, W(t)),             V(t) = X(t) / sqrt(d)     (:class:`reslimit.ode.NeuralODE`)
-    sde   dH_t = s(t) dX_t g(H_t, W(t)) / sqrt(d),  X Brownian or fBm         (:class:`reslimit.sde.NeuralSDE`)
+    ode   dH/dt = s(t) V(t) g(H, W(t)),             V(t) = X(t) / sqrt(M)     (:class:`reslimit.ode.NeuralODE`)
+    sde   dH_t = s(t) dX_t g(H_t, W(t)) / sqrt(M),  X Brownian or fBm         (:class:`reslimit.sde.NeuralSDE`)
 
-for t in [0, 1], H_0 = h_0, X the ``outer`` path, W(t) = X_inner(t) / sqrt(d) the ``inner`` one (res-2, res-3), g
+for t in [0, 1], H_0 = h_0, X the ``outer`` path (d x M), W(t) = X_inner(t) / sqrt(d) the ``inner`` one (M x d;
+res-2, res-3), M the hidden width (``hidden``; M = d unless given, and always for res-1), g
 the block's map and s = 1 without ``scale``. A limit takes the keywords of :class:`reslimit.ScaledResNet`, with
 its defaults (block "res1", activation None: the block's ``default_activation``), and answers the same
 ``solve(h0, ts)``: H at the times ts, shape (len(ts), E, n, d); calling it is solving it. Each subclass names
@@ -34,6 +35,8 @@ class ContinuousLimit(OnPaths):
         block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (outer and inner are
             required to drive a limit: ``outer`` a path of one of ``limits``, ``inner`` a smooth one for res-2 and
             res-3); ``net.to(device)`` moves the paths too.
+        hidden: M, the hidden width of res-2 and res-3, as for :class:`reslimit.ScaledResNet`: ``outer`` must then
+            be d x M (``cols=M``) and ``inner`` M x d; None: M = d, square paths.
         steps: N, a fixed step 1/N and the grid k/N of :meth:`trajectory`; None where the solver chooses.
         scale: a function t -> s(t) multiplying the right-hand side; None: s = 1.
     """
@@ -43,11 +46,15 @@ class ContinuousLimit(OnPaths):
 
     def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
                  inner: WeightPath | None = None, steps: int | None = None, device: Device | None = None,
-                 scale: Callable[[float], float] | None = None):
+                 scale: Callable[[float], float] | None = None, hidden: int | None = None):
         super().__init__()
         self.block = get_block(block, activation)
         drives = getattr(outer, "limit", None)  # a path of another limit is refused for the first of ours
         check_limit_paths(drives if drives in self.limits else self.limits[0], self.block, outer, inner)
+        self.hidden = _checks.hidden(hidden, outer.width, self.block)
+        if outer.cols != self.hidden:
+            raise ValueError(f"outer must be width x hidden = {outer.width} x {self.hidden} "
+                             f"(hidden={hidden!r}); got {outer.width} x {outer.cols}")
         self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
         self.steps = None if steps is None else _checks.positive_int("steps", steps)
         if scale is not None and not callable(scale):
@@ -61,8 +68,8 @@ class ContinuousLimit(OnPaths):
         return f"block={self.block!r}, outer={self.outer!r}, inner={self.inner!r}, steps={self.steps}"
 
     def inner_weights(self, t: float) -> Tensor | None:
-        """W(t) = X_inner(t) / sqrt(d), shape (E, d, d); None without inner weights (res-1)."""
-        return None if self.inner is None else self.inner.evaluate(t) / self.inner.width**0.5
+        """W(t) = X_inner(t) / sqrt(d), shape (E, M, d); None without inner weights (res-1)."""
+        return None if self.inner is None else self.inner.evaluate(t) / self.inner.cols**0.5
 
     def forward(self, h0: States, ts: Times) -> Tensor:
         """:meth:`solve`: ``limit(h0, ts)`` is ``limit.solve(h0, ts)``."""

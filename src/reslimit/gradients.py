@@ -1,6 +1,7 @@
 """Gradients of every weight from the explicit adjoint, as a torch.autograd.Function.
 
-For the network of :mod:`reslimit.resnet`, states as columns x_k = h_k^T (E, d, n),
+For the network of :mod:`reslimit.resnet`, states as columns x_k = h_k^T (E, d, n), V_k (E, d, M) and W_k (E, M, d)
+(M the hidden width, d by default),
 
     x_{k+1} = x_k + alpha V_k g_k,   g_k = g(x_k, W_k) (:mod:`reslimit.blocks`),
 
@@ -17,7 +18,7 @@ and on the way it gives, with alpha_n the scale of input (column) n,
     dLoss/dalpha_n = sum_k <p_{k+1,n}, V_k g_{k,n}> = sum_k <r_{k,n}, g_{k,n}>   (per-input alpha),
 
 summed over the ensemble too for an alpha shared by every member. The forward pass records no graph: it
-keeps x_k (res-2, res-3), g_k and the s_k the activation's derivative reads, L x E x d x n numbers each,
+keeps x_k (res-2, res-3), g_k and the s_k the activation's derivative reads, L x E x d (or M) x n numbers each,
 where autograd would keep every intermediate of the loop. The blocks and activations the compiled kernel of
 :mod:`reslimit.native` serves (``native.engine``: res-3; res-1 and res-2 with ReLU, tanh, the identity or
 leaky ReLU of a positive slope) run both passes in it where it is usable (and alpha needs no gradient).
@@ -39,7 +40,7 @@ ENABLED = True
 
 
 class ExplicitAdjoint(torch.autograd.Function):
-    """h_L (E, n, d) from h_0 (E, n, d), V (L, E, d, d), W (L, E, d, d) or None, and alpha (a float, or per-input
+    """h_L (E, n, d) from h_0 (E, n, d), V (L, E, d, M), W (L, E, M, d) or None, and alpha (a float, or per-input
     scales of shape (E or 1, 1, n)); its backward gives the gradients of h_0, V, W and a tensor alpha by the
     formulas of :mod:`reslimit.gradients`. ``compiled``: run the compiled kernel (where ``native.engine`` serves)."""
 

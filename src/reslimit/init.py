@@ -181,11 +181,13 @@ def layer_scheme(name: str, spec: str) -> tuple[str, str]:
     return ALIASES.get(scheme, scheme), dist or "normal"
 
 
-def path_std(scheme: str, width: int) -> float:
-    """The ``std`` of a weight path whose d x d layers V = std Z / sqrt(d) have the scheme's variance.
+def path_std(scheme: str, width: int, cols: int | None = None) -> float:
+    """The ``std`` of a weight path whose width x cols layers V = std Z / sqrt(cols) have the scheme's variance.
 
-    Var[V_ij] = std^2 / d = :func:`variance` (scheme, d, d), so std = sqrt(d variance): sqrt(2) for he, 1 for
-    glorot and lecun, sqrt(1/3) for standard (each with its default activation).
+    Var[V_ij] = std^2 / cols = :func:`variance` (scheme, fan_in = cols, fan_out = width), so std = sqrt(cols
+    variance): for a square d x d layer (``cols`` None) sqrt(2) for he, 1 for glorot and lecun, sqrt(1/3) for
+    standard (each with its default activation).
     """
     width = _checks.positive_int("width", width)
-    return math.sqrt(width * variance(scheme, width, width))
+    cols = width if cols is None else _checks.positive_int("cols", cols)
+    return math.sqrt(cols * variance(scheme, cols, width))

@@ -67,10 +67,12 @@ class Limit:
         return cast(float, PATHS[self.path].natural_beta)  # a class attribute where the limit takes no hurst
 
     def make_path(self, width: int, ensemble: int, *, seed: int, dtype: DType, device: Device = "cpu",
-                  **options) -> WeightPath:
-        """The outer path of this limit, given the options it takes (others are ignored)."""
+                  hidden: int | None = None, **options) -> WeightPath:
+        """The outer path of this limit, given the options it takes (others are ignored): d x d, or d x M for a
+        hidden width ``hidden`` = M (the inner path is then M x d)."""
         taken = {k: options[k] for k in self.options if k in options}
-        return make_path(self.path, width, ensemble, seed=seed, dtype=dtype, device=device, **taken)
+        cols = None if hidden is None else _checks.positive_int("hidden", hidden)
+        return make_path(self.path, width, ensemble, seed=seed, dtype=dtype, device=device, cols=cols, **taken)
 
 
 LIMITS: dict[str, Limit] = {

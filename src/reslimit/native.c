@@ -1,7 +1,7 @@
 /* The engine's compiled pass (res-1 and res-2 with ReLU, tanh, leaky ReLU of a positive slope or the
    identity; res-3), compiled on first use by reslimit/native.py.
 
-   For states as columns x (d rows, one column per input) and the weights V_k, W_k (d x d, row-major),
+   For states as columns x (d rows, one column per input) and the weights V_k (d x M), W_k (M x d), row-major,
    with sigma' read from the kept output g_k (ReLU: 1[g > 0]; tanh: 1 - g^2; leaky ReLU: 1 where g > 0,
    else the slope; identity: 1):
 
@@ -21,7 +21,7 @@
    into the tile's store, while the next layer's weights are prefetched, a few cache lines per tile (res-1's
    sigma(x_k) and p_k += alpha q_k are passes of their own over the unit's d x NB numbers, hot in L1).
    tanh is computed on whole vectors (tanh_vec: Cephes' rational approximations, with a vector exp).
-   The forward keeps g_k in a cache for the adjoint: when p_L is known beforehand, one unit's (L x d x NB,
+   The forward keeps g_k in a cache for the adjoint: when p_L is known beforehand, one unit's (L x M x NB,
    reused for every unit, so it is read back from cache, not memory); else every unit's. For the weights'
    gradients of res-2 and res-3 it keeps x_k beside g_k (the update writes x_{k+1} straight into the next
    layer's slot), and the adjoint adds each layer's outer products into dV, dW as it passes (the products of
@@ -30,7 +30,8 @@
    and transposed (NB x d) in registers, VEC x VEC numbers at a time, so that dV's rows are vectors as the
    states' are.
 
-   Compile-time: T (float or double). Runtime: L, E, D (= d), N (the states' row stride), NB, the activation
+   Compile-time: T (float or double). Runtime: L, E, D (= d), M (the hidden width: V_k is D x M, W_k M x D; M = D
+   for res-1), N (the states' row stride), NB, the activation
    (enum activation) and the leaky ReLU's slope. */
 
 #include <stddef.h>
@@ -132,10 +133,12 @@ static inline __attribute__((always_inline)) vec derivative(vec g, vec v, enum a
     return v;
 }
 
-/* Rows i0 .. i0 + rb of A B (A(i, k) = A[i D + k], or A[k D + i] when trans) on columns c0 .. c0 + CB,
+/* Rows i0 .. i0 + rb of A B over K inner terms (A(i, k) = A[i lda + k], or A[k lda + i] when trans) on columns
+   c0 .. c0 + CB,
    then out = sigma(A B), out += alpha * A B, out = sigma'(aux) * A B, for out and aux of row stride ldo, or
    out = src + alpha * A B, for src of row stride lds (alpha: aux, per column). */
-static inline __attribute__((always_inline)) void block(int D, const T *restrict A, int trans, const T *restrict B,
+static inline __attribute__((always_inline)) void block(int K, int lda, const T *restrict A, int trans,
+                                                        const T *restrict B,
                                                         int ldb, int i0, int rb, int c0, enum epilogue mode,
                                                         T *restrict out, int ldo, const T *restrict aux,
                                                         const T *restrict src, int lds, const char *pf, int npf,
@@ -146,7 +149,7 @@ static inline __attribute__((always_inline)) void block(int D, const T *restrict
 #pragma GCC unroll 4
         for (int c = 0; c < CV; c++) acc[r][c] = (vec){0};
 #pragma GCC unroll 1
-    for (int k = 0; k < D; k++) {
+    for (int k = 0; k < K; k++) {
         if (k < npf) __builtin_prefetch(pf + 64 * k);
         if (k < npf2) __builtin_prefetch(pf2 + 64 * k);
         vec b[CV];
@@ -154,7 +157,7 @@ static inline __attribute__((always_inline)) void block(int D, const T *restrict
         for (int c = 0; c < CV; c++) b[c] = *(const vec *)(B + (size_t)k * ldb + c0 + c * VEC);
 #pragma GCC unroll 8
         for (int r = 0; r < rb; r++) {
-            const T a = trans ? A[(size_t)k * D + i0 + r] : A[(size_t)(i0 + r) * D + k];
+            const T a = trans ? A[(size_t)k * lda + i0 + r] : A[(size_t)(i0 + r) * lda + k];
 #pragma GCC unroll 4
             for (int c = 0; c < CV; c++) acc[r][c] += a * b[c];
         }
@@ -177,33 +180,34 @@ static inline __attribute__((always_inline)) void block(int D, const T *restrict
     }
 }
 
-/* A B over NB columns with the epilogue ``mode``, prefetching ``bytes`` from ``pf`` and ``bytes2`` from ``pf2``,
-   a few cache lines per tile. */
-static inline __attribute__((always_inline)) void gemm(int D, int NB, const T *A, int trans, const T *B, int ldb,
+/* A B over NB columns, R rows of K inner terms (A's row stride lda), with the epilogue ``mode``, prefetching
+   ``bytes`` from ``pf`` and ``bytes2`` from ``pf2``, a few cache lines per tile. */
+static inline __attribute__((always_inline)) void gemm(int R, int K, int lda, int NB, const T *A, int trans,
+                                                       const T *B, int ldb,
                                                        enum epilogue mode, T *out, int ldo, const T *aux,
                                                        const T *src, int lds, const void *pf, size_t bytes,
                                                        const void *pf2, size_t bytes2, enum activation act,
                                                        T slope) {
-    const size_t tiles = (size_t)(D / RB + D % RB) * (NB / CB);
+    const size_t tiles = (size_t)(R / RB + R % RB) * (NB / CB);
     const int n = (int)((bytes + 64 * tiles - 1) / (64 * tiles)), n2 = (int)((bytes2 + 64 * tiles - 1) / (64 * tiles));
     const char *f = pf, *f2 = pf2;
     for (int c0 = 0; c0 < NB; c0 += CB) {
         int i0 = 0;
-        for (; i0 + RB <= D; i0 += RB, f += 64 * n, f2 += 64 * n2)
-            block(D, A, trans, B, ldb, i0, RB, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2, act, slope);
-        for (; i0 < D; i0++, f += 64 * n, f2 += 64 * n2)
-            block(D, A, trans, B, ldb, i0, 1, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2, act, slope);
+        for (; i0 + RB <= R; i0 += RB, f += 64 * n, f2 += 64 * n2)
+            block(K, lda, A, trans, B, ldb, i0, RB, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2, act, slope);
+        for (; i0 < R; i0++, f += 64 * n, f2 += 64 * n2)
+            block(K, lda, A, trans, B, ldb, i0, 1, c0, mode, out, ldo, aux, src, lds, f, n, f2, n2, act, slope);
     }
 }
 
 #define OR 6 /* rows of an outer product's tile */
 #define OV 2 /* vectors per row of it: 12 accumulators, 2 vectors of B and one broadcast of A in registers */
 
-typedef T uvec __attribute__((vector_size(32), aligned(sizeof(T)))); /* unaligned: out's rows are D apart */
+typedef T uvec __attribute__((vector_size(32), aligned(sizeof(T)))); /* unaligned: out's rows are C apart */
 
-/* Rows i0 .. i0 + ib, columns j0 .. j0 + jv VEC (the last vector cut at D) of out = [out +] A B^T over NB
-   columns, from A(i, c) = A[i lda + c] and B^T as BT(c, j) = BT[c DP + j]: a register tile like block's. */
-static inline __attribute__((always_inline)) void outer_tile(int D, int DP, int NB, const T *restrict A, int lda,
+/* Rows i0 .. i0 + ib, columns j0 .. j0 + jv VEC (the last vector cut at C, out's columns) of out = [out +] A B^T
+   over NB columns, from A(i, c) = A[i lda + c] and B^T as BT(c, j) = BT[c DP + j]: a register tile like block's. */
+static inline __attribute__((always_inline)) void outer_tile(int C, int DP, int NB, const T *restrict A, int lda,
                                                              const T *restrict BT, int i0, int ib, int j0, int jv,
                                                              int add, T *restrict out) {
     vec acc[OR][OV];
@@ -227,24 +231,24 @@ static inline __attribute__((always_inline)) void outer_tile(int D, int DP, int 
     for (int r = 0; r < ib; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < jv; j++) {
-            T *o = out + (size_t)(i0 + r) * D + j0 + j * VEC;
-            if (j0 + (j + 1) * VEC <= D)
+            T *o = out + (size_t)(i0 + r) * C + j0 + j * VEC;
+            if (j0 + (j + 1) * VEC <= C)
                 *(uvec *)o = add ? *(uvec *)o + acc[r][j] : acc[r][j];
             else /* the row's last, partial vector */
-                for (int v = 0; v < D - j0 - j * VEC; v++) o[v] = add ? o[v] + acc[r][j][v] : acc[r][j][v];
+                for (int v = 0; v < C - j0 - j * VEC; v++) o[v] = add ? o[v] + acc[r][j][v] : acc[r][j][v];
         }
 }
 
-/* out = [out +] A B^T for A of D rows (row stride lda) and NB columns, B^T as BT (NB rows of stride DP, D
-   columns used): full tiles specialised, the edges general. */
-static void outer(int D, int DP, int NB, const T *A, int lda, const T *BT, int add, T *out) {
-    for (int j0 = 0; j0 < D; j0 += OV * VEC) {
-        const int jv = D - j0 >= OV * VEC ? OV : (D - j0 + VEC - 1) / VEC;
+/* out = [out +] A B^T (R x C, row-major) for A of R rows (row stride lda) and NB columns, B^T as BT (NB rows of
+   stride DP, C columns used): full tiles specialised, the edges general. */
+static void outer(int R, int C, int DP, int NB, const T *A, int lda, const T *BT, int add, T *out) {
+    for (int j0 = 0; j0 < C; j0 += OV * VEC) {
+        const int jv = C - j0 >= OV * VEC ? OV : (C - j0 + VEC - 1) / VEC;
         int i0 = 0;
         if (jv == OV)
-            for (; i0 + OR <= D; i0 += OR) outer_tile(D, DP, NB, A, lda, BT, i0, OR, j0, OV, add, out);
-        for (; i0 < D; i0 += OR)
-            outer_tile(D, DP, NB, A, lda, BT, i0, D - i0 < OR ? D - i0 : OR, j0, jv, add, out);
+            for (; i0 + OR <= R; i0 += OR) outer_tile(C, DP, NB, A, lda, BT, i0, OR, j0, OV, add, out);
+        for (; i0 < R; i0 += OR)
+            outer_tile(C, DP, NB, A, lda, BT, i0, R - i0 < OR ? R - i0 : OR, j0, jv, add, out);
     }
 }
 
@@ -321,54 +325,57 @@ static void update_block(int D, int NB, T *restrict p, int N, const T *restrict 
 }
 
 /* One thread's work: units u0 .. u1 of E * (N / NB): unit u is member e = u / (N / NB) on columns c0 = (u % (N / NB)) NB.
-   V, W: (L, E, D, D); W NULL for res-1. x, p: (E, D, N). With ``forward``, x is run to x_L, keeping g_k in the
-   unit's cache (at cache + (u - u0) unit_cache, L D NB) when cache is not NULL; with p, p is run back to p_0
-   from that cache. alpha: per column, member e's at alpha + e * alpha_e. scratch: D NB + NB DP, DP = D rounded
-   up to a whole vector (q_k, then (alpha g_k)^T or (alpha x_k)^T for the weights' gradients).
+   V: (L, E, D, M), W: (L, E, M, D), M the hidden width (M = D for res-1); W NULL for res-1. x, p: (E, D, N). With
+   ``forward``, x is run to x_L, keeping g_k (M x NB) in the unit's cache (at cache + (u - u0) unit_cache, L M NB)
+   when cache is not NULL; with p, p is run back to p_0 from that cache. alpha: per column, member e's at
+   alpha + e * alpha_e. scratch: M NB + NB DP, DP = max(D, M) rounded up to a whole vector (q_k, then
+   (alpha g_k)^T or (alpha x_k)^T for the weights' gradients).
    xrec, prec (NULL: not recorded): (T, E, D, N); x_k goes to index k / every where every divides k, and
    to ``last`` for k = L; p_k to index k / every where every divides k.
-   per_layer: the cache's rows per layer and column, 1 (g_k) or 2 (g_k, then x_k: running forward keeps x_k;
-   res-2 and res-3 only).
-   dV (NULL: no weights' gradients), dW (NULL for res-1, else set with dV and per_layer = 2): (L, ES, D, D)
+   per_layer: what the cache keeps per layer, 1 (g_k: M rows) or 2 (g_k, then x_k: M + D rows; running forward
+   keeps x_k; res-2 and res-3 only).
+   dV (NULL: no weights' gradients), dW (NULL for res-1, else set with dV and per_layer = 2): (L, ES, D, M) and
+   (L, ES, M, D)
    from member e0 on, written by the range's first unit of each member (no zeroing needed), added to by its
    others. act, slope: sigma. inner: W is given (res-2, res-3), else NULL (res-1). Inlined into one copy per
    activation for res-2 and res-3 and one for res-1 (PASS_FOR), act and inner constants in each. */
-static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,
+static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L, int E, int D, int M, int N, int NB,
+                     const T *V, const T *W, T *x, T *p,
                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,
                      T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES,
                      enum activation act, T slope, int inner) {
-    const size_t ws = (size_t)E * D * D, wbytes = (size_t)D * D * sizeof(T);
-    const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * D, ls = (size_t)D * NB * per_layer;
-    const int DP = (D + VEC - 1) / VEC * VEC; /* the row stride of the transposed operands */
+    const size_t ws = (size_t)E * D * M, wbytes = (size_t)D * M * sizeof(T);
+    const size_t rs = (size_t)E * D * N, gs = (size_t)ES * D * M, ls = (size_t)(M + D * (per_layer - 1)) * NB;
+    const int DP = ((D > M ? D : M) + VEC - 1) / VEC * VEC; /* the row stride of the transposed operands */
     for (int u = u0; u < u1; u++) {
         const int e = u / (N / NB), c0 = (u % (N / NB)) * NB, first = u == u0 || c0 == 0;
         const size_t off = (size_t)e * D * N + c0;
-        const T *Ve = V + (size_t)e * D * D, *We = inner ? W + (size_t)e * D * D : NULL;
+        const T *Ve = V + (size_t)e * D * M, *We = inner ? W + (size_t)e * D * M : NULL;
         const T *al = alpha + (size_t)e * alpha_e + c0;
         T *xu = x + off, *cu = cache ? cache + (u - u0) * unit_cache : NULL;
-        const int keep = forward && cu && per_layer == 2; /* x_k kept in the cache, slot k's second D rows */
+        const int keep = forward && cu && per_layer == 2; /* x_k kept in the cache, slot k's D rows after g_k's M */
         T *xk = xu;
         int ldx = N;
         if (keep) {
-            copy_block(cu + (size_t)D * NB, NB, xu, N, D, NB);
-            xk = cu + (size_t)D * NB, ldx = NB;
+            copy_block(cu + (size_t)M * NB, NB, xu, N, D, NB);
+            xk = cu + (size_t)M * NB, ldx = NB;
         }
         for (int k = 0; forward && k < L; k++) {
             const T *Vk = Ve + k * ws;
             const size_t step = k + 1 < L ? ws : 0, next = step ? wbytes : 0; /* prefetch layer k + 1 */
             T *g = cu ? cu + (size_t)k * ls : scratch;
             if (inner)
-                gemm(D, NB, We + k * ws, 0, xk, ldx, ACT, g, NB, NULL, NULL, 0, We + k * ws + step, next, NULL, 0,
-                     act, slope);
+                gemm(M, D, D, NB, We + k * ws, 0, xk, ldx, ACT, g, NB, NULL, NULL, 0, We + k * ws + step, next, NULL,
+                     0, act, slope);
             else
                 activate_block(D, NB, xk, ldx, g, act, slope);
             if (keep) { /* x_{k+1} = x_k + alpha V_k g_k into the cache's next slot (x_L into x), x_k staying */
-                T *out = k + 1 < L ? g + ls + (size_t)D * NB : xu;
+                T *out = k + 1 < L ? g + ls + (size_t)M * NB : xu;
                 const int ldo = k + 1 < L ? NB : N;
-                gemm(D, NB, Vk, 0, g, NB, STEP, out, ldo, al, xk, ldx, Vk + step, next, NULL, 0, act, slope);
+                gemm(D, M, M, NB, Vk, 0, g, NB, STEP, out, ldo, al, xk, ldx, Vk + step, next, NULL, 0, act, slope);
                 xk = out, ldx = ldo;
             } else
-                gemm(D, NB, Vk, 0, g, NB, ADD, xu, N, al, NULL, 0, Vk + step, next, NULL, 0, act, slope);
+                gemm(D, M, M, NB, Vk, 0, g, NB, ADD, xu, N, al, NULL, 0, Vk + step, next, NULL, 0, act, slope);
             if (xrec && ((k + 1) % every == 0 || k + 1 == L))
                 copy_block(xrec + rs * ((k + 1) % every == 0 ? (k + 1) / every : last) + off, N, xk, ldx, D, NB);
         }
@@ -376,21 +383,21 @@ static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L
         for (int k = L - 1; pu && k >= 0; k--) {
             const T *Vk = Ve + k * ws, *g = cu + (size_t)k * ls;
             const size_t step = k ? ws : 0, prev = k ? wbytes : 0; /* prefetch layer k - 1 */
-            const size_t grad = (size_t)k * gs + (size_t)(e - e0) * D * D;
-            T *scaled = scratch + (size_t)D * NB;
+            const size_t grad = (size_t)k * gs + (size_t)(e - e0) * D * M;
+            T *scaled = scratch + (size_t)M * NB;
             if (dV) {
-                scale_transpose(D, DP, NB, g, NB, al, scaled);
-                outer(D, DP, NB, pu, N, scaled, !first, dV + grad);
+                scale_transpose(M, DP, NB, g, NB, al, scaled);
+                outer(D, M, DP, NB, pu, N, scaled, !first, dV + grad);
             }
-            gemm(D, NB, Vk, 1, pu, N, DERIV, scratch, NB, g, NULL, 0, Vk - step, prev, g - (k ? ls : 0),
+            gemm(M, D, M, NB, Vk, 1, pu, N, DERIV, scratch, NB, g, NULL, 0, Vk - step, prev, g - (k ? ls : 0),
                  k ? ls * sizeof(T) : 0, act, slope);
             if (dW) {
-                scale_transpose(D, DP, NB, g + (size_t)D * NB, NB, al, scaled);
-                outer(D, DP, NB, scratch, NB, scaled, !first, dW + grad);
+                scale_transpose(D, DP, NB, g + (size_t)M * NB, NB, al, scaled);
+                outer(M, D, DP, NB, scratch, NB, scaled, !first, dW + grad);
             }
             if (inner) {
                 const T *Wk = We + k * ws;
-                gemm(D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, NULL, 0, Wk - step, prev, NULL, 0, act, slope);
+                gemm(D, M, D, NB, Wk, 1, scratch, NB, ADD, pu, N, al, NULL, 0, Wk - step, prev, NULL, 0, act, slope);
             } else
                 update_block(D, NB, pu, N, scratch, al);
             if (prec && k % every == 0)
@@ -403,12 +410,12 @@ static inline __attribute__((always_inline)) void run_pass(int u0, int u1, int L
    pass is the code it was before the other activations and res-1 existed: with a branch on either left in, the
    res-3 pass ran 4-7% slower), and once for res-1 (act a variable: its products have no sigma in their stores). */
 #define PASS_FOR(name, ACTIVATION, INNER)                                                                             \
-    static void name(int u0, int u1, int L, int E, int D, int N, int NB, const T *V, const T *W, T *x, T *p,        \
+    static void name(int u0, int u1, int L, int E, int D, int M, int N, int NB, const T *V, const T *W, T *x, T *p, \
                      int forward, T *cache, size_t unit_cache, T *scratch, const T *alpha, int alpha_e, T *xrec,   \
                      T *prec, int every, int last, int per_layer, T *dV, T *dW, int e0, int ES,                    \
                      enum activation act, T slope) {                                                               \
         (void)act;                                                                                                 \
-        run_pass(u0, u1, L, E, D, N, NB, V, W, x, p, forward, cache, unit_cache, scratch, alpha, alpha_e, xrec,   \
+        run_pass(u0, u1, L, E, D, M, N, NB, V, W, x, p, forward, cache, unit_cache, scratch, alpha, alpha_e, xrec,\
                  prec, every, last, per_layer, dV, dW, e0, ES, ACTIVATION, slope, INNER);                         \
     }
 PASS_FOR(pass_relu, RELU, 1)
@@ -434,7 +441,7 @@ int reslimit_openmp(void) {
    spinning after torch's last operation, where threads of our own would have to share the cores with them
    while they spin. */
 void reslimit_pass_threads(int t0, int t1, const int *ranges, T *const *buffers, size_t cache_size, T *const *dV,
-                           T *const *dW, const int *e0, const int *ES, int L, int E, int D, int N, int NB,
+                           T *const *dW, const int *e0, const int *ES, int L, int E, int D, int M, int N, int NB,
                            const T *V, const T *W, T *x, T *p, int forward, size_t unit_cache, const T *alpha,
                            int alpha_e, T *xrec, T *prec, int every, int last, int per_layer, int act,
                            double slope) {
@@ -444,7 +451,7 @@ void reslimit_pass_threads(int t0, int t1, const int *ranges, T *const *buffers,
     for (int t = t0; t < t1; t++)
         (!W ? pass_res1 : act == TANH ? pass_tanh : act == LEAKY ? pass_leaky : act == IDENTITY ? pass_identity
                                                                                               : pass_relu)(
-            ranges[2 * t], ranges[2 * t + 1], L, E, D, N, NB, V, W, x, p, forward, cache_size ? buffers[t] : NULL,
+            ranges[2 * t], ranges[2 * t + 1], L, E, D, M, N, NB, V, W, x, p, forward, cache_size ? buffers[t] : NULL,
             unit_cache, buffers[t] + cache_size, alpha, alpha_e, xrec, prec, every, last, per_layer, dV[t], dW[t],
             e0[t], ES[t], (enum activation)act, (T)slope);
 }

@@ -61,8 +61,9 @@ _lock = threading.Lock()
 
 
 def usable(V: Tensor, W: Tensor | None, h: Tensor) -> bool:
-    """Whether the compiled pass can run on these weights (L, E, d, d; W None for res-1) and states: CPU, one
-    dtype, float32 or float64, contiguous weights, and a kernel built for the dtype (built here on first use)."""
+    """Whether the compiled pass can run on these weights (V (L, E, d, M), W (L, E, M, d) or None for res-1, M the
+    hidden width) and states: CPU, one dtype, float32 or float64, contiguous weights, and a kernel built for the
+    dtype (built here on first use)."""
     weights = (V,) if W is None else (V, W)
     return (ENABLED and all(t.device.type == "cpu" and t.dtype == h.dtype and t.is_contiguous() for t in weights)
             and h.device.type == "cpu" and h.dtype in _CTYPES and isinstance(_library(h.dtype), ctypes.CDLL))
@@ -170,7 +171,8 @@ def run_gradients(V: Tensor, W: Tensor | None, h0: Tensor, alpha, weights: bool 
     """The forward pass of :func:`run_pass` keeping what the gradients need; returns (h_L, backward).
 
     ``backward(p_L)``, for p_L (E, n, d) as rows, runs the adjoint and returns (p_0, dV, dW), with, for the
-    weights (L, E, d, d) when ``weights`` (else None, and only g_k is kept: L x E x d x n numbers, not twice that)
+    weights V (L, E, d, M) and W (L, E, M, d) when ``weights`` (else None, and only g_k is kept: L x E x M x n
+    numbers, not L x E x (M + d) x n)
 
         dV_k = sum_n alpha_n p_{k+1,n} g_{k,n}^T,   dW_k = sum_n alpha_n q_{k,n} x_{k,n}^T,
 
@@ -202,18 +204,18 @@ def run_gradients(V: Tensor, W: Tensor | None, h0: Tensor, alpha, weights: bool 
             e0, e1 = u0 // run.blocks, -(-u1 // run.blocks)
             if u0 == e0 * run.blocks and not alone:  # starts at a member's first unit: writes its members first
                 targets.append((dV[0, e0], None if res1 else dW[0, e0], e0, run.E))
-            else:  # its own buffer of members e0 .. e1 - 1, summed below
-                buffer = _borrow(parts * run.L * (e1 - e0) * run.d * run.d, V).view(parts, run.L, e1 - e0, run.d,
-                                                                                     run.d)
-                shared.append((e0, e1, buffer))
-                targets.append((buffer[0], None if res1 else buffer[1], e0, e1 - e0))
+            else:  # its own buffer of members e0 .. e1 - 1, summed below: dV's part (d x M), then dW's (M x d)
+                buffer = _borrow(parts * run.L * (e1 - e0) * run.d * run.M, V)
+                views = [part.view(run.L, e1 - e0, *out.shape[-2:]) for part, out in zip(buffer.chunk(parts), outs)]
+                shared.append((e0, e1, buffer, views))
+                targets.append((views[0], None if res1 else views[1], e0, e1 - e0))
         run.launch(x, p, False, grads=targets)
         written = {e for u0, u1 in run.ranges if u0 % run.blocks == 0 and not alone
                    for e in range(u0 // run.blocks, -(-u1 // run.blocks))}
         pending: dict[int, Tensor] = {}  # a member's only contribution so far, from a buffer
-        for e0, e1, buffer in shared:  # in the threads' order
+        for e0, e1, _, views in shared:  # in the threads' order
             for e in range(e0, e1):
-                part = buffer[:, :, e - e0]
+                part = [view[:, e - e0] for view in views]
                 if e in written:
                     for j, out in enumerate(outs):
                         out[:, e] += part[j]
@@ -227,7 +229,7 @@ def run_gradients(V: Tensor, W: Tensor | None, h0: Tensor, alpha, weights: bool 
         for e, part in pending.items():
             for j, out in enumerate(outs):
                 out[:, e] = part[j]
-        _release([buffer for _, _, buffer in shared])
+        _release([buffer for _, _, buffer, _ in shared])
         return run.rows(p), dV, dW
 
     return run.rows(x), backward
@@ -240,11 +242,12 @@ class _Pass:
     """One pass's layout for the kernel: the states as columns padded to whole tiles, the units (one
     member's block of NB columns) split evenly over the threads, and each thread's cache and scratch.
 
-    ``per_layer``: the cache's rows per layer: 0 (no adjoint), 1 (g_k) or 2 (g_k and x_k, for the weights'
-    gradients of res-2, res-3). ``activation``: sigma, a name or an Activation that :func:`engine` serves.
+    ``per_layer``: what the cache keeps per layer: 0 (no adjoint), 1 (g_k, M rows) or 2 (g_k and x_k, M + d rows,
+    for the weights' gradients of res-2, res-3), M the hidden width (V is d x M; M = d for res-1).
+    ``activation``: sigma, a name or an Activation that :func:`engine` serves.
     ``kept``: every unit keeps its cache (the adjoint runs after the whole forward); else the
     units of a thread take turns in one (each unit runs forward and straight back). A thread's scratch, after
-    its cache, holds (2 d + CB) NB numbers (``scratch`` of native.c: d NB + NB DP).
+    its cache, holds (M + max(d, M) + CB) NB numbers (``scratch`` of native.c: M NB + NB DP).
     """
 
     def __init__(self, V: Tensor, W: Tensor | None, h0: Tensor, alpha, per_layer: int, kept: bool, activation):
@@ -252,7 +255,7 @@ class _Pass:
         self.activation = _activation(activation)
         if self.activation is None:
             raise ValueError(f"the compiled kernel has no activation {activation!r}: see native.engine")
-        self.L, self.E, self.d = V.shape[0], V.shape[1], V.shape[-1]
+        self.L, self.E, self.d, self.M = V.shape[0], V.shape[1], V.shape[-2], V.shape[-1]
         self.n, threads = h0.shape[1], torch.get_num_threads()
         self.lib = lib = _library(V.dtype)
         cb = lib.reslimit_tile_columns()  # N and NB must be multiples of it
@@ -265,13 +268,13 @@ class _Pass:
         self.workers = min(threads, units)
         self.ranges = [(t * units // self.workers, (t + 1) * units // self.workers) for t in range(self.workers)]
         self.per_layer = max(per_layer, 1)
-        one = per_layer * self.L * self.d * self.width  # one unit's cache
+        one = self.L * (self.M + self.d * (per_layer - 1)) * self.width if per_layer else 0  # one unit's cache
         self.unit_cache = one if kept else 0
         self.cache_size = max(self.unit_cache * (b - a) for a, b in self.ranges) or one
         # one buffer per thread, from the pool (memory already touched: first-touch page faults cost as much as the
         # kernel's forward), given back to it when this pass is garbage
-        dp = self.d + cb  # the transposed operands' row stride, at least d rounded up to a vector (native.c)
-        self.scratch = [_borrow(self.cache_size + (self.d + dp) * self.width, h0) for _ in range(self.workers)]
+        dp = max(self.d, self.M) + cb  # the transposed operands' row stride, at least max(d, M) rounded up to a vector
+        self.scratch = [_borrow(self.cache_size + (self.M + dp) * self.width, h0) for _ in range(self.workers)]
         weakref.finalize(self, _release, self.scratch)
 
     def columns(self, rows: Tensor) -> Tensor:
@@ -292,7 +295,8 @@ class _Pass:
                       (P * workers)(*map(_ptr, self.scratch)), self.cache_size,
                       (P * workers)(*(_ptr(g[0]) for g in grads)), (P * workers)(*(_ptr(g[1]) for g in grads)),
                       (I * workers)(*(g[2] for g in grads)), (I * workers)(*(g[3] for g in grads)))
-        shared = (self.L, self.E, self.d, self.padded, self.width, _ptr(self.V), _ptr(self.W), _ptr(x), _ptr(p),
+        shared = (self.L, self.E, self.d, self.M, self.padded, self.width, _ptr(self.V), _ptr(self.W), _ptr(x),
+                  _ptr(p),
                   forward, self.unit_cache, _ptr(self.scales), self.padded if self.scales.shape[0] > 1 else 0,
                   _ptr(xrec if forward else None), _ptr(prec), every, last, self.per_layer, *self.activation)
         if self.lib.reslimit_openmp():  # one parallel region on torch's own OpenMP threads
@@ -430,7 +434,7 @@ def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
     """``lib`` with the argument and result types of every symbol the Python side calls."""
     P, I = ctypes.c_void_p, ctypes.c_int  # noqa: E741
     S = ctypes.c_size_t
-    lib.reslimit_pass_threads.argtypes = ([I, I, P, P, S, P, P, P, P] + [I] * 5 + [P] * 4 +
+    lib.reslimit_pass_threads.argtypes = ([I, I, P, P, S, P, P, P, P] + [I] * 6 + [P] * 4 +
                                           [I, S, P, I, P, P, I, I, I, I, ctypes.c_double])
     lib.reslimit_pass_threads.restype = None
     lib.reslimit_random.argtypes = [P, P] + [ctypes.c_int64] * 3 + [I, ctypes.c_float, I]

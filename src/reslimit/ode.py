@@ -1,6 +1,8 @@
 """Neural ODE on a smooth weight path, solved with torchdiffeq.
 
-    dH/dt = V(t) g(H, W(t)),   V(t) = X(t) / sqrt(d),   W(t) = X_inner(t) / sqrt(d),   t in [0, 1],
+    dH/dt = V(t) g(H, W(t)),   V(t) = X(t) / sqrt(M),   W(t) = X_inner(t) / sqrt(d),   t in [0, 1],
+
+(X(t) d x M and X_inner(t) M x d, M the hidden width, d by default)
 
 the limit of h_{k+1} = h_k + (1/L) V((k+1)/L) g(h_k, W((k+1)/L)) (beta = 1, Lipschitz weights), which is an
 Euler scheme of order 1: max_k ||H_{k/L} - h_k|| <= c / L (Marion et al. 2022, Prop. 7).
@@ -27,7 +29,8 @@ class NeuralODE(ContinuousLimit):
     Args:
         block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (activation None: the
             block's default); ``outer`` a smooth path (``kind == "values"``: Smooth or a user function) for
-            V(t) = X(t)/sqrt(d), ``inner`` a smooth path for W(t) (res2, res3) or None.
+            V(t) = X(t)/sqrt(M), ``inner`` a smooth path for W(t) (res2, res3) or None.
+        hidden: M, the hidden width (``outer`` d x M, ``inner`` M x d); None: M = d.
         method, rtol, atol, options: handed to ``torchdiffeq.odeint``. The defaults (dopri5, rtol 1e-10,
             atol 1e-12, float64) keep the forward error far under the errors measured at depth 1024. For
             gradients by backpropagation use a fixed step (method="rk4", steps=N): backpropagating through
@@ -48,9 +51,9 @@ class NeuralODE(ContinuousLimit):
     def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
                  inner: WeightPath | None = None, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
                  options: dict | None = None, steps: int | None = None, device: Device | None = None,
-                 scale: Callable[[float], float] | None = None):
+                 scale: Callable[[float], float] | None = None, hidden: int | None = None):
         super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
-                         scale=scale)
+                         scale=scale, hidden=hidden)
         self.method, self.rtol, self.atol = method, rtol, atol
         if self.steps is not None:
             options = {"step_size": 1.0 / self.steps} | (options or {})
@@ -62,7 +65,7 @@ class NeuralODE(ContinuousLimit):
         """The vector field s(t) V(t) g(h, W(t)) for h of shape (E, n, d); counts its calls in ``nfe``."""
         self.nfe += 1
         s = float(t)
-        field = torch.bmm(self.block.g(h, self.inner_weights(s)), self.outer.evaluate(s).mT) / self.width**0.5
+        field = torch.bmm(self.block.g(h, self.inner_weights(s)), self.outer.evaluate(s).mT) / self.hidden**0.5
         return field if self.scale is None else field * float(self.scale(s))
 
     def solve(self, h0: States, ts: Times) -> Tensor:

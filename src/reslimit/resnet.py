@@ -2,8 +2,9 @@
 
     h_0 = A x,   h_{k+1} = h_k + alpha_L V_{k+1} g(h_k, W_{k+1}),   F(x) = B h_L,   alpha_L = L^-beta
 
-(Marion, Fermanian, Biau, Vert 2022, eq. (1)), with V_{k+1} = outer.weights(L)[k] and
-W_{k+1} = inner.weights(L)[k]. The backward states p_k = dLoss/dh_k follow the adjoint recursion
+(Marion, Fermanian, Biau, Vert 2022, eq. (1)), with V_{k+1} = outer.weights(L)[k] (d x M) and
+W_{k+1} = inner.weights(L)[k] (M x d), M the hidden width (M = d unless ``hidden`` is given). The backward
+states p_k = dLoss/dh_k follow the adjoint recursion
 
     p_k = p_{k+1} + alpha_L (dg/dh (h_k))^T V_{k+1}^T p_{k+1}.
 """
@@ -40,6 +41,13 @@ class ScaledResNet(OnPaths):
     Args:
         depth: L >= 1.
         width: d >= 1, the width of the hidden states.
+        hidden: M >= 1, the hidden width of res2/res3: V_k is d x M, W_k is M x d and g(h, W) = sigma(W h) is in
+            R^M. The default paths draw W with entries of variance 1/d and V of variance 1/M (each scaled by its
+            fan-in), so E||V g(h, W)||^2 = c ||h||^2 with the block's ``second_moment()`` c for every M. None (the
+            default): M = d, the square network of every earlier version (the same draws from the same seed).
+            Given paths must have these shapes (``IID(d, cols=M)`` for V, ``IID(M, cols=d)`` for W). A block
+            without inner weights (res1) takes no hidden. The compiled kernel serves any M (its products are
+            d x M and M x d), as it does M = d.
         beta: scaling exponent, alpha_L = L^-beta (default 1/2); or give ``alpha`` directly (not both).
         block: a key of ``reslimit.BLOCKS``: "res1" (V sigma(h)), "res2" (V sigma(W h)) or "res3" (V ReLU(W h)).
         activation: a name of ``reslimit.blocks.ACTIVATIONS``, "leaky_relu:<slope>" or a callable; None (the
@@ -97,7 +105,8 @@ class ScaledResNet(OnPaths):
     _where: Tensor  # a buffer: the module's device and dtype
 
     def __init__(self, depth: int, width: int, *, beta: float | None = None, alpha: float | None = None,
-                 block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath | None = None,
+                 hidden: int | None = None, block: str = "res1", activation: ActivationSpec | None = None,
+                 outer: WeightPath | None = None,
                  inner: WeightPath | None = None, ensemble: int = 1, seed: int = 0, dtype: DType = torch.float64,
                  device: Device | None = None, input_dim: int | None = None, output_dim: int | None = None,
                  stream: bool = False, layer_init: str | None = None,
@@ -108,11 +117,14 @@ class ScaledResNet(OnPaths):
         seed = _checks.seed("seed", seed)
         self.alpha, self.beta = _scaling(self.depth, beta, alpha)
         self.block = get_block(block, activation)
-        self.outer = (_check_path("outer", outer, self.width)
-                      or IID(width, ensemble, seed=substream(seed, "outer"), dtype=dtype)).to(device)
+        self.hidden = _checks.hidden(hidden, self.width, self.block)
+        cols = None if hidden is None else self.hidden  # None: a square path, drawn as before hidden existed
+        self.outer = (_check_path("outer", outer, self.width, self.hidden)
+                      or IID(width, ensemble, seed=substream(seed, "outer"), dtype=dtype, cols=cols)).to(device)
         if self.block.inner:
-            default = IID(width, self.outer.ensemble, seed=substream(seed, "inner"), dtype=self.outer.dtype)
-            self.inner = (_check_path("inner", inner, self.width) or default).to(device)
+            default = IID(self.hidden, self.outer.ensemble, seed=substream(seed, "inner"), dtype=self.outer.dtype,
+                          cols=None if hidden is None else self.width)
+            self.inner = (_check_path("inner", inner, self.hidden, self.width) or default).to(device)
             _check_compatible(self.outer, self.inner)
         elif inner is not None:
             raise ValueError(f"inner must be None for block {block!r}, which has no inner weights W")
@@ -139,7 +151,8 @@ class ScaledResNet(OnPaths):
     def extra_repr(self) -> str:
         masks = "" if self.survival is None else f", survival={self.survival!r}"
         masks += f", dropout={self.dropout:g}" if self.dropout else ""
-        return (f"depth={self.depth}, width={self.width}, alpha={self.alpha:.6g}, block={self.block!r}, "
+        hidden = "" if self.hidden == self.width else f", hidden={self.hidden}"
+        return (f"depth={self.depth}, width={self.width}{hidden}, alpha={self.alpha:.6g}, block={self.block!r}, "
                 f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}{masks}")
 
     # Stochastic depth and dropout ---------------------------------------------------------------
@@ -181,7 +194,7 @@ class ScaledResNet(OnPaths):
         """The Bernoulli masks of the training-mode pass ``pass_index`` over ``batch`` inputs.
 
         Returns (b, m): b of shape (L, E, 1, batch), b_{k,n} = 1 with probability p_k (block k kept for input
-        n), None without ``survival``; m of shape (L, E, width, batch), each entry 1 with probability
+        n), None without ``survival``; m of shape (L, E, hidden, batch), each entry 1 with probability
         q = 1 - dropout, None without dropout (states as columns: m[k] multiplies g(x_k, W_{k+1})). All drawn by
         one CPU generator seeded with ``mix(substream(seed, "masks"), pass_index)``, b first; the pass of
         index i of a training-mode network uses ``masks(batch, i)``. ``pass_index`` None: the next pass's
@@ -191,9 +204,9 @@ class ScaledResNet(OnPaths):
         if self.survival is None and not self.dropout:
             return None, None
         index = int(self.mask_passes) if pass_index is None else _checks.seed("pass_index", pass_index)
-        E, L, d = self.ensemble, self.depth, self.width
+        E, L, d = self.ensemble, self.depth, self.hidden  # dropout masks g, which is in R^M
         _memory.require(L * E * batch * (1 + (d if self.dropout else 0)) * 8, "the masks of a pass (depth x "
-                        "ensemble x batch, x width with dropout, x 8 bytes)", f"depth={L} with batch={batch}",
+                        "ensemble x batch, x hidden width with dropout, x 8 bytes)", f"depth={L} with batch={batch}",
                         "use fewer inputs at once", "cpu")
         gen = torch.Generator().manual_seed(mix(self.mask_seed, index))
         b = m = None
@@ -207,7 +220,7 @@ class ScaledResNet(OnPaths):
     def _factors(self, h: Tensor) -> list | Tensor | None:
         """What multiplies g(x_k, W_{k+1}) in layer k+1 of this pass from h_0 = ``h`` (E, n, d), states as columns:
         None (no masks); the floats p_{k+1} (evaluation mode with survival); or, in training mode, the tensor
-        b_{k+1} m_{k+1} / q of shape (L, E, 1 or d, n) of the pass's :meth:`masks`, whose index it advances."""
+        b_{k+1} m_{k+1} / q of shape (L, E, 1 or M, n) of the pass's :meth:`masks`, whose index it advances."""
         if not self._masked():
             return None
         if not self.training:
@@ -223,14 +236,15 @@ class ScaledResNet(OnPaths):
     # Weights ---------------------------------------------------------------------------------
     @property
     def _layer_bytes(self) -> int:
-        """Bytes of one layer's weights: E x d^2 x itemsize for V, twice that with W."""
-        return self.ensemble * self.width**2 * self.dtype.itemsize * (2 if self.inner else 1)
+        """Bytes of one layer's weights: E x d x M x itemsize for V, twice that with W."""
+        return self.ensemble * self.width * self.hidden * self.dtype.itemsize * (2 if self.inner else 1)
 
     def _require_weights(self) -> None:
-        """Refuse a depth whose loop (a Python step a layer) or weights would not fit: held, L x E x d^2 x itemsize
+        """Refuse a depth whose loop (a Python step a layer) or weights would not fit: held, L x E x d x M x itemsize
         bytes for V (and W); streamed, one chunk of layers."""
         names, device = "V and W" if self.inner else "V", self.outer.device
-        formula = f"ensemble x width^2 x {self.dtype.itemsize} bytes{' each' if self.inner else ''}"
+        size = "width^2" if self.hidden == self.width else "width x hidden"
+        formula = f"ensemble x {size} x {self.dtype.itemsize} bytes{' each' if self.inner else ''}"
         if self.stream:
             layers = min(self.depth, max(1, _CHUNK_BYTES // self._layer_bytes))
             _memory.require(layers * self._layer_bytes, f"one chunk of the streamed weights {names} ({layers} x "
@@ -357,7 +371,7 @@ class ScaledResNet(OnPaths):
         inplace = not self._records_graph(p, alpha)
         p = _transposed(p)  # columns, (E, width, batch)
         out = {self.depth: _transposed(p)}
-        step, buffer = self.block.adjoint_step, torch.empty_like(p) if inplace else None  # one for all layers
+        step, buffer = self.block.adjoint_step, self._hidden_buffer(p) if inplace else None  # one for all layers
         for start, V, W in self.weight_chunks(reverse=True):
             VT, WT = V.mT.unbind(0), (None,) * V.shape[0] if W is None else W.mT.unbind(0)
             for j in range(V.shape[0] - 1, -1, -1):
@@ -416,8 +430,8 @@ class ScaledResNet(OnPaths):
         if states is not None:
             states.append(h)
         per_input = isinstance(alpha, Tensor)
-        scaled = torch.empty_like(x) if per_input and inplace else None  # alpha * g, one buffer for all layers
-        z = torch.empty_like(x) if inplace and cache is None else None  # W x, when no adjoint keeps it
+        scaled = self._hidden_buffer(x) if per_input and inplace else None  # alpha * g, one buffer for all layers
+        z = self._hidden_buffer(x) if inplace and cache is None else None  # W x, when no adjoint keeps it
         for start, V, W in self.weight_chunks():
             Vs, Ws = V.unbind(0), (None,) * V.shape[0] if W is None else W.unbind(0)
             for j in range(V.shape[0]):
@@ -431,6 +445,11 @@ class ScaledResNet(OnPaths):
                 if states is not None and ((start + j + 1) % every == 0 or start + j + 1 == self.depth):
                     states.append(_transposed(x))
         return _transposed(x)
+
+    def _hidden_buffer(self, x: Tensor) -> Tensor:
+        """An uninitialised (E, M, n) tensor for states as columns x of shape (E, d, n): where g = sigma(W x), V^T p
+        and their products go (x's own shape when M = d)."""
+        return x.new_empty((x.shape[0], self.hidden, x.shape[2]))
 
     def _check_alpha(self, alpha, h: Tensor) -> Tensor | float:
         """alpha_L (a float), or per-input scales of shape (batch,) or (E, batch) as an (E or 1, 1, batch) tensor,
@@ -508,14 +527,19 @@ def _survival(depth: int, survival) -> tuple:
     return fn, probs
 
 
-def _check_path(name: str, path, width: int):
+def _check_path(name: str, path, rows: int, cols: int):
+    """``path`` (or None), refused unless a WeightPath of rows x cols weights: d x M for outer, M x d for inner."""
     if path is None:
         return None
     if not isinstance(path, WeightPath):
         raise ValueError(f"{name} must be a reslimit.paths.WeightPath; got {type(path).__name__}")
-    if path.width != width:
-        raise ValueError(f"{name} has width {path.width} but the network has width {width}")
-    return path
+    if (path.width, path.cols) == (rows, cols):
+        return path
+    if rows == cols and path.cols == path.width:  # square both: the width alone differs
+        raise ValueError(f"{name} has width {path.width} but the network has width {rows}")
+    shape = "width x hidden" if name == "outer" else "hidden x width"
+    raise ValueError(f"{name} must hold {rows} x {cols} weights ({shape}); got {path.width} x {path.cols} "
+                     f"({type(path).__name__}(rows, cols=...) draws rectangular ones)")
 
 
 def _check_compatible(outer: WeightPath, inner: WeightPath) -> None:

@@ -1,8 +1,9 @@
 """Neural SDE (and the fBm-driven Young equation) on a weight path, solved with torchsde.
 
-    dH_t = (std / sqrt(d)) dX_t g(H_t, W(t)),    H_0 = h_0,    t in [0, 1],
+    dH_t = (std / sqrt(M)) dX_t g(H_t, W(t)),    H_0 = h_0,    t in [0, 1],
 
-where X is the ``outer`` path (columns convention: dX_t is a d x d matrix acting on g). For a Brownian X
+where X is the ``outer`` path (columns convention: dX_t is a d x M matrix acting on g in R^M; M the hidden width,
+d by default). For a Brownian X
 this is the Ito SDE that a scaled ResNet with i.i.d. Gaussian weights and beta = 1/2 discretises
 (Marion et al. 2022, Prop. 4): the network *is* its Euler-Maruyama scheme on the grid k/L, with strong
 order 1/2 (Kloeden & Platen 1992, Thm 10.2.2). For fractional Brownian X with H > 1/2 it is a Young
@@ -31,7 +32,7 @@ METHODS = {"ito": "euler", "stratonovich": "heun"}  # the default scheme for the
 class PathBrownian(torchsde.BaseBrownian):
     """A reslimit increments path handed to torchsde as its Brownian motion, on the grid k / steps.
 
-    ``bm(ta, tb)`` returns X(tb) - X(ta) for grid times ta < tb, one (d*d)-vector per row of torchsde's
+    ``bm(ta, tb)`` returns X(tb) - X(ta) for grid times ta < tb, one (d*M)-vector per row of torchsde's
     2-D state: the ensemble member's increment repeated for each of its ``batch`` inputs, so that inputs
     of one member share their weights. Increments are read from the path ``_CHUNK`` grid steps at a time
     and cached, so a fixed-step solve costs one pass over the path.
@@ -45,12 +46,12 @@ class PathBrownian(torchsde.BaseBrownian):
         self.path, self.steps, self.batch = path, steps, batch
         self._start, self._values = -1, None
 
-    shape = property(lambda self: (self.path.ensemble * self.batch, self.path.width**2))
+    shape = property(lambda self: (self.path.ensemble * self.batch, self.path.width * self.path.cols))
     dtype = property(lambda self: self.path.dtype)
     device = property(lambda self: self.path.device)
 
     def _increment(self, i: int, j: int) -> Tensor:
-        """X(j / steps) - X(i / steps), shape (E, d, d), from the cached chunk of grid values."""
+        """X(j / steps) - X(i / steps), shape (E, d, M), from the cached chunk of grid values."""
         if self._values is None or not (self._start <= i and j < self._start + len(self._values)):
             self._start = i
             stop = min(self.steps, max(j, i + _CHUNK))
@@ -61,9 +62,9 @@ class PathBrownian(torchsde.BaseBrownian):
         if tb is None or return_U or return_A:
             raise ValueError("PathBrownian gives increments bm(ta, tb) only, without space-time or Levy areas")
         i, j = (int(round(float(t) * self.steps)) for t in (ta, tb))
-        E, d = self.path.ensemble, self.path.width
-        dx = self._increment(i, j).reshape(E, 1, d * d)
-        return dx.expand(E, self.batch, d * d).reshape(E * self.batch, d * d)
+        E, size = self.path.ensemble, self.path.width * self.path.cols
+        dx = self._increment(i, j).reshape(E, 1, size)
+        return dx.expand(E, self.batch, size).reshape(E * self.batch, size)
 
     def __repr__(self) -> str:
         return f"PathBrownian({self.path!r}, steps={self.steps}, batch={self.batch})"
@@ -71,7 +72,7 @@ class PathBrownian(torchsde.BaseBrownian):
 
 class _TorchsdeTerm(torch.nn.Module):
     """torchsde's view of the equation on ``batch`` inputs: zero drift and g_prod(t, y, dX) = the limit's
-    ``field``, on torchsde's 2-D states (E * batch, d) and increments (E * batch, d * d)."""
+    ``field``, on torchsde's 2-D states (E * batch, d) and increments (E * batch, d * M)."""
 
     noise_type = "general"
 
@@ -83,20 +84,21 @@ class _TorchsdeTerm(torch.nn.Module):
         return torch.zeros_like(y)
 
     def g_prod(self, t, y, v):
-        E, n, d = self.limit.ensemble, self.batch, self.limit.width
-        return self.limit.field(t, y.view(E, n, d), v.view(E, n, d, d)).view(E * n, d)
+        E, n, d, M = self.limit.ensemble, self.batch, self.limit.width, self.limit.hidden
+        return self.limit.field(t, y.view(E, n, d), v.view(E, n, d, M)).view(E * n, d)
 
     def f_and_g_prod(self, t, y, v):
         return self.f(t, y), self.g_prod(t, y, v)
 
 
 class NeuralSDE(ContinuousLimit):
-    """The continuous-depth limit dH = (1/sqrt d) dX_t g(H, W(t)) of a ResNet on an increments path.
+    """The continuous-depth limit dH = (1/sqrt M) dX_t g(H, W(t)) of a ResNet on an increments path.
 
     Args:
         block, activation, outer, inner, device: as for :class:`reslimit.ScaledResNet` (activation None: the
             block's default); ``outer`` a :class:`Brownian` path (Ito SDE) or a :class:`FractionalBrownian` one
             with hurst > 1/2 (Young equation), ``inner`` a smooth path for W(t) (res2, res3) or None.
+        hidden: M, the hidden width (``outer`` d x M, ``inner`` M x d); None: M = d.
         steps: N, the fixed step 1/N on the path's own grid k/N (or give it to :meth:`solve`).
         method: torchsde's fixed-step method; None for the scheme of the path's ``sde_type`` (:data:`METHODS`):
             Euler-Maruyama ("euler") for the Ito SDE of a Brownian path, Heun ("heun") for the Stratonovich (Young)
@@ -118,9 +120,10 @@ class NeuralSDE(ContinuousLimit):
 
     def __init__(self, *, block: str = "res1", activation: ActivationSpec | None = None, outer: WeightPath,
                  inner: WeightPath | None = None, steps: int | None = None, method: str | None = None,
-                 device: Device | None = None, scale: Callable[[float], float] | None = None):
+                 device: Device | None = None, scale: Callable[[float], float] | None = None,
+                 hidden: int | None = None):
         super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
-                         scale=scale)
+                         scale=scale, hidden=hidden)
         if self.outer.sde_type not in METHODS:
             raise ValueError(f"outer must set sde_type to one of {', '.join(map(repr, METHODS))}; "
                              f"{type(self.outer).__name__} sets {self.outer.sde_type!r}")
@@ -128,11 +131,12 @@ class NeuralSDE(ContinuousLimit):
             "method", method, ("euler", "heun", "midpoint", "reversible_heun"))
 
     def field(self, t: float | Tensor, h: Tensor, dx: Tensor) -> Tensor:
-        """The diffusion applied to an increment, s(t) dX g(h, W(t)) / sqrt(d), for states h of shape (E, n, d) and
-        one increment dX per state, (E, n, d, d)."""
+        """The diffusion applied to an increment, s(t) dX g(h, W(t)) / sqrt(M), for states h of shape (E, n, d) and
+        one increment dX per state, (E, n, d, M)."""
         E, n, d = h.shape
-        g = self.block.g(h, self.inner_weights(float(t))).reshape(E * n, d, 1)
-        out = torch.bmm(dx.reshape(E * n, d, d), g).view(E, n, d) / d**0.5
+        M = self.hidden
+        g = self.block.g(h, self.inner_weights(float(t))).reshape(E * n, M, 1)
+        out = torch.bmm(dx.reshape(E * n, d, M), g).view(E, n, d) / M**0.5
         return out if self.scale is None else out * float(self.scale(float(t)))
 
     def solve(self, h0: States, ts: Times | None = None, *, steps: int | None = None,

@@ -85,7 +85,7 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
              activation: ActivationSpec = "relu", ensemble: int = 8, samples: int = 16, seed: int = 0,
              dtype: DType = "float64", dist: str = "gaussian", hurst: float | None = None,
              lengthscale: float | None = None, resolution: int | None = None, states: bool = False,
-             save: Folder | None = None, device: Device = "cpu") -> Simulation:
+             save: Folder | None = None, device: Device = "cpu", hidden: int | None = None) -> Simulation:
     """Run one scaled ResNet at initialisation on ``samples`` standard normal inputs per ensemble member.
 
     Args:
@@ -102,6 +102,8 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
             needs.
         save: a .npz path to write the run to (:meth:`Simulation.save`); its folder is checked before the run.
         device: where the paths, the network and the inputs live ("cpu", "cuda"...).
+        hidden: M, the hidden width of res2/res3 (V d x M of variance 1/M, W M x d of variance 1/d: the exact
+            identity keeps its c for every M); None: M = d.
 
     Returns:
         A :class:`Simulation`.
@@ -121,14 +123,18 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
         options = {}
     options |= {k: v for k, v in (("hurst", hurst), ("lengthscale", lengthscale), ("resolution", resolution))
                 if v is not None}
-    has_inner = get_block(block, activation).inner
-    seeds = {"outer": substream(seed, "outer"), "inner": substream(seed, "inner") if has_inner else None}
+    blk = get_block(block, activation)
+    M = _checks.hidden(hidden, _checks.positive_int("width", width), blk)
+    seeds = {"outer": substream(seed, "outer"), "inner": substream(seed, "inner") if blk.inner else None}
+    shapes = {"outer": (width, hidden), "inner": (M, None if hidden is None else width)}  # cols None: square
 
     def path(stream: str):
-        return make_path(init, width, ensemble, seed=seeds[stream], dtype=dtype, device=device, **options)
+        rows, cols = shapes[stream]
+        return make_path(init, rows, ensemble, seed=seeds[stream], dtype=dtype, device=device, **options,
+                         **({} if cols is None else {"cols": cols}))
 
     net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=path("outer"),
-                       inner=path("inner") if has_inner else None, stream=False)
+                       inner=path("inner") if blk.inner else None, stream=False, hidden=hidden)
     layers = net.depth + 1 if keep else 3  # every state when kept; else h_0, h_L and a working copy
     _memory.require(layers * net.ensemble * samples * net.width * dtype.itemsize, "the states h",
                     f"samples={samples} with ensemble={net.ensemble}, width={net.width}"
@@ -143,7 +149,7 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
     params = {"block": net.block.name, "activation": net.block.activation.name, "init": init, "depth": net.depth,
               "width": net.width, "beta": net.beta, "alpha": net.alpha, "ensemble": net.ensemble, "samples": samples,
               "seed": seed, "outer_seed": seeds["outer"], "inner_seed": seeds["inner"],
-              "dtype": str(dtype).replace("torch.", ""), **options,
+              "dtype": str(dtype).replace("torch.", ""), **options, **({} if hidden is None else {"hidden": M}),
               "reslimit": versions["reslimit"], "torch": versions["torch"]}
     run = Simulation(net=net, init=init, h0=h0, hL=hL, states=h, statistics=demo.sample_statistics(h0, hL), c=c,
                      theory=None if c is None else theory.second_moment(c, net.alpha, net.depth), params=params)

@@ -92,10 +92,12 @@ class PathSpec:
         return PATHS[self.kind].limit
 
     def build(self, width: int, ensemble: int = 1, *, seed: int = 0, dtype: DType = "float64",
-              device: Device = "cpu") -> WeightPath:
-        """The path: ``make_path(kind, width, ensemble, seed=seed, dtype=dtype, device=device, **options)``."""
+              device: Device = "cpu", cols: int | None = None) -> WeightPath:
+        """The path: ``make_path(kind, width, ensemble, seed=seed, dtype=dtype, device=device, **options)``, of
+        width x ``cols`` weights when ``cols`` is given (else square)."""
+        shape = {} if cols is None else {"cols": cols}
         return make_path(self.kind, width, ensemble, seed=seed, dtype=_checks.dtype(dtype), device=device,
-                         **self.options())
+                         **self.options(), **shape)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-able data (every field); :meth:`from_dict` reads it back."""
@@ -115,6 +117,8 @@ class NetSpec:
         width: d >= 1.  depth: L >= 1.  beta: alpha_L = L^-beta. depth or beta None: left to the entry point
             (a sweep's grid, a command's default).
         dtype: "float64" or "float32".
+        hidden: M, the hidden width of res2/res3 (V_k d x M, W_k M x d, :class:`reslimit.ScaledResNet`); None: M = d.
+            Left out of :meth:`to_dict` when None, so the manifests of square networks read as before it existed.
     """
 
     block: str = field(default="res1", metadata=_help(f"one of {', '.join(BLOCKS)}"))
@@ -124,6 +128,8 @@ class NetSpec:
     depth: int | None = field(default=None, metadata=_help("L", type=int))
     beta: float | None = field(default=None, metadata=_help("alpha_L = L^-beta", type=float))
     dtype: str = field(default="float64", metadata=_help("", choices=tuple(sorted(_checks.DTYPES))))
+    hidden: int | None = field(default=None, metadata=_help("M, the hidden width of res2/res3: V is d x M, W is M x d",
+                                                            type=int, none="the width d"))
 
     KEYWORDS: ClassVar[dict[str, str]] = {}
 
@@ -136,6 +142,7 @@ class NetSpec:
         if self.beta is not None:
             _checks.real("beta", self.beta)
         _checks.choice("dtype", self.dtype, tuple(_checks.DTYPES))
+        _checks.hidden(self.hidden, self.width, get_block(self.block, self.activation))
 
     def build(self, *, path: PathSpec | None = None, seed: int = 0, ensemble: int = 1, depth: int | None = None,
               beta: float | None = None, device: Device | None = None, **options) -> ScaledResNet:
@@ -150,26 +157,31 @@ class NetSpec:
         beta = _one("beta", self.beta, beta)
         outer, inner = self.paths(path, seed=seed, ensemble=ensemble, device=device)
         return ScaledResNet(depth, self.width, beta=beta, block=self.block, activation=self.activation,
-                            outer=outer, inner=inner, seed=seed, device=device, **options)
+                            outer=outer, inner=inner, seed=seed, device=device, hidden=self.hidden, **options)
 
     def paths(self, path: PathSpec | None = None, *, seed: int = 0, ensemble: int = 1,
               device: Device | None = None) -> tuple[WeightPath, WeightPath | None]:
         """(outer, inner or None): the network's weight paths of ``path`` (default: i.i.d. Gaussian), of its width
-        and dtype, seeded ``substream(seed, "outer")`` and ``substream(seed, "inner")``; inner only for a block
-        with inner weights. :meth:`build` puts a network on them; a study that trains many networks on one pair
-        of paths draws them once here."""
+        (outer d x M, inner M x d with a hidden width M; both d x d without) and dtype, seeded
+        ``substream(seed, "outer")`` and ``substream(seed, "inner")``; inner only for a block with inner weights.
+        :meth:`build` puts a network on them; a study that trains many networks on one pair of paths draws them
+        once here."""
         path = PathSpec() if path is None else _spec("path", path, PathSpec)
         seed = _checks.seed("seed", seed)
 
-        def draw(stream):
-            return path.build(self.width, ensemble, seed=substream(seed, stream), dtype=self.dtype,
-                              device=device or "cpu")
+        def draw(stream, rows, cols):
+            return path.build(rows, ensemble, seed=substream(seed, stream), dtype=self.dtype, device=device or "cpu",
+                              cols=cols)
 
-        return draw("outer"), draw("inner") if get_block(self.block, self.activation).inner else None
+        outer = draw("outer", self.width, self.hidden)
+        if not get_block(self.block, self.activation).inner:
+            return outer, None
+        return outer, draw("inner", self.hidden or self.width, None if self.hidden is None else self.width)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-able data (every field, the activation resolved); :meth:`from_dict` reads it back."""
-        return asdict(self)
+        """The spec as JSON-able data (every field, the activation resolved, hidden only where set); :meth:`from_dict`
+        reads it back."""
+        return {k: v for k, v in asdict(self).items() if k != "hidden" or v is not None}
 
     @classmethod
     def from_dict(cls, data) -> NetSpec:

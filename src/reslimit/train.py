@@ -168,7 +168,12 @@ def _check(net, data, **params) -> dict:
     return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
                                   "block": net.block.name, "activation": net.block.activation.name,
-                                  "ensemble": net.ensemble} | _masks(net)
+                                  "ensemble": net.ensemble} | _masks(net) | _hidden(net)
+
+
+def _hidden(net) -> dict:
+    """The network's hidden width where it is not its width (else nothing, as in earlier versions)."""
+    return {"hidden": net.hidden} if net.hidden != net.width else {}
 
 
 def _masks(net) -> dict:
@@ -277,7 +282,7 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
         lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu", rule: str = "none",
-        base_depth: int | None = None, progress: bool = True) -> History:
+        base_depth: int | None = None, progress: bool = True, hidden: int | None = None) -> History:
     """What ``reslimit train`` runs: the data, a network on the ``init`` path, :func:`train` with a checkpoint.
 
     The network is ScaledResNet(depth, width, beta, block, activation) with input and output layers of the
@@ -294,6 +299,8 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     W) with lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam, and the input and
     output layers with lr0 (:mod:`reslimit.depth_rule`); the manifest then records lr0, the rule, base_depth, the
     lr used and layer_lr. "none" (the default): lr as given, for every layer.
+    ``hidden``: M, the hidden width of res2/res3 (V d x M, W M x d; recorded in the settings where given); None:
+    M = d.
     """
     lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
@@ -308,14 +315,17 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
     options = path.options()
     dtype_name = str(dtype).replace("torch.", "")
-    outer, inner = NetSpec(block, activation, width, dtype=dtype_name).paths(path, seed=seed, device=device)
+    spec = NetSpec(block, activation, width, dtype=dtype_name, hidden=hidden)
+    outer, inner = spec.paths(path, seed=seed, device=device)
     net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
-                       seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim)
+                       seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim, hidden=hidden)
     params = {"data": str(data), "block": block, "activation": blk.activation.name, "init": init, "beta": beta,
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": dtype_name,
               "device": str(device)}
     layer_lr = None if rule == "none" else lr0  # the rule scales the blocks' rate; A and B train at lr0
+    if hidden is not None:  # a folder without a hidden width reads as before
+        params["hidden"] = hidden
     if rule != "none":  # a folder without the rule reads as before
         params.update(lr0=lr0, rule=rule, base_depth=base_depth, layer_lr=layer_lr)
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet

@@ -51,7 +51,8 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
     must drive ``limit`` (its class attribute ``limit``: Smooth and FunctionPath "ode", Brownian "sde",
     FractionalBrownian "fbm") and meet the path's own conditions (``check_limit``: hurst > 1/2 for fbm).
     Inner weights (res2, res3) must be a smooth path, which the limit evaluates at t. I.i.d. weights have
-    no path to evaluate: use Brownian for a pathwise SDE.
+    no path to evaluate: use Brownian for a pathwise SDE. With a hidden width M, outer is d x M (V) and inner
+    M x d (W).
     """
     for name, path, kind in (("outer", outer, "a WeightPath"), ("inner", inner, "a WeightPath or None")):
         if not (isinstance(path, WeightPath) or (name == "inner" and path is None)):
@@ -70,8 +71,10 @@ def check_limit_paths(limit: str, block, outer: WeightPath, inner: WeightPath | 
         found = "none" if inner is None else type(inner).__name__
         raise ValueError(f"inner must be a smooth path (e.g. Smooth) for block {block.name!r} in the {limit} "
                          f"limit: a pathwise limit needs W(t) continuous in t; got {found}")
-    if inner is not None and (inner.width, inner.ensemble) != (outer.width, outer.ensemble):
-        raise ValueError("inner and outer must share width and ensemble")
+    if inner is not None and (inner.width, inner.cols, inner.ensemble) != (outer.cols, outer.width, outer.ensemble):
+        raise ValueError(f"inner must be hidden x width = {outer.cols} x {outer.width} (outer is width x hidden = "
+                         f"{outer.width} x {outer.cols}) and share the ensemble; got inner {inner.width} x "
+                         f"{inner.cols}, ensemble {inner.ensemble} (outer {outer.ensemble})")
 
 
 __all__ = [

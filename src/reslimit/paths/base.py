@@ -1,10 +1,12 @@
 """The contract every weight path honours.
 
 A weight path X is a random matrix-valued function on [0, 1] with an ensemble of independent draws:
-X(t) has shape (ensemble, width, width). It feeds both sides of a comparison:
+X(t) has shape (ensemble, width, cols), ``cols`` = width unless given (a square d x d path). It feeds both sides
+of a comparison:
 
-* ``weights(L)`` gives the weights V_1..V_L of a depth-L network, shape (L, ensemble, width, width),
-  normalised so that the entries of sqrt(width) * V_k have variance ``std**2``;
+* ``weights(L)`` gives the weights V_1..V_L of a depth-L network, shape (L, ensemble, width, cols),
+  normalised by the fan-in so that the entries of sqrt(cols) * V_k have variance ``std**2`` (then
+  E||V_k u||^2 = (width / cols) std^2 ||u||^2 for a fixed u in R^cols);
 * ``evaluate(s, t=None)`` gives the value X(s), or the increment X(t) - X(s), that a continuous
   solver integrates against.
 
@@ -51,8 +53,8 @@ class WeightPath(ABC):
     refinement_consistent: ClassVar[bool] = True
     limit: ClassVar[str | None] = None  # the name of the continuous limit (reslimit.limits) it drives, if any
     sde_type: ClassVar[str | None] = None  # "ito" or "stratonovich": the calculus of the SDE it drives, if any
-    # whether its layers V_k are independent, centred, of variance std^2/d per entry: then the second moment of
-    # the network is exactly (1 + c alpha^2)^L - 1 (reslimit.theory.second_moment)
+    # whether its layers V_k are independent, centred, of variance std^2/cols per entry: then the second moment of
+    # the network is exactly (1 + c alpha^2)^L - 1 (reslimit.theory.second_moment), for any cols (hidden width)
     exact_second_moment: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
@@ -62,8 +64,9 @@ class WeightPath(ABC):
             PATHS[name] = cls
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, dtype: DType = torch.float64,
-                 device: Device = "cpu"):
+                 device: Device = "cpu", cols: int | None = None):
         self._width = _checks.positive_int("width", width)
+        self._cols = self._width if cols is None else _checks.positive_int("cols", cols)
         self._ensemble = _checks.positive_int("ensemble", ensemble)
         self._seed = _checks.seed("seed", seed)
         self._std = _checks.real("std", std, low=0.0, low_open=True)
@@ -71,17 +74,18 @@ class WeightPath(ABC):
         self._device = _checks.device("device", device)
 
     # Read-only description -------------------------------------------------------------------
-    width = property(lambda self: self._width, doc="d: the weights are d x d matrices.")
+    width = property(lambda self: self._width, doc="The rows of the weights (d for V, the hidden width M for W).")
+    cols = property(lambda self: self._cols, doc="The columns of the weights, their fan-in (width unless given).")
     ensemble = property(lambda self: self._ensemble, doc="E: number of independent draws.")
     seed = property(lambda self: self._seed, doc="The seed every number of the path derives from.")
-    std = property(lambda self: self._std, doc="Standard deviation of the entries of sqrt(d) V.")
+    std = property(lambda self: self._std, doc="Standard deviation of the entries of sqrt(cols) V.")
     dtype = property(lambda self: self._dtype)
     device = property(lambda self: self._device)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Shape of X(t): (ensemble, width, width)."""
-        return (self._ensemble, self._width, self._width)
+        """Shape of X(t): (ensemble, width, cols)."""
+        return (self._ensemble, self._width, self._cols)
 
     @property
     @abstractmethod
@@ -111,7 +115,8 @@ class WeightPath(ABC):
         """Refuse, with a ValueError, a path of this class whose parameters leave its limit (fBm: hurst <= 1/2)."""
 
     def _repr_args(self) -> dict:
-        return {"ensemble": self._ensemble, "seed": self._seed, "std": self._std}
+        square = {} if self._cols == self._width else {"cols": self._cols}
+        return {"ensemble": self._ensemble, "seed": self._seed, "std": self._std} | square
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
@@ -119,7 +124,7 @@ class WeightPath(ABC):
 
     # Queries ---------------------------------------------------------------------------------
     def weights(self, depth: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Weights V_{start+1}..V_{stop} of a depth-``depth`` network: shape (stop - start, E, d, d)."""
+        """Weights V_{start+1}..V_{stop} of a depth-``depth`` network: shape (stop - start, E, width, cols)."""
         depth = _checks.positive_int("depth", depth)
         stop = depth if stop is None else stop
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= depth:
@@ -134,19 +139,21 @@ class WeightPath(ABC):
 
     def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
         """(bytes, Python loop steps) to compute ``count`` values X(t) or weights, at the times k/depth or (depth
-        None) any: count x E x d^2 x itemsize bytes and one keyed draw each, unless a subclass says otherwise."""
+        None) any: count x E x width x cols x itemsize bytes and one keyed draw each, unless a subclass says
+        otherwise."""
         return count * self._value_bytes, count
 
     @property
     def _value_bytes(self) -> int:
-        """Bytes of one X(t): E x d^2 x itemsize."""
-        return self._ensemble * self._width**2 * self._dtype.itemsize
+        """Bytes of one X(t): E x width x cols x itemsize."""
+        return self._ensemble * self._width * self._cols * self._dtype.itemsize
 
     def _require(self, count: int, depth: int | None, argument: str, advice: str) -> None:
         """Refuse ``count`` values whose :meth:`_cost` would not fit in memory or time."""
         nbytes, steps = self._cost(count, depth)
         what = f"{count} values of the {type(self).__name__} path"
-        _memory.require(nbytes, f"{what} (ensemble x width^2 x {self._dtype.itemsize} bytes each, with temporaries)",
+        size = "width^2" if self._cols == self._width else "width x cols"
+        _memory.require(nbytes, f"{what} (ensemble x {size} x {self._dtype.itemsize} bytes each, with temporaries)",
                         argument, advice, self._device)
         _memory.require_steps(steps, what, argument, advice)
 
@@ -159,8 +166,8 @@ class WeightPath(ABC):
     def evaluate(self, s: Times, t: Times | None = None) -> torch.Tensor:
         """X(s), or the increment X(t) - X(s) when ``t`` is given.
 
-        ``s`` (and ``t``) are floats in [0, 1], giving shape (E, d, d), or 1-D sequences of such,
-        giving shape (len(s), E, d, d).
+        ``s`` (and ``t``) are floats in [0, 1], giving shape (E, width, cols), or 1-D sequences of such,
+        giving shape (len(s), E, width, cols).
         """
         s_arr = self._check_times("s", s)
         count = len(s_arr) * (1 if t is None else 2)
@@ -187,7 +194,7 @@ class WeightPath(ABC):
         return arr
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
-        """X at each of ``times`` (1-D float64 array): shape (len(times), E, d, d)."""
+        """X at each of ``times`` (1-D float64 array): shape (len(times), E, width, cols)."""
         raise ValueError(f"{type(self).__name__} weights have no continuous path to evaluate")
 
 

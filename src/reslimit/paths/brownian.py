@@ -14,9 +14,10 @@ _MIDPOINT, _LEAF = 1, 2  # key tags
 
 
 class Brownian(WeightPath):
-    """A d x d matrix Brownian motion B (independent standard Brownian entries) times ``std``.
+    """A d x d (width x cols) matrix Brownian motion B (independent standard Brownian entries) times ``std``.
 
-    weights(L)[k] = sqrt(L) * std * (B((k+1)/L) - B(k/L)) / sqrt(d), so each weight has the law of
+    weights(L)[k] = sqrt(L) * std * (B((k+1)/L) - B(k/L)) / sqrt(cols) (cols = d unless given), so each weight has
+    the law of
     an i.i.d. Gaussian initialisation, and the depth-L network with alpha_L = L^-1/2 is the Euler scheme
     of the neural SDE dH = (std / sqrt(d)) dB_t g(H).
 
@@ -46,8 +47,8 @@ class Brownian(WeightPath):
     exact_second_moment = True  # its weights(L) are i.i.d. Gaussian, whatever L
 
     def __init__(self, width: int, ensemble: int = 1, *, seed: int = 0, std: float = 1.0, levels: int = 30,
-                 dtype: DType = torch.float64, device: Device = "cpu"):
-        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+                 dtype: DType = torch.float64, device: Device = "cpu", cols: int | None = None):
+        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device, cols=cols)
         self._levels = _checks.positive_int("levels", levels)
         if self._levels > 52:
             raise ValueError(f"levels must be an integer in [1, 52]; got {levels!r}")
@@ -70,7 +71,7 @@ class Brownian(WeightPath):
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         x = self._values(np.arange(start, stop + 1, dtype=np.float64) / depth)
-        return torch.diff(x, dim=0).mul_(depth**0.5 / self.width**0.5)
+        return torch.diff(x, dim=0).mul_(depth**0.5 / self.cols**0.5)
 
     def _nodes(self, level: int, index: np.ndarray, tag: int = _MIDPOINT) -> torch.Tensor:
         return self._draw.draw(mixes(self.seed, tag, level, last=index))

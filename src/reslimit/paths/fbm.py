@@ -44,8 +44,8 @@ class FractionalBrownian(WeightPath):
     Each entry is a centred Gaussian process with Cov(B^H(s), B^H(t)) = (s^2H + t^2H - |t - s|^2H) / 2,
     so Var B^H(t) = t^2H and the increments on a grid of step 1/n are n^-H times unit fractional Gaussian
     noise, gamma(k) = (|k+1|^2H - 2|k|^2H + |k-1|^2H) / 2. weights(L)[k] =
-    L^H std (B^H((k+1)/L) - B^H(k/L)) / sqrt(d): each weight has the law of an i.i.d. Gaussian
-    initialisation (entries of sqrt(d) V with variance std^2), consecutive weights are correlated as fGn,
+    L^H std (B^H((k+1)/L) - B^H(k/L)) / sqrt(cols) (cols = d unless given): each weight has the law of an i.i.d.
+    Gaussian initialisation (entries of sqrt(cols) V with variance std^2), consecutive weights are correlated as fGn,
     and with alpha_L = L^-H (``natural_beta`` = H) the network is the Euler scheme of
     dH = (std / sqrt(d)) dB^H_t g(H). For H > 1/2 this is a Young equation and the Euler scheme converges
     pathwise with order 2H - 1 (Neuenkirch & Nourdin 2007, J. Theor. Probab. 20); H = 1/2 is Brownian
@@ -76,8 +76,8 @@ class FractionalBrownian(WeightPath):
     kind = "increments"
 
     def __init__(self, width: int, ensemble: int = 1, *, hurst: float = 0.5, resolution: int = 4096, seed: int = 0,
-                 std: float = 1.0, dtype: DType = torch.float64, device: Device = "cpu"):
-        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+                 std: float = 1.0, dtype: DType = torch.float64, device: Device = "cpu", cols: int | None = None):
+        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device, cols=cols)
         self._hurst = _checks.real("hurst", hurst, low=0.0, high=1.0, low_open=True, high_open=True)
         self._resolution = _checks.positive_int("resolution", resolution)
         self._require_grid()
@@ -140,7 +140,7 @@ class FractionalBrownian(WeightPath):
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
         step = self._resolution // depth
         x = self._path()[start * step:stop * step + 1:step]  # a view: no copy of the grid
-        return torch.diff(x, dim=0).mul_(depth**self._hurst / self.width**0.5)
+        return torch.diff(x, dim=0).mul_(depth**self._hurst / self.cols**0.5)
 
     def _values(self, times: np.ndarray) -> torch.Tensor:
         """std * B^H at ``times``, each a multiple of 1/resolution within 1e-12."""

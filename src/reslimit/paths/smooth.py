@@ -22,17 +22,19 @@ _BLOCK_BYTES = 64 * 2**20  # the (T, 2K+1) feature matrices are built for blocks
 
 
 class _LipschitzPath(WeightPath):
-    """A path with a derivative, read by its values: weights(L)[k] = X((k+1)/L) / sqrt(d)."""
+    """A path with a derivative, read by its values: weights(L)[k] = X((k+1)/L) / sqrt(cols) (cols = d unless
+    given)."""
 
     kind = "values"
     natural_beta = 1.0
     limit = "ode"
 
     def _weights(self, depth: int, start: int, stop: int) -> torch.Tensor:
-        return self._values(np.arange(start + 1, stop + 1, dtype=np.float64) / depth).div_(self.width**0.5)
+        return self._values(np.arange(start + 1, stop + 1, dtype=np.float64) / depth).div_(self.cols**0.5)
 
     def derivative(self, t) -> torch.Tensor:
-        """dX/dt at ``t``: a time in [0, 1] gives (E, d, d), a 1-D sequence of times (len(t), E, d, d)."""
+        """dX/dt at ``t``: a time in [0, 1] gives (E, width, cols), a 1-D sequence of times (len(t), E, width,
+        cols)."""
         times = self._check_times("t", t)
         self._require(len(times), None, f"len(t)={len(times)}", "ask for fewer times at once")
         out = self._derivatives(times)
@@ -40,7 +42,7 @@ class _LipschitzPath(WeightPath):
 
     @abstractmethod
     def _derivatives(self, times: np.ndarray) -> torch.Tensor:
-        """dX/dt at each of ``times`` (1-D float64 array): shape (len(times), E, d, d)."""
+        """dX/dt at each of ``times`` (1-D float64 array): shape (len(times), E, width, cols)."""
 
 
 class Smooth(_LipschitzPath):
@@ -48,7 +50,8 @@ class Smooth(_LipschitzPath):
 
     Each entry of X is a centred Gaussian process on [0, 1] with
     Cov(X(s), X(t)) = std^2 exp(-(s - t)^2 / (2 l^2)), l = ``lengthscale``, and weights(L)[k] =
-    X((k+1)/L) / sqrt(d), so the entries of sqrt(d) V_k have variance std^2 and the depth-L network with
+    X((k+1)/L) / sqrt(cols) (cols = d unless given: X(t) is then width x cols), so the entries of sqrt(cols) V_k
+    have variance std^2 and the depth-L network with
     alpha_L = 1/L is the Euler scheme of the neural ODE dH/dt = X(t) g(H) / sqrt(d), with error O(1/L)
     (X is smooth, hence Lipschitz; Marion et al. 2022, arXiv 2206.06929).
 
@@ -72,8 +75,8 @@ class Smooth(_LipschitzPath):
     name = "smooth"
 
     def __init__(self, width: int, ensemble: int = 1, *, lengthscale: float = 0.1, seed: int = 0, std: float = 1.0,
-                 dtype: DType = torch.float64, device: Device = "cpu"):
-        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device)
+                 dtype: DType = torch.float64, device: Device = "cpu", cols: int | None = None):
+        super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device, cols=cols)
         self._lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
         step = 2.0 * math.pi / (1.0 + _C * self._lengthscale)
         n = math.ceil(_C / (step * self._lengthscale))
@@ -154,12 +157,12 @@ class Smooth(_LipschitzPath):
 
 
 class FunctionPath(_LipschitzPath):
-    """A deterministic path given by the user: X(t) = std * fn(t), weights(L)[k] = X((k+1)/L) / sqrt(d).
+    """A deterministic path given by the user: X(t) = std * fn(t), weights(L)[k] = X((k+1)/L) / sqrt(cols).
 
     Args:
-        fn: t (a float in [0, 1]) -> tensor (or array) of shape (ensemble, width, width), or
-            (width, width) shared by the whole ensemble.
-        width, ensemble: d and E.
+        fn: t (a float in [0, 1]) -> tensor (or array) of shape (ensemble, width, cols), or
+            (width, cols) shared by the whole ensemble.
+        width, ensemble: d and E.  cols: the columns of X(t); None: width (a d x d path).
         derivative: optional t -> dfn/dt, same shapes; needed only by :meth:`derivative`.
         std, dtype, device: as for every path; there is no seed, nothing is random.
 
@@ -174,8 +177,8 @@ class FunctionPath(_LipschitzPath):
 
     def __init__(self, fn: Callable[[float], object], width: int, ensemble: int = 1, *,
                  derivative: Callable[[float], object] | None = None, std: float = 1.0, dtype: DType = torch.float64,
-                 device: Device = "cpu"):
-        super().__init__(width, ensemble, seed=0, std=std, dtype=dtype, device=device)
+                 device: Device = "cpu", cols: int | None = None):
+        super().__init__(width, ensemble, seed=0, std=std, dtype=dtype, device=device, cols=cols)
         for name, f in (("fn", fn), ("derivative", derivative)):
             if not callable(f) and not (name == "derivative" and f is None):
                 raise ValueError(f"{name} must be a function of t; got {f!r}")
@@ -188,11 +191,12 @@ class FunctionPath(_LipschitzPath):
 
         return (
             f"FunctionPath({name(self._fn)}, {self.width}, ensemble={self.ensemble}, "
+            + ("" if self.cols == self.width else f"cols={self.cols}, ") +
             f"derivative={name(self._dfn)}, std={self.std!r}, dtype={self.dtype}, device={str(self.device)!r})"
         )
 
     def _cost(self, count: int, depth: int | None) -> tuple[int, int]:
-        """The values fn(t) and their stacked copy, 2 count x E x d^2 x itemsize; one call of fn a step."""
+        """The values fn(t) and their stacked copy, 2 count x E x width x cols x itemsize; one call of fn a step."""
         return 2 * count * self._value_bytes, count
 
     def _call(self, name: str, f, t: float) -> torch.Tensor:
@@ -201,8 +205,8 @@ class FunctionPath(_LipschitzPath):
             out = out.expand(self.shape)
         if out.shape != self.shape:
             raise ValueError(
-                f"{name}(t) must return shape {self.shape} (ensemble, width, width) or "
-                f"{self.shape[1:]} (width, width); found {tuple(out.shape)} at t={t}"
+                f"{name}(t) must return shape {self.shape} (ensemble, width, cols) or "
+                f"{self.shape[1:]} (width, cols); found {tuple(out.shape)} at t={t}"
             )
         return out
 

@@ -15,7 +15,7 @@ class Stacked(WeightPath):
     path it falls in, so X(t) = cat(X_1(t), ..., X_n(t)) along the ensemble axis, and so are the weights.
 
     A path may appear several times (``Stacked([p] * 3)`` repeats p's draws three times): each distinct path is
-    drawn once per query. The paths share width, dtype, device and class (so kind, limit and natural beta are
+    drawn once per query. The paths share width, cols, dtype, device and class (so kind, limit and natural beta are
     theirs). Not registered in PATHS: it is built from paths, not by name. A batched training of one network per
     (learning rate, seed) puts the networks of every learning rate on the paths of their seed this way.
 
@@ -29,12 +29,12 @@ class Stacked(WeightPath):
         if not paths or not all(isinstance(p, WeightPath) for p in paths):
             raise ValueError(f"paths must be a non-empty sequence of WeightPaths; got {paths!r}")
         first = paths[0]
-        odd = [p for p in paths if (type(p), p.width, p.dtype, p.device) != (type(first), first.width, first.dtype,
-                                                                              first.device)]
+        odd = [p for p in paths if (type(p), p.width, p.cols, p.dtype, p.device) != (
+            type(first), first.width, first.cols, first.dtype, first.device)]
         if odd:
-            raise ValueError(f"paths must share class, width, dtype and device; got {first!r} and {odd[0]!r}")
+            raise ValueError(f"paths must share class, width, cols, dtype and device; got {first!r} and {odd[0]!r}")
         super().__init__(first.width, sum(p.ensemble for p in paths), seed=first.seed, std=first.std,
-                         dtype=first.dtype, device=first.device)
+                         dtype=first.dtype, device=first.device, cols=first.cols)
         self._paths = paths
         self.kind = first.kind  # type: ignore[misc]  # the class facts of the paths stacked
         self.limit = first.limit  # type: ignore[misc]
