@@ -120,3 +120,14 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys, flags, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and "Traceback" not in "\n".join(err)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_member_with_a_hidden_width_is_reslimit_trains_run(tmp_path):
+    params = T.study(data="synthetic", block="res2", width=4, hidden=12, depths=[2, 4], lr0s=[0.01, 0.05, 0.2],
+                     seeds=1, epochs=2, batch_size=32, dtype="float64", rules=["none"], optimizer="adam").params
+    row = next(r for r in T.compute_point(params, {"depth": 4}) if r["lr0"] == 0.05)
+    last = train_run(tmp_path / "one", data="synthetic", block="res2", width=4, hidden=12, depth=4, epochs=2,
+                     lr=0.05, batch_size=32, seed=0, dtype="float64", optimizer="adam", progress=False).rows[-1]
+    assert row["train_loss"] == pytest.approx(last["train_loss"], rel=1e-9)
+    with pytest.raises(ValueError, match="hidden must be None for block 'res1'"):
+        T.study(block="res1", hidden=8)

@@ -341,7 +341,8 @@ def _study_arguments(cmd, study) -> None:
 
 def _across_depth(cmd, fn) -> None:
     """The options the studies of training across depth share (:func:`reslimit.studies.transfer.training_params`)."""
-    add_arguments(cmd, NetSpec, fn, only=("block", "activation", "width", "beta", "dtype"), real=_finite_float)
+    add_arguments(cmd, NetSpec, fn, only=("block", "activation", "width", "hidden", "beta", "dtype"),
+                  real=_finite_float)
     add_arguments(cmd, PathSpec, fn, only=("kind", "hurst", "lengthscale"), real=_finite_float)
     _option(cmd, fn, "depths", "comma list or start:stop:num of integers, at least two")
     _option(cmd, fn, "seeds", "how many seeds (seed, seed + 1, ...)", type=int)

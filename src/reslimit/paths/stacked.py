@@ -102,7 +102,8 @@ class Members(WeightPath):
         index = [int(i) for i in index]
         if not index or len(set(index)) != len(index) or not all(0 <= i < path.ensemble for i in index):
             raise ValueError(f"index must hold distinct members in [0, {path.ensemble}); got {index!r}")
-        super().__init__(path.width, len(index), seed=path.seed, std=path.std, dtype=path.dtype, device=path.device)
+        super().__init__(path.width, len(index), seed=path.seed, std=path.std, dtype=path.dtype, device=path.device,
+                         cols=path.cols)
         self._path, self._index = path, index
         self.kind = path.kind  # type: ignore[misc]  # the class facts of the path
         self.limit = path.limit  # type: ignore[misc]

@@ -51,8 +51,9 @@ COLUMNS = ("depth", "rule", "seed", "lr", "step", "dh", "dlogits", "hL", "diverg
 
 
 @takes_specs
-def study(*, block: str = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
-          init: str = "iid", hurst: float | None = None, lengthscale: float | None = None, depths=DEPTHS,
+def study(*, block: str = "res3", activation: str | None = None, width: int = 32, hidden: int | None = None,
+          beta: float = 0.5, init: str = "iid", hurst: float | None = None, lengthscale: float | None = None,
+          depths=DEPTHS,
           steps=STEPS, lr0: float = 2.0**-8, seeds: int = 4, seed: int = 0, batch_size: int = 64,
           optimizer: str = "adam", momentum: float = 0.0, base_depth: int | None = None, rules=RULES,
           data: str = "digits", dtype: str = "float32") -> Study:
@@ -65,10 +66,10 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     steps = sorted(dict.fromkeys(_checks.positive_int("steps", t) for t in steps))
     if not steps:
         raise ValueError("steps must hold at least one step count")
-    params = training_params(block=block, activation=activation, width=width, beta=beta, init=init, hurst=hurst,
-                             lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed, batch_size=batch_size,
-                             optimizer=optimizer, momentum=momentum, base_depth=base_depth, rules=rules, data=data,
-                             dtype=dtype)
+    params = training_params(block=block, activation=activation, width=width, hidden=hidden, beta=beta, init=init,
+                             hurst=hurst, lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed,
+                             batch_size=batch_size, optimizer=optimizer, momentum=momentum, base_depth=base_depth,
+                             rules=rules, data=data, dtype=dtype)
     params |= {"steps": steps, "lr0": _checks.real("lr0", lr0, low=0.0, low_open=True)}
     engine = require(params, len(params["rules"]) * params["seeds"])
     return Study("coord_check", params, [{"depth": L} for L in params["depths"]], compute_point, engine)

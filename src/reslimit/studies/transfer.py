@@ -62,15 +62,17 @@ COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "tes
 
 
 @takes_specs
-def study(*, block: str = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
-          init: str = "iid", hurst: float | None = None, lengthscale: float | None = None, depths=DEPTHS,
+def study(*, block: str = "res3", activation: str | None = None, width: int = 32, hidden: int | None = None,
+          beta: float = 0.5, init: str = "iid", hurst: float | None = None, lengthscale: float | None = None,
+          depths=DEPTHS,
           lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
           momentum: float = 0.0, base_depth: int | None = None, rules=RULES, layers: str = "trained",
           metric: str = "train_loss", data: str = "digits", dtype: str = "float32") -> Study:
     """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained as one ensemble.
 
     Args:
-        block, activation, width, beta: the network (activation None: the block's own).
+        block, activation, width, hidden, beta: the network (activation None: the block's own; hidden M, the
+            hidden width of res-2 and res-3, None: M = d).
         init, hurst, lengthscale: the path of the initial weights (a key of reslimit.PATHS and its options; fBm
             at resolution L).
         depths: >= 1, at least two.  lr0s: > 0, at least three (log-spaced, for the refinement).
@@ -86,18 +88,18 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     if len(lr0s) < 3:
         raise ValueError(f"lr0s must hold at least three learning rates (a minimum refined between two "
                          f"neighbours); got {lr0s}")
-    params = training_params(block=block, activation=activation, width=width, beta=beta, init=init, hurst=hurst,
-                    lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed, batch_size=batch_size,
-                    optimizer=optimizer, momentum=momentum, base_depth=base_depth, rules=rules, data=data,
-                    dtype=dtype)
+    params = training_params(block=block, activation=activation, width=width, hidden=hidden, beta=beta, init=init,
+                             hurst=hurst, lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed,
+                             batch_size=batch_size, optimizer=optimizer, momentum=momentum, base_depth=base_depth,
+                             rules=rules, data=data, dtype=dtype)
     params |= {"lr0s": lr0s, "epochs": _checks.positive_int("epochs", epochs),
                "layers": _checks.choice("layers", layers, LAYERS), "metric": _checks.choice("metric", metric, METRICS)}
     engine = require(params, len(_members(params, params["depths"][-1])))
     return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 
 
-def training_params(*, block, activation, width, beta, init, hurst, lengthscale, depths, seeds, seed, batch_size,
-                    optimizer, momentum, base_depth, rules, data, dtype) -> dict:
+def training_params(*, block, activation, width, hidden, beta, init, hurst, lengthscale, depths, seeds, seed,
+                    batch_size, optimizer, momentum, base_depth, rules, data, dtype) -> dict:
     """The checked settings the studies of training across depth share (this one, :mod:`.coord_check`), as
     :func:`study` documents them: a ValueError naming the first bad one."""
     blk = get_block(block, activation)
@@ -124,6 +126,8 @@ def training_params(*, block, activation, width, beta, init, hurst, lengthscale,
               "rules": rules, "data": _checks.choice("data", data, DATA),
               "dtype": _checks.choice("dtype", dtype, DTYPES)}
     _checks.seed("seed", params["seed"] + params["seeds"] - 1)
+    if hidden is not None:
+        params["hidden"] = _checks.hidden(hidden, params["width"], blk)
     return params
 
 
@@ -155,11 +159,12 @@ def _lr(params: dict, depth: int, rule: str, lr0: float) -> float:
 def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_dim: int) -> ScaledResNet:
     """One ScaledResNet whose member m is ``ScaledResNet(depth, ..., seed=seeds[m])`` on the study's path: the
     weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own."""
-    spec = NetSpec(params["block"], params["activation"], params["width"], dtype=params["dtype"])
+    spec = NetSpec(params["block"], params["activation"], params["width"], hidden=params.get("hidden"),
+                   dtype=params["dtype"])
     path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
                     resolution=depth if params["init"] == "fbm" else None)
     kw = {"beta": params["beta"], "block": params["block"], "activation": params["activation"],
-          "input_dim": input_dim, "output_dim": output_dim}
+          "hidden": params.get("hidden"), "input_dim": input_dim, "output_dim": output_dim}
     paths, layers = {}, {}
     for s in dict.fromkeys(seeds):
         paths[s] = spec.paths(path, seed=s)
