@@ -55,8 +55,16 @@ def _check_initialization(c):
     assert all(abs(z) < 4 for z in c["z"].values()), f"stochastic depth's second moment off its identity: {c}"
 
 
+def _check_transfer(c):
+    assert abs(c["none"] - c["gamma"]) <= 0.2, f"without the rule the best lr0 does not move as L^gamma: {c}"
+    assert abs(c["depth"]) <= 0.2, f"under the rule the best lr0 moves with depth: {c}"
+    assert all(abs(s) <= 0.1 for s in c["coord_depth"]), f"coordinate check not flat under the rule: {c}"
+    assert abs(c["coord_none"] - 0.5) <= 0.1, f"coordinate check without the rule not L^1/2 at t = 1: {c}"
+
+
 CHECKS = {"quickstart": _check_quickstart, "ode_limit": _check_ode, "sde_limit": _check_sde,
-          "scaling_regimes": _check_scaling, "training": _check_training, "initialization": _check_initialization}
+          "scaling_regimes": _check_scaling, "training": _check_training, "initialization": _check_initialization,
+          "transfer": _check_transfer}
 
 
 @pytest.fixture(scope="module")
