@@ -27,20 +27,22 @@ import torch
 
 from . import _checks
 from ._rng import mix, substream
+from .custom import CustomResNet
 from .data import Dataset
 from .depth_rule import OPTIMIZERS
 from .resnet import ScaledResNet
 
 ADAM = (0.9, 0.999, 1e-8)  # torch.optim.Adam's defaults: betas and eps
-MEMBER_AXIS = {"V": 1, "W": 1, "A": 0, "B": 0}  # the ensemble axis of each parameter of a ScaledResNet
+# the ensemble axis of each parameter of a ScaledResNet, and of a CustomResNet's theta.<name>
+MEMBER_AXIS = {"V": 1, "W": 1, "A": 0, "B": 0, "theta": 1}
 
 
 class Grid:
     """The training of every member of ``net`` at once; :meth:`step` one mini-batch, :meth:`epoch` one pass.
 
     Args:
-        net: a ScaledResNet with held weights and input/output layers of the data's sizes; E = net.ensemble
-            members, trained in place.
+        net: a ScaledResNet with held weights and input/output layers of the data's sizes, or a
+            :class:`reslimit.custom.CustomResNet` with them; E = net.ensemble members, trained in place.
         data: one :class:`reslimit.data.Dataset` per member (members of one seed share one object); all of one
             task and of the same sizes.
         lrs: the E learning rates, > 0.
@@ -48,8 +50,8 @@ class Grid:
         batch_size: >= 1.  optimizer: "sgd" or "adam".  momentum: SGD's, in [0, 1).
     """
 
-    def __init__(self, net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
-                 batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.0):
+    def __init__(self, net: ScaledResNet | CustomResNet, data: Sequence[Dataset], lrs: Sequence[float],
+                 seeds: Sequence[int], *, batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.0):
         E = net.ensemble
         for name, values in (("data", data), ("lrs", lrs), ("seeds", seeds)):
             if len(values) != E:
@@ -76,7 +78,7 @@ class Grid:
                                                                                    "y_test"))
         if self.X_train.is_floating_point():
             self.X_train, self.X_test = self.X_train.to(net.dtype), self.X_test.to(net.dtype)
-        self.params = [(p, MEMBER_AXIS[name]) for name, p in net.named_parameters()]
+        self.params = [(p, MEMBER_AXIS[name.split(".")[0]]) for name, p in net.named_parameters()]
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.steps = 0
         self.alive = torch.ones(E, dtype=torch.bool, device=net.device)
@@ -181,7 +183,7 @@ class Grid:
         return torch.where(bad, nan, loss), None if acc is None else torch.where(bad, nan, acc)
 
 
-def train_grid(net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
+def train_grid(net: ScaledResNet | CustomResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
                epochs: int = 5, batch_size: int = 64, optimizer: str = "sgd",
                momentum: float = 0.0) -> list[dict]:
     """Train every member of ``net`` (:class:`Grid`) for ``epochs``; one dict per member, in order:

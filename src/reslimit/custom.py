@@ -42,6 +42,7 @@ overflow of a diverging network (e.g. a large beta), not refused: that sample en
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -50,7 +51,7 @@ import torchdiffeq
 from torch import nn
 
 from . import _checks, _memory
-from ._rng import KeyedNormal, substream
+from ._rng import KeyedNormal, mix, substream
 from ._types import Device, DType, States, Times
 from .init import layer_scheme
 from .paths import Stacked, WeightPath, make_path
@@ -206,10 +207,12 @@ class BlockPaths:
     def draw(cls, block: CustomBlock, width: int, ensemble: int = 1, *, kind: str = "iid", seed: int = 0,
              dtype: DType = torch.float64, device: Device = "cpu", **options) -> BlockPaths:
         """Paths of ``kind`` (a key of :data:`reslimit.PATHS`, with its ``options``), of width ceil(sqrt N) for a
-        parameter of N entries, the parameter ``name``'s seeded ``substream(seed, "theta:" + name)``."""
-        seed = _checks.seed("seed", seed)
+        parameter of N entries, the parameter ``name``'s seeded ``mix(substream(seed, "theta"), crc32(name)) mod
+        2^62``: keyed by its name, so adding a parameter changes none of the others."""
+        stream = substream(_checks.seed("seed", seed), "theta")
         shapes = check_shapes(block, width)
-        return cls(block, width, {name: make_path(kind, _side(shape), ensemble, seed=substream(seed, f"theta:{name}"),
+        return cls(block, width, {name: make_path(kind, _side(shape), ensemble,
+                                                  seed=mix(stream, zlib.crc32(name.encode())) % 2**62,
                                                   dtype=_checks.dtype(dtype), device=device, **options)
                                   for name, shape in shapes.items()})
 

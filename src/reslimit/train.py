@@ -28,6 +28,7 @@ from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
+from .custom import CustomResNet
 from .data import Dataset, get_data
 from .depth_rule import OPTIMIZERS, learning_rate
 from .paths import PATHS
@@ -96,7 +97,10 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
 
     Args:
         net: a ScaledResNet with held weights (not streamed) and input/output layers of the data's sizes
-            (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``). Trained in place.
+            (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``), or a
+            :class:`reslimit.custom.CustomResNet` of a user's block with them (its history's ``grad_norm_V`` is
+            then the norm of the gradient of all the block's parameters, ``grad_norm_W`` None, and its snapshots
+            hold each parameter by name). Trained in place.
         data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
         epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
         optimizer: "sgd" (with ``momentum`` in [0, 1)) or "adam".
@@ -141,8 +145,9 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
 
 def _check(net, data, **params) -> dict:
     """The checked settings, as recorded in the history and the checkpoint."""
-    if not isinstance(net, ScaledResNet):
-        raise ValueError(f"net must be a reslimit.ScaledResNet; got {type(net).__name__}")
+    if not isinstance(net, (ScaledResNet, CustomResNet)):
+        raise ValueError(f"net must be a reslimit.ScaledResNet or a reslimit.custom.CustomResNet; got "
+                         f"{type(net).__name__}")
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a reslimit.data.Dataset (reslimit.data.get_data); got {type(data).__name__}")
     if net.stream:
@@ -160,8 +165,13 @@ def _check(net, data, **params) -> dict:
                           "use fewer epochs, a larger batch_size or a smaller depth")
     return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
-                                  "block": net.block.name, "activation": net.block.activation.name,
+                                  "block": net.block.name, "activation": _activation(net),
                                   "ensemble": net.ensemble} | _masks(net)
+
+
+def _activation(net) -> str | None:
+    """sigma's name; None for a user's block (its g has no separate activation)."""
+    return None if isinstance(net, CustomResNet) else net.block.activation.name
 
 
 def _masks(net) -> dict:
@@ -204,11 +214,21 @@ def _epoch(net, data, opt, batch_size, key) -> tuple[float, tuple[float, float]]
         if not torch.isfinite(loss):
             return math.nan, (math.nan, math.nan)
         loss.backward()
-        norms.append(tuple(math.nan if w is None else float(w.grad.norm()) for w in (net.V, net.W)))
+        norms.append(_grad_norms(net))
         opt.step()
         losses.append(float(loss.detach()) / net.ensemble)
     mean = [sum(v) / len(v) for v in zip(*norms)]
     return sum(losses) / len(losses), (mean[0], mean[1])
+
+
+def _grad_norms(net) -> tuple[float, float]:
+    """(||dLoss/dV||, ||dLoss/dW||), NaN for W without inner weights; for a user's block (||dLoss/dtheta||, NaN),
+    theta all its parameters (one without a gradient counts 0)."""
+    if isinstance(net, CustomResNet):
+        grads = [p.grad.norm() for p in net.theta.values() if p.grad is not None]
+        return (float(torch.stack(grads).norm()) if grads else 0.0), math.nan
+    V, W = (math.nan if w is None else float(w.grad.norm()) for w in (net.V, net.W))
+    return V, W
 
 
 def _evaluate(net, data) -> tuple[float, float | None]:
@@ -234,7 +254,9 @@ def _row(epoch, train_loss, test, norms, seconds) -> dict:
 
 
 def _weights(net) -> dict[str, torch.Tensor]:
-    return {k: w.detach().cpu().clone() for k, w in (("V", net.V), ("W", net.W)) if w is not None}
+    """The weights on the CPU: {"V": ..., "W": ...}, or a user block's parameters by name."""
+    held = net.theta.items() if isinstance(net, CustomResNet) else (("V", net.V), ("W", net.W))
+    return {k: w.detach().cpu().clone() for k, w in held if w is not None}
 
 
 def _save(path: Path, net, opt, history: History) -> None:

@@ -35,6 +35,7 @@ import torch
 from .. import _checks, _memory, native, store
 from ..batched import train_grid
 from ..blocks import get_block
+from ..custom import BlockPaths, CustomBlock, CustomResNet, check_shapes, register, registered
 from ..data import get_data
 from ..depth_rule import OPTIMIZERS, RULES, exponent, learning_rate
 from ..paths import PATHS, Stacked
@@ -54,7 +55,7 @@ COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "tes
 
 
 @takes_specs
-def study(*, block: str = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
+def study(*, block: str | CustomBlock = "res3", activation: str | None = None, width: int = 32, beta: float = 0.5,
           init: str = "iid", hurst: float | None = None, lengthscale: float | None = None, depths=DEPTHS,
           lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
           momentum: float = 0.0, base_depth: int | None = None, rules=RULES, metric: str = "train_loss",
@@ -62,7 +63,11 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained as one ensemble.
 
     Args:
-        block, activation, width, beta: the network (activation None: the block's own).
+        block, activation, width, beta: the network (activation None: the block's own). ``block`` may be a user's
+            :class:`reslimit.CustomBlock` (activation None): the params name it by ``repr`` (registered,
+            :func:`reslimit.custom.register`, so the sweep computes in this process or a forked pool) and record its
+            parameters' shapes; member (lr, s) is then ``CustomResNet(L, width, block, paths=BlockPaths.draw(block,
+            width, kind=init, seed=s), seed=s)`` trained by ``train(lr=lr, seed=s)`` on the split of s.
         init, hurst, lengthscale: the path of the initial weights (a key of reslimit.PATHS and its options; fBm
             at resolution L).
         depths: >= 1, at least two.  lr0s: > 0, at least three (log-spaced, for the refinement).
@@ -72,7 +77,10 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
         metric: the loss the best lr0 minimises, "train_loss" (the last epoch's mean) or "test_loss".
         data: "digits" or "synthetic".  dtype: "float32" or "float64".
     """
-    blk = get_block(block, activation)
+    if isinstance(block, CustomBlock) and activation is not None:
+        raise ValueError(f"activation must be None for a user block ({block.name}: its g holds its own); got "
+                         f"{activation!r}")
+    blk = None if isinstance(block, CustomBlock) else get_block(block, activation)
     if activation is not None and not isinstance(activation, str):
         raise TypeError("activation must be a name for a study (it is stored in the manifest)")
     depths = sorted(dict.fromkeys(_checks.positive_int("depths", L) for L in depths))
@@ -91,7 +99,10 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
         raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
     _checks.choice("init", init, tuple(PATHS))
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take
-    params = {"block": block, "activation": blk.activation.name, "width": _checks.positive_int("width", width),
+    width = _checks.positive_int("width", width)
+    shapes = check_shapes(block, width) if isinstance(block, CustomBlock) else None
+    params = {"block": register(block) if isinstance(block, CustomBlock) else block,
+              "activation": None if blk is None else blk.activation.name, "width": width,
               "beta": _checks.real("beta", beta, low=0.0), "init": init, **path.options(), "depths": depths,
               "lr0s": lr0s, "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
               "epochs": _checks.positive_int("epochs", epochs),
@@ -100,16 +111,20 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
               "base_depth": depths[0] if base_depth is None else _checks.positive_int("base_depth", base_depth),
               "rules": rules, "metric": _checks.choice("metric", metric, METRICS),
               "data": _checks.choice("data", data, DATA), "dtype": _checks.choice("dtype", dtype, DTYPES)}
+    if shapes is not None:
+        params["shapes"] = {name: list(shape) for name, shape in shapes.items()}
     _checks.seed("seed", params["seed"] + params["seeds"] - 1)
     members = len(_members(params, depths[-1]))
     itemsize = 4 if params["dtype"] == "float32" else 8
-    inner = 2 if blk.inner else 1
-    _memory.require(members * depths[-1] * (inner * 6 * params["width"] ** 2 + 4 * params["batch_size"]
+    entries = (sum(map(math.prod, shapes.values())) if shapes is not None
+               else (2 if blk.inner else 1) * params["width"] ** 2)
+    _memory.require(members * depths[-1] * (6 * entries + 4 * params["batch_size"]
                                             * params["width"]) * itemsize,
                     "the deepest point's batched ensemble (members x depth x (6 d^2 per weight: the weights, their "
                     "gradients and the optimizer's state, with temporaries; and 4 states a sample))",
                     f"{members} members at depth {depths[-1]}", "use fewer lr0s, seeds or rules, or smaller depths")
-    engine = native.engine(block, blk.activation, torch.float32 if params["dtype"] == "float32" else torch.float64)
+    engine = "torch" if blk is None else native.engine(block, blk.activation, torch.float32 if params["dtype"] ==
+                                                       "float32" else torch.float64)
     return Study("transfer", params, [{"depth": L} for L in depths], compute_point, engine)
 
 
@@ -125,9 +140,14 @@ def _lr(params: dict, depth: int, rule: str, lr0: float) -> float:
                          beta=params["beta"], optimizer=params["optimizer"], rule=rule)
 
 
-def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_dim: int) -> ScaledResNet:
+def network(params: dict, depth: int, seeds: list[int], input_dim: int,
+            output_dim: int) -> ScaledResNet | CustomResNet:
     """One ScaledResNet whose member m is ``ScaledResNet(depth, ..., seed=seeds[m])`` on the study's path: the
-    weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own."""
+    weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own.
+    For a user block (params["block"] :func:`reslimit.custom.registered`), the same with CustomResNet."""
+    blk = registered(params["block"])
+    if blk is not None:
+        return _custom_network(params, blk, depth, seeds, input_dim, output_dim)
     spec = NetSpec(params["block"], params["activation"], params["width"], dtype=params["dtype"])
     path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
                     resolution=depth if params["init"] == "fbm" else None)
@@ -141,6 +161,25 @@ def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_d
     outer = Stacked([paths[s][0] for s in seeds])
     inner = None if paths[seeds[0]][1] is None else Stacked([paths[s][1] for s in seeds])
     net = ScaledResNet(depth, params["width"], outer=outer, inner=inner, **kw)
+    with torch.no_grad():
+        net.A.copy_(torch.cat([layers[s].A for s in seeds]))
+        net.B.copy_(torch.cat([layers[s].B for s in seeds]))
+    return net
+
+
+def _custom_network(params: dict, blk: CustomBlock, depth: int, seeds: list[int], input_dim: int,
+                    output_dim: int) -> CustomResNet:
+    """:func:`network` for a user block: its parameters on the :meth:`BlockPaths.stack` of each seed's
+    ``BlockPaths.draw``, the input and output layers of each seed's own (read off a depth-1 network: they depend on
+    the seed alone)."""
+    path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
+                    resolution=depth if params["init"] == "fbm" else None)
+    width, dtype = params["width"], getattr(torch, params["dtype"])
+    paths = {s: BlockPaths.draw(blk, width, kind=path.kind, seed=s, dtype=dtype, **path.options())
+             for s in dict.fromkeys(seeds)}
+    kw = {"beta": params["beta"], "input_dim": input_dim, "output_dim": output_dim}
+    layers = {s: CustomResNet(1, width, blk, paths=paths[s], seed=s, **kw) for s in paths}
+    net = CustomResNet(depth, width, blk, paths=BlockPaths.stack([paths[s] for s in seeds]), **kw)
     with torch.no_grad():
         net.A.copy_(torch.cat([layers[s].A for s in seeds]))
         net.B.copy_(torch.cat([layers[s].B for s in seeds]))
