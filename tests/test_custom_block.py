@@ -2,6 +2,7 @@
 is the NeuralODE's; the error against the limit falls like 1/L; wrong shapes and NaNs are refused naming the block
 and the layer, a diverging network is not; train, the batched grid and the transfer study take it; the guide runs."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from reslimit.compare import measure
 from reslimit.limits import get_limit
 from reslimit.paths import IID
 from reslimit.studies import transfer
+from reslimit.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide" / "custom_block.md"
@@ -244,6 +246,27 @@ def test_training_a_custom_block_lowers_the_loss():
     assert history.params["block"] == "TanhMLP" and history.params["activation"] is None
     assert torch.equal(history.snapshots[0]["W1"], before["W1"])
     assert not torch.equal(history.snapshots[3]["W1"], before["W1"])
+
+
+def test_train_run_writes_the_folder_of_a_custom_block(tmp_path):
+    """reslimit.train.run with block= a CustomBlock: the network of train, the params naming the block and its shapes,
+    weights.pt by parameter, the folder read back by load."""
+    block = TanhMLP(hidden=5)
+    history = run(tmp_path / "out", data="synthetic", block=block, init="smooth", beta=1.0, depth=6, width=4,
+                  epochs=2, lr=0.05, dtype="float64", seed=2, progress=False)
+    data = rl.get_data("synthetic", seed=2, dtype=F64)
+    net = CustomResNet(6, 4, block, beta=1.0, paths=BlockPaths.draw(block, 4, kind="smooth", seed=2), seed=2,
+                       input_dim=data.input_dim, output_dim=data.output_dim)
+    again = rl.train(net, data, epochs=2, lr=0.05, seed=2)
+    assert [r["train_loss"] for r in history.rows] == [r["train_loss"] for r in again.rows]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["params"]["block"] == "TanhMLP(hidden=5)" and manifest["status"] == "complete"
+    assert manifest["params"]["shapes"] == {"W1": [5, 4], "b": [5], "W2": [4, 5]}
+    weights = torch.load(tmp_path / "out" / "weights.pt")
+    assert set(weights["after"]) == {"W1", "b", "W2"} and weights["after"]["W1"].shape == (6, 1, 5, 4)
+    assert rl.load(tmp_path / "out").frame()["epoch"].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="activation must be None for a user block"):
+        run(tmp_path / "bad", block=block, activation="tanh", progress=False)
 
 
 def test_the_transfer_study_trains_a_custom_block_as_train_does(tmp_path):

@@ -36,6 +36,8 @@ COMMANDS = {
     "propagation": ["--depth", "4", "--width", "8", "--activations", "tanh", "--inits", "he", "--ensemble", "2",
                     "--samples", "2"],
     "bounds": [],  # its plan of checks made small below
+    "transfer": ["--data", "synthetic", "--depths", "2,4", "--width", "3", "--lr0s", "0.01,0.1,1", "--seeds", "2",
+                 "--epochs", "1"],
 }
 NOT_STUDIES = {"report": "a report of claims (claims.json, index.html), read by reslimit.claims"}
 

@@ -99,7 +99,7 @@ class CustomBlock:
     def shapes(self, width: int) -> Shapes:
         """name -> the shape of one layer's parameter for a network of width d = ``width``, resolved from
         ``parameters`` ("width" -> d, another name -> that attribute of the block)."""
-        out = {}
+        out: dict = {}  # checked by check_shapes: tuples of positive ints
         for name, dims in self.parameters.items():
             if isinstance(dims, (str, int)) or not isinstance(dims, Sequence):
                 raise ValueError(f"{self.name}.parameters[{name!r}] must be a tuple of dimensions; got {dims!r}")

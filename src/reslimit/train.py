@@ -28,7 +28,7 @@ from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
-from .custom import CustomResNet
+from .custom import BlockPaths, CustomBlock, CustomResNet, check_shapes, register
 from .data import Dataset, get_data
 from .depth_rule import OPTIMIZERS, learning_rate
 from .paths import PATHS
@@ -90,7 +90,7 @@ class History:
         return plots.training_figure(self.rows, self.params, path)
 
 
-def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
+def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
           optimizer: str = "sgd", momentum: float = 0.0, seed: int = 0, snapshot_every: int | None = None,
           checkpoint: Folder | None = None, progress: bool = False) -> History:
     """Train ``net`` on ``data`` by mini-batch SGD or Adam; return the :class:`History`.
@@ -285,7 +285,7 @@ def _resume(path: Path, net, opt, params: dict) -> History:
 
 
 @takes_specs
-def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: str | None = None,
+def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3", activation: str | None = None,
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
         lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu", rule: str = "none",
@@ -305,13 +305,21 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     ``rule`` "depth" reads ``lr`` as lr0, the rate tuned at ``base_depth``, and trains with
     lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam (:mod:`reslimit.depth_rule`);
     the manifest then records lr0, the rule, base_depth and the lr used. "none" (the default): lr as given.
+
+    ``block`` may be a user's :class:`reslimit.CustomBlock` (activation None): the network is then
+    ``CustomResNet(depth, width, block, paths=BlockPaths.draw(block, width, kind=init, seed=seed, ...), seed=seed)``,
+    the params name the block by ``repr`` (:func:`reslimit.custom.register`) and record its parameters' shapes, and
+    weights.pt holds every parameter by name; the regularity and weights.png read the block's first parameter
+    (a vector as a column).
     """
     lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
                        optimizer=optimizer, rule=rule)
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
-    blk = get_block(block, activation)
-    activation = blk.activation.name
+    if isinstance(block, CustomBlock) and activation is not None:
+        raise ValueError(f"activation must be None for a user block ({block.name}: its g holds its own); got "
+                         f"{activation!r}")
+    activation = None if isinstance(block, CustomBlock) else get_block(block, activation).activation.name
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)
@@ -319,13 +327,22 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
     options = path.options()
     dtype_name = str(dtype).replace("torch.", "")
-    outer, inner = NetSpec(block, activation, width, dtype=dtype_name).paths(path, seed=seed, device=device)
-    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
-                       seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim)
-    params = {"data": str(data), "block": block, "activation": blk.activation.name, "init": init, "beta": beta,
+    net: ScaledResNet | CustomResNet
+    if isinstance(block, CustomBlock):
+        paths = BlockPaths.draw(block, width, kind=init, seed=seed, dtype=dtype, device=device, **options)
+        net = CustomResNet(depth, width, block, beta=beta, paths=paths, seed=seed, input_dim=dataset.input_dim,
+                           output_dim=dataset.output_dim)
+    else:
+        outer, inner = NetSpec(block, activation, width, dtype=dtype_name).paths(path, seed=seed, device=device)
+        net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+                           seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim)
+    name = register(block) if isinstance(block, CustomBlock) else block
+    params = {"data": str(data), "block": name, "activation": activation, "init": init, "beta": beta,
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": dtype_name,
               "device": str(device)}
+    if isinstance(block, CustomBlock):
+        params["shapes"] = {k: list(v) for k, v in check_shapes(block, width).items()}
     if rule != "none":  # a folder without the rule reads as before
         params.update(lr0=lr0, rule=rule, base_depth=base_depth)
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
@@ -341,11 +358,11 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
         store.write_rows(folder / "history.csv", history.rows)
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
         torch.save({"before": first, "after": last}, folder / "weights.pt")
-        exponents = {name: _exponent(w["V"]) for name, w in (("before", first), ("after", last))}
+        exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
         history.plot(folder / "training.png")
         from . import plots
 
-        plots.weights_figure(first["V"], last["V"], path=folder / "weights.png",
+        plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
                              exponents={k: v for k, v in exponents.items() if v is not None})
         final = history.final
         store.write_manifest(folder, params, study=KIND, **recorded(params),
@@ -354,6 +371,13 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
                              test_accuracy=final["test_accuracy"],
                              regularity={k: None if v is None else list(v) for k, v in exponents.items()})
     return history
+
+
+def _main(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The weights the regularity and the figure read: the first of the snapshot, V, or a user block's first
+    parameter as (L, E, a, b), a vector (L, E, a) as a column (L, E, a, 1)."""
+    w = next(iter(snapshot.values()))
+    return w if w.dim() >= 4 else w.reshape(*w.shape[:2], -1, 1)
 
 
 def _exponent(V: torch.Tensor) -> tuple[float, float, float] | None:
