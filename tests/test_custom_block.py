@@ -134,6 +134,71 @@ def test_the_error_against_the_ode_limit_falls_like_one_over_depth():
 
 
 # ---------------------------------------------------------------------------------------------
+# the SDE limit: a block linear in a Brownian parameter
+
+class PreNormMLP(CustomBlock):
+    """g(h) = W2 gelu(W1 LN(h)): linear in W2."""
+
+    parameters = {"W1": ("hidden", "width"), "W2": ("width", "hidden")}
+    linear = "W2"
+
+    def __init__(self, hidden=10):
+        self.hidden = hidden
+
+    def g(self, h, theta):
+        z = torch.nn.functional.layer_norm(h, h.shape[-1:])
+        return torch.nn.functional.gelu(z @ theta["W1"].mT) @ theta["W2"].mT
+
+
+def test_the_network_is_euler_maruyama_of_its_sde_on_the_grid_of_its_layers():
+    """With W1 constant in t the network of depth L at beta = 1/2 is the SDE's Euler-Maruyama scheme at N = L."""
+    block, d, E, L = PreNormMLP(hidden=6), 5, 3, 16
+    W1 = _normal(6, 6)  # a path of width ceil(sqrt(30)) = 6, constant
+    paths = BlockPaths(block, d, {"W1": FunctionPath(lambda t: W1, 6, E), "W2": rl.Brownian(6, E, seed=4)})
+    assert (paths.limit, paths.natural_beta) == ("sde", 0.5)
+    net = CustomResNet(L, d, block, beta=0.5, paths=paths)
+    sde = rl.CustomSDE(block, paths, steps=L)
+    h0 = _normal(E, 4, d, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(sde.trajectory(h0, every=4), net.trajectory(h0, every=4), rtol=1e-12, atol=1e-13)
+    assert sde.linear_checked
+
+
+def test_the_error_against_the_sde_limit_falls_like_one_over_root_depth():
+    """Path error slope -1/2 within the sde limit's tolerance; terminal and gradient errors: -1/2 within their 95%
+    bootstrap intervals (over the samples) widened by that tolerance."""
+    block, d, samples = PreNormMLP(hidden=10), 6, 24
+    paths = BlockPaths(block, d, {"W1": Smooth(8, samples, seed=1, lengthscale=0.3),
+                                  "W2": rl.Brownian(8, samples, seed=2)})
+    h0 = _normal(samples, 1, d)
+    h0 = h0 / h0.norm(dim=-1, keepdim=True)
+    depths = [8, 16, 32, 64]
+    limit = get_limit("sde")
+    errors = measure(limit, block, paths, None, h0, torch.zeros_like(h0), depths, 16)
+    rates = {name: rl.fit_rate(depths, err) for name, err in zip(("path", "terminal", "gradient"), errors)}
+    assert abs(rates["path"].slope + 0.5) < limit.tolerance, rates  # the comparator's verdict
+    for name, rate in rates.items():  # the terminal and gradient errors, noisier: -1/2 in the bootstrap interval
+        assert rate.ci_low - limit.tolerance < -0.5 < rate.ci_high + limit.tolerance, (name, rate)
+
+
+def test_the_sde_limit_refuses_what_has_none():
+    block, d = PreNormMLP(hidden=4), 4
+    with pytest.raises(ValueError, match=r"needs a Brownian path for 'W2' and smooth paths.*W1: IID, W2: Brownian"):
+        rl.CustomSDE(block, {"W1": IID(4), "W2": rl.Brownian(4)}, width=d, steps=8)
+    with pytest.raises(ValueError, match="needs block.linear"):
+        rl.CustomSDE(TanhMLP(2), BlockPaths.draw(TanhMLP(2), d, kind="brownian"), steps=8)
+
+    class NotLinear(PreNormMLP):
+        linear = "W1"  # g is not linear in W1
+
+    paths = BlockPaths(NotLinear(4), d, {"W1": rl.Brownian(4), "W2": Smooth(4)})
+    with pytest.raises(ValueError, match="NotLinear.g is not linear in 'W1'"):
+        rl.CustomSDE(NotLinear(4), paths, steps=8).solve(_normal(2, d), [1.0])
+    with pytest.raises(ValueError, match="the ODE limit of PreNormMLP needs a smooth path"):
+        CustomODE(block, {"W1": Smooth(4), "W2": rl.Brownian(4)}, width=d)
+
+
+# ---------------------------------------------------------------------------------------------
 # errors
 
 class Wrong(CustomBlock):
@@ -291,7 +356,7 @@ def test_the_transfer_study_trains_a_custom_block_as_train_does(tmp_path):
 # the guide
 
 def test_the_guides_example_runs(capsys):
-    """docs/guide/custom_block.md's code, as written: the limit's rate, training, and the two errors."""
+    """docs/guide/custom_block.md's code, as written: the limits' rates, training, and the two errors."""
     code = "\n".join(re.findall(r"^```python\n(.*?)^```$", GUIDE.read_text(encoding="utf-8"), flags=re.M | re.S))
     namespace: dict = {"__name__": "guide_custom_block"}
     exec(compile(code, str(GUIDE), "exec"), namespace)
@@ -299,4 +364,5 @@ def test_the_guides_example_runs(capsys):
     assert abs(namespace["rate"].slope + 1) < get_limit("ode").tolerance
     assert namespace["path_err"].shape == (4, 8)
     assert namespace["losses"][-1] < namespace["losses"][0]
+    assert namespace["sde_err"].shape == (4, 8) and "SDE: mean path error per depth" in out
     assert "got (1, 2, 2) at layer 1 of 4" in out and "Log.g returned NaN at layer 1 of 8" in out

@@ -22,7 +22,7 @@ import torch
 
 from . import _checks, _memory
 from .continuous import ContinuousLimit
-from .custom import CustomBlock, CustomODE, CustomResNet
+from .custom import CustomBlock, CustomODE, CustomResNet, CustomSDE, limit_of
 from .limits import Limit
 from .resnet import ScaledResNet
 
@@ -34,12 +34,14 @@ def solve_reference(limit: Limit, blk, outer, inner, h0, top: int, factor: int,
     step 1/(top factor) and the ``scale`` s(t) of its right-hand side (None: 1). Differentiable in h0.
 
     For a user's :class:`reslimit.CustomBlock` ``outer`` is its :class:`reslimit.custom.BlockPaths` (``inner``
-    None): the solver is :class:`reslimit.custom.CustomODE`, which takes no ``scale``."""
+    None): the solver is :class:`reslimit.custom.CustomODE` on smooth paths, :class:`reslimit.custom.CustomSDE`
+    with a Brownian ``linear`` parameter (:func:`reslimit.custom.limit_of`), neither taking a ``scale``."""
     if isinstance(blk, CustomBlock):
         if scale is not None or inner is not None:
             raise ValueError(f"a user block ({blk.name}) reads every parameter from outer, its BlockPaths, and its "
                              "limit takes no scale: give inner=None and scale=None")
-        solver: CustomODE | ContinuousLimit = CustomODE(blk, outer, method=limit.method, steps=top * factor)
+        solver: CustomODE | CustomSDE | ContinuousLimit = limit_of(blk, outer, method=limit.method,
+                                                                   steps=top * factor)
     else:
         solver = limit.solver(block=blk.name, activation=blk.activation, outer=outer, inner=inner,
                               method=limit.method, steps=top * factor, scale=scale)
@@ -117,8 +119,8 @@ def measure(limit: Limit, blk, outer, inner, h0, target, depths, factor) -> tupl
     once on the grid of the largest depth x ``factor``, then every depth's network on the same path.
 
     ``blk`` may be a user's :class:`reslimit.CustomBlock`, with ``outer`` its
-    :class:`reslimit.custom.BlockPaths` (smooth paths) and ``inner`` None: the networks are then
-    :class:`reslimit.custom.CustomResNet`, their adjoint autograd's."""
+    :class:`reslimit.custom.BlockPaths` (smooth paths, or a Brownian one for its ``linear`` parameter) and
+    ``inner`` None: the networks are then :class:`reslimit.custom.CustomResNet`, their adjoint autograd's."""
     top, width, samples = depths[-1], h0.shape[-1], h0.shape[0]
     H, P0 = reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))

@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torchdiffeq
 from torch import nn
@@ -73,6 +74,9 @@ class CustomBlock:
     - ``gains``: name -> gain >= 0 (default 1): the entries of the parameter have variance (gain std)^2 / fan_in,
       fan_in = prod(shape[1:]) (1 for a vector), std the path's.
     - ``formula``: g written out, for messages.
+    - ``linear``: the name of a parameter in which g is linear (g(h, {lin: a X + b Y, ...}) = a g(h, {lin: X,
+      ...}) + b g(h, {lin: Y, ...})), or None: on a Brownian path for it (smooth ones for the others) the network
+      has the SDE limit of :class:`CustomSDE`.
     - :meth:`g`: g(h, theta) for states as rows, h of shape (E, n, d), theta = {name: (E, *shape)}; returns
       (E, n, d). It includes its own output matrix (there is no separate V).
 
@@ -90,6 +94,7 @@ class CustomBlock:
     parameters: ClassVar[Mapping[str, Sequence[int | str]]] = {}
     gains: ClassVar[Mapping[str, float]] = {}
     formula: ClassVar[str] = "g(h, theta)"
+    linear: ClassVar[str | None] = None
 
     @property
     def name(self) -> str:
@@ -229,11 +234,25 @@ class BlockPaths:
 
     @property
     def natural_beta(self) -> float:
-        """The paths' natural beta (1 smooth, 1/2 i.i.d. or Brownian, H fBm): that of every parameter's path."""
+        """The beta of the network's limit: that of the path of the block's ``linear`` parameter where it declares
+        one (1/2 for a Brownian one, the others smooth), else that of every parameter's path (1 smooth, 1/2 i.i.d.
+        or Brownian, H fBm)."""
+        if self.block.linear is not None and self.block.linear in self.paths:
+            return self.paths[self.block.linear].natural_beta
         betas = {p.natural_beta for p in self.paths.values()}
         if len(betas) > 1:
             raise ValueError(f"the paths of {self.block.name}'s parameters have different natural betas {betas}")
         return betas.pop()
+
+    @property
+    def limit(self) -> str | None:
+        """The limit these paths drive: "ode" (every path smooth: :class:`CustomODE`), "sde" (the ``linear``
+        parameter's path Brownian, the others smooth: :class:`CustomSDE`), else None."""
+        lin = self.block.linear
+        others = {p.limit for n, p in self.paths.items() if n != lin}
+        if lin in self.paths and self.paths[lin].limit == "sde" and others <= {"ode"}:
+            return "sde"
+        return "ode" if others | ({self.paths[lin].limit} if lin in self.paths else set()) == {"ode"} else None
 
     def to(self, device: Device | None = None, dtype: DType | None = None) -> BlockPaths:
         """These paths on ``device`` and in ``dtype`` (:meth:`reslimit.WeightPath.to`)."""
@@ -481,3 +500,110 @@ class CustomODE(nn.Module):
         if self.steps is None:
             raise ValueError("steps must be given (CustomODE(..., steps=N)) for a trajectory on the grid k/N")
         return self.solve(h0, _checks.every_times(self.steps, every, self.paths.dtype, self.paths.device))
+
+
+class CustomSDE(nn.Module):
+    """dH_t = g(H_t, {lin: dTheta_t, others: theta(t)}) (Ito) for a block linear in its parameter ``lin`` =
+    ``block.linear``, on a Brownian path X for it and smooth paths for the others, solved by Euler-Maruyama on the
+    grid k/N, N = ``steps``:
+
+        H_{j+1} = H_j + g(H_j, {lin: c reshape(vec(X(t_{j+1}) - X(t_j)) / sqrt(n)), others: theta(t_j)}),
+
+    c = gain sqrt(n / fan_in) as for the layers (:mod:`reslimit.custom`). The network with beta = 1/2 on the same
+    paths is this scheme at N = L: its layer k holds c sqrt(L) reshape(vec(X(k/L) - X((k-1)/L)) / sqrt(n)), so
+    alpha_L g is the increment's g by linearity (the others read at k/L instead of (k-1)/L, an O(1/L) difference),
+    and max_k ||H_{k/L} - h_k|| = O(L^-1/2), Euler-Maruyama's strong order (Kloeden & Platen 1992, Thm 10.2.2).
+
+    Args:
+        block: the :class:`CustomBlock`, with ``linear`` set.
+        paths: its :class:`BlockPaths` (or name -> WeightPath, with ``width``).
+        width: d, needed with a mapping of paths only.
+        steps: N, the grid of the scheme and of :meth:`trajectory`.
+        method: "euler" (Euler-Maruyama), the only one.
+
+    The linearity is checked once, on the first solve: g at the sum of two increments against the sum of g at each
+    (a ValueError naming the block and the parameter where they differ by more than 1e-8 relatively).
+    """
+
+    _CHUNK = 256  # grid times evaluated at once
+
+    def __init__(self, block: CustomBlock, paths: BlockPaths | Mapping[str, WeightPath], *, width: int | None = None,
+                 steps: int, method: str = "euler"):
+        super().__init__()
+        if not isinstance(paths, BlockPaths):
+            if width is None:
+                raise ValueError("width must be given with a mapping of paths")
+            paths = BlockPaths(block, width, paths)
+        if block.linear is None or block.linear not in paths.paths:
+            raise ValueError(f"the SDE limit of {block.name} needs block.linear, the name of a parameter in which g "
+                             f"is linear (one of {', '.join(paths.paths)}); got {block.linear!r}")
+        if paths.limit != "sde":
+            kinds = ", ".join(f"{n}: {type(p).__name__}" for n, p in paths.paths.items())
+            raise ValueError(f"the SDE limit of {block.name} needs a Brownian path for {block.linear!r} and smooth "
+                             f"paths for the other parameters; got {kinds}")
+        if method != "euler":
+            raise ValueError(f"method must be 'euler' (Euler-Maruyama) for the SDE limit of a user block; got "
+                             f"{method!r}")
+        self.block, self.paths, self.width, self.linear = block, paths, paths.width, block.linear
+        self.steps = _checks.positive_int("steps", steps)
+        self.linear_checked = False
+
+    def _theta(self, start: int, stop: int) -> list[dict[str, Tensor]]:
+        """theta of the steps j = start..stop-1: {lin: the increment over [t_j, t_{j+1}], others: theta(t_j)}."""
+        times = np.arange(start, stop + 1) / self.steps
+        out: list[dict[str, Tensor]] = [{} for _ in range(stop - start)]
+        for name, path in self.paths.paths.items():
+            values = path.evaluate(times) / path.width**0.5  # (T + 1, E, n, n)
+            read = self.paths._read(name, values[1:] - values[:-1] if name == self.linear else values[:-1])
+            for j, theta in enumerate(out):
+                theta[name] = read[j]
+        return out
+
+    def _check_linear(self, h: Tensor, theta: dict[str, Tensor]) -> None:
+        """g(h, {lin: X + 2 Y}) = g(h, {lin: X}) + 2 g(h, {lin: Y}) to 1e-8 relatively, X an increment and Y its
+        entries shifted by one."""
+        lin, g = self.linear, self.block.g
+        other = dict(theta, **{lin: theta[lin].flatten(1).roll(1, 1).view_as(theta[lin])})  # entries shifted
+        with torch.no_grad():
+            both = g(h, dict(theta, **{lin: theta[lin] + 2 * other[lin]}))
+            apart = g(h, theta) + 2 * g(h, other)
+        if not torch.allclose(both, apart, rtol=1e-8, atol=1e-8 * float(apart.abs().max())):
+            raise ValueError(f"{self.block.name}.g is not linear in {lin!r} (block.linear): g at a sum of two "
+                             f"increments differs from the sum of g at each by {float((both - apart).abs().max()):.3g}")
+        self.linear_checked = True
+
+    def forward(self, h0: States, ts: Times) -> Tensor:
+        """:meth:`solve`."""
+        return self.solve(h0, ts)
+
+    def solve(self, h0: States, ts: Times) -> Tensor:
+        """H at the times ``ts``, each on the grid k/N: shape (len(ts), E, n, d). Differentiable in h0."""
+        paths = self.paths
+        h = _checks.state("h0", h0, ensemble=paths.ensemble, width=self.width, dtype=paths.dtype,
+                          device=paths.device, owner="the paths")
+        ts = _checks.times("ts", ts, dtype=paths.dtype, device=paths.device)
+        ks = _checks.on_grid("ts", ts, self.steps, f"the scheme (steps={self.steps})")
+        wanted = dict.fromkeys(ks)
+        out = {0: h} if 0 in wanted else {}
+        for start in range(0, max(ks), self._CHUNK):
+            thetas = self._theta(start, min(start + self._CHUNK, max(ks)))
+            if not self.linear_checked:
+                self._check_linear(h, thetas[0])
+            for j, theta in enumerate(thetas, start):
+                h = h + _check_output(self.block, self.block.g(h, theta), h, f"step {j + 1} of {self.steps}")
+                if j + 1 in wanted:
+                    out[j + 1] = h
+        return torch.stack([out[k] for k in ks])
+
+    def trajectory(self, h0: States, every: int = 1) -> Tensor:
+        """H at the times k * every / steps, k = 0..steps/every (``every`` divides ``steps``), as :meth:`solve`."""
+        return self.solve(h0, _checks.every_times(self.steps, every, self.paths.dtype, self.paths.device))
+
+
+def limit_of(block: CustomBlock, paths: BlockPaths, *, steps: int, method: str) -> CustomODE | CustomSDE:
+    """The limit the paths drive (:attr:`BlockPaths.limit`): :class:`CustomODE` (``method``, e.g. rk4, fixed step
+    1/``steps``) on smooth paths, :class:`CustomSDE` (Euler-Maruyama on the grid k/``steps``) with a Brownian
+    ``linear`` parameter; a ValueError saying what each needs otherwise."""
+    if paths.limit == "sde":
+        return CustomSDE(block, paths, steps=steps, method=method)
+    return CustomODE(block, paths, method=method, steps=steps)
