@@ -24,9 +24,13 @@ network is the Euler scheme of
     dH/dt = g(H, theta(t)),   theta_name(t) = c reshape(vec(X(t) / sqrt(n))[:N], s),   t in [0, 1],
 
 (:class:`CustomODE`), with max_k ||H_{k/L} - h_k|| = O(1/L) when g is Lipschitz in h and theta(t) is Lipschitz in t
-(Marion et al. 2022, Prop. 7, whose proof uses nothing of g but these). No SDE limit is given: on Brownian
-weights the limit of h + L^-1/2 g(h, theta_k) depends on how g depends on theta (an SDE driven by the Brownian
-path only when g is linear in one Brownian parameter), which a user's g does not declare.
+(Marion et al. 2022, Prop. 7, whose proof uses nothing of g but these). On Brownian weights the limit of
+h + L^-1/2 g(h, theta_k) depends on how g depends on theta; for a block linear in one parameter (``linear``), on a
+Brownian path for it and smooth ones for the others, it is the Ito SDE
+
+    dH_t = g(H_t, {lin: dTheta_t, others: theta(t)}),   dTheta_t = c reshape(vec(dX_t / sqrt(n))[:N], s),
+
+(:class:`CustomSDE`), of which the network with beta = 1/2 is the Euler-Maruyama scheme: error O(L^-1/2).
 
 Gradients come from autograd through the loop over depth (there is no explicit adjoint for a user's g), so
 ``train``, ``batched.Grid`` and the comparator's :meth:`CustomResNet.adjoint` work unchanged.
