@@ -477,11 +477,25 @@ class CustomODE(nn.Module):
             options = {"step_size": 1.0 / self.steps} | (options or {})
         self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
         self.nfe = 0
+        self._grid: dict[str, Tensor] | None = None  # theta at the half steps j / (2N), drawn on the first call
+
+    def theta(self, t: float) -> dict[str, Tensor]:
+        """theta(t) (:meth:`BlockPaths.values`); with ``steps`` N, read at a half step j / (2N) (the times of the
+        fixed-step methods up to rk4) from one evaluation of the paths at all of them."""
+        if self.steps is not None:
+            j = t * 2 * self.steps
+            if abs(j - round(j)) < 1e-9 and 0 <= round(j) <= 2 * self.steps:
+                if self._grid is None:
+                    times = np.arange(2 * self.steps + 1) / (2 * self.steps)
+                    self._grid = {n: self.paths._read(n, p.evaluate(times) / p.width**0.5)
+                                  for n, p in self.paths.paths.items()}
+                return {n: v[round(j)] for n, v in self._grid.items()}
+        return self.paths.values(t)
 
     def field(self, t: float | Tensor, h: Tensor) -> Tensor:
         """The vector field g(h, theta(t)) for h of shape (E, n, d); counts its calls in ``nfe``."""
         self.nfe += 1
-        return _check_output(self.block, self.block.g(h, self.paths.values(float(t))), h, f"t = {float(t):.6g}")
+        return _check_output(self.block, self.block.g(h, self.theta(float(t))), h, f"t = {float(t):.6g}")
 
     def forward(self, h0: States, ts: Times) -> Tensor:
         """:meth:`solve`."""

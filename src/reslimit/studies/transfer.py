@@ -148,6 +148,9 @@ def network(params: dict, depth: int, seeds: list[int], input_dim: int,
     blk = registered(params["block"])
     if blk is not None:
         return _custom_network(params, blk, depth, seeds, input_dim, output_dim)
+    if "shapes" in params:  # a user block's study, in a process where it was never registered
+        raise ValueError(f"the user block {params['block']} is not registered in this process (a spawned or Dask "
+                         "worker): run the study in-process or on a forked local pool (workers=N on Linux)")
     spec = NetSpec(params["block"], params["activation"], params["width"], dtype=params["dtype"])
     path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
                     resolution=depth if params["init"] == "fbm" else None)
