@@ -313,6 +313,24 @@ def test_training_a_custom_block_lowers_the_loss():
     assert not torch.equal(history.snapshots[2]["W1"], before["W1"])
 
 
+def test_a_resumed_training_is_the_uninterrupted_one_and_the_net_moves_with_its_paths(tmp_path):
+    data = rl.get_data("synthetic", n=200, seed=0, dtype=F64)
+
+    def net():
+        return CustomResNet(4, 6, TanhMLP(hidden=4), beta=1.0, seed=3, input_dim=data.input_dim,
+                            output_dim=data.output_dim)
+
+    whole = rl.train(net(), data, epochs=2, lr=0.05, seed=1)
+    rl.train(net(), data, epochs=1, lr=0.05, seed=1, checkpoint=tmp_path / "ck.pt")
+    resumed = rl.train(net(), data, epochs=2, lr=0.05, seed=1, checkpoint=tmp_path / "ck.pt")
+    assert [r["train_loss"] for r in resumed.rows] == [r["train_loss"] for r in whole.rows]
+    single = net().float()  # the parameters, the layers and the paths in float32
+    assert single.theta["W1"].dtype == single.A.dtype == single.paths.dtype == torch.float32
+    with torch.no_grad():
+        out = single(data.X_test.float())
+    torch.testing.assert_close(out, net()(data.X_test).detach().float(), rtol=1e-4, atol=1e-5)
+
+
 def test_train_run_writes_the_folder_of_a_custom_block(tmp_path):
     """reslimit.train.run with block= a CustomBlock: the network of train, the params naming the block and its shapes,
     weights.pt by parameter, the folder read back by load."""
