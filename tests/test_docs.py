@@ -30,6 +30,7 @@ API = {
     "compare": ("reslimit.compare", "measure"),
     "converge": ("reslimit.studies.converge", "converge"),
     "specs": ("reslimit.specs", "NetSpec"),
+    "custom": ("reslimit.custom", "CustomBlock"),
     "sweep": ("reslimit.studies.sweep", "run_study"),
     "scaling": ("reslimit.studies.scaling", "critical_betas"),
     "phase": ("reslimit.studies.phase", "phase"),

@@ -2,6 +2,7 @@
 
 from .blocks import ACTIVATIONS, BLOCKS, Activation, get_activation, get_block
 from .continuous import ContinuousLimit
+from .custom import BlockPaths, CustomBlock, CustomODE, CustomResNet, CustomSDE
 from .data import Dataset, get_data
 from .ode import NeuralODE
 from .paths import IID, PATHS, Brownian, FractionalBrownian, FunctionPath, Smooth, WeightPath, make_path
@@ -19,7 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NetSpec", "PathSpec",
-    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "Brownian", "ContinuousLimit", "Convergence", "Dataset",
+    "ACTIVATIONS", "BLOCKS", "IID", "PATHS", "Activation", "BlockPaths", "Brownian", "ContinuousLimit", "Convergence",
+    "CustomBlock", "CustomODE", "CustomResNet", "CustomSDE", "Dataset",
     "FractionalBrownian",
     "FunctionPath", "History", "NeuralODE", "NeuralSDE", "PathBrownian", "Rate", "Regularity", "ScaledResNet",
     "Simulation", "Smooth", "WeightPath", "converge", "diverged", "fit_rate", "get_activation", "get_block",

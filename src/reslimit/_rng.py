@@ -287,7 +287,7 @@ def _law(dist: str) -> None:
 # The sub-streams of a seed, one per kind of random object: every entry point (ScaledResNet, simulate, the
 # studies, converge) derives them from the user's seed through substream, so seed s builds the same network.
 STREAMS = {"outer": 0, "inner": 1, "inputs": 2, "readout": 3, "targets": 4, "input_layer": 5, "output_layer": 6,
-           "bootstrap": 7, "chunks": 8, "batches": 9, "masks": 10}
+           "bootstrap": 7, "chunks": 8, "batches": 9, "masks": 10, "theta": 11}
 
 
 def substream(seed: int, name: str) -> int:

@@ -28,12 +28,14 @@ import torch
 
 from . import _checks, native
 from ._rng import mix, substream
+from .custom import CustomResNet
 from .data import Dataset
 from .depth_rule import OPTIMIZERS
 from .resnet import ScaledResNet
 
 ADAM = (0.9, 0.999, 1e-8)  # torch.optim.Adam's defaults: betas and eps
-MEMBER_AXIS = {"V": 1, "W": 1, "A": 0, "B": 0}  # the ensemble axis of each parameter of a ScaledResNet
+# the ensemble axis of each parameter of a ScaledResNet, and of a CustomResNet's theta.<name>
+MEMBER_AXIS = {"V": 1, "W": 1, "A": 0, "B": 0, "theta": 1}
 LAYERS = ("A", "B")  # the input and output layers, trained at layer_lrs
 
 
@@ -41,10 +43,10 @@ class Grid:
     """The training of every member of ``net`` at once; :meth:`step` one mini-batch, :meth:`epoch` one pass.
 
     Args:
-        net: a ScaledResNet with held weights and input/output layers of the data's sizes; E = net.ensemble
-            members, trained in place. A member that diverges is dropped from ``net``
-            (:meth:`reslimit.ScaledResNet.keep_members`), so the batch shrinks to the members still training:
-            ``members`` lists which of the E rows ``net`` holds.
+        net: a ScaledResNet with held weights and input/output layers of the data's sizes, or a
+            :class:`reslimit.custom.CustomResNet` with them; E = net.ensemble members, trained in place. A member
+            that diverges is dropped from ``net`` (``keep_members``), so the batch shrinks to the members still
+            training: ``members`` lists which of the E rows ``net`` holds.
         data: one :class:`reslimit.data.Dataset` per member (members of one seed share one object); all of one
             task and of the same sizes.
         lrs: the E learning rates, > 0, of the blocks' weights V (and W).
@@ -56,9 +58,9 @@ class Grid:
     Losses and evaluations are returned for all E members, in order, NaN for a diverged one.
     """
 
-    def __init__(self, net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
-                 layer_lrs: Sequence[float] | None = None, batch_size: int = 64, optimizer: str = "sgd",
-                 momentum: float = 0.0):
+    def __init__(self, net: ScaledResNet | CustomResNet, data: Sequence[Dataset], lrs: Sequence[float],
+                 seeds: Sequence[int], *, layer_lrs: Sequence[float] | None = None, batch_size: int = 64,
+                 optimizer: str = "sgd", momentum: float = 0.0):
         E = net.ensemble
         layer_lrs = lrs if layer_lrs is None else layer_lrs
         for name, values in (("data", data), ("lrs", lrs), ("layer_lrs", layer_lrs), ("seeds", seeds)):
@@ -87,7 +89,8 @@ class Grid:
                                                                                    "y_test"))
         if self.X_train.is_floating_point():
             self.X_train, self.X_test = self.X_train.to(net.dtype), self.X_test.to(net.dtype)
-        self.params = [(name, p, MEMBER_AXIS[name]) for name, p in net.named_parameters()]
+        self.params = [(name, p, MEMBER_AXIS[name]) for name, p in
+                       ((name.split(".")[0], p) for name, p in net.named_parameters())]
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.steps = 0
         self.size = E
@@ -232,8 +235,9 @@ class Grid:
         return loss, None if acc is None else self._all(acc.masked_fill(bad, math.nan))
 
 
-def train_grid(net: ScaledResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int], *,
-               layer_lrs: Sequence[float] | None = None, epochs: int = 5, batch_size: int = 64, optimizer: str = "sgd",
+def train_grid(net: ScaledResNet | CustomResNet, data: Sequence[Dataset], lrs: Sequence[float], seeds: Sequence[int],
+               *, layer_lrs: Sequence[float] | None = None, epochs: int = 5, batch_size: int = 64,
+               optimizer: str = "sgd",
                momentum: float = 0.0) -> list[dict]:
     """Train every member of ``net`` (:class:`Grid`; diverged members are dropped from ``net``) for ``epochs``; one
     dict per member, in order: ``train_loss`` (the mean over the last epoch's batches), ``test_loss``,

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from . import _checks, _memory
+from .continuous import ContinuousLimit
+from .custom import CustomBlock, CustomODE, CustomResNet, CustomSDE, limit_of
 from .limits import Limit
 from .paths import WeightPath
 from .resnet import ScaledResNet
@@ -37,9 +39,20 @@ def solve_reference(limit: Limit, blk, outer, inner, h0, top: int, factor: int,
     """H at t = k/top, k = 0..top, (top+1, E, n, d): the limit's solver (``limit.solver``) for the block ``blk`` on
     the paths (outer d x M, inner M x d: the hidden width :func:`hidden_of` them), from h0, with its reference method
     (ode: torchdiffeq's rk4; sde: Euler-Maruyama; fbm: Heun), the step 1/(top factor) and the ``scale`` s(t) of its
-    right-hand side (None: 1). Differentiable in h0."""
-    solver = limit.solver(block=blk.name, activation=blk.activation, outer=outer, inner=inner, method=limit.method,
-                          steps=top * factor, scale=scale, hidden=hidden_of(blk, outer))
+    right-hand side (None: 1). Differentiable in h0.
+
+    For a user's :class:`reslimit.CustomBlock` ``outer`` is its :class:`reslimit.custom.BlockPaths` (``inner``
+    None): the solver is :class:`reslimit.custom.CustomODE` on smooth paths, :class:`reslimit.custom.CustomSDE`
+    with a Brownian ``linear`` parameter (:func:`reslimit.custom.limit_of`), neither taking a ``scale``."""
+    if isinstance(blk, CustomBlock):
+        if scale is not None or inner is not None:
+            raise ValueError(f"a user block ({blk.name}) reads every parameter from outer, its BlockPaths, and its "
+                             "limit takes no scale: give inner=None and scale=None")
+        solver: CustomODE | CustomSDE | ContinuousLimit = limit_of(blk, outer, method=limit.method,
+                                                                   steps=top * factor)
+    else:
+        solver = limit.solver(block=blk.name, activation=blk.activation, outer=outer, inner=inner,
+                              method=limit.method, steps=top * factor, scale=scale, hidden=hidden_of(blk, outer))
     return solver.solve(h0, torch.arange(top + 1, dtype=h0.dtype, device=h0.device) / top)
 
 
@@ -113,13 +126,18 @@ def measure(limit: Limit, blk, outer, inner, h0, target, depths, factor) -> tupl
     """(path, terminal, gradient) errors, each (K, M), of the networks of ``depths`` on ``outer``/``inner``
     against the limit's reference (:func:`reference`) from the inputs h0 (M, 1, d) and targets y: the reference
     once on the grid of the largest depth x ``factor``, then every depth's network on the same path (of the hidden
-    width :func:`hidden_of` the paths)."""
+    width :func:`hidden_of` the paths).
+
+    ``blk`` may be a user's :class:`reslimit.CustomBlock`, with ``outer`` its
+    :class:`reslimit.custom.BlockPaths` (smooth paths, or a Brownian one for its ``linear`` parameter) and
+    ``inner`` None: the networks are then :class:`reslimit.custom.CustomResNet`, their adjoint autograd's."""
     top, width, samples = depths[-1], h0.shape[-1], h0.shape[0]
     H, P0 = reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
     for i, L in enumerate(depths):
-        net = ScaledResNet(L, width, beta=outer.natural_beta, block=blk.name, activation=blk.activation, outer=outer,
-                           inner=inner, stream=True, hidden=hidden_of(blk, outer))
+        net = (CustomResNet(L, width, blk, beta=outer.natural_beta, paths=outer) if isinstance(blk, CustomBlock)
+               else ScaledResNet(L, width, beta=outer.natural_beta, block=blk.name, activation=blk.activation,
+                                 outer=outer, inner=inner, stream=True, hidden=hidden_of(blk, outer)))
         with torch.no_grad():
             h = net.trajectory(h0)
             p = net.adjoint(h0, h[-1] - target, every=L)

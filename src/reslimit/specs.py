@@ -232,7 +232,8 @@ def recorded(params) -> dict[str, dict]:
     Settings no spec describes (a grid of depths, a path option its kind does not take) are left out.
     """
     net = {f.name: params[f.name] for f in fields(NetSpec) if params.get(f.name) is not None}
-    out = {"net": NetSpec(**net).to_dict()} if {"block", "width"} <= set(net) else {}
+    # a user's block (reslimit.custom) is no key of BLOCKS: no NetSpec describes it
+    out = {"net": NetSpec(**net).to_dict()} if {"block", "width"} <= set(net) and net["block"] in BLOCKS else {}
     if params.get("init") in PATHS:
         takes = path_options_of(params["init"])
         options = {f.name: params[f.name] for f in fields(PathSpec)

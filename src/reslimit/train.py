@@ -28,6 +28,7 @@ from . import _checks, _memory, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
+from .custom import BlockPaths, CustomBlock, CustomResNet, check_shapes, register
 from .data import Dataset, get_data
 from .depth_rule import OPTIMIZERS, learning_rate
 from .paths import PATHS
@@ -89,14 +90,17 @@ class History:
         return plots.training_figure(self.rows, self.params, path)
 
 
-def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
+def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
           optimizer: str = "sgd", momentum: float = 0.0, seed: int = 0, snapshot_every: int | None = None,
           checkpoint: Folder | None = None, progress: bool = False, layer_lr: float | None = None) -> History:
     """Train ``net`` on ``data`` by mini-batch SGD or Adam; return the :class:`History`.
 
     Args:
         net: a ScaledResNet with held weights (not streamed) and input/output layers of the data's sizes
-            (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``). Trained in place.
+            (``ScaledResNet(..., input_dim=data.input_dim, output_dim=data.output_dim)``), or a
+            :class:`reslimit.custom.CustomResNet` of a user's block with them (its history's ``grad_norm_V`` is
+            then the norm of the gradient of all the block's parameters, ``grad_norm_W`` None, and its snapshots
+            hold each parameter by name). Trained in place.
         data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
         epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
         layer_lr: the rate of the input and output layers A, B, >= 0 (None: ``lr``; the depth rule's lr0, whose
@@ -148,8 +152,9 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
 
 def _check(net, data, **params) -> dict:
     """The checked settings, as recorded in the history and the checkpoint."""
-    if not isinstance(net, ScaledResNet):
-        raise ValueError(f"net must be a reslimit.ScaledResNet; got {type(net).__name__}")
+    if not isinstance(net, (ScaledResNet, CustomResNet)):
+        raise ValueError(f"net must be a reslimit.ScaledResNet or a reslimit.custom.CustomResNet; got "
+                         f"{type(net).__name__}")
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a reslimit.data.Dataset (reslimit.data.get_data); got {type(data).__name__}")
     if net.stream:
@@ -167,13 +172,19 @@ def _check(net, data, **params) -> dict:
                           "use fewer epochs, a larger batch_size or a smaller depth")
     return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
-                                  "block": net.block.name, "activation": net.block.activation.name,
+                                  "block": net.block.name, "activation": _activation(net),
                                   "ensemble": net.ensemble} | _masks(net) | _hidden(net)
 
 
 def _hidden(net) -> dict:
     """The network's hidden width where it is not its width (else nothing, as in earlier versions)."""
-    return {"hidden": net.hidden} if net.hidden != net.width else {}
+    hidden = getattr(net, "hidden", net.width)  # a user's block has none
+    return {"hidden": hidden} if hidden != net.width else {}
+
+
+def _activation(net) -> str | None:
+    """sigma's name; None for a user's block (its g has no separate activation)."""
+    return None if isinstance(net, CustomResNet) else net.block.activation.name
 
 
 def _masks(net) -> dict:
@@ -219,11 +230,21 @@ def _epoch(net, data, opt, batch_size, key) -> tuple[float, tuple[float, float]]
         if not torch.isfinite(loss):
             return math.nan, (math.nan, math.nan)
         loss.backward()
-        norms.append(tuple(math.nan if w is None else float(w.grad.norm()) for w in (net.V, net.W)))
+        norms.append(_grad_norms(net))
         opt.step()
         losses.append(float(loss.detach()) / net.ensemble)
     mean = [sum(v) / len(v) for v in zip(*norms)]
     return sum(losses) / len(losses), (mean[0], mean[1])
+
+
+def _grad_norms(net) -> tuple[float, float]:
+    """(||dLoss/dV||, ||dLoss/dW||), NaN for W without inner weights; for a user's block (||dLoss/dtheta||, NaN),
+    theta all its parameters (one without a gradient counts 0)."""
+    if isinstance(net, CustomResNet):
+        grads = [p.grad.norm() for p in net.theta.values() if p.grad is not None]
+        return (float(torch.stack(grads).norm()) if grads else 0.0), math.nan
+    V, W = (math.nan if w is None else float(w.grad.norm()) for w in (net.V, net.W))
+    return V, W
 
 
 def _evaluate(net, data) -> tuple[float, float | None]:
@@ -249,7 +270,9 @@ def _row(epoch, train_loss, test, norms, seconds) -> dict:
 
 
 def _weights(net) -> dict[str, torch.Tensor]:
-    return {k: w.detach().cpu().clone() for k, w in (("V", net.V), ("W", net.W)) if w is not None}
+    """The weights on the CPU: {"V": ..., "W": ...}, or a user block's parameters by name."""
+    held = net.theta.items() if isinstance(net, CustomResNet) else (("V", net.V), ("W", net.W))
+    return {k: w.detach().cpu().clone() for k, w in held if w is not None}
 
 
 def _save(path: Path, net, opt, history: History) -> None:
@@ -278,7 +301,7 @@ def _resume(path: Path, net, opt, params: dict) -> History:
 
 
 @takes_specs
-def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: str | None = None,
+def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3", activation: str | None = None,
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
         lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu", rule: str = "none",
@@ -301,13 +324,21 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     lr used and layer_lr. "none" (the default): lr as given, for every layer.
     ``hidden``: M, the hidden width of res2/res3 (V d x M, W M x d; recorded in the settings where given); None:
     M = d.
+
+    ``block`` may be a user's :class:`reslimit.CustomBlock` (activation None): the network is then
+    ``CustomResNet(depth, width, block, paths=BlockPaths.draw(block, width, kind=init, seed=seed, ...), seed=seed)``,
+    the params name the block by ``repr`` (:func:`reslimit.custom.register`) and record its parameters' shapes, and
+    weights.pt holds every parameter by name; the regularity and weights.png read the block's first parameter
+    (a vector as a column).
     """
     lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
                        optimizer=optimizer, rule=rule)
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
-    blk = get_block(block, activation)
-    activation = blk.activation.name
+    if isinstance(block, CustomBlock) and activation is not None:
+        raise ValueError(f"activation must be None for a user block ({block.name}: its g holds its own); got "
+                         f"{activation!r}")
+    activation = None if isinstance(block, CustomBlock) else get_block(block, activation).activation.name
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)
@@ -315,14 +346,23 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
     options = path.options()
     dtype_name = str(dtype).replace("torch.", "")
-    spec = NetSpec(block, activation, width, dtype=dtype_name, hidden=hidden)
-    outer, inner = spec.paths(path, seed=seed, device=device)
-    net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
-                       seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim, hidden=hidden)
-    params = {"data": str(data), "block": block, "activation": blk.activation.name, "init": init, "beta": beta,
+    net: ScaledResNet | CustomResNet
+    if isinstance(block, CustomBlock):
+        paths = BlockPaths.draw(block, width, kind=init, seed=seed, dtype=dtype, device=device, **options)
+        net = CustomResNet(depth, width, block, beta=beta, paths=paths, seed=seed, input_dim=dataset.input_dim,
+                           output_dim=dataset.output_dim)
+    else:
+        spec = NetSpec(block, activation, width, dtype=dtype_name, hidden=hidden)
+        outer, inner = spec.paths(path, seed=seed, device=device)
+        net = ScaledResNet(depth, width, beta=beta, block=block, activation=activation, outer=outer, inner=inner,
+                           seed=seed, input_dim=dataset.input_dim, output_dim=dataset.output_dim, hidden=hidden)
+    name = register(block) if isinstance(block, CustomBlock) else block
+    params = {"data": str(data), "block": name, "activation": activation, "init": init, "beta": beta,
               "depth": depth, "width": width, "epochs": epochs, "lr": lr, "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, **options, "dtype": dtype_name,
               "device": str(device)}
+    if isinstance(block, CustomBlock):
+        params["shapes"] = {k: list(v) for k, v in check_shapes(block, width).items()}
     layer_lr = None if rule == "none" else lr0  # the rule scales the blocks' rate; A and B train at lr0
     if hidden is not None:  # a folder without a hidden width reads as before
         params["hidden"] = hidden
@@ -341,11 +381,11 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
         store.write_rows(folder / "history.csv", history.rows)
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
         torch.save({"before": first, "after": last}, folder / "weights.pt")
-        exponents = {name: _exponent(w["V"]) for name, w in (("before", first), ("after", last))}
+        exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
         history.plot(folder / "training.png")
         from . import plots
 
-        plots.weights_figure(first["V"], last["V"], path=folder / "weights.png",
+        plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
                              exponents={k: v for k, v in exponents.items() if v is not None})
         final = history.final
         store.write_manifest(folder, params, study=KIND, **recorded(params),
@@ -354,6 +394,13 @@ def run(out: Folder, *, data: str = "digits", block: str = "res3", activation: s
                              test_accuracy=final["test_accuracy"],
                              regularity={k: None if v is None else list(v) for k, v in exponents.items()})
     return history
+
+
+def _main(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The weights the regularity and the figure read: the first of the snapshot, V, or a user block's first
+    parameter as (L, E, a, b), a vector (L, E, a) as a column (L, E, a, 1)."""
+    w = next(iter(snapshot.values()))
+    return w if w.dim() >= 4 else w.reshape(*w.shape[:2], -1, 1)
 
 
 def _exponent(V: torch.Tensor) -> tuple[float, float, float] | None:

@@ -42,6 +42,7 @@ import torch
 from .. import _checks, _memory, native, store
 from ..batched import train_grid
 from ..blocks import get_block
+from ..custom import BlockPaths, CustomBlock, CustomResNet, check_shapes, register, registered
 from ..data import get_data
 from ..depth_rule import OPTIMIZERS, RULES, exponent, learning_rate
 from ..paths import PATHS, Stacked
@@ -62,9 +63,9 @@ COLUMNS = ("depth", "rule", "lr0", "lr", "seed", "train_loss", "test_loss", "tes
 
 
 @takes_specs
-def study(*, block: str = "res3", activation: str | None = None, width: int = 32, hidden: int | None = None,
-          beta: float = 0.5, init: str = "iid", hurst: float | None = None, lengthscale: float | None = None,
-          depths=DEPTHS,
+def study(*, block: str | CustomBlock = "res3", activation: str | None = None, width: int = 32,
+          hidden: int | None = None, beta: float = 0.5, init: str = "iid", hurst: float | None = None,
+          lengthscale: float | None = None, depths=DEPTHS,
           lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
           momentum: float = 0.0, base_depth: int | None = None, rules=RULES, layers: str = "trained",
           metric: str = "train_loss", data: str = "digits", dtype: str = "float32") -> Study:
@@ -72,7 +73,11 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
 
     Args:
         block, activation, width, hidden, beta: the network (activation None: the block's own; hidden M, the
-            hidden width of res-2 and res-3, None: M = d).
+            hidden width of res-2 and res-3, None: M = d). ``block`` may be a user's :class:`reslimit.CustomBlock`
+            (activation None): the params name it by ``repr`` (registered, :func:`reslimit.custom.register`, so the
+            sweep computes in this process or a forked pool) and record its parameters' shapes; member (lr, s) is
+            then ``CustomResNet(L, width, block, paths=BlockPaths.draw(block, width, kind=init, seed=s), seed=s)``
+            trained by ``train(lr=lr, seed=s)`` on the split of s.
         init, hurst, lengthscale: the path of the initial weights (a key of reslimit.PATHS and its options; fBm
             at resolution L).
         depths: >= 1, at least two.  lr0s: > 0, at least three (log-spaced, for the refinement).
@@ -93,7 +98,8 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
                              batch_size=batch_size, optimizer=optimizer, momentum=momentum, base_depth=base_depth,
                              rules=rules, data=data, dtype=dtype)
     params |= {"lr0s": lr0s, "epochs": _checks.positive_int("epochs", epochs),
-               "layers": _checks.choice("layers", layers, LAYERS), "metric": _checks.choice("metric", metric, METRICS)}
+               "layers": _checks.choice("layers", layers, LAYERS),
+               "metric": _checks.choice("metric", metric, METRICS)}
     engine = require(params, len(_members(params, params["depths"][-1])))
     return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 
@@ -102,7 +108,10 @@ def training_params(*, block, activation, width, hidden, beta, init, hurst, leng
                     batch_size, optimizer, momentum, base_depth, rules, data, dtype) -> dict:
     """The checked settings the studies of training across depth share (this one, :mod:`.coord_check`), as
     :func:`study` documents them: a ValueError naming the first bad one."""
-    blk = get_block(block, activation)
+    if isinstance(block, CustomBlock) and activation is not None:
+        raise ValueError(f"activation must be None for a user block ({block.name}: its g holds its own); got "
+                         f"{activation!r}")
+    blk = None if isinstance(block, CustomBlock) else get_block(block, activation)
     if activation is not None and not isinstance(activation, str):
         raise TypeError("activation must be a name for a study (it is stored in the manifest)")
     depths = sorted(dict.fromkeys(_checks.positive_int("depths", L) for L in depths))
@@ -117,7 +126,10 @@ def training_params(*, block, activation, width, hidden, beta, init, hurst, leng
         raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
     _checks.choice("init", init, tuple(PATHS))
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale)  # refuses an option the path does not take
-    params = {"block": block, "activation": blk.activation.name, "width": _checks.positive_int("width", width),
+    width = _checks.positive_int("width", width)
+    shapes = check_shapes(block, width) if isinstance(block, CustomBlock) else None
+    params = {"block": register(block) if isinstance(block, CustomBlock) else block,
+              "activation": None if blk is None else blk.activation.name, "width": width,
               "beta": _checks.real("beta", beta, low=0.0), "init": init, **path.options(), "depths": depths,
               "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
               "batch_size": _checks.positive_int("batch_size", batch_size), "optimizer": optimizer,
@@ -125,8 +137,13 @@ def training_params(*, block, activation, width, hidden, beta, init, hurst, leng
               "base_depth": depths[0] if base_depth is None else _checks.positive_int("base_depth", base_depth),
               "rules": rules, "data": _checks.choice("data", data, DATA),
               "dtype": _checks.choice("dtype", dtype, DTYPES)}
+    if shapes is not None:
+        params["shapes"] = {name: list(shape) for name, shape in shapes.items()}
     _checks.seed("seed", params["seed"] + params["seeds"] - 1)
     if hidden is not None:
+        if blk is None:
+            raise ValueError(f"hidden must be None for a user block ({block.name}: its parameters' shapes are its "
+                             f"own); got hidden={hidden!r}")
         params["hidden"] = _checks.hidden(hidden, params["width"], blk)
     return params
 
@@ -134,14 +151,24 @@ def training_params(*, block, activation, width, hidden, beta, init, hurst, leng
 def require(params: dict, members: int) -> str:
     """Refuse a deepest point whose batched ensemble of ``members`` would not fit; return the engine's name."""
     depth, width = params["depths"][-1], params["width"]
-    blk = get_block(params["block"], params["activation"])
     itemsize = 4 if params["dtype"] == "float32" else 8
-    _memory.require(members * depth * ((2 if blk.inner else 1) * 6 * width**2 + 4 * params["batch_size"] * width)
-                    * itemsize, "the deepest point's batched ensemble (members x depth x (6 d^2 per weight: the "
-                    "weights, their gradients and the optimizer's state, with temporaries; and 4 states a sample))",
+    _memory.require(members * depth * (6 * _entries(params) + 4 * params["batch_size"] * width) * itemsize,
+                    "the deepest point's batched ensemble (members x depth x (6 numbers per weight: the weights, "
+                    "their gradients and the optimizer's state, with temporaries; and 4 states a sample))",
                     f"{members} members at depth {depth}", "use fewer lr0s, seeds or rules, or smaller depths")
+    if "shapes" in params:  # a user block: the torch loop
+        return "torch"
+    blk = get_block(params["block"], params["activation"])
     return native.engine(params["block"], blk.activation,
                          torch.float32 if params["dtype"] == "float32" else torch.float64)
+
+
+def _entries(params: dict) -> int:
+    """The numbers of one layer's weights: a user block's parameters; d M for V and W each (d^2 without hidden)."""
+    if "shapes" in params:
+        return sum(math.prod(shape) for shape in params["shapes"].values())
+    blk = get_block(params["block"], params["activation"])
+    return (2 if blk.inner else 1) * params["width"] * params.get("hidden", params["width"])
 
 
 def _members(params: dict, depth: int) -> list[tuple[str, float, float, int]]:
@@ -156,9 +183,17 @@ def _lr(params: dict, depth: int, rule: str, lr0: float) -> float:
                          beta=params["beta"], optimizer=params["optimizer"], rule=rule)
 
 
-def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_dim: int) -> ScaledResNet:
+def network(params: dict, depth: int, seeds: list[int], input_dim: int,
+            output_dim: int) -> ScaledResNet | CustomResNet:
     """One ScaledResNet whose member m is ``ScaledResNet(depth, ..., seed=seeds[m])`` on the study's path: the
-    weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own."""
+    weights on :class:`reslimit.paths.Stacked` paths of the seeds, the input and output layers of each seed's own.
+    For a user block (params["block"] :func:`reslimit.custom.registered`), the same with CustomResNet."""
+    blk = registered(params["block"])
+    if blk is not None:
+        return _custom_network(params, blk, depth, seeds, input_dim, output_dim)
+    if "shapes" in params:  # a user block's study, in a process where it was never registered
+        raise ValueError(f"the user block {params['block']} is not registered in this process (a spawned or Dask "
+                         "worker): run the study in-process or on a forked local pool (workers=N on Linux)")
     spec = NetSpec(params["block"], params["activation"], params["width"], hidden=params.get("hidden"),
                    dtype=params["dtype"])
     path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
@@ -173,6 +208,25 @@ def network(params: dict, depth: int, seeds: list[int], input_dim: int, output_d
     outer = Stacked([paths[s][0] for s in seeds])
     inner = None if paths[seeds[0]][1] is None else Stacked([paths[s][1] for s in seeds])
     net = ScaledResNet(depth, params["width"], outer=outer, inner=inner, **kw)
+    with torch.no_grad():
+        net.A.copy_(torch.cat([layers[s].A for s in seeds]))
+        net.B.copy_(torch.cat([layers[s].B for s in seeds]))
+    return net
+
+
+def _custom_network(params: dict, blk: CustomBlock, depth: int, seeds: list[int], input_dim: int,
+                    output_dim: int) -> CustomResNet:
+    """:func:`network` for a user block: its parameters on the :meth:`BlockPaths.stack` of each seed's
+    ``BlockPaths.draw``, the input and output layers of each seed's own (read off a depth-1 network: they depend on
+    the seed alone)."""
+    path = PathSpec(params["init"], hurst=params.get("hurst"), lengthscale=params.get("lengthscale"),
+                    resolution=depth if params["init"] == "fbm" else None)
+    width, dtype = params["width"], getattr(torch, params["dtype"])
+    paths = {s: BlockPaths.draw(blk, width, kind=path.kind, seed=s, dtype=dtype, **path.options())
+             for s in dict.fromkeys(seeds)}
+    kw = {"beta": params["beta"], "input_dim": input_dim, "output_dim": output_dim}
+    layers = {s: CustomResNet(1, width, blk, paths=paths[s], seed=s, **kw) for s in paths}
+    net = CustomResNet(depth, width, blk, paths=BlockPaths.stack([paths[s] for s in seeds]), **kw)
     with torch.no_grad():
         net.A.copy_(torch.cat([layers[s].A for s in seeds]))
         net.B.copy_(torch.cat([layers[s].B for s in seeds]))
