@@ -60,6 +60,7 @@ def _check_transfer(c):
     assert abs(c["depth"]) <= 0.2, f"under the rule the best lr0 moves with depth: {c}"
     assert all(abs(s) <= 0.1 for s in c["coord_depth"]), f"coordinate check not flat under the rule: {c}"
     assert abs(c["coord_none"] - 0.5) <= 0.1, f"coordinate check without the rule not L^1/2 at t = 1: {c}"
+    assert abs(c["mlp_none"] - c["gamma"]) <= 0.2 and abs(c["mlp_depth"]) <= 0.2, f"the user block's transfer: {c}"
 
 
 CHECKS = {"quickstart": _check_quickstart, "ode_limit": _check_ode, "sde_limit": _check_sde,

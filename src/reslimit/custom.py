@@ -372,7 +372,7 @@ class CustomResNet(nn.Module):
         self.paths = self.paths.to(self._where.device, self._where.dtype)
         return self
 
-    def keep_members(self, index) -> None:
+    def keep_members(self, index: Sequence[int]) -> None:
         """Keep only the ensemble members ``index`` (distinct, in [0, ensemble), in the order given), in place, as
         :meth:`reslimit.ScaledResNet.keep_members`: the paths become :class:`reslimit.paths.Members` of them and
         theta (L, E, ...) and the input and output layers (E, ., .) their rows, the parameters the same objects."""

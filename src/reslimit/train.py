@@ -114,7 +114,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
     """
     params = _check(net, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                     seed=seed, snapshot_every=snapshot_every, layer_lr=layer_lr)
-    groups: list | object = net.parameters()
+    groups: list = list(net.parameters())
     if layer_lr is not None:  # the blocks' weights at lr, the input and output layers at layer_lr
         layers = [p for p in (net.A, net.B) if p is not None]
         groups = [{"params": [p for p in net.parameters() if all(p is not q for q in layers)]},

@@ -33,14 +33,14 @@ import math
 import numpy as np
 import torch
 
-from .. import _checks, store
+from .. import _checks
 from ..batched import Grid
 from ..data import get_data
 from ..depth_rule import RULES, exponent
 from ..specs import takes_specs
 from .protocol import Kind
-from .sweep import Study, check_executor, finishing, run_study
-from .transfer import _lr, as_json, network, require, seed_interval, training_params
+from .sweep import Study
+from .transfer import member_lr, network, require, seed_interval, summarised, training_params
 
 KIND = Kind("coord_check", "`reslimit coord-check --out DIR` (reslimit.studies.coord_check.coord_check)",
             plot=lambda rows, params: CoordCheckResult(rows, params).plot())
@@ -79,7 +79,7 @@ def compute_point(params: dict, point: dict) -> list[dict]:
     """One depth: the members (rule, seed) trained together; a row per member and step count (:data:`COLUMNS`)."""
     depth = point["depth"]
     seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
-    members = [(rule, s, _lr(params, depth, rule, params["lr0"])) for rule in params["rules"] for s in seeds]
+    members = [(rule, s, member_lr(params, depth, rule, params["lr0"])) for rule in params["rules"] for s in seeds]
     dtype = torch.float32 if params["dtype"] == "float32" else torch.float64
     data = {s: get_data(params["data"], seed=s, dtype=dtype) for s in seeds}
     first = data[seeds[0]]
@@ -183,12 +183,5 @@ def coord_check(out, *, workers=None, scheduler=None, progress=True, figures=Tru
 
     ``options`` are those of :func:`study` (``net=``, ``path=`` specs too).
     """
-    st = study(**options)
-    check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
-        result = CoordCheckResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
-                                  st.params)
-        store.update_manifest(out, **as_json(result.summary()))
-        if figures:
-            result.plot(out)
-    return result
+    return summarised(study(**options), CoordCheckResult, out, workers=workers, scheduler=scheduler,
+                      progress=progress, figures=figures)

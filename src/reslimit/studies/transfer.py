@@ -174,11 +174,12 @@ def _entries(params: dict) -> int:
 def _members(params: dict, depth: int) -> list[tuple[str, float, float, int]]:
     """(rule, lr0, lr, seed) of every run at ``depth``."""
     seeds = range(params["seed"], params["seed"] + params["seeds"])
-    return [(rule, lr0, _lr(params, depth, rule, lr0), s) for rule in params["rules"] for lr0 in params["lr0s"]
+    return [(rule, lr0, member_lr(params, depth, rule, lr0), s) for rule in params["rules"] for lr0 in params["lr0s"]
             for s in seeds]
 
 
-def _lr(params: dict, depth: int, rule: str, lr0: float) -> float:
+def member_lr(params: dict, depth: int, rule: str, lr0: float) -> float:
+    """The blocks' learning rate at ``depth`` under ``rule`` for lr0 (:func:`reslimit.depth_rule.learning_rate`)."""
     return learning_rate(lr0, depth=depth, base_depth=params["base_depth"] if rule == "depth" else None,
                          beta=params["beta"], optimizer=params["optimizer"], rule=rule)
 
@@ -364,15 +365,21 @@ def transfer(out, *, workers=None, scheduler=None, progress=True, figures=True, 
 
     ``options`` are those of :func:`study` (``net=``, ``path=`` specs too).
     """
-    st = study(**options)
+    return summarised(study(**options), TransferResult, out, workers=workers, scheduler=scheduler,
+                      progress=progress, figures=figures)
+
+
+def summarised(st: Study, result, out, *, workers, scheduler, progress, figures):
+    """Run (or resume) the sweep ``st`` in ``out``, locked throughout; ``result(rows, params)`` of its rows, its
+    ``summary()`` added to the manifest (as JSON: inf and NaN as None) and its ``plot(out)`` unless not
+    ``figures``."""
     check_executor(workers, scheduler)  # before the folder is made
     with store.writing(out), finishing(st, out):
-        result = TransferResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
-                                st.params)
-        store.update_manifest(out, **as_json(result.summary()))
+        done = result(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress), st.params)
+        store.update_manifest(out, **as_json(done.summary()))
         if figures:
-            result.plot(out)
-    return result
+            done.plot(out)
+    return done
 
 
 def as_json(value):
