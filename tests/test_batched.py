@@ -55,9 +55,9 @@ def test_a_diverged_member_is_frozen_and_the_others_go_on():
     seeds = (0, 0)
     data = get_data("synthetic", seed=0, dtype=torch.float64)
     net = _grid_net(seeds, data)
-    rows = train_grid(net, [data, data], (0.05, 1e6), seeds, epochs=3, batch_size=32)
+    rows = train_grid(net, [data, data], (0.05, 1e6), seeds, epochs=2, batch_size=64)
     assert rows[1]["diverged"] and rows[1]["epochs"] == 1 and math.isnan(rows[1]["train_loss"])
-    alone = train(_single(0, data), data, epochs=3, lr=0.05, batch_size=32, seed=0).rows[-1]
+    alone = train(_single(0, data), data, epochs=2, lr=0.05, batch_size=64, seed=0).rows[-1]
     assert not rows[0]["diverged"] and rows[0]["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-10)
 
 

@@ -331,6 +331,7 @@ def test_a_resumed_training_is_the_uninterrupted_one_and_the_net_moves_with_its_
     torch.testing.assert_close(out, net()(data.X_test).detach().float(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # a whole reslimit train folder: the integration tier
 def test_train_run_writes_the_folder_of_a_custom_block(tmp_path):
     """reslimit.train.run with block= a CustomBlock: the network of train, the params naming the block and its shapes,
     weights.pt by parameter, the folder read back by load."""
@@ -376,6 +377,7 @@ def test_the_transfer_study_trains_a_custom_block_as_train_does(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # the guide
 
+@pytest.mark.slow  # the guide's page end to end, with its trainings: the integration tier
 def test_the_guides_example_runs(capsys):
     """docs/guide/custom_block.md's code, as written: the limits' rates, training, and the two errors."""
     code = "\n".join(re.findall(r"^```python\n(.*?)^```$", GUIDE.read_text(encoding="utf-8"), flags=re.M | re.S))
