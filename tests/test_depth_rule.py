@@ -46,3 +46,31 @@ def test_train_records_lr0_the_rule_and_the_lr_used(tmp_path):
     train_run(tmp_path / "b", data="synthetic", depth=16, width=4, epochs=1, lr=0.04, progress=False)
     plain = json.loads((tmp_path / "b" / "manifest.json").read_text())["params"]
     assert plain["lr"] == 0.04 and "rule" not in plain and "lr0" not in plain  # as before the rule
+
+
+def test_the_rule_scales_the_blocks_rate_and_keeps_the_layers_at_lr0(tmp_path):
+    """One SGD step (one batch of the whole split, no momentum): V moves by lr grad V, A by lr0 grad A."""
+    import torch
+
+    from reslimit import ScaledResNet
+    from reslimit.data import get_data
+    from reslimit.train import train
+
+    data = get_data("synthetic", seed=0, dtype=torch.float64)
+    make = lambda: ScaledResNet(8, 4, beta=1.0, block="res2", seed=3, input_dim=data.input_dim,  # noqa: E731
+                                output_dim=data.output_dim)
+    before, net = make(), make()
+    train(net, data, epochs=1, lr=0.4, layer_lr=0.1, batch_size=len(data.y_train))
+    ref = make()
+    loss = ((ref(data.X_train) - data.y_train) ** 2).mean()
+    loss.backward()
+    assert torch.allclose(before.V - net.V, 0.4 * ref.V.grad, rtol=1e-9, atol=1e-15)
+    assert torch.allclose(before.A - net.A, 0.1 * ref.A.grad, rtol=1e-9, atol=1e-15)
+
+
+def test_momentum_is_recorded_and_refused_with_adam(tmp_path):
+    train_run(tmp_path / "m", data="synthetic", depth=4, width=4, epochs=1, lr=0.01, momentum=0.9, progress=False)
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="momentum is SGD's"):
+        train_run(tmp_path / "n", data="synthetic", optimizer="adam", momentum=0.9, progress=False)
+    assert not (tmp_path / "n").exists()

@@ -267,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     _option(trn, train_run, "lr", "learning rate; with --rule depth, lr0: the rate tuned at --base-depth",
             type=_finite_float)
     _option(trn, train_run, "optimizer", "", choices=OPTIMIZERS)
+    _option(trn, train_run, "momentum", "SGD's, in [0, 1)", type=_finite_float)
     _option(trn, train_run, "rule", "depth: train with lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 (SGD), "
             "beta - 1 (Adam); none: the lr as given", choices=RULES)
     _option(trn, train_run, "base_depth", "the depth lr0 was tuned at (with --rule depth)", type=int)

@@ -199,6 +199,8 @@ def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapsh
     """The training settings checked: a ValueError naming the first bad one (``layer_lr`` recorded only where
     given, so that the settings of earlier versions stay as they were)."""
     layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0)}
+    if optimizer == "adam" and momentum:
+        raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
     return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.real("lr", lr, low=0.0, low_open=True),
             "batch_size": _checks.positive_int("batch_size", batch_size),
             "optimizer": _checks.choice("optimizer", optimizer, OPTIMIZERS),
@@ -305,7 +307,8 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         init: str = "iid", beta: float = 0.5, depth: int = 64, width: int = 32, epochs: int = 10, lr: float = 0.05,
         optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, hurst: float | None = None,
         lengthscale: float | None = None, dtype: DType = "float32", device: Device = "cpu", rule: str = "none",
-        base_depth: int | None = None, progress: bool = True, hidden: int | None = None) -> History:
+        base_depth: int | None = None, progress: bool = True, hidden: int | None = None,
+        momentum: float = 0.0) -> History:
     """What ``reslimit train`` runs: the data, a network on the ``init`` path, :func:`train` with a checkpoint.
 
     The network is ScaledResNet(depth, width, beta, block, activation) with input and output layers of the
@@ -322,6 +325,7 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
     W) with lr0 (depth / base_depth)^gamma, gamma = 2 beta - 1 for SGD, beta - 1 for Adam, and the input and
     output layers with lr0 (:mod:`reslimit.depth_rule`); the manifest then records lr0, the rule, base_depth, the
     lr used and layer_lr. "none" (the default): lr as given, for every layer.
+    ``momentum``: SGD's, in [0, 1) (recorded where not 0), the rule's gamma unchanged (:mod:`reslimit.depth_rule`).
     ``hidden``: M, the hidden width of res2/res3 (V d x M, W M x d; recorded in the settings where given); None:
     M = d.
 
@@ -334,7 +338,8 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
     lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
                        optimizer=optimizer, rule=rule)
-    _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # before the folder
+    _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
+              seed=seed)  # before the folder
     if isinstance(block, CustomBlock) and activation is not None:
         raise ValueError(f"activation must be None for a user block ({block.name}: its g holds its own); got "
                          f"{activation!r}")
@@ -368,13 +373,17 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         params["hidden"] = hidden
     if rule != "none":  # a folder without the rule reads as before
         params.update(lr0=lr0, rule=rule, base_depth=base_depth, layer_lr=layer_lr)
-    _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed)  # no folder yet
+    if momentum:  # SGD's; a folder without momentum reads as before
+        params["momentum"] = momentum
+    _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
+           seed=seed)  # no folder yet
     with store.writing(out) as folder:
         store.prepare(folder, params)
         store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
-                            seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress, layer_lr=layer_lr)
+                            momentum=momentum, seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress,
+                            layer_lr=layer_lr)
         except KeyboardInterrupt as err:  # the checkpoint holds every finished epoch
             raise KeyboardInterrupt(f"interrupted: the epochs finished are kept in {folder / 'checkpoint.pt'}; "
                                     f"rerun the same command to resume") from err
