@@ -131,3 +131,22 @@ def test_a_member_with_a_hidden_width_is_reslimit_trains_run(tmp_path):
     assert row["train_loss"] == pytest.approx(last["train_loss"], rel=1e-9)
     with pytest.raises(ValueError, match="hidden must be None for block 'res1'"):
         T.study(block="res1", hidden=8)
+
+
+@pytest.mark.slow  # a process pool and a Dask cluster
+def test_same_rows_in_process_in_a_pool_and_on_dask(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    options = dict(data="synthetic", width=4, depths=[2, 4], lr0s=[0.01, 0.1, 1.0], seeds=2, epochs=1,
+                   dtype="float64", progress=False, figures=False)
+    here = T.transfer(tmp_path / "here", **options)
+    pool = T.transfer(tmp_path / "pool", workers=2, **options)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        dask = T.transfer(tmp_path / "dask", scheduler=cluster.scheduler_address, **options)
+    key = lambda r: (r["depth"], r["rule"], r["lr0"], r["seed"])  # noqa: E731
+    rows = [sorted(map(dict, result), key=key) for result in (here, pool, dask)]
+    assert len(rows[0]) == 2 * 2 * 3 * 2
+    losses = [np.array([float(r["train_loss"]) for r in result]) for result in rows]
+    assert np.array_equal(losses[0], losses[1], equal_nan=True) and np.array_equal(losses[0], losses[2],
+                                                                                   equal_nan=True)
+    assert np.isnan(losses[0]).any() and np.isfinite(losses[0]).any()  # lr0 = 1 diverges at L = 4: both kinds
