@@ -56,3 +56,22 @@ def test_a_member_that_diverges_is_a_row_saying_so():
     late = [r for r in result if r["step"] == 5]
     assert late and all(r["diverged"] for r in late)
     assert np.isnan(result.slope["dh", "none", 5]["slope"])
+
+
+@pytest.mark.slow  # a user block trains through autograd's torch loop: seconds, not milliseconds
+def test_a_user_block_takes_the_rule_too():
+    import torch.nn.functional as F
+
+    import reslimit as rl
+
+    class PreNormMLP(rl.CustomBlock):
+        parameters = {"W1": ("hidden", "width"), "W2": ("width", "hidden")}
+        formula = "g = W2 gelu(W1 LN(h))"
+        hidden = 16
+
+        def g(self, h, theta):
+            return F.gelu(F.layer_norm(h, h.shape[-1:]) @ theta["W1"].mT) @ theta["W2"].mT
+
+    result = _result(block=PreNormMLP(), width=16, data="synthetic", depths=[8, 32], steps=[1], seeds=2)
+    assert result.slope["dh", "none", 1]["slope"] == pytest.approx(0.5, abs=0.1)  # Adam at beta 1/2: L^1/2
+    assert result.slope["dh", "depth", 1]["slope"] == pytest.approx(0.0, abs=0.1)

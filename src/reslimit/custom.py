@@ -408,6 +408,11 @@ class CustomResNet(nn.Module):
         h = self._run(self.embed(x), None)
         return h if self.B is None else torch.bmm(h, self.B.mT)
 
+    def blocks(self, h0: States) -> Tensor:
+        """h_L from h_0 = ``h0`` ((E, batch, width), or (batch, width) for every member): the residual blocks
+        alone, without the input and output layers, as :meth:`reslimit.ScaledResNet.blocks`."""
+        return self._run(self._state("h0", h0, self.width), None)
+
     def trajectory(self, x: States, every: int = 1) -> Tensor:
         """States h_k for k = 0, every, 2 every, ..., and L: shape (T, E, batch, width)."""
         every = _checks.positive_int("every", every)
