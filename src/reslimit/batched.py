@@ -7,7 +7,8 @@ serves the whole grid: member m is trained on its own loss
     loss_m = mean_n CE(softmax(F_m(x_{m,n})), y_{m,n})      (classification; the mean squared error for regression)
 
 of its own mini-batch (the data split and the batch order of its seed s_m, drawn as :func:`reslimit.train.train`
-draws them for ``seed=s_m``), and stepped with its own rate lr_m:
+draws them for ``seed=s_m``), and stepped with its own rates, lr_m for the blocks' weights (V, W or a user block's
+theta) and lr'_m for the input and output layers A, B (``layer_lrs``; the depth rule keeps them at lr0):
 
     SGD (momentum mu):  b_m <- mu b_m + grad_m (b_m = grad_m at the first step),   theta_m <- theta_m - lr_m b_m
     Adam (0.9, 0.999, eps = 1e-8):  theta_m <- theta_m - lr_m m_hat_m / (sqrt(v_hat_m) + eps)
