@@ -114,10 +114,11 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
 
 
 def points(params: dict) -> list[dict]:
-    """The grid: the depth series (L, M_ref), the width series (L_ref, M), then the reference (L_ref, M_ref)."""
+    """The grid: the depth series (L, M_ref) one point per L, the width series at L_ref as one point (its widths
+    and seeds one ensemble, each member's units padded to the largest M), then the reference (L_ref, M_ref)."""
     Lr, Mr = params["ref_depth"], params["ref_width"]
     return ([{"series": "depth", "depth": L, "width": Mr} for L in params["depths"]]
-            + [{"series": "width", "depth": Lr, "width": M} for M in params["widths"]]
+            + [{"series": "width", "depth": Lr, "width": max(params["widths"])}]
             + [{"series": "reference", "depth": Lr, "width": Mr}])
 
 
@@ -147,34 +148,42 @@ def layers(params: dict, input_dim: int, output_dim: int) -> tuple[torch.Tensor,
     return A, B
 
 
-def forward(v: torch.Tensor, w: torch.Tensor, A: torch.Tensor, B: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def forward(v: torch.Tensor, w: torch.Tensor, A: torch.Tensor, B: torch.Tensor, x: torch.Tensor,
+            hidden: torch.Tensor | None = None) -> torch.Tensor:
     """f(x) of every member: h_0 = A x, h_k = h_{k-1} + (1/(L M)) v_k tanh(w_k h_{k-1} / sqrt(d)), f = B h_L.
 
     v (L, E, d, M), w (L, E, M, d), A (E, d, p), B (E, q, d), x (n, p) -> (E, n, q); one loop over depth.
+    ``hidden``: (E,) the number of units of each member (its first ones; the others must have v = 0), None: M.
     """
-    L, _, d, M = v.shape
+    L, E, d, M = v.shape
     h = torch.matmul(x, A.mT)  # (E, n, d)
-    scale, inv = 1.0 / (L * M), 1.0 / math.sqrt(d)
+    units = torch.full((E,), float(M), dtype=v.dtype) if hidden is None else hidden.to(v.dtype)
+    scale, inv = (1.0 / (L * units)).view(E, 1, 1), 1.0 / math.sqrt(d)
     for k in range(L):
         h = h + scale * torch.matmul(torch.tanh(torch.matmul(h, w[k].mT) * inv), v[k].mT)
     return torch.matmul(h, B.mT)
 
 
-def train_units(v, w, A, B, X, y, *, lr0: float, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def train_units(v, w, A, B, X, y, *, lr0: float, steps: int, hidden: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``steps`` of full-batch gradient descent of the mean-field rate on (1/2) mean (f - y)^2 per member:
-    theta <- theta - lr0 L M dLoss/dtheta for every unit parameter. Returns the trained v, w and the losses of
-    the last step's parameters (E,)."""
-    L, _, _, M = v.shape
-    v, w = v.clone().requires_grad_(True), w.clone().requires_grad_(True)
-    rate = lr0 * L * M
+    theta <- theta - lr0 L M dLoss/dtheta for every unit parameter (M the member's ``hidden``; its padded units
+    stay at v = 0, w as they were). Returns the trained v, w and the losses of the last step's parameters (E,)."""
+    L, E, _, M = v.shape
+    units = torch.full((E,), M, dtype=torch.int64) if hidden is None else hidden
+    mask = (torch.arange(M) < units.view(E, 1)).to(v.dtype)  # (E, M): the member's own units
+    v = (v * mask.view(1, E, 1, M)).requires_grad_(True)
+    w = w.clone().requires_grad_(True)
+    rate_v = (lr0 * L * units.to(v.dtype)).view(1, E, 1, 1) * mask.view(1, E, 1, M)
+    rate_w = (lr0 * L * units.to(v.dtype)).view(1, E, 1, 1) * mask.view(1, E, M, 1)
     for _ in range(steps):
-        loss = 0.5 * (forward(v, w, A, B, X) - y).pow(2).mean((1, 2))  # (E,): the members are independent
+        loss = 0.5 * (forward(v, w, A, B, X, units) - y).pow(2).mean((1, 2))  # (E,): the members are independent
         gv, gw = torch.autograd.grad(loss.sum(), (v, w))
         with torch.no_grad():
-            v -= rate * gv
-            w -= rate * gw
+            v -= rate_v * gv
+            w -= rate_w * gw
     with torch.no_grad():
-        loss = 0.5 * (forward(v, w, A, B, X) - y).pow(2).mean((1, 2))
+        loss = 0.5 * (forward(v, w, A, B, X, units) - y).pow(2).mean((1, 2))
     return v.detach(), w.detach(), loss
 
 
@@ -184,17 +193,24 @@ def dataset(params: dict):
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
-    """One (L, M): its seeds trained as one ensemble; a row per (seed, test input, output) (:data:`COLUMNS`)."""
+    """One point: its members (seeds; for the width series, every (M, seed)) trained as one ensemble; a row per
+    (member, test input, output) (:data:`COLUMNS`)."""
     data = dataset(params)
-    L, M = point["depth"], point["width"]
-    v, w = initial_units(params, L, M)
+    L, top = point["depth"], point["width"]
+    widths = params["widths"] if point["series"] == "width" else [top]
+    seeds = list(range(params["seed"], params["seed"] + params["seeds"]))
+    v, w = initial_units(params, L, top)  # (L, seeds, ...): repeated per width below
     A, B = layers(params, data.input_dim, data.output_dim)
-    v, w, train_loss = train_units(v, w, A, B, data.X_train, data.y_train, lr0=params["lr0"], steps=params["steps"])
+    k = len(widths)
+    v, w, A, B = v.repeat(1, k, 1, 1), w.repeat(1, k, 1, 1), A.repeat(k, 1, 1), B.repeat(k, 1, 1)
+    hidden = torch.tensor([M for M in widths for _ in seeds])
+    v, w, train_loss = train_units(v, w, A, B, data.X_train, data.y_train, lr0=params["lr0"], steps=params["steps"],
+                                   hidden=hidden)
     with torch.no_grad():
-        pred = forward(v, w, A, B, data.X_test)  # (E, n_test, q)
+        pred = forward(v, w, A, B, data.X_test, hidden)  # (E, n_test, q)
         test_loss = 0.5 * (pred - data.y_test).pow(2).mean((1, 2))
     rows = []
-    for e, s in enumerate(range(params["seed"], params["seed"] + params["seeds"])):
+    for e, (M, s) in enumerate((M, s) for M in widths for s in seeds):
         for i in range(pred.shape[1]):
             for j in range(pred.shape[2]):
                 rows.append({"series": point["series"], "depth": L, "width": M, "seed": s, "sample": i, "output": j,
