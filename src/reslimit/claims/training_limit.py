@@ -27,8 +27,8 @@ from pathlib import Path
 from ..studies.training_limit import training_limit
 from ._verdict import Verdict
 
-QUICK = dict(depths=(4, 8, 16), widths=(8, 16, 32, 64), seeds=4, samples=150, steps=40)
-FULL = dict(depths=(4, 8, 16, 32), widths=(8, 16, 32, 64, 128), seeds=8, samples=250, steps=50)
+QUICK = dict(depths=(4, 8, 16), widths=(4, 8, 16, 32), seeds=6, samples=100, steps=40)
+FULL = dict(depths=(4, 8, 16, 32), widths=(4, 8, 16, 32, 64, 128), seeds=8, samples=200, steps=40)
 THEORY = ("trained mean-field res-2 (smooth init, β = 1, first M of a pool of units) vs the trained (L_ref, M_ref): "
           "error ~ L^−1 at M_ref, ~ M^−1/2 at L_ref (Chizat 2025; Chaintron, Chizat, Maass 2026)")
 TOLERANCE = "CI half-width + |corrected − theory| (the finite reference's bias)"

@@ -107,9 +107,11 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
         raise ValueError(f"samples must be >= 10 (a test split of 20%); got {samples!r}")
     _checks.seed("seed", params["seed"] + params["seeds"] - 1)
     n_train = params["samples"] - math.ceil(0.2 * params["samples"])
-    _memory.require(8 * params["seeds"] * params["ref_depth"] * n_train * (params["ref_width"] + 2 * width) * 4,
-                    "the reference's autograd graph (seeds x L_ref x n_train x (M_ref + 2 d) float64, with "
-                    "temporaries)", f"ref_factor={ref_factor}", "use smaller depths, widths, samples or seeds")
+    units = params["seeds"] * params["ref_depth"] * max(params["ref_width"], len(widths) * widths[-1])
+    _memory.require(8 * n_train * (2 * units + 4 * params["seeds"] * len(widths) * params["ref_depth"] * width),
+                    "the autograd graph of the largest point (members x L_ref x n_train x (2 M + 2 d) float64: "
+                    "the reference, or the width series' members padded to the largest M)",
+                    f"ref_factor={ref_factor}", "use smaller depths, widths, samples or seeds")
     return Study("training_limit", params, points(params), compute_point)
 
 
@@ -194,7 +196,17 @@ def dataset(params: dict):
 
 def compute_point(params: dict, point: dict) -> list[dict]:
     """One point: its members (seeds; for the width series, every (M, seed)) trained as one ensemble; a row per
-    (member, test input, output) (:data:`COLUMNS`)."""
+    (member, test input, output) (:data:`COLUMNS`). On one torch thread: its (n, d) x (d, M) products are too small
+    to share, and on a loaded machine each shared one waits for the other threads (as studies.trained finds)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _compute_point(params, point)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compute_point(params: dict, point: dict) -> list[dict]:
     data = dataset(params)
     L, top = point["depth"], point["width"]
     widths = params["widths"] if point["series"] == "width" else [top]
