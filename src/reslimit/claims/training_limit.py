@@ -16,8 +16,8 @@ fluctuation's factor in L is not the papers' 1/sqrt(L); its exponent in M is the
 the half-width of its 95% bootstrap interval over the seeds (independent paths and pools) plus the bias of the
 finite reference, |corrected - theory|, where the corrected theory is the slope of log(1/L - 1/L_ref) (of
 log sqrt(1/M - 1/M_ref)) over the fitted sizes: the nested sizes' error against a reference that is itself
-at a finite size. Measured at the quick sizes: depth -1.16 [-1.20, -1.12] (corrected theory -1.16), width
--0.46 [-0.55, -0.34] (corrected -0.56).
+at a finite size. Measured at the quick sizes (5 seeds, reference (64, 128)): depth -1.18 [-1.24, -1.15]
+(corrected theory -1.16), width -0.51 [-0.64, -0.41] (corrected -0.56).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from ..studies.training_limit import training_limit
 from ._verdict import Verdict
 
-QUICK = dict(depths=(4, 8, 16), widths=(4, 8, 16, 32), seeds=6, samples=100, steps=40)
+QUICK = dict(depths=(4, 8, 16), widths=(4, 8, 16, 32), seeds=5, samples=80, steps=40)
 FULL = dict(depths=(4, 8, 16, 32), widths=(4, 8, 16, 32, 64, 128), seeds=8, samples=200, steps=40)
 THEORY = ("trained mean-field res-2 (smooth init, β = 1, first M of a pool of units) vs the trained (L_ref, M_ref): "
           "error ~ L^−1 at M_ref, ~ M^−1/2 at L_ref (Chizat 2025; Chaintron, Chizat, Maass 2026)")
