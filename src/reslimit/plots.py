@@ -891,7 +891,7 @@ def training_limit_figure(result, out=None) -> Figure:
             ax.plot(sizes, anchor * sizes**slope, style, color="C3", lw=1, label=f"{what}: {symbol}^{slope:.2f}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set(xlabel=label, ylabel="rms of f_{L,M} - f_ref on the test inputs", title=f"error against {symbol}")
+        ax.set(xlabel=label, ylabel="rms of f(L, M) - f(L_ref, M_ref), test inputs", title=f"error against {symbol}")
         ax.legend(fontsize=7)
     fig.suptitle(f"trained mean-field res-2 (tanh), d = {params['width']}, smooth path (l = {params['lengthscale']:g}),"
                  f" {params['steps']} GD steps at lr0 = {params['lr0']:g}; reference (L, M) = ({params['ref_depth']}, "

@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -110,7 +110,7 @@ def train(net: ScaledResNet, data: Dataset, *, epochs: int = 10, lr: float = 0.0
     """
     params = _check(net, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                     seed=seed, snapshot_every=snapshot_every, layer_lr=layer_lr)
-    groups: list | object = net.parameters()
+    groups: Any = net.parameters()  # the parameters, or their two groups
     if layer_lr is not None:  # the blocks' weights at lr, the input and output layers at layer_lr
         layers = [p for p in (net.A, net.B) if p is not None]
         groups = [{"params": [p for p in net.parameters() if all(p is not q for q in layers)]},
