@@ -12,7 +12,7 @@ states p_k = dLoss/dh_k follow the adjoint recursion
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import cast
 
 import torch
@@ -156,7 +156,7 @@ class ScaledResNet(OnPaths):
                 f"outer={self.outer!r}, inner={self.inner!r}, stream={self.stream}{masks}")
 
     # Stochastic depth and dropout ---------------------------------------------------------------
-    def keep_members(self, index) -> None:
+    def keep_members(self, index: Iterable[int]) -> None:
         """Keep only the ensemble members ``index`` (distinct, in [0, ensemble), in the order given), in place: the
         paths become :class:`reslimit.paths.Members` of them and the held weights V (L, E, d, d), W and the input
         and output layers A, B (E, ., .) their rows, the parameters staying the same objects (their gradients
