@@ -60,7 +60,7 @@ from .. import _checks, _memory, store
 from .._rng import normal, substream
 from ..data import get_data
 from ..paths import Smooth, Stacked
-from ..rates import Rate, fit_rate
+from ..rates import fit_rate
 from .protocol import Kind
 from .sweep import Study, check_executor, finishing, run_study
 
@@ -238,7 +238,7 @@ class TrainingLimitResult(list):
         params: the study's params.
         predictions: {(L, M): array (seeds, n_test, q)} of the trained outputs.
         errors: {"depth": array (len(depths), seeds), "width": array (len(widths), seeds)}: E against the reference.
-        rate: {"depth": Rate, "width": Rate}: slopes of log(mean E over seeds) on log L and log M, with 95%
+        rate: {"depth": reslimit.rates.Rate, "width": ...}: slopes of log(mean E over seeds) on log L and log M, with 95%
             bootstrap intervals over the seeds (:func:`reslimit.rates.fit_rate`).
         theory: the papers' exponents, -1 (depth) and -1/2 (width).
         corrected: the theory's slope with the reference's own error (log(1/L - 1/L_ref), log sqrt(1/M - 1/M_ref)
@@ -314,5 +314,3 @@ def training_limit(out, *, workers=None, scheduler=None, progress=True, figures=
             result.plot(out)
     return result
 
-
-__all__ = ["KIND", "Rate", "TrainingLimitResult", "forward", "initial_units", "study", "training_limit"]
