@@ -238,8 +238,8 @@ class TrainingLimitResult(list):
         params: the study's params.
         predictions: {(L, M): array (seeds, n_test, q)} of the trained outputs.
         errors: {"depth": array (len(depths), seeds), "width": array (len(widths), seeds)}: E against the reference.
-        rate: {"depth": reslimit.rates.Rate, "width": ...}: slopes of log(mean E over seeds) on log L and log M, with 95%
-            bootstrap intervals over the seeds (:func:`reslimit.rates.fit_rate`).
+        rate: {"depth": Rate, "width": Rate} (:class:`reslimit.rates.Rate`): slopes of log(mean E over seeds) on
+            log L and log M, with 95% bootstrap intervals over the seeds (:func:`reslimit.rates.fit_rate`).
         theory: the papers' exponents, -1 (depth) and -1/2 (width).
         corrected: the theory's slope with the reference's own error (log(1/L - 1/L_ref), log sqrt(1/M - 1/M_ref)
             on log L, log M over the fitted sizes).
