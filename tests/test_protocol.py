@@ -23,6 +23,7 @@ from reslimit.studies.critical_periods import KIND as CRITICAL_PERIODS
 from reslimit.studies.critical_periods import critical_periods
 from reslimit.studies.learning_rate import learning_rate
 from reslimit.studies.sde_scaling import sde_scaling
+from reslimit.studies.training_limit import training_limit
 
 # Every command that writes a folder, at the smallest sizes it takes; its folder is of the study of that name (the
 # command's, "-" read "_": reslimit coord-check writes a coord_check folder).
@@ -55,6 +56,8 @@ PYTHON = {
                                                progress=False, figures=False),
     "sde_scaling": lambda out: sde_scaling(out, depths=[4, 8, 16], width=2, samples=2, reference_factor=2),
     "critical_periods": _critical_periods,
+    "training_limit": lambda out: training_limit(out, width=4, depths=[2, 4], widths=[2, 4], ref_factor=2, seeds=2,
+                                                 samples=20, steps=3, progress=False),
 }
 
 

@@ -864,3 +864,37 @@ def save(fig, path) -> list[Path]:
     for p in paths:
         fig.savefig(p, dpi=120)
     return paths
+
+
+def training_limit_figure(result, out=None) -> Figure:
+    """The trained (L, M) networks against the reference (reslimit.studies.training_limit): the error E against L
+    (at M_ref) and against M (at L_ref), per seed and mean, the fitted slope with its interval, and the papers'
+    exponents (-1 in L, -1/2 in M) and their versions corrected for the reference's own error drawn beside; saved
+    as training_limit.png in ``out`` unless it is None."""
+    params = result.params
+    fig, axes = subplots(1, 2, figsize=(10.5, 4.4))
+    names = {"depth": ("L", f"depth L (M = M_ref = {params['ref_width']})"),
+             "width": ("M", f"hidden width M (L = L_ref = {params['ref_depth']})")}
+    for ax, series in zip(axes, ("depth", "width")):
+        sizes, errors, rate = result.sizes[series], result.errors[series], result.rate[series]
+        symbol, label = names[series]
+        for i, column in enumerate(errors.T):
+            ax.plot(sizes, column, ".", color="0.6", ms=4, label="one seed (path and pool)" if i == 0 else None)
+        mean = errors.mean(1)
+        ax.plot(sizes, mean, "o", color="C0", label=f"mean over {errors.shape[1]} seeds")
+        x = np.log(sizes)
+        ax.plot(sizes, np.exp(np.polyval(np.polyfit(x, np.log(mean), 1), x)), "-", color="C0",
+                label=f"fit: slope {rate.slope:.2f} [{rate.ci_low:.2f}, {rate.ci_high:.2f}]")
+        for slope, style, what in ((result.theory[series], "--", "theory"),
+                                   (result.corrected[series], ":", "theory with the reference's error")):
+            anchor = np.exp(np.mean(np.log(mean) - slope * x))
+            ax.plot(sizes, anchor * sizes**slope, style, color="C3", lw=1, label=f"{what}: {symbol}^{slope:.2f}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set(xlabel=label, ylabel="rms of f(L, M) - f(L_ref, M_ref), test inputs", title=f"error against {symbol}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"trained mean-field res-2 (tanh), d = {params['width']}, smooth path (l = {params['lengthscale']:g}),"
+                 f" {params['steps']} GD steps at lr0 = {params['lr0']:g}; reference (L, M) = ({params['ref_depth']}, "
+                 f"{params['ref_width']})", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out, "training_limit")
