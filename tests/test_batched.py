@@ -96,3 +96,9 @@ def test_keep_members_keeps_their_outputs():
     net.keep_members([2, 0])
     assert net.ensemble == 2 and net.V.shape[1] == 2 and net.A.shape[0] == 2
     assert torch.equal(net(data.X_test).detach(), before[[2, 0]])
+
+
+def test_every_member_diverging_is_rows_saying_so():
+    data = get_data("synthetic", seed=0, dtype=torch.float64)
+    rows = train_grid(_grid_net((0, 1), data), [data, data], (1e6, 1e7), (0, 1), epochs=2, batch_size=64)
+    assert all(r["diverged"] and r["epochs"] == 1 and math.isnan(r["test_loss"]) for r in rows)

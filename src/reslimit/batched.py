@@ -108,7 +108,7 @@ class Grid:
     def _all(self, x: torch.Tensor) -> torch.Tensor:
         """Values (len(members),) of the members still training as (E,) for all members, NaN for the dropped."""
         out = torch.full((self.size,), math.nan, dtype=x.dtype, device=x.device)
-        out[torch.tensor(self.members, device=x.device)] = x
+        out[torch.tensor(self.members, dtype=torch.long, device=x.device)] = x
         return out
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ class Grid:
                 break
             total += torch.nan_to_num(self.step(batch, label=epoch), nan=0.0)
             count += 1
-        return self._all((total / max(count, 1))[torch.tensor(self.members, device=total.device)])
+        return self._all((total / max(count, 1))[torch.tensor(self.members, dtype=torch.long, device=total.device)])
 
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(test loss (E,), test accuracy (E,) or None for regression) of each member on its test split; NaN for a

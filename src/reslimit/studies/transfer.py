@@ -235,21 +235,40 @@ def _custom_network(params: dict, blk: CustomBlock, depth: int, seeds: list[int]
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
-    """One depth: every (rule, lr0, seed) as one batched ensemble, one row each (:data:`COLUMNS`)."""
+    """One depth: every (rule, lr0, seed) in batched ensembles of :func:`chunk` members, one row each
+    (:data:`COLUMNS`)."""
     depth = point["depth"]
     members = _members(params, depth)
     runs = list(dict.fromkeys((lr, lr0, s) for _, lr0, lr, s in members))  # a run the rules share is trained once
     dtype = torch.float32 if params["dtype"] == "float32" else torch.float64
     data = {s: get_data(params["data"], seed=s, dtype=dtype) for s in dict.fromkeys(s for *_, s in runs)}
     first = next(iter(data.values()))
-    net = network(params, depth, [s for *_, s in runs], first.input_dim, first.output_dim)
-    out = train_grid(net, [data[s] for *_, s in runs], [lr for lr, _, _ in runs], [s for *_, s in runs],
-                     layer_lrs=[lr0 if params["layers"] == "trained" else 0.0 for _, lr0, _ in runs],
-                     epochs=params["epochs"],
-                     batch_size=params["batch_size"], optimizer=params["optimizer"], momentum=params["momentum"])
+    size = chunk(params, depth)
+    out = []
+    for part in (runs[i: i + size] for i in range(0, len(runs), size)):
+        net = network(params, depth, [s for *_, s in part], first.input_dim, first.output_dim)
+        out += train_grid(net, [data[s] for *_, s in part], [lr for lr, _, _ in part], [s for *_, s in part],
+                          layer_lrs=[lr0 if params["layers"] == "trained" else 0.0 for _, lr0, _ in part],
+                          epochs=params["epochs"], batch_size=params["batch_size"], optimizer=params["optimizer"],
+                          momentum=params["momentum"])
     got = dict(zip(runs, out))
     return [{"depth": depth, "rule": rule, "lr0": lr0, "lr": lr, "seed": s, **got[lr, lr0, s]}
             for rule, lr0, lr, s in members]
+
+
+CHUNK_BYTES = 64 << 20  # a batched ensemble's working set: measured best on a 32 MiB last-level cache
+
+
+def chunk(params: dict, depth: int) -> int:
+    """How many runs train as one ensemble at ``depth``: as many as fit CHUNK_BYTES with, a member, its weights,
+    their gradients and the optimizer's two moments (6 numbers a weight) and the states the adjoint keeps (2 a
+    layer, input and unit). One big batch serves shallow networks, whose steps are all overhead; at depth the
+    members' weights no longer fit the cache together and a step of the whole batch becomes memory-bound (Adam,
+    L = 256, 85 runs of 5 epochs: 31.7 s as one ensemble, 26.3 s one at a time, 19.3 s in ensembles of 4 at 64 MiB;
+    at L = 64: 5.1 s, 6.7 s in ensembles of 4, 5.3 s in ensembles of 16; benchmarks/README.md)."""
+    itemsize = 4 if params["dtype"] == "float32" else 8
+    per_member = depth * (6 * _entries(params) + 2 * params["batch_size"] * params["width"]) * itemsize
+    return max(1, CHUNK_BYTES // per_member)
 
 
 class TransferResult(list):
