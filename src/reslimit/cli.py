@@ -198,10 +198,10 @@ def _parser() -> argparse.ArgumentParser:
 
     tsf = commands.add_parser("transfer", help="does the lr tuned at one depth work at another? best lr0 against "
                               "depth, with the depth rule and without",
-                              description="At each depth, train every lr0 of a log grid and every seed (one batched "
-                              "ensemble), with the rule lr = lr0 (L/L0)^gamma and without; the best lr0 per depth, its "
-                              "slope against depth with a bootstrap interval over seeds, the regret, and the muP-style "
-                              "figure.")
+                              description="At each depth, train every lr0 of a log grid and every seed (batched "
+                              "ensembles), with the rule lr = lr0 (L/L0)^gamma and without; the best lr0 per depth, "
+                              "its slope against depth with a bootstrap interval over seeds, the regret, and the "
+                              "muP-style figure.")
     _across_depth(tsf, transfer_study.study)
     _option(tsf, transfer_study.study, "lr0s", "learning rates lr0, comma list or start:stop:num "
             "(geometric: 2.44e-4:4:15 is 2^-12..2^2)")

@@ -9,9 +9,10 @@ and every seed is trained for a few epochs on the data, under each rule of :mod:
 L0 the base depth (the smallest depth by default), lr the rate of the blocks' weights V (and W); the input and
 output layers A, B train at lr0 under both rules (their own step, of size lr0, does not depend on L: the rule
 scales the residual branches only, as depth-muP does), or not at all (``layers="frozen"``). One depth is one
-point of the sweep, and its (rule, lr0, seed) grid is trained as one batched ensemble
-(:func:`reslimit.batched.train_grid`: one pass per step for the whole grid; a run that the rule and no rule
-share, at L = L0, is trained once). Member (rule, lr0, seed s) with trained layers is the network
+point of the sweep, and its (rule, lr0, seed) grid is trained in batched ensembles
+(:func:`reslimit.batched.train_grid`: one pass per step for each; the whole grid at small depth, :func:`chunk`
+members at a time where their weights would outgrow the cache; a run that the rule and no rule share, at
+L = L0, is trained once). Member (rule, lr0, seed s) with trained layers is the network
 ``reslimit train --depth L --lr lr0 --rule RULE --base-depth L0 --seed s`` trains (paths seeded by s,
 resolution L for fBm; the split and the batches of s), to rounding.
 
@@ -69,7 +70,7 @@ def study(*, block: str | CustomBlock = "res3", activation: str | None = None, w
           lr0s=LR0S, seeds: int = 3, seed: int = 0, epochs: int = 3, batch_size: int = 64, optimizer: str = "sgd",
           momentum: float = 0.0, base_depth: int | None = None, rules=RULES, layers: str = "trained",
           metric: str = "train_loss", data: str = "digits", dtype: str = "float32") -> Study:
-    """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained as one ensemble.
+    """The transfer study as a sweep: one point per depth, its (rule, lr0, seed) grid trained in batched ensembles.
 
     Args:
         block, activation, width, hidden, beta: the network (activation None: the block's own; hidden M, the
