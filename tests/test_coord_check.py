@@ -75,3 +75,8 @@ def test_a_user_block_takes_the_rule_too():
     result = _result(block=PreNormMLP(), width=16, data="synthetic", depths=[8, 32], steps=[1], seeds=2)
     assert result.slope["dh", "none", 1]["slope"] == pytest.approx(0.5, abs=0.1)  # Adam at beta 1/2: L^1/2
     assert result.slope["dh", "depth", 1]["slope"] == pytest.approx(0.0, abs=0.1)
+
+
+def test_every_member_diverging_at_a_measured_step_is_rows_saying_so():
+    result = _result(data="synthetic", width=4, depths=[2, 4], steps=[2, 3], seeds=1, optimizer="sgd", lr0=1e6)
+    assert len(result) == 2 * 2 * 2 and all(r["diverged"] for r in result)

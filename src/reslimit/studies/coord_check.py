@@ -93,7 +93,7 @@ def compute_point(params: dict, point: dict) -> list[dict]:
         for batch in grid.batches(epoch):
             grid.step(batch, label=t + 1)
             t += 1
-            if t in params["steps"]:
+            if t in params["steps"] and grid.members:
                 _, h, out = _coordinates(grid, h0)
                 dh, dout = _rms(h - hL), _rms(out - out0)
                 rows += [{"depth": depth, "rule": rule, "seed": s, "lr": lr, "step": t, "dh": float(dh[m]),
@@ -103,7 +103,8 @@ def compute_point(params: dict, point: dict) -> list[dict]:
             if t == last or not grid.members:
                 return rows + [{"depth": depth, "rule": rule, "seed": s, "lr": lr, "step": k, "dh": math.nan,
                                 "dlogits": math.nan, "hL": math.nan, "diverged": True}
-                               for k in params["steps"] if k > t for rule, s, lr in members]
+                               for k in params["steps"] if k > t or (k == t and not grid.members)
+                               for rule, s, lr in members]
     raise AssertionError("unreachable: itertools.count does not end")
 
 
