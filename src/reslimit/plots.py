@@ -898,3 +898,34 @@ def training_limit_figure(result, out=None) -> Figure:
                  f"{params['ref_width']})", fontsize=9)
     fig.tight_layout()
     return _save(fig, out, "training_limit")
+
+
+def hidden_width_figure(rows: list[dict], out=None) -> Figure:
+    """The second-moment identity at every hidden width: E||h_L - h_0||^2 / ||h_0||^2 measured against depth for
+    each hidden width M (markers, bars of 4 standard errors), beside the exact (1 + c alpha_L^2)^L - 1 (line), the
+    same for every M; below, measured / theory with the same bars.
+
+    ``rows``: dicts with "hidden", "depth", "measured", "se", "theory" (reslimit/claims/hidden_width.py). Saved in
+    ``out`` as hidden_width.png and .pdf when given.
+    """
+    fig, (top, bottom) = subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    depths = sorted({r["depth"] for r in rows})
+    theory = {r["depth"]: r["theory"] for r in rows}
+    top.plot(depths, [theory[L] for L in depths], "-", color="0.3", label="theory (1 + c α²)^L − 1, every M")
+    bottom.axhline(1.0, color="0.3", lw=1, label="theory")
+    for i, M in enumerate(sorted({r["hidden"] for r in rows})):
+        mine = sorted((r for r in rows if r["hidden"] == M), key=lambda r: r["depth"])
+        x = np.array([r["depth"] for r in mine], dtype=float) * (1.0 + 0.04 * (i - 1))  # side by side
+        y, se, th = (np.array([r[k] for r in mine]) for k in ("measured", "se", "theory"))
+        top.errorbar(x, y, yerr=4 * se, fmt="o", ms=4, capsize=2, color=f"C{i}", label=f"M = {M} (± 4 SE)")
+        bottom.errorbar(x, y / th, yerr=4 * se / th, fmt="o", ms=4, capsize=2, color=f"C{i}", label=f"M = {M}")
+    top.set(xscale="log", yscale="log", ylabel="E‖h_L − h_0‖² / ‖h_0‖²")
+    bottom.set(xscale="log", xlabel="depth L", ylabel="measured / theory")
+    for ax in (top, bottom):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    bottom.set_xticks(depths, [str(L) for L in depths])
+    bottom.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    top.set_title("res-3 with a hidden width M: the same second moment for every M")
+    fig.tight_layout()
+    return _save(fig, out, "hidden_width")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import store
+from ..plots import hidden_width_figure
 from ..simulate import simulate
 from ._verdict import Verdict
 
@@ -42,7 +43,8 @@ def check(out: Path, *, depths, ensemble) -> list[Verdict]:
                                         f"{WIDTH}, hidden M = {M}, beta = 1/2, L = {L}, {ensemble} x 8 samples",
                                   source="exact identity (proof of Lemma 1), V of variance 1/M, W of variance 1/d",
                                   theory=theory, measured=mean, tolerance=f"4 SE = {4 * se:.3g}", passed=passed,
-                                  figure=None))
+                                  figure=str(out / "hidden_width.png")))
     out.mkdir(parents=True, exist_ok=True)
     store.write_rows(out / "hidden_width.csv", rows)
+    hidden_width_figure(rows, out)
     return claims
