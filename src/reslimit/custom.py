@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -280,23 +280,27 @@ class BlockPaths:
         return f"BlockPaths({self.block!r}, {self.width}, {self.paths!r})"
 
 
-def _check_output(block: CustomBlock, out, h: Tensor, where: str) -> Tensor:
+def _check_output(block: CustomBlock, out, h: Tensor, where: Callable[[], str]) -> Tensor:
     """g's output checked: a tensor of the shape, dtype and device of h; a NaN from a finite input of moderate size
-    (below sqrt of the dtype's largest number) is the block's bug (see :mod:`reslimit.custom`)."""
+    (below sqrt of the dtype's largest number) is the block's bug (see :mod:`reslimit.custom`). ``where()`` names
+    the layer or time for a message, formatted only when one is raised. Called once a layer: a finite sum of g
+    proves it NaN-free in one reduction, and only a sum that is not finite is looked at entry by entry."""
     if not isinstance(out, Tensor) or out.shape != h.shape:
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"{block.name}.g must return the shape of h, (ensemble, batch, width) = {tuple(h.shape)}; "
-                         f"got {got} at {where}")
+                         f"got {got} at {where()}")
     if out.dtype != h.dtype or out.device != h.device:
         raise ValueError(f"{block.name}.g must return h's dtype {h.dtype} on {h.device}; got {out.dtype} on "
-                         f"{out.device} at {where}")
+                         f"{out.device} at {where()}")
     with torch.no_grad():
+        if torch.isfinite(out.sum()):
+            return out
         nan = torch.isnan(out).any(-1)
         if nan.any():
             moderate = torch.isfinite(h).all(-1) & (h.abs().amax(-1) < math.sqrt(torch.finfo(h.dtype).max))
             bad = nan & moderate
             if bad.any():
-                raise ValueError(f"{block.name}.g returned NaN at {where} for {int(bad.sum())} of {bad.numel()} "
+                raise ValueError(f"{block.name}.g returned NaN at {where()} for {int(bad.sum())} of {bad.numel()} "
                                  f"samples whose input h is finite (max |h| = {float(h[bad].abs().max()):.3g}): "
                                  f"a NaN from a finite input is the block's ({block.formula}), not a divergence")
     return out
@@ -450,7 +454,7 @@ class CustomResNet(nn.Module):
         if states is not None:
             states.append(h)
         for k in range(1, self.depth + 1):
-            g = _check_output(self.block, self.block.g(h, self.layer(k)), h, f"layer {k} of {self.depth}")
+            g = _check_output(self.block, self.block.g(h, self.layer(k)), h, lambda: f"layer {k} of {self.depth}")
             h = torch.add(h, g, alpha=self.alpha)
             if states is not None and (k % every == 0 or k == self.depth):
                 states.append(h)
@@ -513,7 +517,7 @@ class CustomODE(nn.Module):
     def field(self, t: float | Tensor, h: Tensor) -> Tensor:
         """The vector field g(h, theta(t)) for h of shape (E, n, d); counts its calls in ``nfe``."""
         self.nfe += 1
-        return _check_output(self.block, self.block.g(h, self.theta(float(t))), h, f"t = {float(t):.6g}")
+        return _check_output(self.block, self.block.g(h, self.theta(float(t))), h, lambda: f"t = {float(t):.6g}")
 
     def forward(self, h0: States, ts: Times) -> Tensor:
         """:meth:`solve`."""
@@ -626,7 +630,7 @@ class CustomSDE(nn.Module):
             if not self.linear_checked:
                 self._check_linear(h, thetas[0])
             for j, theta in enumerate(thetas, start):
-                h = h + _check_output(self.block, self.block.g(h, theta), h, f"step {j + 1} of {self.steps}")
+                h = h + _check_output(self.block, self.block.g(h, theta), h, lambda: f"step {j + 1} of {self.steps}")
                 if j + 1 in wanted:
                     out[j + 1] = h
         return torch.stack([out[k] for k in ks])
