@@ -109,6 +109,7 @@ def test_the_study_folder_diverged_rows_resume_and_load(tmp_path):
     (["--base-depth", "0"], "base_depth must be"),
     (["--optimizer", "adam", "--momentum", "0.5"], "momentum is SGD's"),
     (["--rules", "none,muP"], "rules must be"),
+    (["--rules="], "rules must be a comma list of none, depth; got ''"),
     (["--optimizer", "lbfgs"], "invalid choice"),
 ])
 def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys, flags, message):

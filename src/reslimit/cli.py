@@ -319,6 +319,14 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _rules(text: str) -> list[str]:
+    """An argparse type for --rules: a comma list of the rules of reslimit.depth_rule."""
+    rules = [r.strip() for r in text.split(",")]
+    if not text or any(r not in RULES for r in rules):
+        raise argparse.ArgumentTypeError(f"rules must be a comma list of {', '.join(RULES)}; got {text!r}")
+    return rules
+
+
 def _option(cmd, fn, name: str, text: str, **kwargs) -> None:
     """Add ``--name``, left out of the call when not given: ``fn``'s default applies, and the help shows it."""
     default = inspect.signature(fn).parameters[name].default
@@ -352,7 +360,7 @@ def _across_depth(cmd, fn) -> None:
     _option(cmd, fn, "optimizer", "", choices=OPTIMIZERS)
     _option(cmd, fn, "momentum", "SGD's", type=_finite_float)
     _option(cmd, fn, "base_depth", "L0, the depth lr0 is tuned at (default: the smallest depth)", type=int)
-    cmd.add_argument("--rules", type=_nonempty, help=f"comma list of {', '.join(RULES)} (default "
+    cmd.add_argument("--rules", type=_rules, help=f"comma list of {', '.join(RULES)} (default "
                      f"{','.join(RULES)})")
     _option(cmd, fn, "data", "", choices=transfer_study.DATA)
 
@@ -415,7 +423,7 @@ def _trainability(args) -> int:
 
 def _transfer(args) -> int:
     """``reslimit transfer``: run or resume the sweep, print the best lr0 per depth and rule, and the slopes."""
-    result = transfer_study.transfer(**_rules_split(_given(args)))
+    result = transfer_study.transfer(**_given(args))
     for rule in result.params["rules"]:
         best = ", ".join(f"L={b['depth']}: {b['lr0']:.3g}{' (' + b['edge'] + ' edge)' if b['edge'] else ''}"
                          for b in result.best[rule])
@@ -428,7 +436,7 @@ def _transfer(args) -> int:
 
 def _coord_check(args) -> int:
     """``reslimit coord-check``: run or resume the sweep, print the slope of each change against depth."""
-    result = coord_check_study.coord_check(**_rules_split(_given(args)))
+    result = coord_check_study.coord_check(**_given(args))
     for (q, rule, t), s in result.slope.items():
         print(f"{q:8s} rule {rule:5s} t = {t:<3d}: slope of log2(change) on log2(L) {s['slope']:.3f} "
               f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] (theory {_theory(s['theory'])})")
@@ -438,13 +446,6 @@ def _coord_check(args) -> int:
 
 def _theory(value: float | None) -> str:
     return "none: the input and output layers' steps mix in" if value is None else format(value, "g")
-
-
-def _rules_split(options: dict) -> dict:
-    """--rules none,depth as the list the studies take."""
-    if "rules" in options:
-        options["rules"] = options["rules"].split(",")
-    return options
 
 
 def _propagation(args) -> int:
