@@ -44,7 +44,8 @@ PYTHON = sys.executable
 
 # Bad and corner values tried on every flag of a kind; each kind says which of them are valid.
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1", "0.5", "1e400", "1e-300", str(2**63), str(2**64), "",
-           "abc", " ", "1,2", "2:8:3", "0x10", "1_000"]
+           "abc", " ", "1,2", "2:8:3", "0x10", "1_000", "1e39", "1e308", "1e-320", "1" + "0" * 400]
+HUGE, SUBNORMAL = 1e30, 1e-300  # a finite number beyond these may be refused for its size (float32's range, ...)
 
 
 def _int(text: str):
@@ -64,11 +65,16 @@ def _float(text: str):
 
 
 def positive(text, limit=None):
-    """An integer >= 1; ``limit``: above it the request may be refused for its size."""
+    """An integer >= 1; ``limit``: above it the request may be refused for its size (any above 2^63 is)."""
     v = _int(text)
     if v is None or v < 1:
         return "refuse"
-    return "either" if (limit is not None and v > limit) else "accept"
+    return "either" if (limit is not None and v > limit) or v >= 2**63 else "accept"
+
+
+def never(text):
+    """A flag that does not belong to the choice made (``--hurst`` with ``--init iid``): refused, whatever it is."""
+    return "refuse"
 
 
 def seed(text):
@@ -82,6 +88,8 @@ def real(low=None, high=None, low_open=False, high_open=False, tiny=None):
         if v is None or (low is not None and (v < low or (low_open and v == low))) or \
                 (high is not None and (v > high or (high_open and v == high))):
             return "refuse"
+        if abs(v) > HUGE or 0 < abs(v) < SUBNORMAL:
+            return "either"
         return "either" if tiny is not None and v < tiny else "accept"
     return rule
 
@@ -105,6 +113,8 @@ def grid(low=None, high=None, low_open=False, integer=False, big=None, ran="acce
         if any((low is not None and (v < low or (low_open and v == low))) or (high is not None and v >= high)
                for v in values):
             return "refuse"
+        if any(abs(v) > HUGE or 0 < abs(v) < SUBNORMAL for v in values):
+            return "either"
         return "either" if big is not None and max(values) > big else ran
     return rule
 
@@ -198,6 +208,30 @@ COMMANDS = {
         "--epochs": lambda t: positive(t, 3), "--lr": real(low=0.0, low_open=True),
         "--optimizer": choice("sgd", "adam"), "--batch-size": lambda t: positive(t, 2000), "--seed": seed,
         "--dtype": choice("float32", "float64"), "--device": choice("cpu"), "--out": path_rule,
+        "--hidden": lambda t: positive(t, 256), "--momentum": real(low=0.0, high=1.0, high_open=True),
+        "--rule": choice("none", "depth"), "--base-depth": lambda t: positive(t, 10**4),
+    }),
+    # options of another choice (issue 27, class 4): refused whatever their value
+    "train --init iid": (["--init", "iid", "--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"],
+                         {"--hurst": never, "--lengthscale": never}),
+    "train --init smooth": (["--init", "smooth", "--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"],
+                            {"--hurst": never, "--lengthscale": real(low=0.0, low_open=True, tiny=1e-3)}),
+    "train --init fbm": (["--init", "fbm", "--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"],
+                         {"--lengthscale": never, "--hurst": real(low=0.0, high=1.0, low_open=True, high_open=True)}),
+    "train --optimizer adam": (["--optimizer", "adam", "--depth", "4", "--width", "4", "--epochs", "1",
+                                "--out", "{out}"], {"--momentum": lambda t: "either" if _float(t) == 0 else "refuse"}),
+    "transfer": (["--depths", "2,4", "--width", "4", "--lr0s", "0.01,0.1,1", "--seeds", "1", "--epochs", "1",
+                  "--out", "{out}"], {
+        "--depths": grid(low=1, integer=True, big=64, ran="either"), "--lr0s": grid(low=0.0, low_open=True,
+                                                                                     ran="either"),
+        "--seeds": lambda t: positive(t, 4), "--epochs": lambda t: positive(t, 2),
+        "--base-depth": lambda t: positive(t, 10**4), "--momentum": real(low=0.0, high=1.0, high_open=True),
+        "--hidden": lambda t: positive(t, 64), "--width": lambda t: positive(t, 64), "--beta": real(low=0.0),
+        "--rules": choices("none", "depth"), "--out": path_rule,
+    }),
+    "coord-check": (["--depths", "2,4", "--width", "4", "--steps", "1,2", "--seeds", "1", "--out", "{out}"], {
+        "--depths": grid(low=1, integer=True, big=64, ran="either"), "--steps": grid(low=1, integer=True, big=20),
+        "--lr0": real(low=0.0, low_open=True), "--seeds": lambda t: positive(t, 4), "--out": path_rule,
     }),
     "propagation": (["--depth", "4", "--width", "8", "--ensemble", "2", "--samples", "2", "--activations", "tanh",
                      "--inits", "he", "--out", "{out}"], {
@@ -223,6 +257,12 @@ COMMANDS = {
 SLOW = {"bounds", "report", "demo"}  # only their refusals are probed: an accepted run takes minutes
 TEXTS = ["", " ", "abc", "RES3", "res3 ", "nan", "leaky_relu:nan", "leaky_relu:inf", "leaky_relu:-1",
          "leaky_relu:abc", "leaky_relu:", "relu:0.1", "../x", "-", "é"]
+
+def _ode(options: str) -> str:
+    """A NeuralODE of width 4 built with ``options`` and solved on [0, 1]."""
+    return (f"rl.NeuralODE(block='res1', outer=rl.Smooth(4), {options}).solve(torch.zeros(2, 4, dtype=torch.float64), "
+            "torch.linspace(0, 1, 3, dtype=torch.float64))")
+
 
 # Python API probes: code, expectation, the word the message must name.
 API = [
@@ -325,6 +365,31 @@ API = [
      "dtype=torch.float32), d, epochs=10**9)", "refuse", "epochs"),
     ("regularity 3 layers", "rl.regularity(torch.zeros(3, 4, 4))", "refuse", "weights"),
     ("regularity nan", "rl.regularity(torch.full((32, 4, 4), float('nan')))", "refuse", "weights"),
+    # issue 27: big numbers, options of another choice, sizes with no end, solver options, smaller ones
+    ("variance fan_in 10^400", "rl.init.variance('he', 10**400)", "refuse", "fan_in"),
+    ("train adam momentum", "d = rl.get_data('digits'); rl.train(rl.ScaledResNet(4, 4, input_dim=64, output_dim=10, "
+     "dtype=torch.float32), d, optimizer='adam', momentum=0.9)", "refuse", "momentum"),
+    ("NeuralODE steps 1e9", _ode("steps=10**9"), "refuse", "steps"),
+    ("NeuralSDE steps 1e9", "rl.NeuralSDE(block='res1', outer=rl.Brownian(4)).solve(torch.zeros(2, 4, "
+     "dtype=torch.float64), steps=10**9)", "refuse", "steps"),
+    ("regularity boot 1e8", "rl.regularity(torch.randn(64, 4, 4), boot=10**8)", "refuse", "boot"),
+    ("NeuralODE rtol -1", _ode("rtol=-1.0"), "refuse", "rtol"),
+    ("NeuralODE rtol nan", _ode("rtol=float('nan')"), "refuse", "rtol"),
+    ("NeuralODE rtol 0 atol 0", _ode("rtol=0.0, atol=0.0"), "refuse", "tol"),
+    ("NeuralODE rtol str", _ode("rtol='1e-6'"), "refuse", "rtol"),
+    ("NeuralODE options list", _ode("options=[1]"), "refuse", "options"),
+    ("NeuralODE rk4 step 0", _ode("method='rk4', options={'step_size': 0}"), "refuse", "step_size"),
+    ("NeuralODE euler step -0.1", _ode("method='euler', options={'step_size': -0.1}"), "refuse", "step_size"),
+    ("NeuralODE scale nan", _ode("scale=lambda s: float('nan')"), "refuse", "scale"),
+    ("trajectory every 3 of depth 8", "n = rl.ScaledResNet(8, 4); t = n.trajectory(torch.zeros(2, 4, "
+     "dtype=torch.float64), 3); assert t is not None and t.shape[0] == 4, t", "accept", "every"),
+    ("ScaledResNet seed uint64", "rl.ScaledResNet(10, 4, seed=np.uint64(5))", "accept", "seed"),
+    ("train checkpoint of more epochs", "import tempfile, os; d = rl.get_data('digits'); "
+     "c = os.path.join(tempfile.mkdtemp(), 'c.pt'); mk = lambda: rl.ScaledResNet(4, 4, input_dim=64, output_dim=10, "
+     "dtype=torch.float32, seed=1); rl.train(mk(), d, epochs=3, checkpoint=c); "
+     "rl.train(mk(), d, epochs=1, checkpoint=c)", "refuse", "epochs"),
+    ("train checkpoint in a missing folder", "d = rl.get_data('digits'); rl.train(rl.ScaledResNet(4, 4, input_dim=64, "
+     "output_dim=10, dtype=torch.float32), d, epochs=1, checkpoint='/nonexistent/dir/c.pt')", "refuse", "checkpoint"),
 ]
 
 
@@ -345,7 +410,8 @@ def probes(scratch: Path) -> list[dict]:
                 if name in SLOW and expect != "refuse":
                     continue
                 argv = [name, *_without(base, flag), flag, value]
-                out.append({"name": f"{command} {flag} {value!r}", "kind": "cli", "expect": expect,
+                label = value if len(value) < 24 else f"{value[:4]}...({len(value)} characters)"
+                out.append({"name": f"{command} {flag} {label!r}", "kind": "cli", "expect": expect,
                             "argv": [fresh() if a == "{out}" else a for a in argv], "names": flag.lstrip("-")})
     for name, code, expect, names in API:
         out.append({"name": f"api: {name}", "kind": "api", "code": code, "expect": expect, "names": names})
@@ -354,9 +420,9 @@ def probes(scratch: Path) -> list[dict]:
 
 _TEXT_FLAGS = {"--block", "--init", "--activation", "--dtype", "--dist", "--limit", "--scheduler", "--save",
                "--out", "--device", "--data", "--optimizer"}
-_LIST_FLAGS = {"--activations", "--inits", "--networks"}  # comma lists of names
+_LIST_FLAGS = {"--activations", "--inits", "--networks", "--rules"}  # comma lists of names
 LISTS = TEXTS + ["tanh,relu", "tanh,,relu", "tanh,tanh", "tanh,", "he,glorot", "xavier,kaiming", "mlp", "resnet,mlp",
-                 "leaky_relu:0.2,sigmoid", "identity"]
+                 "leaky_relu:0.2,sigmoid", "identity", "none,depth", "depth", "none,none"]
 
 
 def _without(base: list, flag: str) -> list:
@@ -499,13 +565,23 @@ def _wait_points(folder: Path, n: int, timeout: float = 60) -> bool:
     return False
 
 
-def faults(scratch: Path) -> list[tuple[str, str, str]]:
-    """(name, outcome, detail) for each fault injected into real processes."""
+def faults(scratch: Path, groups: set[str] | None = None) -> list[tuple[str, str, str]]:
+    """(name, outcome, detail) for each fault injected into real processes; ``groups``: those of FAULTS to run
+    (None: all)."""
+    run = {name: fn for name, fn in FAULTS.items() if groups is None or name in groups}
     found = []
     clean = scratch / "clean"
-    proc = _cli([*SWEEP, "--out", str(clean)])
-    proc.communicate(timeout=300)
-    reference = _rows(clean)
+    if {"sweep", "ledger"} & set(run):
+        _cli([*SWEEP, "--out", str(clean)]).communicate(timeout=300)
+    for name, fn in run.items():
+        found += fn(scratch)
+    return found
+
+
+def _sweep_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """A scaling sweep killed, interrupted or terminated after 1, 3, 6 points, rerun; parents killed; two writers."""
+    found = []
+    reference = _rows(scratch / "clean")
     for sig, name, workers in ((signal.SIGKILL, "kill -9", []), (signal.SIGINT, "Ctrl-C", []),
                                (signal.SIGINT, "Ctrl-C", ["--workers", "2"]), (signal.SIGTERM, "SIGTERM", [])):
         for after in (1, 3, 6):
@@ -550,8 +626,187 @@ def faults(scratch: Path) -> list[tuple[str, str, str]]:
               and (seeds[winner] != "0" or sorted(lines[1:]) == reference))
         found.append((f"fault: two writers on one folder, seeds {seeds}", "traceback" if tb else
                       ("ok" if ok else "lost"), f"exit codes {codes}, {headers} header(s), {len(lines) - 1} rows"))
-    found += _kernel_faults(scratch)
-    found += _ledger_faults(scratch, reference)
+    return found
+
+
+# One small run of each command that writes a folder; "{out}" is the folder.
+WRITERS = {
+    "scaling": SWEEP[:1] + ["--depths", "2,4", "--width", "4", "--ensemble", "2", "--betas", "0.5,1"],
+    "propagation": ["propagation", "--depth", "4", "--width", "8", "--ensemble", "2", "--samples", "2",
+                    "--activations", "tanh", "--inits", "he"],
+    "train": ["train", "--depth", "4", "--width", "4", "--epochs", "1"],
+    "trainability": ["trainability", "--hursts", "0.5", "--betas", "0.5", "--depth", "4", "--lrs", "0.1",
+                     "--epochs", "1"],
+    "converge": ["converge", "--width", "4", "--depths", "4,8,16", "--samples", "4"],
+    "phase": ["phase", "--hursts", "0.3,0.7", "--depths", "2,4", "--betas", "0.5,1", "--width", "4", "--ensemble", "2",
+              "--samples", "2"],
+    "transfer": ["transfer", "--depths", "2,4", "--width", "4", "--lr0s", "0.01,0.1,1", "--seeds", "1",
+                 "--epochs", "1"],
+    "coord-check": ["coord-check", "--depths", "2,4", "--width", "4", "--steps", "1,2", "--seeds", "1"],
+    "report": ["report", "--quick", "--only", "lemma1"],
+}
+USER_FILES = {"history.csv": b"epoch,loss\n0,1.0\n", "weights.pt": b"mine", "training.png": b"mine",
+              "results.csv": b"a,b\n1,2\n", "index.html": b"<p>mine</p>", "claims.json": b"{}"}
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()
+            and f.name != ".lock"}
+
+
+def _folder_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """Every command into a folder another command wrote, one of its own with other settings, and a folder of a
+    user's own files: refused in one line (exit 2), not a byte of the folder changed (issue 27, class 1)."""
+    found, made = [], {}
+    for name, argv in WRITERS.items():
+        made[name] = scratch / f"own-{name}"
+        done = _cli([*argv, "--seed", "1", "--out", str(made[name])] if name != "report" else
+                    [*argv, "--out", str(made[name])])
+        done.communicate(timeout=600)
+    made["user files"] = scratch / "own-user-files"
+    made["user files"].mkdir()
+    for file, data in USER_FILES.items():
+        (made["user files"] / file).write_bytes(data)
+    for writer, argv in WRITERS.items():
+        for kind, source in made.items():
+            if kind == writer and writer == "report":
+                continue  # a report's folder is its own to rewrite (it has no seed)
+            folder = scratch / f"into-{writer}-{kind.replace(' ', '-')}"
+            shutil.copytree(source, folder)
+            before = _snapshot(folder)
+            done = _cli([*argv, "--out", str(folder)])
+            _, err = done.communicate(timeout=600)
+            lines = [x for x in err.strip().splitlines() if x.strip() and "%|" not in x]
+            same = _snapshot(folder) == before
+            clean = done.returncode == 2 and len(lines) == 1 and lines[0].startswith("reslimit: error:")
+            outcome = "traceback" if "Traceback" in err else ("ok" if same and clean else
+                                                              "lost" if not same else "unclear")
+            what = "its own kind, another seed" if kind == writer else kind
+            found.append((f"fault: {writer} --out a folder of {what}", outcome,
+                          f"exit {done.returncode}, {'unchanged' if same else 'CHANGED'}: {err.strip()[-160:]}"))
+    return found
+
+
+def _input_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """A run resumed after its input file was replaced is refused, naming the file (issue 27, class 2)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data, folder = scratch / "data.npz", scratch / "train-replaced-data"
+    np.savez(data, X=rng.normal(size=(4000, 16)), y=rng.integers(0, 3, 4000))
+    argv = ["train", "--data", str(data), "--depth", "64", "--width", "16", "--epochs", "20", "--out", str(folder)]
+    first = _cli(argv)
+    end = time.monotonic() + 300
+    while not (folder / "checkpoint.pt").exists() and first.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    first.kill()
+    first.communicate()
+    np.savez(data, X=rng.normal(size=(4000, 16)), y=rng.integers(0, 3, 4000))
+    rerun = _cli(argv)
+    _, err = rerun.communicate(timeout=600)
+    refused = rerun.returncode == 2 and "data.npz" in err and err.strip().count("\n") == 0
+    return [("fault: train --data FILE replaced between a run and its resume", "traceback" if "Traceback" in err
+             else ("ok" if refused else "lost"), f"exit {rerun.returncode}: {err.strip()[-200:]}")]
+
+
+PICKLE_MARKER = """
+import os, pickle, sys, zipfile
+class Planted:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+kind, path = sys.argv[1], sys.argv[3]
+if kind == "torch":
+    import torch
+    torch.save({"params": Planted(), "net": Planted()}, path)
+else:
+    import numpy as np
+    np.savez(path, V=np.array([Planted()], dtype=object))
+"""
+CONSTRUCTOR = "#include <stdlib.h>\n__attribute__((constructor)) static void planted(void) { system(\"touch %s\"); }\n"
+
+
+def _planted_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """Planted pickles, links, modules and libraries: none runs, none is written through (issue 27, class 0)."""
+    found = []
+    cases = [("checkpoint.pt of train", "torch", "checkpoint.pt", WRITERS["train"]),
+             ("weights file of regularity", "numpy", "weights.npz", ["regularity"]),
+             ("data file of train", "numpy", "data.npz", ["train", "--depth", "4", "--width", "4", "--epochs", "1"])]
+    for what, kind, file, argv in cases:
+        folder = scratch / f"planted-{file}"
+        folder.mkdir()
+        marker = scratch / f"ran-{file}"
+        subprocess.run([PYTHON, "-c", PICKLE_MARKER, kind, str(marker), str(folder / file)], check=True)
+        extra = ([str(folder / file)] if argv == ["regularity"] else ["--data", str(folder / file)]
+                 if file == "data.npz" else [])
+        done = _cli([*argv, *extra, "--out", str(folder)] if argv != ["regularity"] else [*argv, *extra])
+        _, err = done.communicate(timeout=300)
+        found.append((f"fault: a pickle planted as the {what}", "lost" if marker.exists() else
+                      "traceback" if "Traceback" in err else "ok", f"exit {done.returncode}: {err.strip()[-160:]}"))
+    outside = scratch / "outside.txt"
+    for link in ("checkpoint.pt.tmp", "manifest.json.tmp", "history.csv.tmp", "weights.pt", "history.csv"):
+        outside.write_text("not yours")
+        folder = scratch / f"linked-{link}"
+        folder.mkdir()
+        (folder / link).symlink_to(outside)
+        done = _cli([*WRITERS["train"], "--out", str(folder)])
+        _, err = done.communicate(timeout=300)
+        kept = outside.read_bytes() == b"not yours"
+        found.append((f"fault: train --out DIR with DIR/{link} a link out of DIR", "lost" if not kept else
+                      "traceback" if "Traceback" in err else "ok", f"exit {done.returncode}: {err.strip()[-160:]}"))
+    report = scratch / "report-planted"
+    _cli([*WRITERS["report"], "--out", str(report)]).communicate(timeout=600)
+    marker = scratch / "ran-numpy"
+    for where in (report, report / "lemma1"):
+        (where / "numpy.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    _, err = _cli([*WRITERS["report"], "--out", str(report)]).communicate(timeout=600)
+    found.append(("fault: numpy.py planted in a report's folders, report rerun", "lost" if marker.exists() else
+                  "traceback" if "Traceback" in err else "ok", err.strip()[-160:]))
+    found += _planted_library(scratch)
+    return found
+
+
+def _planted_library(scratch: Path) -> list[tuple[str, str, str]]:
+    """A library with a constructor put in a cache folder others can write, its digest beside it: not loaded."""
+    cache = scratch / "open-cache"
+    env = os.environ | {"RESLIMIT_CACHE": str(cache)}
+    subprocess.run([PYTHON, "-c", KERNEL_RUN], env=env, capture_output=True, timeout=300)
+    marker = scratch / "ran-library"
+    for lib in sorted(cache.glob("*.so")):
+        source = scratch / "planted.c"
+        source.write_text(CONSTRUCTOR % marker)
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(source)], check=True)
+        digest = subprocess.run(["sha256sum", str(lib)], capture_output=True, text=True).stdout.split()[0]
+        lib.with_name(lib.name + ".sha256").write_text(f"{digest}  {lib.name}\n")
+    cache.chmod(0o777)
+    done = subprocess.run([PYTHON, "-c", KERNEL_RUN], env=env, capture_output=True, text=True, timeout=300)
+    return [("fault: a planted library and its digest in a cache folder anyone can write", "lost" if marker.exists()
+             else "ok" if done.returncode == 0 else "traceback", (done.stdout + done.stderr).strip()[-160:])]
+
+
+TRAINABILITY = ["trainability", "--hursts", "0.3,0.5,0.7", "--betas", "0.5,1", "--depth", "8", "--lrs", "0.05,0.2",
+                "--epochs", "2"]
+
+
+def _pool_faults(scratch: Path) -> list[tuple[str, str, str]]:
+    """trainability --workers 2 interrupted (Ctrl-C to its group, kill -9 of the parent), rerun: the rows of an
+    uninterrupted run (issue 27, class 2)."""
+    clean = scratch / "trainability-clean"
+    _cli([*TRAINABILITY, "--out", str(clean)]).communicate(timeout=600)
+    reference = _rows(clean)
+    found = []
+    for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGKILL, "kill -9 of the parent")):
+        folder = scratch / f"trainability-{sig.name}"
+        proc = _cli([*TRAINABILITY, "--workers", "2", "--out", str(folder)], start_new_session=True)
+        if not _wait_points(folder, 2, timeout=300):
+            proc.kill()
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.kill()
+        _, err = proc.communicate(timeout=120)
+        time.sleep(2)
+        rerun = _cli([*TRAINABILITY, "--workers", "2", "--out", str(folder)])
+        _, err2 = rerun.communicate(timeout=600)
+        same = rerun.returncode == 0 and _rows(folder) == reference
+        found.append((f"fault: trainability --workers 2, {name} after 2 points, rerun",
+                      "traceback" if "Traceback" in err + err2 else ("ok" if same else "lost"), err2.strip()[-160:]))
     return found
 
 
@@ -628,9 +883,9 @@ def _foreign_library(path: Path) -> None:
     source.unlink()
 
 
-def _ledger_faults(scratch: Path, reference: list) -> list[tuple[str, str, str]]:
+def _ledger_faults(scratch: Path) -> list[tuple[str, str, str]]:
     """Damage a finished study's files in several ways; the rerun must end with the reference rows."""
-    found = []
+    found, reference = [], _rows(scratch / "clean")
     damages = {
         "results.csv cut mid-line": ("results.csv", lambda b: b[: len(b) - 7]),
         "results.csv a digit altered": ("results.csv", lambda b: b.replace(b"0.", b"9.", 1)),
@@ -662,6 +917,10 @@ def _ledger_faults(scratch: Path, reference: list) -> list[tuple[str, str, str]]
     return found
 
 
+FAULTS = {"sweep": _sweep_faults, "kernel": _kernel_faults, "ledger": _ledger_faults, "folder": _folder_faults,
+          "input": _input_faults, "planted": _planted_faults, "pool": _pool_faults}
+
+
 # Main ---------------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -670,6 +929,8 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true", help="list the probes and exit")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--no-faults", action="store_true", help="skip the fault injections")
+    parser.add_argument("--faults", metavar="GROUPS", help=f"only these fault groups, a comma list of "
+                        f"{', '.join(FAULTS)} (default: all)")
     parser.add_argument("--json", metavar="FILE", help="write every outcome to FILE")
     args = parser.parse_args(argv)
     if args.worker:
@@ -699,7 +960,7 @@ def main(argv=None) -> int:
         for got in pool.map(run, range(len(workers))):
             outcomes += got
     if not args.no_faults and (args.only is None or args.only in "fault:"):
-        outcomes += faults(scratch)
+        outcomes += faults(scratch, None if args.faults is None else set(args.faults.split(",")))
     counts = {}
     for name, outcome, detail in sorted(outcomes):
         counts[outcome] = counts.get(outcome, 0) + 1
