@@ -450,7 +450,7 @@ def _theory(value: float | None) -> str:
 
 def _propagation(args) -> int:
     """``reslimit propagation``: run the study into DIR, print the last layer's std and the input's gradient."""
-    result = propagation_study.propagation(**_given(args))
+    result = propagation_study.propagation(**_given(args), progress=True)
     depth, rows = result.params["depth"], result.rows()  # depth + 1 rows per (network, activation, init)
     for first, last in zip(rows[::depth + 1], rows[depth::depth + 1]):
         print(f"{last['network']:6s} {last['activation']:14s} {last['init']:8s}: std of the activations at layer "
