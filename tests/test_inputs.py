@@ -115,6 +115,9 @@ EMPTY = "expected a path; got an empty string"
     (["propagation", "--depth", "10000000", "--width", "2", "--ensemble", "2", "--samples", "1", "--activations",
       "tanh", "--inits", "he", "--out", "x"], "reslimit: error: depth=10000000 needs about 6e+07 steps"),
     (["propagation", "--depth", "10000000", "--out", "x"], "reslimit: error: depth=10000000, width=500 needs about"),
+    (["coord-check", "--steps", "1,1000000000", "--out", "x"], "reslimit: error: steps=1000000000 needs about"),
+    (["transfer", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about 1.2e+11"),
+    (["trainability", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about"),
 ])
 def test_nonsense_values_are_refused(tmp_path, monkeypatch, capsys, args, fragment):
     monkeypatch.chdir(tmp_path)
