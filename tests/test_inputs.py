@@ -118,6 +118,7 @@ EMPTY = "expected a path; got an empty string"
     (["coord-check", "--steps", "1,1000000000", "--out", "x"], "reslimit: error: steps=1000000000 needs about"),
     (["transfer", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about 1.2e+11"),
     (["trainability", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about"),
+    (["scaling", *STUDY[2:], "--depths", "4,100000000", "--out", "x"], "reslimit: error: depth=100000000 needs about"),
 ])
 def test_nonsense_values_are_refused(tmp_path, monkeypatch, capsys, args, fragment):
     monkeypatch.chdir(tmp_path)
