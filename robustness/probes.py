@@ -167,7 +167,7 @@ COMMANDS = {
                             {"--dist": choice("gaussian", "uniform", "rademacher")}),
     "converge": (["--width", "4", "--depths", "4,8,16", "--samples", "4", "--out", "{out}"], {
         "--limit": choice("sde"), "--width": lambda t: positive(t, 64),
-        "--depths": grid(low=1, integer=True, ran="either"),  # >= 3 depths, each dividing the largest
+        "--depths": grid(low=1, integer=True, ran="either"),  # >= 3 depths, any (the reference on their lcm's grid)
         "--samples": lambda t: positive(t, 64), "--seed": seed, "--out": path_rule,
         "--activation": choice(*ACTIVATIONS), "--block": choice("res1"),
         "--chunk": lambda t: "refuse" if positive(t) == "refuse" or _int(t) > 4 else "accept",  # <= samples
@@ -344,7 +344,9 @@ API = [
     ("converge lengthscale str", "rl.converge('ode', width=4, depths=[4, 8, 16], samples=4, lengthscale='abc')",
      "refuse", "lengthscale"),
     ("converge limit", "rl.converge('pde', width=4, depths=[4, 8, 16], samples=4)", "refuse", "limit"),
-    ("converge depths not dividing", "rl.converge('sde', width=4, depths=[3, 8, 16], samples=4)", "refuse", "depths"),
+    ("converge depths not dividing", "rl.converge('sde', width=4, depths=[3, 8, 16], samples=4)", "accept", "depths"),
+    ("converge depths prime", "rl.converge('sde', width=4, depths=[1021, 1031, 1033], samples=4)", "refuse",
+     "depths"),
     ("converge depths empty", "rl.converge('sde', width=4, depths=[], samples=4)", "refuse", "depths"),
     ("converge samples 1", "rl.converge('sde', width=4, depths=[4, 8, 16], samples=1)", "either", "samples"),
     ("converge hurst 0.3", "rl.converge('fbm', width=4, depths=[4, 8, 16], samples=4, hurst=0.3)", "refuse", "hurst"),

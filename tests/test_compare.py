@@ -58,6 +58,60 @@ def test_sde_reference_step_halving_changes_errors_by_under_2_percent():
     assert change.max() < 0.02
 
 
+def test_depths_that_do_not_nest_give_the_rate():
+    c = converge("ode", width=6, depths=[8, 20, 32], samples=8, seed=2)
+    assert c.theory == -1.0 and _within(c) and c.passed
+    assert c.summary()["reference"] == {"grid": 160, "steps": 160}  # lcm(8, 20, 32), >= 32 x 2
+
+
+@pytest.mark.slow  # the command line, its figure, and an sde reference on a grid that is not dyadic
+@pytest.mark.parametrize("limit,depths,options", [
+    ("ode", "8:32:3", ["--width", "6", "--samples", "8", "--seed", "2"]),  # 8, 20, 32: lcm 160, N = 160
+    ("sde", "4:16:3", ["--width", "8", "--samples", "32", "--seed", "1", "--reference-factor", "16"]),  # N = 320
+])
+def test_depths_that_do_not_nest_give_the_rate_on_the_command_line(tmp_path, limit, depths, options):
+    from reslimit.cli import main
+    from reslimit.studies.converge import Convergence
+
+    assert main(["converge", "--limit", limit, "--depths", depths, *options, "--out", str(tmp_path)]) == 0
+    c = Convergence.load(tmp_path)
+    assert _within(c) and c.passed
+    grid = {"8:32:3": 160, "4:16:3": 80}[depths]
+    assert json.loads((tmp_path / "manifest.json").read_text())["reference"] == {
+        "grid": grid, "steps": grid * -(-int(c.depths[-1]) * c.params["reference_factor"] // grid)}
+
+
+@pytest.mark.parametrize("depths,factor,grid,steps", [
+    ([4, 8, 16], 4, 16, 64), ([16, 32, 1024], 64, 1024, 65536),  # nested: the largest depth, x factor
+    ([4, 10, 16], 64, 80, 1040), ([8, 20, 32], 2, 160, 160), ([3, 4, 5], 8, 60, 60), ([6, 9, 12], 8, 36, 108),
+])
+def test_reference_grid_is_the_lcm(depths, factor, grid, steps):
+    from reslimit.compare import reference_grid
+
+    assert reference_grid(depths, factor) == (grid, steps)
+
+
+def test_nested_depths_keep_the_reference_of_the_largest_depth():
+    """The numbers of depths that each divide the largest are those of a reference on the largest's grid."""
+    from reslimit import ScaledResNet
+    from reslimit._rng import normal
+    from reslimit.blocks import get_block
+    from reslimit.compare import path_errors, reference
+    from reslimit.limits import get_limit
+    from reslimit.studies.converge import _paths
+
+    c = converge("sde", width=3, depths=[4, 8, 16], samples=3, reference_factor=4, seed=4)
+    limit, blk = get_limit("sde"), get_block("res1", "tanh")
+    outer, _ = _paths(limit, c.params, False, 16 * 4)
+    h0 = normal((3, 1, 3), 4, "inputs", torch.float64)
+    h0 = h0 / h0.norm(dim=-1, keepdim=True)
+    H, P0 = reference(limit, blk, outer, None, h0, normal((3, 1, 3), 4, "targets", torch.float64), 16, 4)
+    for i, L in enumerate([4, 8, 16]):
+        with torch.no_grad():
+            h = ScaledResNet(L, 3, beta=0.5, block="res1", activation="tanh", outer=outer, stream=True).trajectory(h0)
+        np.testing.assert_array_equal(path_errors(H, h)[..., 0].max(0).values.numpy(), c.path_error[i])
+
+
 def test_save_writes_tidy_results_and_refuses_another_study(tmp_path):
     c = converge("sde", width=4, depths=[8, 16, 32], samples=4, reference_factor=8)
     c.save(tmp_path)
@@ -79,7 +133,6 @@ def test_save_writes_tidy_results_and_refuses_another_study(tmp_path):
     [
         (dict(depths=[0, 16, 32]), "depths"),
         (dict(depths=[16, 32]), "at least 3"),
-        (dict(depths=[16, 24, 32]), "divide"),
         (dict(depths="16,32"), "depths"),
         (dict(limit="pde"), "limit"),
         (dict(limit="fbm", hurst=0.4), "hurst"),

@@ -112,6 +112,13 @@ EMPTY = "expected a path; got an empty string"
     (["bounds", "--seed", str(2**63), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
     (["scaling", *STUDY, "--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
     (["phase", *STUDY, "--seed", "-1", "--out", "x"], f"reslimit: error: {SEED_RANGE}; got -1"),
+    (["propagation", "--depth", "10000000", "--width", "2", "--ensemble", "2", "--samples", "1", "--activations",
+      "tanh", "--inits", "he", "--out", "x"], "reslimit: error: depth=10000000 needs about 6e+07 steps"),
+    (["propagation", "--depth", "10000000", "--out", "x"], "reslimit: error: depth=10000000, width=500 needs about"),
+    (["coord-check", "--steps", "1,1000000000", "--out", "x"], "reslimit: error: steps=1000000000 needs about"),
+    (["transfer", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about 1.2e+11"),
+    (["trainability", "--epochs", "1000000000", "--out", "x"], "reslimit: error: epochs=1000000000 needs about"),
+    (["scaling", *STUDY[2:], "--depths", "4,100000000", "--out", "x"], "reslimit: error: depth=100000000 needs about"),
 ])
 def test_nonsense_values_are_refused(tmp_path, monkeypatch, capsys, args, fragment):
     monkeypatch.chdir(tmp_path)
@@ -179,6 +186,8 @@ def test_converge_in_float32(limit):
     (dict(depths=[16, 32, 2**40]), "depths up to 1099511627776 x reference_factor=4 needs about"),
     (dict(samples=2**64), f"depths up to 16 x reference_factor=4 with samples={2**64}, width=2 needs about"),
     (dict(width=10**6, samples=10**6), "for the reference solve and its backpropagation, more than 80% of the"),
+    (dict(depths=[1021, 1031, 1033]), "depths [1021, 1031, 1033] (whose grids meet at lcm 1087388483: 1087388483 "
+     "reference steps) with reference_factor=4 needs about 1.09e+09 steps"),  # three primes: G = N, their product
 ])
 def test_converge_arguments(tmp_path, monkeypatch, kwargs, fragment):
     monkeypatch.chdir(tmp_path)
@@ -295,21 +304,37 @@ def test_network_shares_the_state_check():
             net.adjoint(H0, _nan())
 
 
-# Class 10: converge --depths takes start:stop:num, as the other grid flags --------------------------------
-@pytest.mark.parametrize("depths,code,fragment", [
-    ("1:4:3", None, None),  # 1, 2, 4
-    ("4:16:3", 2, "depths must each divide the largest depth 16, so their grids nest; got [4, 10, 16]"),
+# Class 10: converge --depths takes start:stop:num and start:stop:xK, as the other grid flags; any depths ------
+GEOMETRIC = "a geometric range start:stop:xK needs"
+
+
+@pytest.mark.parametrize("depths,code,expected", [
+    ("1:4:3", 0, [1, 2, 4]),
+    ("4:16:3", 0, [4, 10, 16]),  # grids that do not nest: the reference on the grid of their lcm, 80
+    ("2:8:x2", 0, [2, 4, 8]),
     ("8,x", 2, "--depths must be a comma list or start:stop:num (num >= 1) of integers in [1, inf]; got '8,x'"),
     ("0:8:3", 2, "0 is outside [1, inf]"),
     ("4:nan:3", 2, "'nan' is not a finite number"),
     ("", 2, "it is empty"),
+    ("8:1024:x1", 2, f"got '8:1024:x1': {GEOMETRIC} an integer factor K >= 2, not 'x1'"),
+    ("8:1024:x0", 2, f"{GEOMETRIC} an integer factor K >= 2, not 'x0'"),
+    ("8:1024:x-2", 2, f"{GEOMETRIC} an integer factor K >= 2, not 'x-2'"),
+    ("8:1024:x", 2, f"{GEOMETRIC} an integer factor K >= 2, not 'x'"),
+    ("8:1024:x1.5", 2, f"{GEOMETRIC} an integer factor K >= 2, not 'x1.5'"),
+    ("8:4:x2", 2, f"{GEOMETRIC} start <= stop, not 8 > 4"),
+    ("0:8:x2", 2, f"{GEOMETRIC} integers 1 <= start <= stop"),
+    ("2.5:10:x2", 2, f"{GEOMETRIC} integers 1 <= start <= stop"),
+    ("8:1000:x2", 2, f"{GEOMETRIC} a stop that is start x K^n: 1000 is not 8 x 2^n (the nearest are 512 and 1024: "
+     "8:512:x2 or 8:1024:x2)"),
+    ("8:1024:y2", 2, "num must be an integer in [1, 10000], not 'y2' (or xK, K >= 2, for a geometric range"),
 ])
-def test_converge_depths_grid(tmp_path, capsys, depths, code, fragment):
+def test_converge_depths_grid(tmp_path, capsys, depths, code, expected):
     out = tmp_path / "c"
-    status = main(["converge", "--width", "2", "--samples", "4", "--depths", depths, "--out", str(out)])
+    status = main(["converge", "--width", "2", "--samples", "4", "--depths", depths, "--reference-factor", "4",
+                   "--out", str(out)])
     err = capsys.readouterr().err
-    if fragment is None:
-        assert status in (0, 1) and "error" not in err  # err: the progress bar
-        assert json.loads((out / "manifest.json").read_text())["params"]["depths"] == [1, 2, 4]
+    if code == 0:
+        assert status in (0, 1) and "error" not in err  # 1: a verdict failed at these sizes; err: the progress bar
+        assert json.loads((out / "manifest.json").read_text())["params"]["depths"] == expected
     else:
-        assert status == code and fragment in err and err.count("\n") == 1 and not out.exists()
+        assert status == code and expected in err and err.count("\n") == 1 and not out.exists()

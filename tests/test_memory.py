@@ -7,11 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from reslimit import _memory
+from reslimit import _memory, fit_rate
+from reslimit.ode import NeuralODE
 from reslimit.paths import IID, Brownian, FractionalBrownian, Smooth
+from reslimit.regularity import regularity
 from reslimit.resnet import ScaledResNet
+from reslimit.sde import NeuralSDE
+from reslimit.studies.propagation import propagation
 
 H0 = torch.zeros(1, 10**5, 4, dtype=torch.float64)  # one member, 1e5 inputs of width 4 (3.2 MB)
+H1 = torch.zeros(2, 1, 3, dtype=torch.float64)  # two members, one input of width 3
 
 HUGE = {  # request -> (argument named in the message, unit or "steps")
     "smooth lengthscale 1e-9": (lambda: Smooth(16, 8, lengthscale=1e-9), "lengthscale=1e-09", "TB"),
@@ -30,6 +35,20 @@ HUGE = {  # request -> (argument named in the message, unit or "steps")
     "net input layer": (lambda: ScaledResNet(10, 4, input_dim=10**12), "input_dim=1000000000000", "TB"),
     "trajectory states": (lambda: ScaledResNet(10**5, 4, stream=True).trajectory(H0), "batch=100000", "GB"),
     "adjoint cache": (lambda: ScaledResNet(10**5, 4, stream=True).adjoint(H0, H0), "batch=100000", "GB"),
+    "propagation depth 1e7": (lambda: propagation(depth=10**7, width=2, ensemble=2, samples=1, activations="tanh",
+                                                  inits="he"), "depth=10000000", "steps"),
+    "ode steps 1e9": (lambda: NeuralODE(outer=Smooth(3, 2), method="rk4", steps=10**9), "steps=1000000000", "steps"),
+    "sde steps 1e9": (lambda: NeuralSDE(outer=Brownian(3, 2), steps=10**9), "steps=1000000000", "steps"),
+    "sde solve steps 1e9": (lambda: NeuralSDE(outer=Brownian(3, 2)).solve(H1, [0.0, 1.0], steps=10**9),
+                            "steps=1000000000", "steps"),
+    "sde solve states": (lambda: NeuralSDE(outer=Brownian(4)).solve(H0[:, :10**4], steps=10**7),
+                         "len(ts)=10000002 with batch=10000", "TB"),
+    "ode solve states": (lambda: NeuralODE(outer=Smooth(4)).solve(H0, torch.linspace(0, 1, 10**6)),
+                         "len(ts)=1000001 with batch=100000", "TB"),
+    "regularity boot 1e8": (lambda: regularity(IID(4, 2).weights(64), boot=10**8), "boot=100000000", None),
+    "regularity boot x columns": (lambda: regularity(torch.zeros(8, 1, 2, 1).exponential_().expand(8, 10**5, 2, 1),
+                                                     boot=2 * 10**6), "boot=2000000", "steps"),  # 2e5 columns
+    "fit_rate boot 1e9": (lambda: fit_rate([8, 16, 32], np.ones((3, 64)), boot=10**9), "boot=1000000000", "TB"),
 }
 
 
@@ -47,6 +66,13 @@ def test_huge_request_is_refused_fast(name):
     else:  # a size in human units and what is available; the memory check may come before the steps check
         assert re.search(r"needs about [\d.e+]+ (MB|GB|TB)", message) or "steps" in message
         assert unit is None or unit in message
+
+
+def test_solver_steps_at_the_limit_are_taken():
+    assert NeuralSDE(outer=Brownian(3, 2), steps=_memory.MAX_STEPS).steps == 10**7
+    assert NeuralODE(outer=Smooth(3, 2), method="rk4", steps=_memory.MAX_STEPS).options["step_size"] == 1e-7
+    with pytest.raises(ValueError, match=r"^steps=10000001 needs about 1e\+07 steps .* for the fixed-step solve"):
+        NeuralODE(outer=Smooth(3, 2), method="rk4", steps=_memory.MAX_STEPS + 1)
 
 
 def test_estimate_decides_at_a_fraction_of_what_is_available(monkeypatch):

@@ -104,6 +104,16 @@ def test_bad_input(options, message):
         propagation(**{**dict(depth=2, width=4, ensemble=2, samples=1), **options})
 
 
+@pytest.mark.parametrize("networks,layers", [("mlp", 2 * 5), ("mlp,resnet", 2 * 2 * 5)])
+def test_progress_counts_the_layers_of_every_pass(capsys, networks, layers):
+    options = dict(depth=5, width=4, activations="tanh", inits="he", networks=networks, ensemble=2, samples=1)
+    quiet = propagation(**options)
+    assert capsys.readouterr().err == ""
+    shown = propagation(**options, progress=True)
+    assert "propagation: 100%" in (err := capsys.readouterr().err) and f"{layers}/{layers} [" in err
+    np.testing.assert_array_equal(shown.act_ms, quiet.act_ms)
+
+
 def test_claims_at_small_sizes(tmp_path):
     from reslimit.claims import CLAIMS
     from reslimit.claims import propagation as claim

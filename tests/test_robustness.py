@@ -74,8 +74,10 @@ TABLE = [
     (8, _nothing, ["simulate", "--seed", str(2**64)], 2, "seed must be an integer in [0, 2^63 - 1]"),
     (8, _nothing, ["converge", "--depths", "4,8,16", "--out", ""], 2, "--out"),
     (10, _nothing, ["converge", "--width", "2", "--samples", "2", "--depths", "1:4:3"], RAN, ""),
-    (10, _nothing, ["converge", "--width", "2", "--samples", "2", "--depths", "4:16:3"], 2,
-     "must each divide the largest depth 16"),
+    (10, _nothing, ["converge", "--width", "2", "--samples", "2", "--depths", "4:16:3", "--reference-factor", "4"],
+     RAN, ""),  # depths whose grids do not nest: the reference on their lcm's
+    (10, _nothing, ["converge", "--width", "2", "--samples", "2", "--depths", "8:1000:x2"], 2,
+     "1000 is not 8 x 2^n (the nearest are 512 and 1024"),
 ]
 
 

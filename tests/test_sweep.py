@@ -17,6 +17,7 @@ import torch
 from reslimit import store
 from reslimit._rng import mix
 from reslimit.studies import Study, parse_grid, read_rows, run_study
+from reslimit.studies.grid import format_grid
 from reslimit.studies.sweep import Interrupted
 
 CALLS = []  # the points computed in this process
@@ -222,6 +223,15 @@ def test_parse_grid():
     assert all(type(d) is int for d in paper)
     assert parse_grid("--depths", "1:3:7", integer=True) == [1, 2, 3]  # duplicates of the cast removed
     assert parse_grid("--depths", "16,1e3,16", integer=True) == [16, 1000]
+    assert parse_grid("--depths", "8:1024:x2", integer=True) == [8, 16, 32, 64, 128, 256, 512, 1024]
+    assert parse_grid("--depths", "1e1:1e3:x10", integer=True) == [10, 100, 1000]
+    assert parse_grid("--depths", "5:5:x3", integer=True) == [5]
+
+
+@pytest.mark.parametrize("values,text", [([16, 32, 64, 128, 256, 512, 1024], "16:1024:x2"), ([3, 9, 27, 81], "3:81:x3"),
+                                         ([1, 2, 3, 4], "1:4:4"), ([2, 4, 8], "2,4,8"), ([4, 8, 16, 33], "4,8,16,33")])
+def test_format_grid_reads_back(values, text):
+    assert format_grid(values) == text and parse_grid("--depths", text, integer=True) == values
 
 
 @pytest.mark.parametrize("text, kwargs, says", [
@@ -238,6 +248,15 @@ def test_parse_grid():
     ("0.5,1", {"high": 1, "high_open": True}, r"1.0 is outside \[-inf, 1\)"),
     ("0,10", {"integer": True}, r"0 is outside \[1, inf\]"),
     ("2.5", {"integer": True}, "2.5 is not an integer"),
+    ("8:1024:x1", {"integer": True}, "a geometric range start:stop:xK needs an integer factor K >= 2, not 'x1'"),
+    ("8:1024:x0", {"integer": True}, "a geometric range start:stop:xK needs an integer factor K >= 2, not 'x0'"),
+    ("8:1024:x-2", {"integer": True}, "a geometric range start:stop:xK needs an integer factor K >= 2, not 'x-2'"),
+    ("8:4:x2", {"integer": True}, "a geometric range start:stop:xK needs start <= stop, not 8 > 4"),
+    ("8:1000:x2", {"integer": True}, r"a geometric range start:stop:xK needs a stop that is start x K\^n: 1000 is "
+     r"not 8 x 2\^n \(the nearest are 512 and 1024: 8:512:x2 or 8:1024:x2\)"),
+    ("-8:16:x2", {"integer": True}, "a geometric range start:stop:xK needs integers 1 <= start <= stop"),
+    ("8:1024:k2", {"integer": True}, r"num must be an integer in \[1, 10000\], not 'k2' \(or xK, K >= 2"),
+    ("0.5:8:x2", {}, r"start:stop:xK \(a geometric range\) is for integer grids such as --depths; use start:stop:num"),
 ])
 def test_parse_grid_errors_name_the_argument(text, kwargs, says):
     with pytest.raises(ValueError, match=rf"^--grid must be .* got {text!r}: {says}"):

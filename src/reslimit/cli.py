@@ -53,7 +53,8 @@ from .studies.grid import format_grid, parse_grid
 from .train import OPTIMIZERS
 from .train import run as train_run
 
-# How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num (geometric for lr0s).
+# How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num (geometric for lr0s);
+# the integer ones (depths, steps) also start:stop:xK, geometric (8:1024:x2).
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
          "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
          "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True},
@@ -150,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     _option(con, converge, "block", f"one of {', '.join(BLOCKS)}")
     con.add_argument("--activation", help="sigma (default relu for res3, its only one; tanh otherwise)")
     _option(con, converge, "width", "d", type=int)
-    _option(con, converge, "depths", "comma list or start:stop:num of integers, each dividing the largest")
+    _option(con, converge, "depths", "comma list, start:stop:num or start:stop:xK (geometric: 8:1024:x2) of "
+            "integers, any: the reference is read on the grid of their least common multiple")
     _option(con, converge, "samples", "independent path draws", type=int)
     _option(con, converge, "seed", "", type=int)
     con.add_argument("--hurst", type=_finite_float, help="Hurst index H in (1/2, 1), for --limit fbm (default "
@@ -338,7 +340,7 @@ def _study_arguments(cmd, study) -> None:
     """The arguments the sweep studies share; ``study`` the study's constructor, which holds their defaults."""
     add_arguments(cmd, NetSpec, study, only=("block", "activation", "width", "dtype"))
     _option(cmd, study, "betas", "comma list or start:stop:num, inclusive")
-    _option(cmd, study, "depths", "comma list or start:stop:num of integers")
+    _option(cmd, study, "depths", "comma list, start:stop:num or start:stop:xK (geometric: 8:1024:x2) of integers")
     _option(cmd, study, "ensemble", "weight draws per point", type=int)
     _option(cmd, study, "samples", "inputs per draw", type=int)
     _option(cmd, study, "seed", "", type=int)
@@ -353,7 +355,8 @@ def _across_depth(cmd, fn) -> None:
     add_arguments(cmd, NetSpec, fn, only=("block", "activation", "width", "hidden", "beta", "dtype"),
                   real=_finite_float)
     add_arguments(cmd, PathSpec, fn, only=("kind", "hurst", "lengthscale"), real=_finite_float)
-    _option(cmd, fn, "depths", "comma list or start:stop:num of integers, at least two")
+    _option(cmd, fn, "depths", "comma list, start:stop:num or start:stop:xK (geometric: 8:1024:x2) of integers, at "
+            "least two")
     _option(cmd, fn, "seeds", "how many seeds (seed, seed + 1, ...)", type=int)
     _option(cmd, fn, "seed", "the first seed", type=int)
     _option(cmd, fn, "batch_size", "", type=int)
@@ -450,7 +453,7 @@ def _theory(value: float | None) -> str:
 
 def _propagation(args) -> int:
     """``reslimit propagation``: run the study into DIR, print the last layer's std and the input's gradient."""
-    result = propagation_study.propagation(**_given(args))
+    result = propagation_study.propagation(**_given(args), progress=True)
     depth, rows = result.params["depth"], result.rows()  # depth + 1 rows per (network, activation, init)
     for first, last in zip(rows[::depth + 1], rows[depth::depth + 1]):
         print(f"{last['network']:6s} {last['activation']:14s} {last['init']:8s}: std of the activations at layer "

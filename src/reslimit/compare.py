@@ -15,6 +15,7 @@ than the largest depth, read at the layers of each depth (:func:`path_errors`, :
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -70,14 +71,27 @@ def reference(limit: Limit, blk, outer, inner, h0, target, top, factor):
     return H.detach(), P0
 
 
+def reference_grid(depths: Sequence[int], factor: int) -> tuple[int, int]:
+    """(G, N): the grid k/G, G = lcm(depths), the reference is read on (every depth's layers k/L lie on it), and
+    its solver steps N = G ceil(max(depths) x factor / G), the least multiple of G at least max(depths) x factor.
+    When every depth divides the largest, G is the largest and N = max(depths) x factor."""
+    grid = math.lcm(*depths)
+    return grid, grid * -(-depths[-1] * factor // grid)
+
+
 def check_size(limit: Limit, depths, factor, samples, width, dtype, inner, device, name="samples",
                hidden: int | None = None) -> None:
     """Refuse, before any computing, a reference solve (of ``samples`` paths, as ``name`` says) that cannot fit in
-    the memory of ``device`` or would run for hours; weights of width x ``hidden`` (None: width x width)."""
-    top, steps = depths[-1], depths[-1] * factor
+    the memory of ``device`` or would run for hours; weights of width x ``hidden`` (None: width x width). The
+    solve has the N steps of :func:`reference_grid`."""
+    top, (grid, steps) = depths[-1], reference_grid(depths, factor)
     sizes = f"depths up to {top} x reference_factor={factor}"
+    if grid != top:
+        sizes = (f"depths {list(depths)} (whose grids meet at lcm {grid}: {steps} reference steps) with "
+                 f"reference_factor={factor}")
     _memory.require_steps(steps + 2 * sum(depths), "the reference solve and the networks", sizes,
-                          "use smaller depths or reference_factor")
+                          "use smaller depths or reference_factor, or depths with a small common multiple "
+                          "(each dividing the largest: 8:1024:x2)")
     per_step = limit.reference_bytes * (2 if inner else 1) * dtype.itemsize * samples * width * (hidden or width)
     _memory.require(steps * per_step, "the reference solve and its backpropagation",
                     f"{sizes} with {name}={samples}, width={width}",
@@ -125,14 +139,16 @@ def measure(limit: Limit, blk, outer, inner, h0, target, depths, factor) -> tupl
                                                                                   np.ndarray]:
     """(path, terminal, gradient) errors, each (K, M), of the networks of ``depths`` on ``outer``/``inner``
     against the limit's reference (:func:`reference`) from the inputs h0 (M, 1, d) and targets y: the reference
-    once on the grid of the largest depth x ``factor``, then every depth's network on the same path (of the hidden
-    width :func:`hidden_of` the paths).
+    once, in the N steps of :func:`reference_grid` (the largest depth x ``factor`` when every depth divides it) and
+    read on the grid of the depths' lcm, then every depth's network on the same path (of the hidden width
+    :func:`hidden_of` the paths).
 
     ``blk`` may be a user's :class:`reslimit.CustomBlock`, with ``outer`` its
     :class:`reslimit.custom.BlockPaths` (smooth paths, or a Brownian one for its ``linear`` parameter) and
     ``inner`` None: the networks are then :class:`reslimit.custom.CustomResNet`, their adjoint autograd's."""
-    top, width, samples = depths[-1], h0.shape[-1], h0.shape[0]
-    H, P0 = reference(limit, blk, outer, inner, h0, target, top, factor)  # H: (top+1, M, 1, d)
+    width, samples = h0.shape[-1], h0.shape[0]
+    grid, steps = reference_grid(depths, factor)
+    H, P0 = reference(limit, blk, outer, inner, h0, target, grid, steps // grid)  # H: (grid+1, M, 1, d)
     path_err, term_err, grad_err = (np.empty((len(depths), samples)) for _ in range(3))
     for i, L in enumerate(depths):
         net = (CustomResNet(L, width, blk, beta=outer.natural_beta, paths=outer) if isinstance(blk, CustomBlock)

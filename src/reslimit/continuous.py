@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import torch
 
-from . import _checks
+from . import _checks, _memory
 from ._types import ActivationSpec, Device, States, Times
 from .blocks import get_block
 from .paths import WeightPath, check_limit_paths
@@ -56,7 +56,7 @@ class ContinuousLimit(OnPaths):
             raise ValueError(f"outer must be width x hidden = {outer.width} x {self.hidden} "
                              f"(hidden={hidden!r}); got {outer.width} x {outer.cols}")
         self.outer, self.inner = outer.to(device), None if inner is None else inner.to(device)
-        self.steps = None if steps is None else _checks.positive_int("steps", steps)
+        self.steps = None if steps is None else solver_steps(steps)
         if scale is not None and not callable(scale):
             raise ValueError(f"scale must be a callable t -> s(t) or None; got {scale!r}")
         self.scale = scale
@@ -70,6 +70,14 @@ class ContinuousLimit(OnPaths):
     def inner_weights(self, t: float) -> Tensor | None:
         """W(t) = X_inner(t) / sqrt(d), shape (E, M, d); None without inner weights (res-1)."""
         return None if self.inner is None else self.inner.evaluate(t) / self.inner.cols**0.5
+
+    def _require_states(self, count: int, h0: Tensor) -> None:
+        """Refuse, before the solve, ``count`` states H of the shape of h0 (E, n, d) that would not fit in memory
+        (twice: the solver's list of states and their stack)."""
+        E, n, d = h0.shape
+        _memory.require(2 * count * E * n * d * h0.element_size(), "the states H at the times ts (2 x len(ts) x "
+                        "ensemble x batch x width)", f"len(ts)={count} with batch={n}",
+                        "ask for fewer times (a larger every) or a smaller batch", h0.device)
 
     def forward(self, h0: States, ts: Times) -> Tensor:
         """:meth:`solve`: ``limit(h0, ts)`` is ``limit.solve(h0, ts)``."""
@@ -85,3 +93,12 @@ class ContinuousLimit(OnPaths):
             raise ValueError(f"steps must be given ({type(self).__name__}(..., steps=N)) for a trajectory on the "
                              "grid k/N")
         return self.solve(h0, _checks.every_times(self.steps, every, self.dtype, self.device))
+
+
+def solver_steps(steps) -> int:
+    """``steps`` as the number N of steps of a fixed-step solve, a positive integer; a ValueError naming steps when
+    the solve would take more than :data:`reslimit._memory.MAX_STEPS` of them (each a few Python calls)."""
+    steps = _checks.positive_int("steps", steps)
+    _memory.require_steps(steps, "the fixed-step solve (a solver step a step)", f"steps={steps}",
+                          "use fewer steps (a coarser fixed step 1/steps)")
+    return steps

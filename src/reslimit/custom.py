@@ -58,6 +58,7 @@ from torch import nn
 from . import _checks, _memory
 from ._rng import KeyedNormal, mix, substream
 from ._types import Device, DType, States, Times
+from .continuous import solver_steps
 from .init import layer_scheme
 from .paths import Members, Stacked, WeightPath, make_path
 from .resnet import _linear, _scaling
@@ -494,7 +495,7 @@ class CustomODE(nn.Module):
                                  f"drives {drives}")
         self.block, self.paths, self.width = block, paths, paths.width
         self.method, self.rtol, self.atol = method, rtol, atol
-        self.steps = None if steps is None else _checks.positive_int("steps", steps)
+        self.steps = None if steps is None else solver_steps(steps)
         if self.steps is not None:
             options = {"step_size": 1.0 / self.steps} | (options or {})
         self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
@@ -585,7 +586,7 @@ class CustomSDE(nn.Module):
             raise ValueError(f"method must be 'euler' (Euler-Maruyama) for the SDE limit of a user block; got "
                              f"{method!r}")
         self.block, self.paths, self.width, self.linear = block, paths, paths.width, block.linear
-        self.steps = _checks.positive_int("steps", steps)
+        self.steps = solver_steps(steps)
         self.linear_checked = False
 
     def _theta(self, start: int, stop: int) -> list[dict[str, Tensor]]:

@@ -79,6 +79,7 @@ class NeuralODE(ContinuousLimit):
         h0 = _checks.state("h0", h0, ensemble=outer.ensemble, width=outer.width, dtype=outer.dtype,
                            device=outer.device, owner="the path")
         ts = _checks.times("ts", ts, dtype=outer.dtype, device=outer.device)
+        self._require_states(len(ts) + 1, h0)
         late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
         H = torchdiffeq.odeint(self.field, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol,

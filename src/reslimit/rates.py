@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks, _memory
+
 # errors below this are rounding, not discretisation: left out of the fit (per dtype of the study)
 FLOAT_FLOOR = {"float64": 1e-12, "float32": 1e-5}
 
@@ -38,7 +40,8 @@ def fit_rate(depths: Sequence[int] | np.ndarray, errors: np.ndarray, *, boot: in
         floor: depths whose mean error is at most this (rounding, not discretisation) are left out.
 
     Raises:
-        ValueError: fewer than 2 depths have a mean error above ``floor``.
+        ValueError: fewer than 2 depths have a mean error above ``floor``; ``boot`` not a positive integer, or its
+            resamplings (boot x (K + 1) x M x 8 bytes) too big for the memory.
     """
     depths, errors = np.asarray(depths, dtype=float), np.asarray(errors, dtype=float)
     keep = errors.mean(1) > floor
@@ -46,6 +49,9 @@ def fit_rate(depths: Sequence[int] | np.ndarray, errors: np.ndarray, *, boot: in
         raise ValueError("fewer than 2 depths have errors above the float floor: nothing to fit")
     x, err = np.log(depths[keep]), errors[keep]
     slope = np.polyfit(x, np.log(err.mean(1)), 1)[0]
+    boot = _checks.positive_int("boot", boot)
+    _memory.require(8 * boot * err.size + 8 * boot * err.shape[1], "the bootstrap's resampled errors (boot x "
+                    "(depths + 1) x samples x 8 bytes)", f"boot={boot}", "use fewer bootstrap resamplings")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, err.shape[1], size=(boot, err.shape[1]))
     boot_means = np.log(err[:, idx].mean(2))  # (K, boot)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import _checks
+from . import _checks, _memory
 from .blocks import get_block
 
 MIN_LAYERS = 8  # the fewest layers measured: the default lags 1, 2 then have 7 and 5 second differences
@@ -155,6 +155,17 @@ def _check_lags(lags, layers: int) -> tuple[int, ...]:
     return out
 
 
+def _require_bootstrap(boot: int, columns: int, lags: int) -> None:
+    """Refuse, before drawing, a bootstrap that would not fit in memory (its ``boot`` draws: an array of ``lags``
+    floats each, kept in a list then stacked) or would run for hours: a draw is a Python iteration and about
+    columns x (lags + 2) operations (counted at 10^10 a second, 10^5 a step of 10 us)."""
+    argument, advice = f"boot={boot}", "use fewer bootstrap draws (boot=1000 is the default)"
+    _memory.require(boot * (3 * 8 * lags + 112), f"the bootstrap's draws (boot x (3 x {lags} lags x 8 + 112) "
+                    "bytes)", argument, advice)
+    _memory.require_steps(boot * (1 + columns * (lags + 2) // 10**5), f"the bootstrap over {columns} columns "
+                          f"(a draw a step, and one per 10^5 operations)", argument, advice)
+
+
 def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[int] | None = None,
                level: float = 0.95, boot: int = 1000,
                seed: int = 0) -> Regularity:
@@ -186,7 +197,8 @@ def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[
             At least 8 layers, finite.
         lags: the lags m (integers, 2m <= L); default the dyadic 1, 2, 4, ... up to max(2, L/8).
         level: the confidence level of the interval, in (0, 1).
-        boot: the number of bootstrap draws.
+        boot: the number of bootstrap draws, at least 10; refused when they would not fit in memory or would take
+            more than 10^7 steps (see :mod:`reslimit._memory`).
         seed: seeds numpy's generator of the bootstrap.
 
     Returns:
@@ -194,7 +206,8 @@ def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[
 
     Raises:
         ValueError: naming the argument: weights not (L, ..., p, q), ragged, with fewer than 8 layers or 4
-            columns left (constant weights leave none), non-finite; bad lags, level, boot or seed.
+            columns left (constant weights leave none), non-finite; bad lags, level, boot or seed; a
+            bootstrap (boot) too big for the memory or the time.
     """
     V = _as_array(weights)
     layers = V.shape[0]
@@ -213,6 +226,7 @@ def regularity(weights: torch.Tensor | np.ndarray | Sequence, *, lags: Sequence[
         raise ValueError(f"weights must have at least {MIN_COLUMNS} columns (batch members x p x q) whose second "
                          f"differences vanish at no lag, for the interval to resample; got {n_columns} of "
                          f"{columns.shape[1]} (weights constant in k, or zero, give a linear X and none)")
+    _require_bootstrap(boot, n_columns, len(lags))
     S = per_column.mean(axis=0)
 
     x = np.log(np.asarray(lags, dtype=np.float64))

@@ -21,7 +21,7 @@ import torchsde
 
 from . import _checks
 from ._types import ActivationSpec, Device, States, Times
-from .continuous import ContinuousLimit
+from .continuous import ContinuousLimit, solver_steps
 from .paths import WeightPath
 
 Tensor = torch.Tensor
@@ -150,7 +150,7 @@ class NeuralSDE(ContinuousLimit):
         member, as a tensor of the path's dtype and device or an array of numbers. Differentiable: autograd
         through the solver gives the limit's adjoint (run under torch.no_grad() when not needed).
         """
-        steps = self.steps if steps is None else _checks.positive_int("steps", steps)
+        steps = self.steps if steps is None else solver_steps(steps)
         if steps is None:
             raise ValueError("steps must be given (NeuralSDE(..., steps=N) or solve(..., steps=N)): the fixed step "
                              "1/N of the solve")
@@ -164,6 +164,7 @@ class NeuralSDE(ContinuousLimit):
             _checks.on_grid("ts", ts, steps, f"the solve (steps={steps})")
         h0 = _checks.state("h0", h0, ensemble=E, width=d, dtype=dtype, device=device, owner="the path")
         n = h0.shape[1]
+        self._require_states(len(ts) + 1, h0)
         late = bool(ts[0] > 0)  # then solve from t = 0 and drop H(0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
         bm = PathBrownian(self.outer, steps, n)

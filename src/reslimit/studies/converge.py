@@ -27,7 +27,7 @@ from .. import _checks, store
 from .._rng import STREAMS, mix, normal, substream
 from .._types import Device, DType, Folder
 from ..blocks import get_block
-from ..compare import check_depths, check_size, measure
+from ..compare import check_depths, check_size, measure, reference_grid
 from ..limits import Limit, get_limit
 from ..paths import Smooth
 from ..rates import FLOAT_FLOOR, Rate, fit_rate
@@ -103,10 +103,12 @@ class Convergence:
         return plots.convergence_figure(self, path)
 
     def summary(self) -> dict:
-        """The verdict and rates, as written to manifest.json."""
+        """The verdict and rates, as written to manifest.json, and the reference's grid G (the lcm of the depths)
+        and solver steps N (:func:`reslimit.compare.reference_grid`)."""
+        grid, steps = reference_grid(self.params["depths"], self.params["reference_factor"])
         return {"slope": self.rate.slope, "ci_low": self.rate.ci_low, "ci_high": self.rate.ci_high,
                 "theory": self.theory, "tolerance": self.tolerance, "passed": self.passed,
-                "grad_rate": asdict(self.grad_rate)}
+                "grad_rate": asdict(self.grad_rate), "reference": {"grid": grid, "steps": steps}}
 
     @classmethod
     def load(cls, out) -> Convergence:
@@ -181,13 +183,17 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
             Brownian with hurst > 1/2, beta = hurst): a key of :data:`reslimit.limits.LIMITS`.
         block, activation: the residual block; res2/res3 read W from a smooth inner path. activation None:
             relu for res3 (its only one), tanh otherwise.
-        width: d.  depths: >= 3 depths, each dividing the largest.  samples: independent path draws M.
+        width: d.  depths: >= 3 distinct depths, any: the reference is read on the grid of their least common
+            multiple G (the largest depth when each divides it), see ``reference_factor``.
+        samples: independent path draws M.
         seed: every number derives from it, in [0, 2^63 - 1], through the sub-streams of reslimit._rng.STREAMS
             (the outer path's seed is ``substream(seed, "outer")``, as for ``ScaledResNet(seed=seed)``).
         hurst: fbm only, in (1/2, 1); None: 0.8 (``HURST``).  lengthscale: of the smooth paths, > 0.
-        reference_factor: an integer >= 2: the reference solves on a grid ``reference_factor`` times finer
-            than the largest depth; None for the limit's default (LIMITS[limit].reference_factor: ode 2 with rk4,
-            sde 64 with Euler-Maruyama, fbm 8 with Heun).
+        reference_factor: an integer >= 2: the reference solves on a grid at least ``reference_factor`` times
+            finer than the largest depth, in N steps, the least multiple of G at least largest x factor
+            (:func:`reslimit.compare.reference_grid`; N = largest x factor when each depth divides the largest,
+            and the manifest's ``reference`` says G and N); None for the limit's default
+            (LIMITS[limit].reference_factor: ode 2 with rk4, sde 64 with Euler-Maruyama, fbm 8 with Heun).
         chunk: samples per point, 1..samples (default: all, one point). Point c draws its paths, inputs and
             targets from the seed ``chunk_seed(seed, c)`` (``seed`` itself for c = 0), so the numbers depend on
             ``chunk`` but not on ``workers`` or ``scheduler``.
@@ -220,9 +226,6 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
     chunk = samples if chunk is None else _checks.positive_int("chunk", chunk)
     if chunk > samples:
         raise ValueError(f"chunk must be at most samples={samples} (samples per point); got {chunk}")
-    top = depths[-1]
-    if any(top % L for L in depths):
-        raise ValueError(f"depths must each divide the largest depth {top}, so their grids nest; got {depths}")
     factor = limit.reference_factor if reference_factor is None else reference_factor
     factor = _checks.positive_int("reference_factor", factor, minimum=2)  # 1: the reference is the depth-top net
     blk = get_block(block, activation)
@@ -268,9 +271,9 @@ def _measure(params: dict, blk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(path, terminal, gradient) errors, each (K, M): the paths and inputs of ``params``, then
     :func:`reslimit.compare.measure`."""
     limit, width, depths, samples, seed = (params[k] for k in ("limit", "width", "depths", "samples", "seed"))
-    limit, top, factor, dtype = get_limit(limit), depths[-1], params["reference_factor"], _checks.dtype(params["dtype"])
+    limit, factor, dtype = get_limit(limit), params["reference_factor"], _checks.dtype(params["dtype"])
     device = torch.device(params["device"])
-    outer, inner = _paths(limit, params, blk.inner, top * factor)
+    outer, inner = _paths(limit, params, blk.inner, reference_grid(depths, factor)[1])  # fbm: resolution N
     h0 = normal((samples, 1, width), seed, "inputs", dtype, device)
     h0 = h0 / h0.norm(dim=-1, keepdim=True)
     target = normal((samples, 1, width), seed, "targets", dtype, device)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .. import _checks, _memory, init, store
 from .._rng import normal, substream
@@ -185,7 +186,7 @@ def summary(rows: list[dict], params: dict) -> dict:
 
 def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, inits=INITS, networks=NETWORKS,
                 beta: float = 0.5, ensemble: int = 8, samples: int = 8, dist: str = "normal", seed: int = 0,
-                out=None) -> Propagation:
+                out=None, progress: bool = False) -> Propagation:
     """Run every (network, activation, init) at initialization; batched over networks and samples, looped over depth.
 
     Args:
@@ -195,6 +196,11 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
         dist: "normal" or "uniform" (the schemes' laws). seed: of the paths (sub-streams "inner", "outer") and of
             the inputs and output gradients ("inputs", "targets").
         out: a folder to write results.csv (:meth:`Propagation.rows`), manifest.json and propagation.png, or None.
+        progress: show a progress bar over the layers of the passes (2 x networks x depth of them).
+
+    Refused before any work (a ValueError naming depth): the pre-activations kept for the backward pass beyond the
+    memory, or more than 10^7 steps of the loops over depth (the passes' layers and the mean field's recursions,
+    depth x networks x (2 + activations x inits); see :mod:`reslimit._memory`).
 
     Computed in float64 (Glorot and standard with ReLU shrink E[x^2] by 2 and 6 a layer: 6^-100 ~ 1e-78).
     """
@@ -225,6 +231,9 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
                     "the pre-activations of every layer for the backward pass (depth x ensemble x width x "
                     "activations x inits x samples x 8 bytes)", f"depth={depth}, width={width}",
                     "use a smaller depth, width, ensemble or samples, or fewer activations or inits", "cpu")
+    _memory.require_steps(depth * len(networks) * (2 + len(combos)), "the loops over depth (a layer of a pass, or "
+                          "of a mean-field recursion, a step)", f"depth={depth}",
+                          "use a smaller depth, or fewer networks, activations or inits")
     x0 = normal((ensemble, width, samples), seed, "inputs")
     g = normal((ensemble, width, samples), seed, "targets")
     alpha = depth ** -beta
@@ -236,10 +245,11 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     bound = np.full((len(activations), len(inits), depth + 1), math.nan)
     paths = {name: IID(width, ensemble, dist=DISTS[dist], seed=substream(seed, name)) for name in ("inner", "outer")}
     scale = torch.tensor([init.path_std(s, width) for _, s in combos], dtype=torch.float64)  # sqrt(n var)
+    bar = tqdm(total=2 * len(networks) * depth, desc="propagation", unit="layer", disable=not progress)
     for n, network in enumerate(networks):
         run = _mlp if network == "mlp" else _resnet
         with _one_thread():
-            ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha)
+            ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha, bar.update)
         for c, (a, s) in enumerate(combos):
             i, j = activations.index(a), inits.index(s)
             act_ms[n, i, j], grad_ms[n, i, j] = ms[c], gms[c]
@@ -247,6 +257,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
             hidden[n, i, j], grad[n, i, j] = hid[c], gr[c]
             if br is not None:
                 bound[i, j] = br[c]
+    bar.close()
     theory = {(net, a, s): mean_field(net, a, init.path_std(s, width) ** 2, depth, alpha)
               for net in networks for a in activations for s in inits}
     result = Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
@@ -304,8 +315,9 @@ def _start(combos, scale, x0, depth):
     return E, n, B, C, scale.view(1, 1, C, 1), x, ms, mean
 
 
-def _mlp(paths, combos, scale, x0, g, depth, alpha):
-    """The MLP's forward and backward passes for every combo at once; per-layer statistics (module docstring)."""
+def _mlp(paths, combos, scale, x0, g, depth, alpha, tick):
+    """The MLP's forward and backward passes for every combo at once; per-layer statistics (module docstring);
+    ``tick()`` after each layer of each pass."""
     E, n, B, C, s, x, ms, mean = _start(combos, scale, x0, depth)
     pre = []
     for k in range(1, depth + 1):
@@ -313,6 +325,7 @@ def _mlp(paths, combos, scale, x0, g, depth, alpha):
         pre.append(z)
         x = _apply(z, combos, 0)
         ms[:, :, k], mean[:, :, k] = _stats(x)
+        tick()
     log_gamma = torch.tensor([math.log(activation(a)[2]) for a, _ in combos], dtype=torch.float64).view(1, C)
     gms, bound = np.zeros((C, E, depth + 1)), np.full((C, depth + 1), math.nan)
     delta = _apply(pre[-1], combos, 1).mul_(g.unsqueeze(2))
@@ -330,14 +343,16 @@ def _mlp(paths, combos, scale, x0, g, depth, alpha):
         u = torch.matmul(Z.mT, u)
         norm = u.norm(dim=1)
         u, log_u = u / norm.unsqueeze(1), log_u + norm.log()
+        tick()
     gms[:, :, 0] = delta.pow(2).mean((1, 3)).T.numpy()
     hidden = (x.norm(dim=1) / x0.norm(dim=1).unsqueeze(1)).permute(1, 0, 2).reshape(C, E * B).numpy()
     grad = (delta.norm(dim=1) / g.norm(dim=1).unsqueeze(1)).permute(1, 0, 2).reshape(C, E * B).numpy()
     return ms, mean, gms, hidden, grad, bound
 
 
-def _resnet(paths, combos, scale, x0, g, depth, alpha):
-    """The res-2 ResNet's forward pass and adjoint recursion for every combo at once (module docstring)."""
+def _resnet(paths, combos, scale, x0, g, depth, alpha, tick):
+    """The res-2 ResNet's forward pass and adjoint recursion for every combo at once (module docstring);
+    ``tick()`` after each layer of each pass."""
     E, n, B, C, s, h, ms, mean = _start(combos, scale, x0, depth)
     pre = []
     for k in range(1, depth + 1):
@@ -346,6 +361,7 @@ def _resnet(paths, combos, scale, x0, g, depth, alpha):
         a = _apply(z, combos, 0)
         h = h + alpha * torch.matmul(_layer(paths["outer"], depth, k), a.view(E, n, C * B)).view(E, n, C, B).mul_(s)
         ms[:, :, k], mean[:, :, k] = _stats(h)
+        tick()
     gms = np.zeros((C, E, depth + 1))
     p = g.unsqueeze(2).expand(E, n, C, B).clone()
     for k in range(depth, 0, -1):
@@ -353,6 +369,7 @@ def _resnet(paths, combos, scale, x0, g, depth, alpha):
         q = torch.matmul(_layer(paths["outer"], depth, k).mT, p.view(E, n, C * B)).view(E, n, C, B).mul_(s)
         q.mul_(_apply(pre[k - 1], combos, 1))
         p = p + alpha * torch.matmul(_layer(paths["inner"], depth, k).mT, q.view(E, n, C * B)).view(E, n, C, B).mul_(s)
+        tick()
     gms[:, :, 0] = p.pow(2).mean((1, 3)).T.numpy()
     hidden = (h.norm(dim=1) / x0.norm(dim=1).unsqueeze(1)).permute(1, 0, 2).reshape(C, E * B).numpy()
     grad = (p.norm(dim=1) / g.norm(dim=1).unsqueeze(1)).permute(1, 0, 2).reshape(C, E * B).numpy()

@@ -233,6 +233,8 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
                     f"samples={params['samples']} with ensemble={params['ensemble']}, {len(betas)} betas, width "
                     f"{params['width']} and depth {max(depths)}", "use fewer samples, betas, draws or depths",
                     params["device"])
+    _memory.require_steps(max(depths), "the loop over depth (a layer a step)", f"depth={max(depths)}",
+                          "use a smaller depth")  # the network's own check, before the folder
     engine = native.engine(block, activation, DTYPES[params["dtype"]]) if params["device"] == "cpu" else "torch"
     return Study("scaling", params, [{"depth": L} for L in depths], compute_point, engine)
 

@@ -95,6 +95,9 @@ def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depth=128
     _memory.require(depth * (64 + 4 * width**2 * itemsize), "a point's two fBm paths at resolution depth and the "
                     "network's weights (about (64 + 4 x width^2 x itemsize) x depth bytes)", f"depth={depth}",
                     "use a smaller depth or width")  # before the sweep makes the folder
+    _memory.require_steps(params["epochs"] * depth * len(params["hursts"]), "the training loops (at least a step "
+                          "an epoch for each H, a layer a step)", f"epochs={params['epochs']}",
+                          "use fewer epochs, a smaller depth or fewer hursts")
     engine = native.engine(block, activation, scaling.DTYPES[params["dtype"]])
     return Study("trainability", params, [{"hurst": h} for h in params["hursts"]], compute_point, engine)
 

@@ -101,7 +101,8 @@ def study(*, block: str | CustomBlock = "res3", activation: str | None = None, w
     params |= {"lr0s": lr0s, "epochs": _checks.positive_int("epochs", epochs),
                "layers": _checks.choice("layers", layers, LAYERS),
                "metric": _checks.choice("metric", metric, METRICS)}
-    engine = require(params, len(_members(params, params["depths"][-1])))
+    engine = require(params, len(_members(params, params["depths"][-1])), params["epochs"],  # >= 1 step an epoch
+                     f"epochs={params['epochs']}")
     return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 
 
@@ -149,8 +150,13 @@ def training_params(*, block, activation, width, hidden, beta, init, hurst, leng
     return params
 
 
-def require(params: dict, members: int) -> str:
-    """Refuse a deepest point whose batched ensemble of ``members`` would not fit; return the engine's name."""
+def require(params: dict, members: int, steps: int, argument: str) -> str:
+    """Refuse a deepest point whose batched ensemble of ``members`` would not fit, or ``steps`` training steps at
+    every depth that would take more than 10^7 steps of a layer (steps x sum(depths), naming ``argument``); return
+    the engine's name."""
+    _memory.require_steps(steps * sum(params["depths"]), f"the training loops (at least {steps} training steps at "
+                          "every depth, a layer a step)", argument, f"use fewer {argument.split('=')[0]} or smaller "
+                          "depths")
     depth, width = params["depths"][-1], params["width"]
     itemsize = 4 if params["dtype"] == "float32" else 8
     _memory.require(members * depth * (6 * _entries(params) + 4 * params["batch_size"] * width) * itemsize,
