@@ -35,14 +35,15 @@ from .paths import PATHS
 from .regularity import regularity
 from .resnet import ScaledResNet
 from .specs import NetSpec, PathSpec, recorded, takes_specs
-from .studies.protocol import Kind
+from .studies.protocol import Kind, claimed, figures
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
 KIND = Kind("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv",
-            plot=lambda rows, params: History(rows, params=params).plot())
+            plot=lambda rows, params: History(rows, params=params).plot(),
+            files=(*figures("training", "weights"), "weights.pt", "checkpoint.pt"))
 COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
 
 
@@ -377,8 +378,7 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         params["momentum"] = momentum
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
            seed=seed)  # no folder yet
-    with store.writing(out) as folder:
-        store.prepare(folder, params)
+    with claimed(out, KIND, params) as folder:
         store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,

@@ -50,10 +50,11 @@ import torch
 from .. import _checks, _memory, init, store
 from .._rng import normal, substream
 from ..paths import IID
-from .protocol import Kind
+from .protocol import Kind, claimed, figures
 
 KIND = Kind("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)",
-            plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params))
+            plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params),
+            files=figures("propagation"))
 NETWORKS = ("mlp", "resnet")
 ACTIVATIONS = ("tanh", "relu", "leaky_relu:0.2", "sigmoid")
 INITS = ("standard", "glorot", "he")
@@ -225,6 +226,22 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
                     "the pre-activations of every layer for the backward pass (depth x ensemble x width x "
                     "activations x inits x samples x 8 bytes)", f"depth={depth}, width={width}",
                     "use a smaller depth, width, ensemble or samples, or fewer activations or inits", "cpu")
+    if out is None:
+        return _measure(params)
+    with claimed(out, KIND, params) as folder:  # refused before anything is computed
+        result = _measure(params)
+        store.write_rows(folder / "results.csv", result.rows())
+        store.write_manifest(folder, params, study=KIND, figure="propagation.png")
+        result.plot(folder)
+    return result
+
+
+def _measure(params: dict) -> Propagation:
+    """The :class:`Propagation` of :func:`propagation`'s checked ``params``."""
+    depth, width, ensemble, samples, beta, seed = (params[k] for k in ("depth", "width", "ensemble", "samples",
+                                                                       "beta", "seed"))
+    activations, inits, networks, dist = params["activations"], params["inits"], params["networks"], params["dist"]
+    combos = [(a, s) for a in activations for s in inits]
     x0 = normal((ensemble, width, samples), seed, "inputs")
     g = normal((ensemble, width, samples), seed, "targets")
     alpha = depth ** -beta
@@ -249,13 +266,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
                 bound[i, j] = br[c]
     theory = {(net, a, s): mean_field(net, a, init.path_std(s, width) ** 2, depth, alpha)
               for net in networks for a in activations for s in inits}
-    result = Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
-    if out is not None:
-        with store.writing(out) as folder:
-            store.write_rows(folder / "results.csv", result.rows())
-            store.write_manifest(folder, params, study=KIND, figure="propagation.png")
-            result.plot(folder)
-    return result
+    return Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
 
 
 @contextmanager

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from .. import store
 from .._checks import positive_int
 from ..specs import recorded
-from .protocol import KINDS, LEDGER
+from .protocol import KINDS, LEDGER, claimed
 
 RESULTS = "results.csv"
 MAX_WORKERS_PER_CORE = 4  # a pool larger than this only adds processes that wait
@@ -117,9 +117,9 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     Args:
         study: what to compute.
         out: the study directory, locked for the run; refused (ValueError, nothing overwritten) if another
-            process is writing it (store.Busy), if it holds a study with other params, another grid, another
-            engine or torch version, or rows without a manifest that its ledger does not prove to be this
-            study's.
+            process is writing it (store.Busy), if it holds another command's folder, a study with other params
+            or a user's files (:func:`reslimit.studies.protocol.claimed`), another grid, another engine or torch
+            version, or rows without a manifest that its ledger does not prove to be this study's.
         workers: compute on a local pool of this many processes (spawned, each with cpu_count // workers
             torch threads, ignoring Ctrl-C and killed with their parent). A script that uses it needs the
             usual ``if __name__ == "__main__":`` guard.
@@ -133,11 +133,10 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     """
     check_executor(workers, scheduler)
     grid = json.loads(json.dumps(study.points))
-    with store.writing(out) as out:
-        store.prepare(out, study.params)
+    kind = KINDS.get(study.name, study.name)  # the study's declared kind stamps its version too
+    with claimed(out, kind, study.params, files=(LEDGER,)) as out:
         key = _key(study, grid)
         kept = _kept_entries(out, study, grid, key)
-        kind = KINDS.get(study.name, study.name)  # the study's declared kind stamps its version too
         claim = {**kept, **recorded(study.params), "points": len(grid), "grid": grid, "engine": study.engine,
                  "results": RESULTS, "ledger": LEDGER}
         store.write_manifest(out, study.params, study=kind, **claim, complete=False)

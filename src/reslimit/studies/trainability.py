@@ -28,12 +28,13 @@ from ..resnet import ScaledResNet
 from ..specs import NetSpec, PathSpec, takes_specs
 from ..train import train
 from . import scaling
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .sweep import Study, check_executor, finishing, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
 KIND = Kind("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)",
-            plot=lambda rows, params: TrainabilityResult(rows, params).plot())
+            plot=lambda rows, params: TrainabilityResult(rows, params).plot(),
+            files=(*figures("trainability"), LEDGER))
 HURSTS = (0.2, 0.4, 0.6, 0.8)
 BETAS = tuple(np.linspace(0.0, 1.0, 9).tolist())
 LRS = (0.01, 0.1, 1.0)
@@ -151,7 +152,7 @@ def trainability(out, *, workers=None, scheduler=None, progress=True, figures=Tr
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = TrainabilityResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                     st.params)
         store.update_manifest(out, best_accuracy={str(h): [None if math.isnan(a) else a for a in row]

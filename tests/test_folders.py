@@ -1,0 +1,153 @@
+"""No command overwrites another's folder (reslimit.studies.protocol.claimed): every command that writes a folder,
+run into a folder of every other command, of its own kind with other settings, or of a user's files without a
+manifest, is refused in one line naming the folder and what holds it, exit 2, every byte of the folder unchanged
+(no lock file made in it either). Train's resume refuses other inputs."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_protocol import COMMANDS
+
+import reslimit
+from reslimit import cli
+from reslimit.data import get_data
+from reslimit.studies import KINDS, discover
+from reslimit.train import train
+
+discover()
+WRITERS = {**COMMANDS, "report": ["--quick", "--only", "prop2"]}  # every command with --out, at tiny sizes
+RECORDS = {name: KINDS[name].manifest for name in COMMANDS} | {"report": "manifest.json"}
+# What a user might keep in a folder of each writer's file names (the table, a figure; train's weights).
+USER_FILES = {name: [KINDS[name].table, KINDS[name].files[0]] for name in COMMANDS} | {
+    "train": ["history.csv", "training.png", "weights.pt"], "report": ["claims.json", "index.html"]}
+
+
+def _plant(folder: Path, holder: str, params: dict | None = None) -> Path:
+    """A folder as ``holder`` leaves it: its record naming it (with ``params``) and a table."""
+    folder.mkdir(parents=True)
+    key = "settings" if holder == "demo" else "params"
+    record = {key: {"seed": 12345} if params is None else params, "study": holder, "version": 1}
+    (folder / RECORDS[holder]).write_text(json.dumps(record))
+    (folder / (KINDS[holder].table if holder in KINDS else "claims.json")).write_text("a,b\n1,2\n")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def _refused(capsys, writer: str, folder: Path) -> str:
+    """Run ``writer`` into ``folder``: it must exit 2 with one error line, leaving every byte as it was."""
+    before = _snapshot(folder)
+    code = cli.main([writer.replace("_", "-"), *WRITERS[writer], "--out", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("reslimit: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert _snapshot(folder) == before  # not even a .lock
+    return err
+
+
+@pytest.mark.parametrize("holder", sorted(WRITERS))
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_no_command_overwrites_another_commands_folder(tmp_path, capsys, writer, holder):
+    if writer == holder:
+        pytest.skip("the same command: test_a_folder_of_other_settings_is_refused")
+    folder = _plant(tmp_path / "held", holder)
+    err = _refused(capsys, writer, folder)
+    name = "report" if writer == "report" else writer
+    assert f"out {str(folder)!r} holds a different study: a {holder} study ({RECORDS[holder]}" in err, err
+    assert f"not a {name} one; choose another directory, nothing was overwritten" in err, err
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_folder_of_other_settings_is_refused(tmp_path, capsys, writer):
+    folder = _plant(tmp_path / "other", writer)
+    err = _refused(capsys, writer, folder)
+    assert f"out {str(folder)!r} holds a different study (parameters differ: " in err and "seed" in err, err
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_folder_of_user_files_is_refused(tmp_path, capsys, writer):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in USER_FILES[writer]:
+        (folder / name).write_bytes(b"my own " + name.encode())
+    err = _refused(capsys, writer, folder)
+    listed = ", ".join(sorted(USER_FILES[writer]))
+    assert f"out {str(folder)!r} holds files it would overwrite ({listed}) and no {RECORDS[writer]} of a " in err, err
+
+
+def test_a_folder_of_unrelated_files_is_written_beside_them(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert cli.main(["propagation", *COMMANDS["propagation"], "--out", str(folder)]) == 0
+    assert (folder / "notes.txt").read_text() == "mine" and reslimit.load(folder).study == "propagation"
+    # the same command and settings again: let in (it resumes or rewrites its own folder)
+    assert cli.main(["propagation", *COMMANDS["propagation"], "--out", str(folder)]) == 0
+    assert cli.main(["propagation", *COMMANDS["propagation"], "--seed", "1", "--out", str(folder)]) == 2
+
+
+def test_a_sweep_without_its_manifest_is_judged_by_its_ledger(tmp_path, capsys):
+    """A folder that holds a sweep's ledger but no manifest is the sweep's to judge (it resumes from a ledger of
+    its own study, refuses another's); another command is refused, naming the ledger."""
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "points.jsonl").write_text('{"point": 0, "rows": 1, "sha256": "x", "study": "y"}\n')
+    err = _refused(capsys, "propagation", folder)
+    assert "holds files it would overwrite (points.jsonl) and no manifest.json of a propagation study" in err
+    before = (folder / "points.jsonl").read_bytes()
+    assert cli.main(["scaling", *COMMANDS["scaling"], "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "holds rows of another study (its ledger points.jsonl: it does not match these parameters" in err, err
+    assert (folder / "points.jsonl").read_bytes() == before and not (folder / "results.csv").exists()
+
+
+def _digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 4)), np.arange(n) % 2
+
+
+TRAIN = ["train", "--depth", "2", "--width", "4", "--block", "res1", "--batch-size", "16"]
+
+
+def test_a_resume_on_replaced_data_is_refused_naming_the_file(tmp_path, capsys):
+    data = tmp_path / "data.npz"
+    np.savez(data, X=_digits(40, 0)[0], y=_digits(40, 0)[1])
+    out = tmp_path / "run"
+    assert cli.main([*TRAIN, "--data", str(data), "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    import hashlib
+
+    assert manifest["params"]["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert manifest["params"]["reslimit"] == reslimit.__version__
+    old = manifest["params"]["data_sha256"]
+    np.savez(data, X=_digits(40, 1)[0], y=_digits(40, 1)[1])  # other data under the same name
+    new = hashlib.sha256(data.read_bytes()).hexdigest()
+    before = _snapshot(out)
+    assert cli.main([*TRAIN, "--data", str(data), "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"data file {str(data)!r} changed since the run started (sha256 {new} vs {old})" \
+        in err, err
+    assert _snapshot(out) == before
+
+
+def test_train_refuses_a_checkpoint_of_more_epochs_than_asked(tmp_path):
+    data = get_data("synthetic", seed=0)
+    checkpoint = tmp_path / "c.pt"
+
+    def net():
+        return reslimit.ScaledResNet(2, 4, block="res1", input_dim=data.input_dim, output_dim=data.output_dim, seed=0)
+
+    train(net(), data, epochs=3, checkpoint=checkpoint)
+    before = checkpoint.read_bytes()
+    with pytest.raises(ValueError, match=re.escape(f"checkpoint {str(checkpoint)!r} holds 3 epochs, more than "
+                                                   f"epochs=1")):
+        train(net(), data, epochs=1, checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == before
+    assert len(train(net(), data, epochs=3, checkpoint=checkpoint).rows) == 4  # as many: the history as it was
+    assert checkpoint.read_bytes() == before
