@@ -195,7 +195,7 @@ def _holder(folder: Path, name: str, record: str, key: str, params: dict) -> str
                                                    f"{folder / LEDGER}) or choose another directory")
         other = study_of(manifest, found)
         if found != record or other not in (None, name):
-            writer = f", written by {KINDS[other].writer}" if other in KINDS else ""
+            writer = f", written by {KINDS[other].writer}" if isinstance(other, str) and other in KINDS else ""
             return (f"a different study: a {other or 'unnamed'} study ({found}{writer}), not a {name} one; choose "
                     f"another directory")
         old = manifest.get(key)
