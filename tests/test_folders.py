@@ -3,12 +3,14 @@ run into a folder of every other command, of its own kind with other settings, o
 manifest, is refused in one line naming the folder and what holds it, exit 2, every byte of the folder unchanged
 (no lock file made in it either). Train's resume refuses other inputs."""
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_protocol import COMMANDS
 
 import reslimit
@@ -80,6 +82,7 @@ def test_a_folder_of_user_files_is_refused(tmp_path, capsys, writer):
     assert f"out {str(folder)!r} holds files it would overwrite ({listed}) and no {RECORDS[writer]} of a " in err, err
 
 
+@pytest.mark.slow  # two runs of propagation with its figure
 def test_a_folder_of_unrelated_files_is_written_beside_them(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -106,38 +109,56 @@ def test_a_sweep_without_its_manifest_is_judged_by_its_ledger(tmp_path, capsys):
     assert (folder / "points.jsonl").read_bytes() == before and not (folder / "results.csv").exists()
 
 
-def _digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _npz(path: Path, seed: int) -> str:
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, 4)), np.arange(n) % 2
+    np.savez(path, X=rng.standard_normal((40, 4)), y=np.arange(40) % 2)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-TRAIN = ["train", "--depth", "2", "--width", "4", "--block", "res1", "--batch-size", "16"]
+TRAIN = ["train", "--depth", "2", "--width", "4", "--block", "res1", "--batch-size", "16", "--epochs", "1"]
 
 
+@pytest.mark.slow  # trains and draws the figures
 def test_a_resume_on_replaced_data_is_refused_naming_the_file(tmp_path, capsys):
-    data = tmp_path / "data.npz"
-    np.savez(data, X=_digits(40, 0)[0], y=_digits(40, 0)[1])
-    out = tmp_path / "run"
-    assert cli.main([*TRAIN, "--data", str(data), "--epochs", "1", "--out", str(out)]) == 0
-    capsys.readouterr()
+    data, out = tmp_path / "data.npz", tmp_path / "run"
+    old = _npz(data, 0)
+    assert cli.main([*TRAIN, "--data", str(data), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    import hashlib
-
-    assert manifest["params"]["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
-    assert manifest["params"]["reslimit"] == reslimit.__version__
-    old = manifest["params"]["data_sha256"]
-    np.savez(data, X=_digits(40, 1)[0], y=_digits(40, 1)[1])  # other data under the same name
-    new = hashlib.sha256(data.read_bytes()).hexdigest()
+    assert manifest["params"]["data_sha256"] == old and manifest["versions"]["reslimit"] == reslimit.__version__
+    assert manifest["engine"] in ("compiled", "torch") and manifest["threads"] == torch.get_num_threads()
+    new = _npz(data, 1)  # other data under the same name
+    capsys.readouterr()
     before = _snapshot(out)
-    assert cli.main([*TRAIN, "--data", str(data), "--epochs", "1", "--out", str(out)]) == 2
+    assert cli.main([*TRAIN, "--data", str(data), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"data file {str(data)!r} changed since the run started (sha256 {new} vs {old})" \
         in err, err
     assert _snapshot(out) == before
 
 
+@pytest.mark.slow  # trains and draws the figures
+def test_a_resume_under_another_version_is_refused_and_another_thread_count_noted(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main([*TRAIN, "--data", "synthetic", "--out", str(out)]) == 0
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps(manifest | {"threads": 99}))
+    capsys.readouterr()
+    assert cli.main([*TRAIN, "--data", "synthetic", "--out", str(out)]) == 0  # resumed: the checkpoint holds it all
+    err = capsys.readouterr().err
+    assert f"reslimit: note: {out} ran under the {manifest['engine']} engine with 99 threads; it continues under " \
+           f"the {manifest['engine']} engine with {torch.get_num_threads()} threads, so the last digits" in err, err
+    path.write_text(json.dumps(manifest | {"versions": manifest["versions"] | {"reslimit": "0.0.1"}}))
+    before = _snapshot(out)
+    assert cli.main([*TRAIN, "--data", "synthetic", "--out", str(out)]) == 2
+    assert f"holds a run started by reslimit 0.0.1; this is reslimit {reslimit.__version__}: resume it with that " \
+           f"version" in capsys.readouterr().err
+    assert _snapshot(out) == before
+
+
 def test_train_refuses_a_checkpoint_of_more_epochs_than_asked(tmp_path):
-    data = get_data("synthetic", seed=0)
+    _npz(tmp_path / "data.npz", 0)
+    data = get_data(str(tmp_path / "data.npz"), seed=0, dtype="float64")
     checkpoint = tmp_path / "c.pt"
 
     def net():
@@ -151,3 +172,7 @@ def test_train_refuses_a_checkpoint_of_more_epochs_than_asked(tmp_path):
     assert checkpoint.read_bytes() == before
     assert len(train(net(), data, epochs=3, checkpoint=checkpoint).rows) == 4  # as many: the history as it was
     assert checkpoint.read_bytes() == before
+    _npz(tmp_path / "other.npz", 1)  # other data of the same shapes: its digest tells
+    other = get_data(str(tmp_path / "other.npz"), seed=0, dtype="float64")
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(data, dataset_sha256\)"):
+        train(net(), other, epochs=3, checkpoint=checkpoint)

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 Rows = list[dict]
 # Entries of a manifest that say how a folder was made rather than what it found (left out of a summary).
 BOOKKEEPING = frozenset({"params", "settings", "study", "version", "versions", "net", "path", "points", "grid",
-                         "engine", "results", "ledger", "complete", "figure", "command", "reslimit", "torch", "numpy"})
+                         "engine", "threads", "results", "ledger", "complete", "figure", "command", "reslimit", "torch",
+                         "numpy"})
 LEDGER = "points.jsonl"  # a sweep's ledger (reslimit.studies.sweep), copied by Result.save
 
 KINDS: dict[str, Kind] = {}  # name -> Kind, filled by each declaration

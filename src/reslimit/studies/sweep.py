@@ -6,7 +6,8 @@ A study directory DIR holds
   the engine that computes the rows ("compiled" kernel or "torch" loop), the package versions and whether it is
   complete (see store.py);
 - ``results.csv``: the rows, a ``point`` column first (the point's index in the grid), in the order the
-  points finished;
+  points finished while the sweep runs, in grid order once it is complete (the ledger too), whatever the executor
+  and the interruptions;
 - ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ..., "study": ...}`` per finished
   point, written after its rows (sha256 of the CSV header line and the point's lines as written; "study" the
   sha256 of what the rows depend on: the study's name, params, grid, engine and torch version);
@@ -150,6 +151,8 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
                     with _sigint_deferred():  # the point is kept and counted, or neither
                         results.add(i, rows)
                     bar.update()
+            with _sigint_deferred():
+                results.sort()
         except KeyboardInterrupt as err:  # every finished point was fsync'd by results.add
             raise Interrupted(len(results.done), len(grid), out) from err
         store.write_manifest(out, study.params, study=kind, **claim, complete=True)
@@ -367,6 +370,19 @@ class _Results:
         entry["study"] = self.key
         _append(self.ledger, (json.dumps(entry) + "\n").encode())
         self.done.add(i)
+
+    def sort(self) -> None:
+        """Put the rows and the ledger in grid order (each file replaced atomically), where the points finished in
+        another (a pool, a resume): the files of every run of the study are then the same, byte for byte."""
+        lines, _ = _lines(self.csv)
+        body = lines[1:]
+        rows = sorted(body, key=lambda line: _index(_fields(line)[0]))  # stable: a point's rows keep their order
+        if rows != body:
+            _replace(self.csv, lines[0] + b"".join(rows))
+        entries, _ = _lines(self.ledger)
+        ledger = sorted(entries, key=lambda line: json.loads(line)["point"])
+        if ledger != entries:
+            _replace(self.ledger, b"".join(ledger))
 
 
 def _columns(rows: list) -> list[str]:
