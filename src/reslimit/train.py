@@ -445,19 +445,25 @@ def _started(out: Folder) -> dict | None:
 
 
 def _same_inputs(out: Folder, params: dict) -> None:
-    """Refuse to resume the run in ``out`` on other inputs than it started on: a data file whose bytes changed
-    (its sha256), another reslimit version; a ValueError naming which, before anything is written."""
+    """Refuse to resume the run in ``out`` (of these settings) on other inputs than it started on: a data file whose
+    bytes changed (its sha256), another reslimit version; a ValueError naming which, before anything is written.
+    Other settings are left to :func:`reslimit.studies.protocol.claimed`."""
     old = _started(out)
-    if old is None or not isinstance(old.get("params"), dict):
+    if old is None or not isinstance(old.get("params"), dict) or _but_data(old["params"]) != json.loads(
+            json.dumps(_but_data(params))):
         return
     was, now = old["params"].get("data_sha256"), params.get("data_sha256")
-    if was is not None and now is not None and was != now:
+    if None not in (was, now) and was != now:
         raise ValueError(f"data file {params['data']!r} changed since the run started (sha256 {now} vs {was}); "
                          f"resume it on the data it started on, or choose another directory")
     was, now = old.get("versions", {}).get("reslimit"), store.versions()["reslimit"]
-    if was != now:
+    if was is not None and was != now:
         raise ValueError(f"out {str(out)!r} holds a run started by reslimit {was}; this is reslimit {now}: resume it "
                          f"with that version, or choose another directory")
+
+
+def _but_data(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k != "data_sha256"}
 
 
 def _note_engine(folder: Path, engine: dict) -> None:

@@ -179,8 +179,7 @@ def _refuse(folder: Path, name: str, record: str, key: str, params: dict, writes
         return  # absent (made by store.writing), or a file (refused there)
     why = _holder(folder, name, record, key, params)
     if why is None and not (folder / record).is_file() and not (LEDGER in writes and (folder / LEDGER).exists()):
-        present = sorted({w for w in writes if (folder / w).exists()} | (
-            {LEDGER} if (folder / LEDGER).exists() else set()))
+        present = sorted(w for w in {*writes, LEDGER} if (folder / w).exists())  # another's ledger: its rows
         if present:
             why = (f"files it would overwrite ({', '.join(present)}) and no {record} of a {name} study; move them "
                    f"or choose another directory")
@@ -199,10 +198,9 @@ def _holder(folder: Path, name: str, record: str, key: str, params: dict) -> str
             writer = f", written by {KINDS[other].writer}" if isinstance(other, str) and other in KINDS else ""
             return (f"a different study: a {other or 'unnamed'} study ({found}{writer}), not a {name} one; choose "
                     f"another directory")
-        old = manifest.get(key)
+        old = manifest.get(key) if isinstance(manifest.get(key), dict) else {}
         if old != params:
-            diff = sorted(k for k in set(old if isinstance(old, dict) else {}) | set(params)
-                          if (old if isinstance(old, dict) else {}).get(k) != params.get(k))
+            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
             return f"a different study (parameters differ: {', '.join(diff)}); choose another directory"
     return None
 
