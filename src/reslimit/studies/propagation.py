@@ -41,7 +41,6 @@ i.i.d. weights it is about (E f'(z)^2)^(1/2) / gamma per layer, under 1 unless f
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +50,7 @@ from .. import _checks, _memory, init, store
 from .._rng import normal, substream
 from ..paths import IID
 from .protocol import Kind, claimed, figures
+from .sweep import one_thread
 
 KIND = Kind("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)",
             plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params),
@@ -255,7 +255,7 @@ def _measure(params: dict) -> Propagation:
     scale = torch.tensor([init.path_std(s, width) for _, s in combos], dtype=torch.float64)  # sqrt(n var)
     for n, network in enumerate(networks):
         run = _mlp if network == "mlp" else _resnet
-        with _one_thread():
+        with one_thread():  # small matrices: OpenMP's workers spin against each other on a loaded machine
             ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha)
         for c, (a, s) in enumerate(combos):
             i, j = activations.index(a), inits.index(s)
@@ -267,18 +267,6 @@ def _measure(params: dict) -> Propagation:
     theory = {(net, a, s): mean_field(net, a, init.path_std(s, width) ** 2, depth, alpha)
               for net in networks for a in activations for s in inits}
     return Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
-
-
-@contextmanager
-def _one_thread():
-    """One torch thread meanwhile: the matrices are small, and torch's OpenMP workers spin against each other on a
-    loaded 2-core machine (5x slower there at depth 30, width 128)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _names(argument: str, value) -> list[str]:

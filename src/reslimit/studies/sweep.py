@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -281,6 +281,22 @@ def _execute(compute, params, points, todo, workers, scheduler):
         raise
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread in the block, the count before restored after. A point whose numbers depend on how torch
+    splits its reductions (training) computed so is the same in-process, on a pool (whose workers each have
+    cores // workers threads) and on a cluster, so that a sweep resumed on another executor keeps its rows; small
+    matrices also run faster so on a loaded machine, where OpenMP's workers spin against each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextmanager

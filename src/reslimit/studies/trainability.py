@@ -29,7 +29,7 @@ from ..specs import NetSpec, PathSpec, takes_specs
 from ..train import train
 from . import scaling
 from .protocol import LEDGER, Kind, claimed, figures
-from .sweep import Study, check_executor, finishing, run_study
+from .sweep import Study, check_executor, finishing, one_thread, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
 KIND = Kind("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)",
@@ -47,7 +47,13 @@ def margin(depth: int) -> float:
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
-    """One Hurst index: every beta and learning rate on one pair of fBm paths, one row per (beta, lr)."""
+    """One Hurst index: every beta and learning rate on one pair of fBm paths, one row per (beta, lr), on one torch
+    thread (:func:`reslimit.studies.sweep.one_thread`: the same numbers in-process and on a pool)."""
+    with one_thread():
+        return _point(params, point)
+
+
+def _point(params: dict, point: dict) -> list[dict]:
     data = get_data(params["data"], seed=params["seed"], dtype=params["dtype"])
     spec = NetSpec(block=params["block"], activation=params["activation"], width=params["width"],
                    dtype=params["dtype"])
