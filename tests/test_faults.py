@@ -155,3 +155,39 @@ def test_pool_workers_die_with_their_killed_parent(tmp_path):
     gone, alive = psutil.wait_procs(children, timeout=10)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.cmdline()) for p in alive]
+
+
+TRAINABILITY = ["trainability", "--hursts", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", "--betas", "0.5", "--depth", "2",
+                "--lrs", "0.1", "--epochs", "1", "--workers", "2"]
+
+
+def _reslimit(args, out) -> subprocess.Popen:
+    """``reslimit ARGS --out OUT`` in a process group of its own, Ctrl-C at its default even where the shell that
+    started the tests ignores it (a background job), as a terminal's Ctrl-C reaches a foreground command."""
+    return subprocess.Popen([sys.executable, "-m", "reslimit", *args, "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.parametrize("fault, rerun", [("ctrl-c", TRAINABILITY), ("kill-9", TRAINABILITY),
+                                          ("ctrl-c", TRAINABILITY[:-2])])
+def test_a_trainability_pool_interrupted_then_rerun_writes_the_files_of_an_uninterrupted_run(tmp_path, fault, rerun):
+    """The points of a pool finish in any order; a complete sweep's results.csv and ledger are in grid order, so
+    an interrupted --workers 2 run, rerun (on the pool, or in-process: a point trains on one torch thread
+    wherever it runs), ends with the bytes of an uninterrupted one."""
+    reference = _reslimit(TRAINABILITY, tmp_path / "ref")
+    assert reference.wait(timeout=300) == 0, reference.communicate()
+    out = tmp_path / "cut"
+    proc = _reslimit(TRAINABILITY, out)
+    _wait_for_points(out, proc, timeout=300)
+    if fault == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: the parent and its workers
+    else:
+        proc.kill()  # the parent alone; its workers die with it
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if fault == "ctrl-c" else -signal.SIGKILL), err
+    assert 1 <= len(_ledger(out)) < 8
+    resumed = _reslimit(rerun, out)
+    assert resumed.wait(timeout=300) == 0, resumed.communicate()
+    for name in ("results.csv", "points.jsonl"):
+        assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name

@@ -116,7 +116,7 @@ def test_quick_or_full_and_selection(tmp_path, made):
 def test_a_crash_is_not_hidden_by_an_earlier_runs_claims(tmp_path, made):
     """OUT/NAME/claims.json left by an earlier report is removed before the claim runs again."""
     folder = made[0].parent / "validation"
-    (tmp_path / "crash").mkdir()
+    report(tmp_path, scripts=["crash"], progress=False, validation_dir=folder)  # the earlier report
     (tmp_path / "crash" / "claims.json").write_text(json.dumps([{"claim": "old", "passed": True}]))
     claims = report(tmp_path, scripts=["crash"], progress=False, validation_dir=folder)
     assert [(c["claim"], c["passed"]) for c in claims] == [("crash ran to completion and wrote its claims", False)]

@@ -165,7 +165,7 @@ def test_a_planted_checkpoint_is_not_unpickled(tmp_path):
     from reslimit.train import run
 
     out = tmp_path / "t"
-    out.mkdir()
+    run(out, data="synthetic", depth=4, width=4, epochs=1, progress=False)  # a train folder: its resume reads it
     torch.save({"params": _Planted(tmp_path / "ran")}, out / "checkpoint.pt")
     with pytest.raises(ValueError, match="checkpoint .* is unreadable"):
         run(out, data="synthetic", depth=4, width=4, epochs=1, progress=False)

@@ -32,12 +32,13 @@ from ._rng import normal
 from .blocks import get_block
 from .paths import PATHS
 from .resnet import ScaledResNet, diverged
-from .studies.protocol import Kind
+from .studies.protocol import Kind, claimed, figures
 
 KIND = Kind("demo", "`reslimit demo --out DIR`", table="demo.csv", manifest="demo.json", params="settings",
             plot=lambda rows, settings: DemoResult(rows, settings).plot(),
             summary=lambda rows, settings: {"rows": len(rows),
-                                            "within_4_se": sum(r["verdict"] == "pass" for r in rows)})
+                                            "within_4_se": sum(r["verdict"] == "pass" for r in rows)},
+            files=figures("demo"))
 # Paths whose weights on the layer grid are independent and centred with variance 1/d (``exact_second_moment``):
 # IID (any dist), and Brownian, whose increments over disjoint layers are independent Gaussians.
 IID_INITS = tuple(name for name, path in PATHS.items() if path.exact_second_moment)
@@ -112,15 +113,17 @@ class DemoResult(list):
 
     def save(self, out) -> None:
         """Write ``out``/demo.csv (the rows), demo.png and demo.pdf (:meth:`plot`) and demo.json (the settings
-        and the package versions) into the existing folder ``out``."""
-        out = _checks.folder("out", out)
-        write_csv(self, out / "demo.csv")
-        self.plot(out / "demo.png")
-        versions = store.versions()
-        manifest = {**store.stamp(KIND), "command": "reslimit demo",
-                    "settings": self.settings, "reslimit": versions["reslimit"],
-                    "torch": versions["torch"], "numpy": versions["numpy"]}
-        (out / "demo.json").write_text(json.dumps(manifest, indent=2))
+        and the package versions), under its lock; refused (ValueError) before anything is written where
+        :func:`reslimit.studies.protocol.claimed` refuses ``out`` (another command's, other settings, a user's
+        files)."""
+        with claimed(out, KIND, self.settings) as folder:
+            write_csv(self, folder / "demo.csv")
+            self.plot(folder / "demo.png")
+            versions = store.versions()
+            manifest = {**store.stamp(KIND), "command": "reslimit demo",
+                        "settings": self.settings, "reslimit": versions["reslimit"],
+                        "torch": versions["torch"], "numpy": versions["numpy"]}
+            (folder / "demo.json").write_text(json.dumps(manifest, indent=2))
 
 
 def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"], width=DEMO["width"],
@@ -154,7 +157,7 @@ def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"
                 "inputs": _checks.positive_int("inputs", inputs), "seed": _checks.seed("seed", seed)}
     if out is None:
         return _measure(settings)
-    with store.writing(out) as folder:
+    with claimed(out, KIND, settings) as folder:  # refused before the first network
         result = _measure(settings)
         result.save(folder)
     return result

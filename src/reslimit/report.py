@@ -34,6 +34,7 @@ from pathlib import Path
 
 from . import _checks, store
 from .claims import CLAIMS, Verdict
+from .studies.protocol import claimed
 
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
 TAIL_CHARS = 3000  # how much of a crashed claim's output goes into its failing verdict
@@ -44,7 +45,9 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
 
     Args:
         out: the output folder (created; locked while the report runs: another process writing it is
-            refused with store.Busy).
+            refused with store.Busy). Its manifest.json (written first) records the params: quick, the claims,
+            validation_dir; a folder of another command, of a report of other params or of a user's files it
+            would overwrite is refused before anything is written (:func:`reslimit.studies.protocol.claimed`).
         quick: the claims' quick sizes (``False``: the full, acceptance sizes).
         scripts: names of the claims to check (``"ode_rate"`` or ``"ode_rate.py"``; ``reslimit report --only``);
             default every claim of :data:`reslimit.claims.CLAIMS` (or every ``*.py`` of ``validation_dir``).
@@ -83,7 +86,12 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
                          f"(there are: {', '.join(available)})")
     workers = min(workers, len(names))  # no more at a time than there are claims: one claim gets every core
     threads = {} if workers == 1 else {"OMP_NUM_THREADS": str(max(1, cores // workers))}
-    with store.writing(out) as out:  # one report at a time in a folder
+    params = {"quick": bool(quick), "claims": names, "validation_dir": None if validation_dir is None else
+              str(Path(validation_dir).resolve())}
+    files = ["claims.json", "index.html", "figures", *(f"{n}/{f}" for n in names for f in ("claims.json",
+                                                                                      "output.log"))]
+    with claimed(out, "report", params, files=files) as out:  # one report at a time, in a folder of its own
+        store.write_manifest(out, params, study="report")  # first: a rerun of a killed report finds its folder
         out = out.resolve()
         def one(i: int, name: str) -> list[dict]:
             if progress:

@@ -20,7 +20,7 @@ from pathlib import Path
 from . import store
 from ._types import Folder
 from .studies import discover
-from .studies.protocol import Kind, Result
+from .studies.protocol import Kind, Result, study_of
 
 
 def load(out: Folder) -> Result:
@@ -73,17 +73,13 @@ def _identify(out) -> tuple[Path, Kind, dict]:
     advice = (f"rerun {owners[0].writer} into a new folder" if len(owners) == 1 else  # a file only one kind writes
               f"delete it (a sweep rebuilds it from its ledger {folder / 'points.jsonl'}) or choose another directory")
     manifest = store.read_json(path, advice)
-    return folder, _kind_of(path, manifest, known, owners), manifest
+    return folder, _kind_of(path, manifest, known), manifest
 
 
-def _kind_of(path: Path, manifest: dict, known: dict[str, Kind], owners: list[Kind]) -> Kind:
+def _kind_of(path: Path, manifest: dict, known: dict[str, Kind]) -> Kind:
     """The kind a manifest names (its "study", at a version this reslimit reads), or that an earlier reslimit's
     manifest naming none shows (its keys: bounds, converge; its file: demo.json); ValueError saying what it is not."""
-    name, params = manifest.get("study"), manifest.get("params")
-    if name is None and len(owners) == 1:  # the file only one kind writes
-        name = owners[0].name
-    elif name is None and isinstance(params, dict):  # written before manifests named their study
-        name = "bounds" if params.get("study") == "bounds" else "converge" if "slope" in manifest else None
+    name = study_of(manifest, path.name)
     if name is None:
         raise ValueError(f"{str(path)!r} names no study: not the manifest of a study folder (written by a command: "
                          f"{_any_writer(known)})")

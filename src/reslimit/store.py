@@ -1,9 +1,10 @@
 """Writing a study to disk: a tidy CSV, a JSON manifest beside it, and a guard against mixing studies.
 
 A study directory holds ``manifest.json`` with a "params" entry and the "study" and "version" that wrote it
-(:func:`stamp`: a study's kind, :class:`reslimit.studies.protocol.Kind`). Writing into a directory whose manifest
-has other parameters is refused with a ValueError before anything is written. One process at a time
-writes a directory: :func:`writing` holds its ``.lock``.
+(:func:`stamp`: a study's kind, :class:`reslimit.studies.protocol.Kind`). Writing into a directory of another
+command, of other parameters or of a user's files is refused with a ValueError before anything is written
+(:func:`reslimit.studies.protocol.claimed`, the guard every writer goes through). One process at a time writes a
+directory: :func:`writing` holds its ``.lock``.
 """
 
 from __future__ import annotations
@@ -64,21 +65,6 @@ def versions() -> dict:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
-    return out
-
-
-def prepare(out, params: dict) -> Path:
-    """Create ``out`` if needed; refuse it if it holds a study with other parameters."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a directory; {str(out)!r} is a file")
-    if (out / MANIFEST).exists():
-        old = read_manifest(out).get("params")
-        if old != json.loads(json.dumps(params)):
-            diff = sorted(k for k in set(old or {}) | set(params) if (old or {}).get(k) != params.get(k))
-            raise ValueError(f"out {str(out)!r} holds a different study (parameters differ: {', '.join(diff)}); "
-                             f"choose another directory, nothing was overwritten")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

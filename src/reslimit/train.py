@@ -14,8 +14,11 @@ training. A non-finite loss stops the run: it is recorded as diverged at that ep
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from . import _checks, _memory, store
+from . import _checks, _memory, native, store
 from ._rng import mix, substream
 from ._types import Device, DType, Folder
 from .blocks import get_block
@@ -35,14 +38,15 @@ from .paths import PATHS
 from .regularity import regularity
 from .resnet import ScaledResNet
 from .specs import NetSpec, PathSpec, recorded, takes_specs
-from .studies.protocol import Kind
+from .studies.protocol import Kind, claimed, figures
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
 KIND = Kind("train", "`reslimit train --out DIR` (reslimit.train.run)", table="history.csv",
-            plot=lambda rows, params: History(rows, params=params).plot())
+            plot=lambda rows, params: History(rows, params=params).plot(),
+            files=(*figures("training", "weights"), "weights.pt", "checkpoint.pt"))
 COLUMNS = ("epoch", "train_loss", "test_loss", "test_accuracy", "grad_norm_V", "grad_norm_W", "seconds", "status")
 
 
@@ -109,7 +113,9 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
         seed: keys the order of the mini-batches, in [0, 2^63 - 1].
         snapshot_every: also keep the weights every this many epochs (None: before and after only).
         checkpoint: a file to write after every epoch (the weights, the optimizer's state, the history); when
-            it exists and holds the same settings, training resumes after its last epoch.
+            it exists and holds the same settings (the data's too: ``dataset_sha256``, :func:`digest`), training
+            resumes after its last epoch; one of more epochs than ``epochs`` is refused (ValueError), ``net``
+            untouched.
         progress: a progress bar over epochs.
     """
     params = _check(net, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
@@ -170,10 +176,22 @@ def _check(net, data, **params) -> dict:
     _memory.require_steps(settings["epochs"] * batches * net.depth, "the training loop (a layer of a batch a step)",
                           f"epochs={settings['epochs']} x {batches} batches x depth={net.depth}",
                           "use fewer epochs, a larger batch_size or a smaller depth")
-    return settings | {"data": data.name, "task": data.task, "n_classes": data.n_classes,
+    return settings | {"data": data.name, "dataset_sha256": digest(data), "task": data.task,
+                       "n_classes": data.n_classes,
                                   "depth": net.depth, "width": net.width, "alpha": net.alpha,
                                   "block": net.block.name, "activation": _activation(net),
                                   "ensemble": net.ensemble} | _masks(net) | _hidden(net)
+
+
+def digest(data: Dataset) -> str:
+    """The sha256 of a dataset's arrays (X_train, y_train, X_test, y_test: their dtypes, shapes and bytes, in
+    order), which a checkpoint records: a resume on other data is refused."""
+    sha = hashlib.sha256()
+    for t in (data.X_train, data.y_train, data.X_test, data.y_test):
+        array = t.detach().cpu().contiguous().numpy()
+        sha.update(f"{array.dtype}{array.shape}".encode())
+        sha.update(array.tobytes())
+    return sha.hexdigest()
 
 
 def _hidden(net) -> dict:
@@ -297,6 +315,10 @@ def _resume(path: Path, net, opt, params: dict) -> History:
     if differ:
         raise ValueError(f"checkpoint {str(path)!r} holds a run with other settings ({', '.join(differ)}); delete "
                          f"it or train with the same settings")
+    done = state["rows"][-1]["epoch"]
+    if done > params["epochs"]:
+        raise ValueError(f"checkpoint {str(path)!r} holds {done} epochs, more than epochs={params['epochs']}; train "
+                         f"for at least {done} epochs to resume it, or delete it")
     net.load_state_dict(state["net"])
     opt.load_state_dict(state["optimizer"])
     return History(rows=state["rows"], snapshots=state["snapshots"], params=params)
@@ -346,6 +368,8 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
     activation = None if isinstance(block, CustomBlock) else get_block(block, activation).activation.name
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
+    data_file = data not in ("digits", "synthetic") and os.path.isfile(data)
+    sha256 = hashlib.sha256(Path(data).read_bytes()).hexdigest() if data_file else None  # the bytes then read
     dataset = get_data(data, seed=seed, dtype=dtype).to(device)
     _checks.choice("init", init, tuple(PATHS))  # then PathSpec refuses an option the path does not take, naming it
     path = PathSpec(init, hurst=hurst, lengthscale=lengthscale, resolution=depth if init == "fbm" else None)
@@ -375,11 +399,16 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         params.update(lr0=lr0, rule=rule, base_depth=base_depth, layer_lr=layer_lr)
     if momentum:  # SGD's; a folder without momentum reads as before
         params["momentum"] = momentum
+    if sha256 is not None:  # what identifies a data file: a resume on other bytes under its name is refused
+        params["data_sha256"] = sha256
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
            seed=seed)  # no folder yet
-    with store.writing(out) as folder:
-        store.prepare(folder, params)
-        store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
+    _same_inputs(out, params)
+    engine = {"engine": native.engine(net.block, None, net.dtype) if isinstance(net, ScaledResNet) else "torch",
+              "threads": torch.get_num_threads()}
+    with claimed(out, KIND, params) as folder:
+        _note_engine(folder, engine)
+        store.write_manifest(folder, params, study=KIND, **recorded(params), **engine, status="running")
         try:
             history = train(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                             momentum=momentum, seed=seed, checkpoint=folder / "checkpoint.pt", progress=progress,
@@ -397,12 +426,57 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
                              exponents={k: v for k, v in exponents.items() if v is not None})
         final = history.final
-        store.write_manifest(folder, params, study=KIND, **recorded(params),
+        store.write_manifest(folder, params, study=KIND, **recorded(params), **engine,
                              status="diverged" if history.diverged else "complete",
                              epochs_done=final["epoch"], test_loss=final["test_loss"],
                              test_accuracy=final["test_accuracy"],
                              regularity={k: None if v is None else list(v) for k, v in exponents.items()})
     return history
+
+
+def _started(out: Folder) -> dict | None:
+    """The manifest of the train run in ``out`` (None where there is none: no folder, no manifest, another's)."""
+    path = Path(out) / store.MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # absent, or unreadable: claimed says so
+    return manifest if isinstance(manifest, dict) and manifest.get("study") == KIND.name else None
+
+
+def _same_inputs(out: Folder, params: dict) -> None:
+    """Refuse to resume the run in ``out`` (of these settings) on other inputs than it started on: a data file whose
+    bytes changed (its sha256), another reslimit version; a ValueError naming which, before anything is written.
+    Other settings are left to :func:`reslimit.studies.protocol.claimed`."""
+    old = _started(out)
+    if old is None or not isinstance(old.get("params"), dict) or _but_data(old["params"]) != json.loads(
+            json.dumps(_but_data(params))):
+        return
+    was, now = old["params"].get("data_sha256"), params.get("data_sha256")
+    if None not in (was, now) and was != now:
+        raise ValueError(f"data file {params['data']!r} changed since the run started (sha256 {now} vs {was}); "
+                         f"resume it on the data it started on, or choose another directory")
+    was, now = old.get("versions", {}).get("reslimit"), store.versions()["reslimit"]
+    if was is not None and was != now:
+        raise ValueError(f"out {str(out)!r} holds a run started by reslimit {was}; this is reslimit {now}: resume it "
+                         f"with that version, or choose another directory")
+
+
+def _but_data(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k != "data_sha256"}
+
+
+def _note_engine(folder: Path, engine: dict) -> None:
+    """On a resume, one line on stderr where the run continues under another kernel or thread count than it ran
+    under: its history may then differ in the last digits from an uninterrupted run (both are recorded)."""
+    old = _started(folder)
+    if old is None or not (folder / "checkpoint.pt").exists():
+        return
+    was = {k: old.get(k) for k in engine}
+    if was != engine:
+        print(f"reslimit: note: {folder} ran under the {was['engine']} engine with {was['threads']} threads; it "
+              f"continues under the {engine['engine']} engine with {engine['threads']} threads, so the last digits "
+              f"of its history may differ from an uninterrupted run's", file=sys.stderr)
 
 
 def _main(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -102,10 +102,10 @@ from .._rng import normal, substream
 from ..blocks import get_activation, get_block
 from ..paths import IID, Smooth
 from ..resnet import ScaledResNet, diverged
-from .protocol import Kind
+from .protocol import Kind, claimed, figures
 
 KIND = Kind("bounds", "`reslimit bounds --out DIR` (reslimit.studies.bounds.bounds)",
-            plot=lambda rows, params: figure(rows))  # one panel per check
+            plot=lambda rows, params: figure(rows), files=figures("bounds"))  # one panel per check
 COLUMNS = ("check", "source", "quantity", "measured", "se", "lower", "upper", "passed", "verdict", "rule",
            "block", "activation", "init", "beta", "depth", "width", "samples", "delta", "seed", "seconds")
 Z = 4.0  # standard errors of tolerance for Monte-Carlo means and frequencies
@@ -959,8 +959,7 @@ def bounds(out, *, quick=True, seed=0, progress=True, device="cpu") -> BoundsRes
     """
     seed = _checks.seed("seed", seed)
     params = {"study": "bounds", "quick": bool(quick), "seed": seed, "device": str(_checks.device("device", device))}
-    with store.writing(out) as out:
-        store.prepare(out, params)
+    with claimed(out, KIND, params) as out:
         rows: list[dict] = []
         for check in (c for checks in plan(quick).values() for c in checks):
             new = run_check(check, seed, params["device"])

@@ -32,7 +32,7 @@ from ..limits import Limit, get_limit
 from ..paths import Smooth
 from ..rates import FLOAT_FLOOR, Rate, fit_rate
 from ..specs import takes_specs
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .sweep import Study, check_executor, finishing, run_study
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 HURST = 0.8  # the Hurst index of limit fbm when none is given
 KIND = Kind("converge", "`reslimit converge --out DIR` (reslimit.converge(..., out=DIR))",
-            plot=lambda rows, params: Convergence.from_rows(params, rows).plot())
+            plot=lambda rows, params: Convergence.from_rows(params, rows).plot(),
+            files=(*figures("convergence"), LEDGER))
 
 
 @dataclass
@@ -86,11 +87,10 @@ class Convergence:
     def save(self, out: Folder) -> None:
         """Write out/results.csv (one row per depth x sample), out/manifest.json and out/convergence.png.
 
-        Raises ValueError, before writing anything, if ``out`` is empty, holds a study with other parameters or
-        is being written by another process (store.Busy).
+        Raises ValueError, before writing anything, if :func:`reslimit.studies.protocol.claimed` refuses ``out``
+        (empty, another command's, other parameters, a user's files, being written by another process).
         """
-        with store.writing(out) as out:  # reentrant: converge(out=...) holds it already
-            store.prepare(out, self.params)
+        with claimed(out, KIND, self.params) as out:  # reentrant: converge(out=...) holds it already
             store.write_rows(out / "results.csv", self.rows())
             self.plot(out / "convergence.png")
             store.write_manifest(out, self.params, study=KIND, **self.summary())
@@ -242,8 +242,8 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
     if out is None and workers is None and scheduler is None:
         points = tqdm(points, desc=f"{limit.name} samples", unit="point", disable=not progress)
         return Convergence.from_rows(params, [row for point in points for row in compute_point(params, point)])
-    with tempfile.TemporaryDirectory() if out is None else nullcontext(out) as where, store.writing(where) as folder, \
-            finishing(study, where):
+    with tempfile.TemporaryDirectory() if out is None else nullcontext(out) as where, \
+            claimed(where, KIND, params) as folder, finishing(study, where):
         conv = Convergence.from_rows(params, run_study(study, folder, workers=workers, scheduler=scheduler,
                                                        progress=progress))
         if out is not None:

@@ -38,12 +38,13 @@ from ..batched import Grid
 from ..data import get_data
 from ..depth_rule import RULES, exponent
 from ..specs import takes_specs
-from .protocol import Kind
+from .protocol import LEDGER, Kind, figures
 from .sweep import Study
 from .transfer import member_lr, network, require, seed_interval, summarised, training_params
 
 KIND = Kind("coord_check", "`reslimit coord-check --out DIR` (reslimit.studies.coord_check.coord_check)",
-            plot=lambda rows, params: CoordCheckResult(rows, params).plot())
+            plot=lambda rows, params: CoordCheckResult(rows, params).plot(),
+            files=(*figures("coord_check"), LEDGER))
 DEPTHS = (8, 16, 32, 64, 128)
 STEPS = (1, 3, 10)
 QUANTITIES = ("dh", "dlogits")

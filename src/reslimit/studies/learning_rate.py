@@ -41,12 +41,13 @@ from ..blocks import get_block
 from ..data import get_data
 from ..resnet import ScaledResNet
 from ..train import train
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .scaling import DTYPES
 from .sweep import Study, check_executor, finishing, run_study
 
 KIND = Kind("learning_rate", "reslimit.studies.learning_rate.learning_rate(DIR) (the learning_rate claim)",
-            plot=lambda rows, params: LearningRateResult(rows, params).plot())
+            plot=lambda rows, params: LearningRateResult(rows, params).plot(),
+            files=(*figures("learning_rate"), LEDGER))
 MAX_STEPS = 64  # grid points the search may move from lr_start, each way (r^64 = 2^32 at r = 2^(1/2))
 
 
@@ -195,7 +196,7 @@ def learning_rate(out, *, workers=None, scheduler=None, progress=True, figures=T
     slopes, the theory's, the tolerance) and learning_rate.png. ``options`` are those of :func:`study`."""
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = LearningRateResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                     st.params)
         store.update_manifest(out, largest_lr={str(b): v for b, v in result.largest.items()},

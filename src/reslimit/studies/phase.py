@@ -26,12 +26,12 @@ from .. import _checks, store
 from ..blocks import get_block
 from ..specs import takes_specs
 from . import scaling
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .scaling import critical_betas, medians
 from .sweep import Study, check_executor, finishing, run_study
 
 KIND = Kind("phase", "`reslimit phase --out DIR` (reslimit.studies.phase.phase)",
-            plot=lambda rows, params: PhaseResult(rows, params).plot())
+            plot=lambda rows, params: PhaseResult(rows, params).plot(), files=(*figures("phase"), LEDGER))
 MAX_RESOLUTION = 2**16
 # The grids of ``reslimit phase`` by default (Figure 7 of the paper): H = 0.1:0.9:9, beta = 0:1.3:27, as
 # reslimit.studies.grid.parse_grid reads them.
@@ -103,7 +103,7 @@ def phase(out, *, workers=None, scheduler=None, progress=True, figures=True, **o
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = PhaseResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress), st.params)
         store.update_manifest(out, **{k: {str(h): b for h, b in result[k].items()}
                                       for k in ("critical_beta", "critical_beta_grad")},

@@ -41,7 +41,6 @@ i.i.d. weights it is about (E f'(z)^2)^(1/2) / gamma per layer, under 1 unless f
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,10 +50,12 @@ from tqdm.auto import tqdm
 from .. import _checks, _memory, init, store
 from .._rng import normal, substream
 from ..paths import IID
-from .protocol import Kind
+from .protocol import Kind, claimed, figures
+from .sweep import one_thread
 
 KIND = Kind("propagation", "`reslimit propagation --out DIR` (reslimit.studies.propagation.propagation)",
-            plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params))
+            plot=lambda rows, params: figure(rows, params), summary=lambda rows, params: summary(rows, params),
+            files=figures("propagation"))
 NETWORKS = ("mlp", "resnet")
 ACTIVATIONS = ("tanh", "relu", "leaky_relu:0.2", "sigmoid")
 INITS = ("standard", "glorot", "he")
@@ -234,6 +235,22 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     _memory.require_steps(depth * len(networks) * (2 + len(combos)), "the loops over depth (a layer of a pass, or "
                           "of a mean-field recursion, a step)", f"depth={depth}",
                           "use a smaller depth, or fewer networks, activations or inits")
+    if out is None:
+        return _measure(params, progress)
+    with claimed(out, KIND, params) as folder:  # refused before anything is computed
+        result = _measure(params, progress)
+        store.write_rows(folder / "results.csv", result.rows())
+        store.write_manifest(folder, params, study=KIND, figure="propagation.png")
+        result.plot(folder)
+    return result
+
+
+def _measure(params: dict, progress: bool) -> Propagation:
+    """The :class:`Propagation` of :func:`propagation`'s checked ``params``; ``progress``: a bar over the layers."""
+    depth, width, ensemble, samples, beta, seed = (params[k] for k in ("depth", "width", "ensemble", "samples",
+                                                                       "beta", "seed"))
+    activations, inits, networks, dist = params["activations"], params["inits"], params["networks"], params["dist"]
+    combos = [(a, s) for a in activations for s in inits]
     x0 = normal((ensemble, width, samples), seed, "inputs")
     g = normal((ensemble, width, samples), seed, "targets")
     alpha = depth ** -beta
@@ -248,7 +265,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     bar = tqdm(total=2 * len(networks) * depth, desc="propagation", unit="layer", disable=not progress)
     for n, network in enumerate(networks):
         run = _mlp if network == "mlp" else _resnet
-        with _one_thread():
+        with one_thread():  # small matrices: OpenMP's workers spin against each other on a loaded machine
             ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha, bar.update)
         for c, (a, s) in enumerate(combos):
             i, j = activations.index(a), inits.index(s)
@@ -260,25 +277,7 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     bar.close()
     theory = {(net, a, s): mean_field(net, a, init.path_std(s, width) ** 2, depth, alpha)
               for net in networks for a in activations for s in inits}
-    result = Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
-    if out is not None:
-        with store.writing(out) as folder:
-            store.write_rows(folder / "results.csv", result.rows())
-            store.write_manifest(folder, params, study=KIND, figure="propagation.png")
-            result.plot(folder)
-    return result
-
-
-@contextmanager
-def _one_thread():
-    """One torch thread meanwhile: the matrices are small, and torch's OpenMP workers spin against each other on a
-    loaded 2-core machine (5x slower there at depth 30, width 128)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
 
 
 def _names(argument: str, value) -> list[str]:

@@ -22,14 +22,16 @@ was fitted on) is object, each cell typed as read_rows types it.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import store
+from .. import _checks, store
 from .._types import Folder
 
 if TYPE_CHECKING:
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 Rows = list[dict]
 # Entries of a manifest that say how a folder was made rather than what it found (left out of a summary).
 BOOKKEEPING = frozenset({"params", "settings", "study", "version", "versions", "net", "path", "points", "grid",
-                         "engine", "results", "ledger", "complete", "figure", "command", "reslimit", "torch", "numpy"})
+                         "engine", "threads", "results", "ledger", "complete", "figure", "command", "reslimit", "torch",
+                         "numpy"})
 LEDGER = "points.jsonl"  # a sweep's ledger (reslimit.studies.sweep), copied by Result.save
 
 KINDS: dict[str, Kind] = {}  # name -> Kind, filled by each declaration
@@ -58,6 +61,8 @@ class Kind:
             (the results the study wrote there: critical betas, slopes, verdicts...).
         version: the version of the folder's layout, >= 1.
         table: the CSV of its rows.  manifest: its JSON record.  params: the record's entry of the settings.
+        files: the other names its writer writes in the folder (figures: :func:`figures`; a sweep's ledger), which
+            :func:`claimed` refuses to overwrite in a folder without a record.
     """
 
     name: str
@@ -68,6 +73,7 @@ class Kind:
     table: str = "results.csv"
     manifest: str = store.MANIFEST
     params: str = "params"
+    files: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or not callable(self.plot):
@@ -104,14 +110,99 @@ class Kind:
         version, ``entries``, the package versions), under the folder's lock; returns ``out`` as a Path.
 
         Raises:
-            ValueError: before writing anything, if ``out`` is empty or a file, holds a study with other params, or
-                is being written by another process (:class:`reslimit.store.Busy`).
+            ValueError: before writing anything, if :func:`claimed` refuses ``out``.
         """
-        with store.writing(out) as folder:
-            store.prepare(folder, params)
+        with claimed(out, self, params) as folder:
             store.write_rows(folder / self.table, rows)
             store.write_manifest(folder, params, study=self, **entries)
         return folder
+
+
+def figures(*names: str) -> tuple[str, ...]:
+    """The files of the figures ``names``: NAME.png and NAME.pdf (:mod:`reslimit.plots` saves both)."""
+    return tuple(f"{name}.{ext}" for name in names for ext in ("png", "pdf"))
+
+
+def study_of(manifest: dict, record: str) -> str | None:
+    """The study a record (``record`` the file's name, ``manifest`` its JSON) names: its "study"; for an earlier
+    reslimit's manifest naming none, the only kind that writes such a file, or bounds and converge told by their
+    keys; None where nothing tells."""
+    name, params = manifest.get("study"), manifest.get("params")
+    owners = [k.name for k in KINDS.values() if k.manifest == record]
+    if name is None and len(owners) == 1:
+        return owners[0]
+    if name is None and isinstance(params, dict):
+        return "bounds" if params.get("study") == "bounds" else "converge" if "slope" in manifest else None
+    return name
+
+
+@contextmanager
+def claimed(out: Folder, kind: Kind | str, params: dict, *, files: Iterable[str] = ()) -> Iterator[Path]:
+    """Hold ``out``'s lock (:func:`reslimit.store.writing`) for a writer of ``kind``: the one guard of every command
+    that writes a folder, so that none overwrites another's. Yields ``out`` as a Path.
+
+    ``out`` is refused, before anything is made in it (and again once its lock is held), when it holds
+    - the record of another command: a manifest (any kind's, e.g. manifest.json, demo.json) naming another study
+      (:func:`study_of`), or a record of another name than ``kind``'s;
+    - the record of ``kind`` with other ``params`` (the parameters that differ are named);
+    - no record but files the writer would overwrite: ``kind``'s table, record and ``files`` and the ``files``
+      given (a user's own files); a sweep's (a writer of the ledger points.jsonl) whose ledger is there is left to
+      the ledger's own check (:func:`reslimit.studies.sweep.run_study` keeps rows only of a ledger naming its study).
+    The same writer with the same params is let in: it resumes.
+
+    Args:
+        out: the folder.  kind: its :class:`Kind`, or the name of a writer no kind declares (a sweep of its own, the
+            report: its record manifest.json).  params: the settings its record holds.
+        files: more names it writes (a report's claim folders' logs).
+
+    Raises:
+        ValueError: in one line, naming ``out`` and what holds it, "nothing was overwritten"; those of
+            :func:`reslimit.store.writing` (a file, an empty path, :class:`reslimit.store.Busy`).
+    """
+    folder = _checks.folder("out", out)
+    if isinstance(kind, str):
+        name, record, key, writes = kind, store.MANIFEST, "params", [store.MANIFEST, *files]
+    else:
+        name, record, key, writes = kind.name, kind.manifest, kind.params, [kind.table, kind.manifest, *kind.files,
+                                                                            *files]
+    settings = json.loads(json.dumps(params))
+    _refuse(folder, name, record, key, settings, writes)
+    with store.writing(folder) as held:
+        _refuse(held, name, record, key, settings, writes)
+        yield held
+
+
+def _refuse(folder: Path, name: str, record: str, key: str, params: dict, writes: list[str]) -> None:
+    """:func:`claimed`'s checks of ``folder`` for the writer ``name`` of ``record``: a ValueError saying what holds
+    it."""
+    if not folder.is_dir():
+        return  # absent (made by store.writing), or a file (refused there)
+    why = _holder(folder, name, record, key, params)
+    if why is None and not (folder / record).is_file() and not (LEDGER in writes and (folder / LEDGER).exists()):
+        present = sorted(w for w in {*writes, LEDGER} if (folder / w).exists())  # another's ledger: its rows
+        if present:
+            why = (f"files it would overwrite ({', '.join(present)}) and no {record} of a {name} study; move them "
+                   f"or choose another directory")
+    if why is not None:
+        raise ValueError(f"out {str(folder)!r} holds {why}, nothing was overwritten")
+
+
+def _holder(folder: Path, name: str, record: str, key: str, params: dict) -> str | None:
+    """What in ``folder``'s records keeps the writer ``name`` out (another study, other params), None if nothing."""
+    records = sorted({store.MANIFEST, record} | {k.manifest for k in KINDS.values()})
+    for found in (r for r in records if (folder / r).is_file()):
+        manifest = store.read_json(folder / found, f"delete it (a sweep rebuilds it from its ledger "
+                                                   f"{folder / LEDGER}) or choose another directory")
+        other = study_of(manifest, found)
+        if found != record or other not in (None, name):
+            writer = f", written by {KINDS[other].writer}" if isinstance(other, str) and other in KINDS else ""
+            return (f"a different study: a {other or 'unnamed'} study ({found}{writer}), not a {name} one; choose "
+                    f"another directory")
+        old = manifest.get(key) if isinstance(manifest.get(key), dict) else {}
+        if old != params:
+            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+            return f"a different study (parameters differ: {', '.join(diff)}); choose another directory"
+    return None
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,11 +24,12 @@ from ..paths import PATHS, make_path, path_options
 from ..paths.iid import DISTS
 from ..resnet import ScaledResNet, diverged
 from ..specs import takes_specs
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .sweep import Study, check_executor, finishing, run_study
 
 KIND = Kind("scaling", "`reslimit scaling --out DIR` (reslimit.studies.scaling.scaling)",
-            plot=lambda rows, params: ScalingResult(rows, params).plot()[0])
+            plot=lambda rows, params: ScalingResult(rows, params).plot()[0],
+            files=(*figures("scaling", "histograms"), LEDGER))
 INITS = tuple(PATHS)  # "iid", "brownian", "smooth", "fbm"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # The depths of ``reslimit scaling`` by default, 10:1000:10 (np.linspace(10, 1000, 10, dtype=int)).
@@ -275,7 +276,7 @@ def scaling(out, *, workers=None, scheduler=None, progress=True, figures=True, *
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = ScalingResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                st.params)
         store.update_manifest(out, critical_beta=result.critical_beta, critical_beta_grad=result.critical_beta_grad,

@@ -48,10 +48,10 @@ from ..limits import LIMITS
 from ..paths import Brownian
 from ..rates import fit_rate
 from ..resnet import ScaledResNet
-from .protocol import Kind
+from .protocol import Kind, claimed, figures
 
 KIND = Kind("sde_scaling", "reslimit.studies.sde_scaling (the sde_scaling claim)",
-            plot=lambda rows, params: from_rows(rows, params).plot())
+            plot=lambda rows, params: from_rows(rows, params).plot(), files=figures("sde_scaling"))
 STD = math.sqrt(2.0)  # (3.4)-(3.5): weights N(0, 2/d), diffusion sqrt(2/d)
 RATE = -0.5
 TOLERANCE = LIMITS["sde"].tolerance  # 0.07
@@ -135,8 +135,7 @@ def sde_scaling(out=None, *, depths=(16, 32, 64, 128, 256), width=8, samples=32,
               for name, ref, net in (("matched", STD, STD), ("unit", 1.0, 1.0), ("mismatched", 1.0, STD))}
     result = SDEScalingResult(params, np.array(depths), errors)
     if out is not None:
-        with store.writing(out) as folder:
-            store.prepare(folder, params)
+        with claimed(out, KIND, params) as folder:
             store.write_rows(folder / "results.csv", [
                 {"depth": L, "sample": m, **{k: float(e[i, m]) for k, e in errors.items()}}
                 for i, L in enumerate(depths) for m in range(samples)])

@@ -6,7 +6,8 @@ A study directory DIR holds
   the engine that computes the rows ("compiled" kernel or "torch" loop), the package versions and whether it is
   complete (see store.py);
 - ``results.csv``: the rows, a ``point`` column first (the point's index in the grid), in the order the
-  points finished;
+  points finished while the sweep runs, in grid order once it is complete (the ledger too), whatever the executor
+  and the interruptions;
 - ``points.jsonl``: the ledger, one line ``{"point": i, "rows": n, "sha256": ..., "study": ...}`` per finished
   point, written after its rows (sha256 of the CSV header line and the point's lines as written; "study" the
   sha256 of what the rows depend on: the study's name, params, grid, engine and torch version);
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from tqdm.auto import tqdm
 from .. import store
 from .._checks import positive_int
 from ..specs import recorded
-from .protocol import KINDS, LEDGER
+from .protocol import KINDS, LEDGER, claimed
 
 RESULTS = "results.csv"
 MAX_WORKERS_PER_CORE = 4  # a pool larger than this only adds processes that wait
@@ -117,9 +118,9 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     Args:
         study: what to compute.
         out: the study directory, locked for the run; refused (ValueError, nothing overwritten) if another
-            process is writing it (store.Busy), if it holds a study with other params, another grid, another
-            engine or torch version, or rows without a manifest that its ledger does not prove to be this
-            study's.
+            process is writing it (store.Busy), if it holds another command's folder, a study with other params
+            or a user's files (:func:`reslimit.studies.protocol.claimed`), another grid, another engine or torch
+            version, or rows without a manifest that its ledger does not prove to be this study's.
         workers: compute on a local pool of this many processes (spawned, each with cpu_count // workers
             torch threads, ignoring Ctrl-C and killed with their parent). A script that uses it needs the
             usual ``if __name__ == "__main__":`` guard.
@@ -133,11 +134,10 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
     """
     check_executor(workers, scheduler)
     grid = json.loads(json.dumps(study.points))
-    with store.writing(out) as out:
-        store.prepare(out, study.params)
+    kind = KINDS.get(study.name, study.name)  # the study's declared kind stamps its version too
+    with claimed(out, kind, study.params, files=(LEDGER,)) as out:
         key = _key(study, grid)
         kept = _kept_entries(out, study, grid, key)
-        kind = KINDS.get(study.name, study.name)  # the study's declared kind stamps its version too
         claim = {**kept, **recorded(study.params), "points": len(grid), "grid": grid, "engine": study.engine,
                  "results": RESULTS, "ledger": LEDGER}
         store.write_manifest(out, study.params, study=kind, **claim, complete=False)
@@ -151,6 +151,8 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
                     with _sigint_deferred():  # the point is kept and counted, or neither
                         results.add(i, rows)
                     bar.update()
+            with _sigint_deferred():
+                results.sort()
         except KeyboardInterrupt as err:  # every finished point was fsync'd by results.add
             raise Interrupted(len(results.done), len(grid), out) from err
         store.write_manifest(out, study.params, study=kind, **claim, complete=True)
@@ -282,6 +284,22 @@ def _execute(compute, params, points, todo, workers, scheduler):
 
 
 @contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread in the block, the count before restored after. A point whose numbers depend on how torch
+    splits its reductions (training) computed so is the same in-process, on a pool (whose workers each have
+    cores // workers threads) and on a cluster, so that a sweep resumed on another executor keeps its rows; small
+    matrices also run faster so on a loaded machine, where OpenMP's workers spin against each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
 def _sigint_ignored():
     """Ignore SIGINT in the block (main thread only), so that a process started in it inherits the ignoring
     from its first instruction (Python keeps an ignored SIGINT ignored): a Ctrl-C that reaches the whole
@@ -368,6 +386,19 @@ class _Results:
         entry["study"] = self.key
         _append(self.ledger, (json.dumps(entry) + "\n").encode())
         self.done.add(i)
+
+    def sort(self) -> None:
+        """Put the rows and the ledger in grid order (each file replaced atomically), where the points finished in
+        another (a pool, a resume): the files of every run of the study are then the same, byte for byte."""
+        lines, _ = _lines(self.csv)
+        body = lines[1:]
+        rows = sorted(body, key=lambda line: _index(_fields(line)[0]))  # stable: a point's rows keep their order
+        if rows != body:
+            _replace(self.csv, lines[0] + b"".join(rows))
+        entries, _ = _lines(self.ledger)
+        ledger = sorted(entries, key=lambda line: json.loads(line)["point"])
+        if ledger != entries:
+            _replace(self.ledger, b"".join(ledger))
 
 
 def _columns(rows: list) -> list[str]:

@@ -28,12 +28,13 @@ from ..resnet import ScaledResNet
 from ..specs import NetSpec, PathSpec, takes_specs
 from ..train import train
 from . import scaling
-from .protocol import Kind
-from .sweep import Study, check_executor, finishing, run_study
+from .protocol import LEDGER, Kind, claimed, figures
+from .sweep import Study, check_executor, finishing, one_thread, run_study
 
 # The grids of ``reslimit trainability`` by default: H = 0.2:0.8:4, beta = 0:1:9, lr = 0.01, 0.1, 1.
 KIND = Kind("trainability", "`reslimit trainability --out DIR` (reslimit.studies.trainability.trainability)",
-            plot=lambda rows, params: TrainabilityResult(rows, params).plot())
+            plot=lambda rows, params: TrainabilityResult(rows, params).plot(),
+            files=(*figures("trainability"), LEDGER))
 HURSTS = (0.2, 0.4, 0.6, 0.8)
 BETAS = tuple(np.linspace(0.0, 1.0, 9).tolist())
 LRS = (0.01, 0.1, 1.0)
@@ -46,7 +47,13 @@ def margin(depth: int) -> float:
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:
-    """One Hurst index: every beta and learning rate on one pair of fBm paths, one row per (beta, lr)."""
+    """One Hurst index: every beta and learning rate on one pair of fBm paths, one row per (beta, lr), on one torch
+    thread (:func:`reslimit.studies.sweep.one_thread`: the same numbers in-process and on a pool)."""
+    with one_thread():
+        return _point(params, point)
+
+
+def _point(params: dict, point: dict) -> list[dict]:
     data = get_data(params["data"], seed=params["seed"], dtype=params["dtype"])
     spec = NetSpec(block=params["block"], activation=params["activation"], width=params["width"],
                    dtype=params["dtype"])
@@ -154,7 +161,7 @@ def trainability(out, *, workers=None, scheduler=None, progress=True, figures=Tr
     """
     st = study(**options)
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = TrainabilityResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                     st.params)
         store.update_manifest(out, best_accuracy={str(h): [None if math.isnan(a) else a for a in row]

@@ -61,11 +61,12 @@ from .._rng import normal, substream
 from ..data import get_data
 from ..paths import Smooth, Stacked
 from ..rates import fit_rate
-from .protocol import Kind
+from .protocol import LEDGER, Kind, claimed, figures
 from .sweep import Study, check_executor, finishing, run_study
 
 KIND = Kind("training_limit", "`reslimit.studies.training_limit.training_limit(DIR)`",
-            plot=lambda rows, params: TrainingLimitResult(rows, params).plot())
+            plot=lambda rows, params: TrainingLimitResult(rows, params).plot(),
+            files=(*figures("training_limit"), LEDGER))
 DEPTHS = (4, 8, 16)
 WIDTHS = (8, 16, 32, 64)
 THEORY = {"depth": -1.0, "width": -0.5}
@@ -306,7 +307,7 @@ def training_limit(out, *, workers=None, scheduler=None, progress=True, figures=
     """
     st = study(**options)
     check_executor(workers, scheduler)
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KIND, st.params), finishing(st, out):
         result = TrainingLimitResult(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress),
                                      st.params)
         store.update_manifest(out, **result.summary())

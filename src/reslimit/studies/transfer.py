@@ -49,11 +49,12 @@ from ..depth_rule import OPTIMIZERS, RULES, exponent, learning_rate
 from ..paths import PATHS, Stacked
 from ..resnet import ScaledResNet
 from ..specs import NetSpec, PathSpec, takes_specs
-from .protocol import Kind
+from .protocol import KINDS, LEDGER, Kind, claimed, figures
 from .sweep import Study, check_executor, finishing, run_study
 
 KIND = Kind("transfer", "`reslimit transfer --out DIR` (reslimit.studies.transfer.transfer)",
-            plot=lambda rows, params: TransferResult(rows, params).plot())
+            plot=lambda rows, params: TransferResult(rows, params).plot(),
+            files=(*figures("transfer"), LEDGER))
 DEPTHS = (8, 16, 32, 64)
 LR0S = tuple(2.0**k for k in range(-12, 3))  # 2^-12 .. 2^2, an octave apart
 METRICS = ("train_loss", "test_loss")
@@ -400,7 +401,7 @@ def summarised(st: Study, result, out, *, workers, scheduler, progress, figures)
     ``summary()`` added to the manifest (as JSON: inf and NaN as None) and its ``plot(out)`` unless not
     ``figures``."""
     check_executor(workers, scheduler)  # before the folder is made
-    with store.writing(out), finishing(st, out):
+    with claimed(out, KINDS[st.name], st.params), finishing(st, out):
         done = result(run_study(st, out, workers=workers, scheduler=scheduler, progress=progress), st.params)
         store.update_manifest(out, **as_json(done.summary()))
         if figures:
