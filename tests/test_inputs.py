@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reslimit import Brownian, FractionalBrownian, ScaledResNet, Smooth, cli, converge, demo, get_activation
+from reslimit import Brownian, FractionalBrownian, ScaledResNet, Smooth, cli, converge, demo, get_activation, init
 from reslimit.cli import main
 from reslimit.ode import NeuralODE
 from reslimit.sde import NeuralSDE
@@ -83,7 +83,7 @@ EMPTY = "expected a path; got an empty string"
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (SIM + ["--activation", "leaky_relu:nan"], "'leaky_relu:<slope>' (a finite slope)"),
+    (SIM + ["--activation", "leaky_relu:nan"], "'leaky_relu:<slope>' (a slope in [-100, 100])"),
     (SIM + ["--activation", "leaky_relu:inf"], "got 'leaky_relu:inf'"),
     (SIM + ["--activation", "leaky_relu:-1e400"], "got 'leaky_relu:-1e400'"),
     (SIM + ["--activation", "leaky_relu:"], "got 'leaky_relu:'"),
@@ -104,7 +104,7 @@ EMPTY = "expected a path; got an empty string"
     (["bounds", "--out", ""], f"argument --out: {EMPTY}"),
     (["report", "--out", ""], f"argument --out: {EMPTY}"),
     (SIM + ["--samples", str(10**12)], "reslimit: error: samples=1000000000000 with ensemble=2, width=3 needs about"),
-    (SIM + ["--samples", str(2**64), "--save", "x"], "depth=4 (every layer kept, for states or save) needs about"),
+    (SIM + ["--samples", str(2**62), "--save", "x"], "depth=4 (every layer kept, for states or save) needs about"),
     (SIM + ["--seed", str(2**64)], f"reslimit: error: {SEED_RANGE}; got {2**64}"),
     (SIM + ["--seed", str(2**63)], f"reslimit: error: {SEED_RANGE}; got {2**63}"),
     (["demo", "--quick", "--seed", str(2**64), "--out", "x"], f"reslimit: error: {SEED_RANGE}"),
@@ -121,14 +121,70 @@ def test_nonsense_values_are_refused(tmp_path, monkeypatch, capsys, args, fragme
     assert out == "" and not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
 
 
+# Class 8 (issue class 3): numbers too big for the arithmetic name the flag and the range, on every command with it
+BIG = str(10**400)
+COUNT = ", 2^63 - 1]; got an integer of 401 digits"
+SLOPE = "'leaky_relu:<slope>' (a slope in [-100, 100])"
+LENGTH = "lengthscale must be a real number in [1e-300, 1e+300]; got"
+LR = "(0.0, 1e+30]"
+HAS = {  # flag -> the commands that have it (grep cli.py)
+    "--depth": ["simulate", "trainability", "propagation", "train"],
+    "--width": ["simulate", "converge", "scaling", "phase", "transfer", "coord-check", "propagation", "train"],
+    "--epochs": ["trainability", "transfer", "train"],
+    "--lengthscale": ["simulate", "converge", "scaling", "transfer", "coord-check", "train"],
+    "--activation": ["simulate", "converge", "scaling", "phase", "transfer", "coord-check", "train"],
+}
+VALUES = {"--depth": [(BIG, f"depth must be an integer in [{{low}}{COUNT}")],  # trainability's L >= 2
+          "--width": [(BIG, f"width must be an integer in [1{COUNT}")],
+          "--epochs": [(BIG, f"epochs must be an integer in [1{COUNT}")],
+          "--lengthscale": [("1e-320", f"{LENGTH} 1e-320"), ("1e308", f"{LENGTH} 1e+308")],
+          "--activation": [("leaky_relu:1e200", f"{SLOPE} or a callable; got 'leaky_relu:1e200'")]}
+SMOOTH = ["--init", "smooth"]
+WITH = {"--lengthscale": {"simulate": SMOOTH, "train": SMOOTH, "scaling": SMOOTH, "converge": ["--limit", "ode"],
+                          "transfer": SMOOTH, "coord-check": SMOOTH},
+        "--activation": {"converge": ["--block", "res1"]}}
+BIG_NUMBERS = [([cmd, *WITH.get(flag, {}).get(cmd, []), flag, value], fragment.format(low=1 + (cmd == "trainability")))
+               for flag, commands in HAS.items() for cmd in commands for value, fragment in VALUES[flag]] + [
+    (["train", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
+    (["train", "--rule", "depth", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
+    (["trainability", "--lrs", "1e308"], f"--lrs must be a comma list or start:stop:num (num >= 1) of reals in {LR}"),
+    (["transfer", "--lr0s", "1e-3,1e31"], f"--lr0s must be a comma list or start:stop:num (num >= 1) of reals in {LR}"),
+    (["coord-check", "--lr0", "1e39"], f"lr0 must be a real number in {LR}; got 1e+39"),
+    (["propagation", "--activations", "tanh,leaky_relu:1e200"], "(a slope in [-100, 100]); got 'leaky_relu:1e200'"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BIG_NUMBERS, ids=[" ".join(a)[:60] for a, _ in BIG_NUMBERS])
+def test_big_numbers_name_the_flag_and_the_range(tmp_path, monkeypatch, capsys, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, *([] if args[0] == "simulate" else ["--out", "x"])]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("reslimit: error: ") and err.count("\n") == 1, err
+    assert fragment in err and out == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("call,fragment", [
+    (lambda: init.variance("he", 10**400), f"fan_in must be an integer in [1{COUNT}"),
+    (lambda: init.kappa("leaky_relu:1e200"), "(a slope in [-100, 100]); got 'leaky_relu:1e200'"),
+    (lambda: Smooth(2, lengthscale=1e-320), f"{LENGTH} 1e-320"),
+    (lambda: ScaledResNet(10**400, 2), f"depth must be an integer in [1{COUNT}"),
+    (lambda: ScaledResNet(2**63, 2), f"depth must be an integer in [1, 2^63 - 1]; got {2**63}"),
+])
+def test_big_numbers_in_the_api(call, fragment):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert fragment in str(err.value)
+
+
 def test_largest_seed_is_taken(capsys):
     assert main(SIM + ["--seed", str(2**63 - 1)]) == 0
     assert "median" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("spec", ["leaky_relu:nan", "leaky_relu:inf", "leaky_relu:-inf", "leaky_relu:abc"])
+@pytest.mark.parametrize("spec", ["leaky_relu:nan", "leaky_relu:inf", "leaky_relu:-inf", "leaky_relu:abc",
+                                  "leaky_relu:1e200", "leaky_relu:-100.5"])
 def test_leaky_relu_slope_must_be_finite(spec):
-    with pytest.raises(ValueError, match=r"\(a finite slope\)"):
+    with pytest.raises(ValueError, match=r"\(a slope in \[-100, 100\]\)"):
         get_activation(spec)
 
 
@@ -166,9 +222,9 @@ def test_converge_in_float32(limit):
     (dict(reference_factor=1), "reference_factor must be an integer >= 2; got 1"),
     (dict(reference_factor=2.5), "reference_factor must be an integer >= 2; got 2.5"),
     (dict(reference_factor="8"), "reference_factor must be an integer >= 2; got '8'"),
-    (dict(lengthscale="abc"), "lengthscale must be a real number in (0.0, inf]; got 'abc'"),
+    (dict(lengthscale="abc"), "lengthscale must be a real number in [1e-300, 1e+300]; got 'abc'"),
     (dict(lengthscale=math.nan), "lengthscale must be a real number"),
-    (dict(lengthscale=0), "lengthscale must be a real number in (0.0, inf]; got 0"),
+    (dict(lengthscale=0), "lengthscale must be a real number in [1e-300, 1e+300]; got 0"),
     (dict(seed=2**63), SEED_RANGE),
     (dict(seed=1.5), SEED_RANGE),
     (dict(width="2"), "width must be an integer >= 1"),
@@ -177,7 +233,11 @@ def test_converge_in_float32(limit):
     (dict(out=""), "out must be a non-empty path; got ''"),
     (dict(out=3), "out must be a non-empty path; got 3"),
     (dict(depths=[16, 32, 2**40]), "depths up to 1099511627776 x reference_factor=4 needs about"),
-    (dict(samples=2**64), f"depths up to 16 x reference_factor=4 with samples={2**64}, width=2 needs about"),
+    (dict(samples=2**62), f"depths up to 16 x reference_factor=4 with samples={2**62}, width=2 needs about"),
+    (dict(samples=2**64), f"samples must be an integer in [1, 2^63 - 1]; got {2**64}"),
+    (dict(lengthscale=1e-320), "lengthscale must be a real number in [1e-300, 1e+300]; got 1e-320"),
+    (dict(lengthscale=1e308), "lengthscale must be a real number in [1e-300, 1e+300]; got 1e+308"),
+    (dict(activation="leaky_relu:1e200"), "'leaky_relu:<slope>' (a slope in [-100, 100]) or a callable; got"),
     (dict(width=10**6, samples=10**6), "for the reference solve and its backpropagation, more than 80% of the"),
 ])
 def test_converge_arguments(tmp_path, monkeypatch, kwargs, fragment):
@@ -279,6 +339,43 @@ def test_limits_refuse_what_is_not_a_path(make, fragment):
     with pytest.raises(ValueError) as err:
         make()
     assert fragment in str(err.value)
+
+
+SMOOTH3 = Smooth(3, 2, seed=0)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(rtol=-1), "rtol must be a real number in [0.0, inf]; got -1"),
+    (dict(rtol=math.nan), "rtol must be a real number in [0.0, inf]; got nan"),
+    (dict(atol=-1e-9), "atol must be a real number in [0.0, inf]; got -1e-09"),
+    (dict(rtol="1e-6"), "rtol must be a real number in [0.0, inf]; got '1e-6'"),
+    (dict(rtol=0, atol=0), "rtol and atol must not both be 0 (the adaptive step would shrink to nothing)"),
+    (dict(options=[1]), "options must be a dict of torchdiffeq's solver options or None; got [1]"),
+    (dict(method="rk4", options={"step_size": 0}), "options['step_size'] must be a real number in (0.0, 1.0]; got 0"),
+    (dict(method="euler", options={"step_size": -0.1}), "options['step_size'] must be a real number in (0.0, 1.0]"),
+    (dict(method="rk4", options={"step_size": "a"}), "options['step_size'] must be a real number in (0.0, 1.0]"),
+    (dict(method="RK4"), "method must be one of 'dopri8', 'dopri5'"),
+])
+def test_ode_solver_options_are_checked_at_construction(kwargs, fragment):
+    with pytest.raises(ValueError) as err:
+        NeuralODE(block="res1", outer=SMOOTH3, **kwargs)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["ode", "sde"])
+@pytest.mark.parametrize("scale,shown", [(lambda t: math.nan, "nan"), (lambda t: math.inf, "inf"),
+                                         (lambda t: "x", "'x'"), (lambda t: None, "None")])
+def test_a_scale_that_is_not_a_finite_real_is_named(kind, scale, shown):
+    limit = (NeuralODE(block="res1", outer=SMOOTH3, method="rk4", steps=4, scale=scale) if kind == "ode"
+             else NeuralSDE(block="res1", outer=Brownian(3, 2, seed=0), scale=scale))
+    with pytest.raises(ValueError) as err:
+        limit.trajectory(H0) if kind == "ode" else limit.solve(H0, steps=4)
+    assert f"scale must return a finite real s(t); got scale(0.0) = {shown}" in str(err.value)
+
+
+def test_ode_takes_what_it_documents():
+    ode = NeuralODE(block="res1", outer=SMOOTH3, method="euler", rtol=0, atol=1e-9, options={"step_size": 0.25})
+    assert ode.solve(H0, TS).shape == (3, 2, 4, 3)
 
 
 def test_network_shares_the_state_check():

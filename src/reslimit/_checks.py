@@ -12,12 +12,41 @@ import torch
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed's range, as numpy's and Python's generators take it too
+INT_MAX = 2**63 - 1  # a count (depth, width, epochs...) above this fits no int64 tensor size nor a float's exactness
+LR_MAX = 1e30  # learning rates: float32 optimizers multiply gradients by lr (float32 overflows at 3.4e38)
+LENGTHSCALE = (1e-300, 1e300)  # the smooth path's arithmetic (c l, c / (h l)) stays finite inside
+SLOPE_MAX = 100.0  # |slope| of "leaky_relu:<slope>": beyond it a deep network's states overflow float64
+SLOPE = f"a slope in [-{SLOPE_MAX:g}, {SLOPE_MAX:g}]"  # what leaky_relu:<slope> takes, for errors
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
+    """An integer in [minimum, 2^63 - 1] (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if int(value) > INT_MAX:
+        shown = repr(value) if int(value) < 10**30 else f"an integer of {len(str(int(value)))} digits"
+        raise ValueError(f"{name} must be an integer in [{minimum}, 2^63 - 1]; got {shown}")
     return int(value)
+
+
+def lengthscale(value) -> float:
+    """The length scale l of a smooth path: a real in [1e-300, 1e300]."""
+    return real("lengthscale", value, low=LENGTHSCALE[0], high=LENGTHSCALE[1])
+
+
+def leaky_slope(spec) -> float | None:
+    """The slope s of ``spec`` = "leaky_relu:<s>" when it is a number with |s| <= 100; None otherwise (the caller
+    names what it takes)."""
+    try:
+        slope = float(spec.split(":", 1)[1])
+    except (ValueError, IndexError, AttributeError):
+        return None
+    return slope if abs(slope) <= SLOPE_MAX else None  # nan and +-inf fail too
+
+
+def learning_rate(name: str, value) -> float:
+    """A learning rate: a real in (0, 1e30]."""
+    return real(name, value, low=0.0, high=LR_MAX, low_open=True)
 
 
 def hidden(value, width: int, block) -> int:

@@ -56,7 +56,8 @@ from .train import run as train_run
 # How each grid flag is read (reslimit.studies.grid.parse_grid): a comma list or start:stop:num (geometric for lr0s).
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
          "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
-         "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True},
+         "lrs": {"low": 0.0, "high": _checks.LR_MAX, "low_open": True},
+         "lr0s": {"low": 0.0, "high": _checks.LR_MAX, "low_open": True, "geometric": True},
          "steps": {"low": 1, "integer": True}}
 
 

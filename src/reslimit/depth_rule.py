@@ -43,7 +43,7 @@ def learning_rate(lr0: float, *, depth: int, base_depth: int | None, beta: float
         ValueError: lr0 <= 0 or not finite, depth or base_depth < 1, base_depth missing under "depth" or given
             under "none" (which would ignore it), an unknown rule or optimizer.
     """
-    lr0 = _checks.real("lr0", lr0, low=0.0, low_open=True)
+    lr0 = _checks.learning_rate("lr0", lr0)
     depth = _checks.positive_int("depth", depth)
     rule = _checks.choice("rule", rule, RULES)
     gamma = exponent(beta, optimizer)

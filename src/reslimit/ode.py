@@ -10,7 +10,8 @@ Euler scheme of order 1: max_k ||H_{k/L} - h_k|| <= c / L (Marion et al. 2022, P
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 
 import torch
 import torchdiffeq
@@ -54,7 +55,7 @@ class NeuralODE(ContinuousLimit):
                  scale: Callable[[float], float] | None = None, hidden: int | None = None):
         super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
                          scale=scale, hidden=hidden)
-        self.method, self.rtol, self.atol = method, rtol, atol
+        self.method, self.rtol, self.atol = _solver(method, rtol, atol, options)
         if self.steps is not None:
             options = {"step_size": 1.0 / self.steps} | (options or {})
         # adaptive steps must not probe the path past t = 1, where it is not defined
@@ -66,7 +67,7 @@ class NeuralODE(ContinuousLimit):
         self.nfe += 1
         s = float(t)
         field = torch.bmm(self.block.g(h, self.inner_weights(s)), self.outer.evaluate(s).mT) / self.hidden**0.5
-        return field if self.scale is None else field * float(self.scale(s))
+        return self.scaled(field, s)
 
     def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts``, from H(0) = ``h0``: shape (len(ts), E, n, d). Differentiable.
@@ -84,3 +85,21 @@ class NeuralODE(ContinuousLimit):
         H = torchdiffeq.odeint(self.field, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol,
                                options=self.options)
         return H[1:] if late else H
+
+
+_SOLVERS = importlib.import_module("torchdiffeq._impl.odeint").SOLVERS  # the methods odeint takes, by name
+
+
+def _solver(method, rtol, atol, options) -> tuple[str, float, float]:
+    """(method, rtol, atol) checked for ``torchdiffeq.odeint``: a method it has, tolerances real and >= 0 (not both
+    0: an adaptive step would shrink to nothing), ``options`` None or a dict whose ``step_size``, if any, is a real
+    in (0, 1]; a ValueError naming the argument otherwise."""
+    method = _checks.choice("method", method, tuple(_SOLVERS))
+    rtol, atol = _checks.real("rtol", rtol, low=0.0), _checks.real("atol", atol, low=0.0)
+    if rtol == atol == 0:
+        raise ValueError("rtol and atol must not both be 0 (the adaptive step would shrink to nothing); got 0 and 0")
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict of torchdiffeq's solver options or None; got {options!r}")
+    if options is not None and "step_size" in options:
+        _checks.real("options['step_size']", options["step_size"], low=0.0, high=1.0, low_open=True)
+    return method, rtol, atol

@@ -77,7 +77,7 @@ class PathSpec:
         if self.hurst is not None:
             _checks.real("hurst", self.hurst, low=0.0, high=1.0, low_open=True, high_open=True)
         if self.lengthscale is not None:
-            _checks.real("lengthscale", self.lengthscale, low=0.0, low_open=True)
+            _checks.lengthscale(self.lengthscale)
         if self.resolution is not None:
             _checks.positive_int("resolution", self.resolution)
 

@@ -198,10 +198,11 @@ def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapsh
               layer_lr=None) -> dict:
     """The training settings checked: a ValueError naming the first bad one (``layer_lr`` recorded only where
     given, so that the settings of earlier versions stay as they were)."""
-    layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0)}
+    layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0,
+                                                                   high=_checks.LR_MAX)}
     if optimizer == "adam" and momentum:
         raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
-    return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.real("lr", lr, low=0.0, low_open=True),
+    return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.learning_rate("lr", lr),
             "batch_size": _checks.positive_int("batch_size", batch_size),
             "optimizer": _checks.choice("optimizer", optimizer, OPTIMIZERS),
             "momentum": _checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True),
@@ -335,7 +336,7 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
     weights.pt holds every parameter by name; the regularity and weights.png read the block's first parameter
     (a vector as a column).
     """
-    lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
+    lr0 = _checks.learning_rate("lr", lr)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
                        optimizer=optimizer, rule=rule)
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,

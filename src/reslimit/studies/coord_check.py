@@ -70,7 +70,7 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
                              hurst=hurst, lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed,
                              batch_size=batch_size, optimizer=optimizer, momentum=momentum, base_depth=base_depth,
                              rules=rules, data=data, dtype=dtype)
-    params |= {"steps": steps, "lr0": _checks.real("lr0", lr0, low=0.0, low_open=True)}
+    params |= {"steps": steps, "lr0": _checks.learning_rate("lr0", lr0)}
     engine = require(params, len(params["rules"]) * params["seeds"])
     return Study("coord_check", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 

@@ -98,8 +98,8 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
                          f"{ref_factor}")
     params = {"width": _checks.positive_int("width", width), "depths": depths, "widths": widths,
               "ref_factor": ref_factor, "ref_depth": ref_factor * depths[-1], "ref_width": ref_factor * widths[-1],
-              "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
-              "lr0": _checks.real("lr0", lr0, low=0.0, low_open=True), "steps": _checks.positive_int("steps", steps),
+              "lengthscale": _checks.lengthscale(lengthscale),
+              "lr0": _checks.learning_rate("lr0", lr0), "steps": _checks.positive_int("steps", steps),
               "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
               "samples": _checks.positive_int("samples", samples), "data_seed": _checks.seed("data_seed", data_seed),
               "block": "res2", "activation": "tanh", "init": "smooth", "beta": 1.0}
