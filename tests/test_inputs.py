@@ -3,6 +3,7 @@ wrong number. Tables of bad inputs, each with the exit status or exception and t
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -200,6 +201,96 @@ def test_demo_arguments(kwargs, fragment):
         demo.run_demo(**({"depths": (4,), "betas": (0.5,)} | kwargs))
 
 
+# Class 8 (issue class 4): an option of another choice is refused naming both, on every command with it
+NOT_TAKEN = [("iid", "hurst", "0.7", "dist"), ("iid", "lengthscale", "0.1", "dist"),
+             ("smooth", "hurst", "0.7", "lengthscale"), ("fbm", "lengthscale", "0.1", "hurst, resolution")]
+OTHER_CHOICE = [
+    *[(["simulate", "--init", init_, f"--{option}", value], f"path {init_!r} takes no option(s) {option}; it takes")
+      for init_, option, value, _ in NOT_TAKEN],
+    *[([cmd, "--init", init_, f"--{option}", value], f"{option} is not an option of path {init_!r}, which takes "
+                                                      f"{takes}")
+      for cmd in ("train", "transfer", "coord-check") for init_, option, value, takes in NOT_TAKEN],
+    (["scaling", "--init", "brownian", "--hurst", "0.7"], "hurst is for init 'fbm' only; got hurst=0.7 with init "
+                                                          "'brownian'"),
+    *[(["converge", "--limit", limit, "--hurst", "0.7"], f"hurst is for limit 'fbm' only; got hurst=0.7 with limit "
+                                                         f"{limit!r}") for limit in ("ode", "sde")],
+    *[([cmd, "--optimizer", "adam", "--momentum", "0.9"], "momentum is SGD's; got momentum=0.9 with optimizer 'adam'")
+      for cmd in ("train", "transfer", "coord-check")],
+]
+
+
+@pytest.mark.parametrize("args,fragment", OTHER_CHOICE, ids=[" ".join(a) for a, _ in OTHER_CHOICE])
+def test_an_option_of_another_choice_is_refused(tmp_path, monkeypatch, capsys, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, *([] if args[0] == "simulate" else ["--out", "x"])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and fragment in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+# Class 8 (issue class 7): files that are not what they say, one line naming the file and what is wrong
+V16 = np.random.default_rng(0).normal(size=(16, 2, 3, 3))
+
+
+def _archive(path, **arrays):
+    np.savez(path, **arrays)
+    return path.read_bytes()
+
+
+def _cut(path):
+    path.write_bytes(_archive(path, V=V16)[:1000])
+
+
+def _crc(path):
+    data = bytearray(_archive(path, V=V16))
+    data[data.index(b"NUMPY") + 300] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+REGULARITY_FILES = [
+    (_cut, "is not a readable .npz archive: File is not a zip file"),
+    (_crc, "is not a readable .npz archive: Bad CRC-32 for file 'V.npy'"),
+    (lambda p: p.write_bytes(b""), "is not a readable .npz archive: it is not np.savez's zip of arrays: it starts b''"),
+    (lambda p: _archive(p, V=V16 + 1j), "[V]: weights must hold real numbers; got an array of dtype complex128"),
+    (lambda p: _archive(p, V=np.full((16, 2, 2), "a")), "[V]: weights must hold real numbers; got an array of dtype"),
+    (lambda p: _archive(p, V=V16 * 1e200), "[V]: weights must have entries of magnitude at most 1e+100"),
+    (lambda p: _archive(p, V=np.zeros((16, 2, 0, 3))), "[V]: weights must have at least one column"),
+]
+
+
+@pytest.mark.parametrize("make,fragment", REGULARITY_FILES, ids=range(len(REGULARITY_FILES)))
+def test_regularity_names_the_file_and_what_is_wrong(tmp_path, capsys, make, fragment):
+    path = tmp_path / "run.npz"
+    make(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's warnings (ComplexWarning, overflow) are failures here
+        assert main(["regularity", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("reslimit: error: ") and str(path) in err
+    assert fragment in err, err
+
+
+X40 = np.random.default_rng(0).normal(size=(40, 3))
+Y40 = np.arange(40) % 2
+
+
+@pytest.mark.parametrize("arrays,fragment", [
+    (dict(X=np.zeros((0, 4)), y=np.zeros(0, dtype=int)), "data.npz['X'] has no rows; at least 10 are needed"),
+    (dict(X=X40 * 1e-320, y=Y40), "data.npz['X']'s feature 0 (of the training rows) has a std float64 cannot hold"),
+    (dict(X=X40 * 1e300, y=Y40), "data.npz['X']'s feature 0 (of the training rows) has a std float64 cannot hold"),
+    (dict(X=X40 + 1j, y=Y40), "data.npz['X'] must hold real numbers; got an array of dtype complex128"),
+])
+def test_train_data_names_the_file_and_what_is_wrong(tmp_path, monkeypatch, capsys, arrays, fragment):
+    monkeypatch.chdir(tmp_path)
+    np.savez("data.npz", **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["train", "--data", "data.npz", "--depth", "4", "--width", "4", "--out", "x"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and fragment in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npz"]
+
+
 # Class 9: the Python API -------------------------------------------------------------------------------------
 SMALL = {"width": 2, "samples": 2, "depths": [4, 8, 16], "reference_factor": 4}
 
@@ -390,6 +481,21 @@ def test_network_shares_the_state_check():
             assert fragment in str(err.value)
         with pytest.raises(ValueError, match="grad_output must hold finite numbers; it contains NaN"):
             net.adjoint(H0, _nan())
+
+
+def test_train_refuses_a_checkpoint_in_a_missing_folder_and_adam_with_momentum(tmp_path):
+    from reslimit.data import get_data
+    from reslimit.train import train
+
+    data = get_data("synthetic", n=20, dtype=torch.float64)
+    net = ScaledResNet(4, 4, input_dim=data.input_dim, output_dim=data.output_dim)
+    missing = tmp_path / "missing" / "ck.pt"
+    with pytest.raises(ValueError, match="checkpoint: the folder of '.*missing/ck.pt' does not exist; create it"):
+        train(net, data, epochs=1, checkpoint=missing)
+    with pytest.raises(ValueError, match="momentum is SGD's; got momentum=0.9 with optimizer 'adam'"):
+        train(net, data, epochs=1, optimizer="adam", momentum=0.9)
+    assert list(tmp_path.iterdir()) == []
+    assert train(net, data, epochs=1, checkpoint=tmp_path / "ck.pt").final["epoch"] == 1
 
 
 # Class 10: converge --depths takes start:stop:num, as the other grid flags --------------------------------

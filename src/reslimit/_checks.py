@@ -97,6 +97,14 @@ def folder(name: str, value) -> Path:
     return Path(value)
 
 
+def file_in_folder(name: str, value) -> Path:
+    """A file to write: a non-empty path (:func:`folder`) whose folder exists."""
+    path = folder(name, value)
+    if not path.resolve().parent.is_dir():
+        raise ValueError(f"{name}: the folder of {str(path)!r} does not exist; create it or write elsewhere")
+    return path
+
+
 def npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of the .npz file at ``path``, read without unpickling (``np.load(allow_pickle=False)``), as a dict.
 
@@ -104,14 +112,36 @@ def npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     pickle) is refused by its first bytes, before numpy would take it for a pickle and say so; the ValueError
     says what the file holds, and the caller names the file.
     """
-    with open(path, "rb") as f:
+    with open(path, "rb") as f:  # ours to close, also when a damaged zip makes np.load raise
         head = f.read(6)
-    if head.startswith(b"\x93NUMPY"):
-        raise ValueError("it holds a single array (an .npy file), not an archive of named arrays")
-    if not head.startswith(b"PK"):
-        raise ValueError(f"it is not np.savez's zip of arrays: it starts {head!r}")
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+        if head.startswith(b"\x93NUMPY"):
+            raise ValueError("it holds a single array (an .npy file), not an archive of named arrays")
+        if not head.startswith(b"PK"):
+            raise ValueError(f"it is not np.savez's zip of arrays: it starts {head!r}")
+        f.seek(0)
+        with np.load(f, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
+
+def real_array(name: str, value) -> np.ndarray:
+    """``value`` (an array, a tensor, nested lists) as a numpy array of real numbers or bools, all finite; a
+    ValueError naming ``name`` for a ragged, complex, string or object array, or a NaN or an inf."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
+        value = value.detach().cpu()
+        value = (value if value.dtype in (torch.float32, torch.float64) or not value.is_floating_point()
+                 else value.double()).numpy()
+    try:
+        value = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be an array of real numbers; got ragged {type(value).__name__}") from None
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers; got an array of dtype {value.dtype}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = "NaN" if np.isnan(value).any() else "inf"
+        raise ValueError(f"{name} must hold finite numbers; it contains {bad}")
+    return value
 
 
 def dtype(value) -> torch.dtype:

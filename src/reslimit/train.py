@@ -123,7 +123,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
            else torch.optim.Adam(groups, lr=lr))
     history = History(params=params)
     if checkpoint is not None:
-        checkpoint = _checks.folder("checkpoint", checkpoint)
+        checkpoint = _checks.file_in_folder("checkpoint", checkpoint)
         if checkpoint.exists():
             history = _resume(checkpoint, net, opt, params)
     if not history.rows:
