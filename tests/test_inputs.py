@@ -1,6 +1,7 @@
 """Robustness (classes 7-10 of test_robustness.py): no input a user can type ends in a traceback, a hang or a silently
 wrong number. Tables of bad inputs, each with the exit status or exception and the message it must give."""
 
+import importlib
 import json
 import math
 import warnings
@@ -289,6 +290,80 @@ def test_train_data_names_the_file_and_what_is_wrong(tmp_path, monkeypatch, caps
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and fragment in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npz"]
+
+
+# Class 8 (issue class 8): the smaller ones
+TRAIN = ["train", "--data", "synthetic", "--depth", "4", "--width", "4", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("args", [["phase", "--betas", "-0,1"], ["scaling", "--betas", "-0,1"],
+                                  ["trainability", "--betas", "-0,1"], ["phase", "--hursts", "-0.5,0.5"]])
+def test_a_value_that_starts_with_a_dash_is_told_to_glue_it(capsys, args):
+    assert main([*args, "--out", "x"]) == 2
+    flag = args[1]
+    assert capsys.readouterr().err == (f"reslimit: error: argument {flag}: expected one argument; a value that starts "
+                                       f"with '-' is given as {flag}=VALUE (e.g. {flag}=-0,1) (see reslimit "
+                                       f"{args[0]} --help)\n")
+
+
+@pytest.mark.parametrize("command,handler", [(SIM, "_simulate"), (TRAIN + ["--out", "x"], "_train"),
+                                             (["report", "--out", "x"], "_report"),
+                                             (["scaling", *STUDY, "--out", "x"], "_scaling")])
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")])
+def test_a_full_disk_is_one_line_naming_the_folder(tmp_path, monkeypatch, capsys, command, handler, error):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESLIMIT_DEBUG", raising=False)
+    monkeypatch.setattr(cli, handler, lambda args: (_ for _ in ()).throw(error))
+    assert main(command) == 2
+    where = "x" if "--out" in command else str(tmp_path)
+    err = capsys.readouterr().err
+    assert err.startswith(f"reslimit: error: no space left on the device of {where} (") and err.count("\n") == 1
+    assert err.endswith("); free some and rerun the same command\n")
+
+
+@pytest.mark.slow  # two trainings, their figures drawn
+def test_a_full_disk_in_train_then_a_rerun_with_room(tmp_path, monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+
+    out = str(tmp_path / "t")
+    with monkeypatch.context() as m:
+        m.setattr(torch, "save", full)
+        assert main([*TRAIN, "--out", out]) == 2
+    assert f"reslimit: error: no space left on the device of {out} (RuntimeError: [enforce fail" in \
+        capsys.readouterr().err
+    assert main([*TRAIN, "--out", out]) == 0
+    assert "trained; wrote" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # two trainings, their figures drawn
+def test_ctrl_c_while_train_writes_its_results_says_what_is_kept(tmp_path, monkeypatch, capsys):
+    train_module = importlib.import_module("reslimit.train")  # reslimit.train is also the function
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "t"
+    with monkeypatch.context() as m:
+        m.setattr(train_module.History, "plot", interrupt)
+        assert main([*TRAIN, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"reslimit: interrupted while writing the results: every epoch is kept in {out / 'checkpoint.pt'}; rerun the "
+        "same command to write history.csv, weights.pt, the figures and the manifest")  # after the progress bar
+    assert main([*TRAIN, "--out", str(out)]) == 0
+    assert (out / "training.png").exists() and json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("ledger,advice", [(None, "the same command writes it anew"),
+                                           ("checkpoint.pt", "train rebuilds it from its checkpoint"),
+                                           ("points.jsonl", "a sweep rebuilds it from its ledger")])
+def test_a_damaged_manifest_gets_the_advice_of_its_folder(tmp_path, capsys, ledger, advice):
+    (tmp_path / "manifest.json").write_text("{garbage")
+    if ledger:
+        (tmp_path / ledger).write_bytes(b"")
+    assert main([*TRAIN, "--out", str(tmp_path)]) == 2
+    assert f"manifest.json is unreadable (not a JSON object); delete it ({advice}" in capsys.readouterr().err
 
 
 # Class 9: the Python API -------------------------------------------------------------------------------------

@@ -388,22 +388,32 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         except KeyboardInterrupt as err:  # the checkpoint holds every finished epoch
             raise KeyboardInterrupt(f"interrupted: the epochs finished are kept in {folder / 'checkpoint.pt'}; "
                                     f"rerun the same command to resume") from err
-        store.write_rows(folder / "history.csv", history.rows)
-        first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
-        torch.save({"before": first, "after": last}, folder / "weights.pt")
-        exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
-        history.plot(folder / "training.png")
-        from . import plots
-
-        plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
-                             exponents={k: v for k, v in exponents.items() if v is not None})
-        final = history.final
-        store.write_manifest(folder, params, study=KIND, **recorded(params),
-                             status="diverged" if history.diverged else "complete",
-                             epochs_done=final["epoch"], test_loss=final["test_loss"],
-                             test_accuracy=final["test_accuracy"],
-                             regularity={k: None if v is None else list(v) for k, v in exponents.items()})
+        try:
+            _finish(folder, params, history)
+        except KeyboardInterrupt as err:  # training is over: the rerun only writes what follows from it
+            raise KeyboardInterrupt(f"interrupted while writing the results: every epoch is kept in "
+                                    f"{folder / 'checkpoint.pt'}; rerun the same command to write history.csv, "
+                                    f"weights.pt, the figures and the manifest") from err
     return history
+
+
+def _finish(folder: Path, params: dict, history: History) -> None:
+    """What follows from a finished training: history.csv, weights.pt, training.png, weights.png, manifest.json."""
+    store.write_rows(folder / "history.csv", history.rows)
+    first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
+    torch.save({"before": first, "after": last}, folder / "weights.pt")
+    exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
+    history.plot(folder / "training.png")
+    from . import plots
+
+    plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
+                         exponents={k: v for k, v in exponents.items() if v is not None})
+    final = history.final
+    store.write_manifest(folder, params, study=KIND, **recorded(params),
+                         status="diverged" if history.diverged else "complete",
+                         epochs_done=final["epoch"], test_loss=final["test_loss"],
+                         test_accuracy=final["test_accuracy"],
+                         regularity={k: None if v is None else list(v) for k, v in exponents.items()})
 
 
 def _main(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
