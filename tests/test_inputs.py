@@ -149,6 +149,8 @@ BIG_NUMBERS = [([cmd, *WITH.get(flag, {}).get(cmd, []), flag, value], fragment.f
                for flag, commands in HAS.items() for cmd in commands for value, fragment in VALUES[flag]] + [
     (["train", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
     (["train", "--rule", "depth", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
+    (["train", "--rule", "depth", "--base-depth", "1", "--beta", "1e300"],
+     "the rule's lr = lr0 (depth / base_depth)^gamma = 0.05 (64 / 1)^2e+300 = inf must be in (0, 1e+30]"),
     (["trainability", "--lrs", "1e308"], f"--lrs must be a comma list or start:stop:num (num >= 1) of reals in {LR}"),
     (["transfer", "--lr0s", "1e-3,1e31"], f"--lr0s must be a comma list or start:stop:num (num >= 1) of reals in {LR}"),
     (["coord-check", "--lr0", "1e39"], f"lr0 must be a real number in {LR}; got 1e+39"),

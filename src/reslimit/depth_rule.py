@@ -22,6 +22,8 @@ rate alone -0.01 [-0.05, 0.05]. Rule "none": lr = lr0 for every layer at every d
 
 from __future__ import annotations
 
+import math
+
 from . import _checks
 
 RULES = ("none", "depth")
@@ -55,4 +57,11 @@ def learning_rate(lr0: float, *, depth: int, base_depth: int | None, beta: float
     if base_depth is None:
         raise ValueError("base_depth must be given with rule 'depth': the depth lr0 was tuned at (an integer >= 1)")
     base_depth = _checks.positive_int("base_depth", base_depth)
-    return lr0 * (depth / base_depth) ** gamma
+    try:
+        lr = lr0 * (depth / base_depth) ** gamma
+    except OverflowError:
+        lr = math.inf
+    if not 0 < lr <= _checks.LR_MAX:
+        raise ValueError(f"the rule's lr = lr0 (depth / base_depth)^gamma = {lr0:g} ({depth} / {base_depth})^{gamma:g} "
+                         f"= {lr:g} must be in (0, {_checks.LR_MAX:g}]: choose another lr0, beta or base_depth")
+    return lr
