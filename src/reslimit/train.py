@@ -102,7 +102,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
             then the norm of the gradient of all the block's parameters, ``grad_norm_W`` None, and its snapshots
             hold each parameter by name). Trained in place.
         data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
-        epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
+        epochs: >= 1.  lr: in (0, 1e30].  batch_size: >= 1 (the last batch of an epoch may be smaller).
         layer_lr: the rate of the input and output layers A, B, >= 0 (None: ``lr``; the depth rule's lr0, whose
             step does not scale with depth, :mod:`reslimit.depth_rule`).
         optimizer: "sgd" (with ``momentum`` in [0, 1)) or "adam".

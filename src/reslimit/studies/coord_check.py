@@ -60,7 +60,8 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     """The coordinate check as a sweep: one point per depth, its (rule, seed) members trained as one ensemble.
 
     Args:
-        steps: the step counts t >= 1 after which the changes are measured.  lr0: > 0, the rate at the base depth.
+        steps: the step counts t >= 1 after which the changes are measured.  lr0: in (0, 1e30], the rate at the
+            base depth.
         The others as :func:`reslimit.studies.transfer.study`'s.
     """
     steps = sorted(dict.fromkeys(_checks.positive_int("steps", t) for t in steps))

@@ -80,7 +80,8 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
     Args:
         width: d, the width of h.  depths: L of the depth series, >= 1, at least two.  widths: M of the width
             series, >= 1, at least two.  ref_factor: >= 2, (L_ref, M_ref) = ref_factor x (max depths, max widths).
-        lengthscale: > 0, of the smooth path.  lr0: > 0, the mean-field rate.  steps: >= 1 of gradient descent.
+        lengthscale: in [1e-300, 1e300], of the smooth path.  lr0: in (0, 1e30], the mean-field rate.  steps: >= 1
+            of gradient descent.
         seeds: independent paths and pools (seed, seed + 1, ...), >= 2 for an interval.  seed: the first.
         samples: n of ``reslimit.data.synthetic`` (80% train, 20% test), >= 10.  data_seed: its seed.
 
