@@ -524,9 +524,21 @@ SMOOTH3 = Smooth(3, 2, seed=0)
     (dict(method="rk4", options={"step_size": "a"}), "options['step_size'] must be a real number in (0.0, 1.0]"),
     (dict(method="RK4"), "method must be one of 'dopri8', 'dopri5'"),
 ])
-def test_ode_solver_options_are_checked_at_construction(kwargs, fragment):
+@pytest.mark.parametrize("solver", ["NeuralODE", "CustomODE"])
+def test_ode_solver_options_are_checked_at_construction(solver, kwargs, fragment):
+    from reslimit.custom import BlockPaths, CustomBlock, CustomODE
+
+    class Linear(CustomBlock):
+        parameters = {"W": ("width", "width")}
+
+        def g(self, h, theta):
+            return h @ theta["W"].mT
+
     with pytest.raises(ValueError) as err:
-        NeuralODE(block="res1", outer=SMOOTH3, **kwargs)
+        if solver == "NeuralODE":
+            NeuralODE(block="res1", outer=SMOOTH3, **kwargs)
+        else:
+            CustomODE(Linear(), BlockPaths.draw(Linear(), 3, kind="smooth"), **kwargs)
     assert fragment in str(err.value)
 
 
