@@ -325,6 +325,20 @@ API = [
      "dtype=torch.float32), d, epochs=10**9)", "refuse", "epochs"),
     ("regularity 3 layers", "rl.regularity(torch.zeros(3, 4, 4))", "refuse", "weights"),
     ("regularity nan", "rl.regularity(torch.full((32, 4, 4), float('nan')))", "refuse", "weights"),
+    ("regularity complex", "rl.regularity(torch.ones(32, 4, 4, dtype=torch.complex64))", "refuse", "weights"),
+    ("regularity overflow", "rl.regularity(torch.full((32, 4, 4), 1e200, dtype=torch.float64))", "refuse",
+     "weights"),
+    ("variance fan_in 1e400", "rl.init.variance('he', 10**400)", "refuse", "fan_in"),
+    ("ScaledResNet depth 1e400", "rl.ScaledResNet(10**400, 4)", "refuse", "depth"),
+    ("Smooth lengthscale 1e308", "rl.Smooth(4, 1, lengthscale=1e308)", "refuse", "lengthscale"),
+    ("leaky_relu slope 1e200", "rl.get_activation('leaky_relu:1e200')", "refuse", "activation"),
+    ("NeuralODE rtol -1", "rl.NeuralODE(block='res1', outer=rl.Smooth(2), rtol=-1)", "refuse", "rtol"),
+    ("NeuralODE tolerances 0", "rl.NeuralODE(block='res1', outer=rl.Smooth(2), rtol=0, atol=0)", "refuse", "atol"),
+    ("NeuralODE options list", "rl.NeuralODE(block='res1', outer=rl.Smooth(2), options=[1])", "refuse", "options"),
+    ("NeuralODE step 0", "rl.NeuralODE(block='res1', outer=rl.Smooth(2), method='rk4', options={'step_size': 0})",
+     "refuse", "step_size"),
+    ("NeuralODE scale nan", "rl.NeuralODE(block='res1', outer=rl.Smooth(2), scale=lambda t: float('nan'))"
+     ".solve(torch.zeros(1, 2, dtype=torch.float64), [0.0, 1.0])", "refuse", "scale"),
 ]
 
 
