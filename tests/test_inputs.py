@@ -132,21 +132,37 @@ LR = "(0.0, 1e+30]"
 HAS = {  # flag -> the commands that have it (grep cli.py)
     "--depth": ["simulate", "trainability", "propagation", "train"],
     "--width": ["simulate", "converge", "scaling", "phase", "transfer", "coord-check", "propagation", "train"],
+    "--hidden": ["simulate", "transfer", "coord-check", "train"],
     "--epochs": ["trainability", "transfer", "train"],
+    "--samples": ["simulate", "converge", "scaling", "phase", "propagation"],
+    "--ensemble": ["simulate", "scaling", "phase", "propagation"],
+    "--batch-size": ["transfer", "coord-check", "train"],
+    "--seed": ["simulate", "demo", "converge", "scaling", "phase", "trainability", "transfer", "coord-check",
+               "propagation", "bounds", "train"],
     "--lengthscale": ["simulate", "converge", "scaling", "transfer", "coord-check", "train"],
     "--activation": ["simulate", "converge", "scaling", "phase", "transfer", "coord-check", "train"],
 }
-VALUES = {"--depth": [(BIG, f"depth must be an integer in [{{low}}{COUNT}")],  # trainability's L >= 2
-          "--width": [(BIG, f"width must be an integer in [1{COUNT}")],
-          "--epochs": [(BIG, f"epochs must be an integer in [1{COUNT}")],
-          "--lengthscale": [("1e-320", f"{LENGTH} 1e-320"), ("1e308", f"{LENGTH} 1e+308")],
-          "--activation": [("leaky_relu:1e200", f"{SLOPE} or a callable; got 'leaky_relu:1e200'")]}
+LOW = {("trainability", "--depth"): 2, ("propagation", "--ensemble"): 2}  # a command's smallest value, where not 1
+VALUES = {"--lengthscale": [("1e-320", f"{LENGTH} 1e-320"), ("1e308", f"{LENGTH} 1e+308")],
+          "--activation": [("leaky_relu:1e200", f"{SLOPE} or a callable; got 'leaky_relu:1e200'")],
+          "--seed": [(BIG, f"seed must be an integer in [0{COUNT}")]}
 SMOOTH = ["--init", "smooth"]
 WITH = {"--lengthscale": {"simulate": SMOOTH, "train": SMOOTH, "scaling": SMOOTH, "converge": ["--limit", "ode"],
                           "transfer": SMOOTH, "coord-check": SMOOTH},
-        "--activation": {"converge": ["--block", "res1"]}}
-BIG_NUMBERS = [([cmd, *WITH.get(flag, {}).get(cmd, []), flag, value], fragment.format(low=1 + (cmd == "trainability")))
-               for flag, commands in HAS.items() for cmd in commands for value, fragment in VALUES[flag]] + [
+        "--activation": {"converge": ["--block", "res1"]},
+        "--hidden": dict.fromkeys(HAS["--hidden"], ["--block", "res2"]),
+        "--seed": {"demo": ["--quick"]}}
+
+
+def _count(cmd: str, flag: str) -> list[tuple[str, str]]:
+    """10^400 for a count flag, with the message naming it and its range."""
+    name = flag[2:].replace("-", "_")
+    return [(BIG, f"{name} must be an integer in [{LOW.get((cmd, flag), 1)}{COUNT}")]
+
+
+BIG_NUMBERS = [([cmd, *WITH.get(flag, {}).get(cmd, []), flag, value], fragment)
+               for flag, commands in HAS.items() for cmd in commands
+               for value, fragment in VALUES.get(flag) or _count(cmd, flag)] + [
     (["train", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
     (["train", "--rule", "depth", "--lr", "1e39"], f"lr must be a real number in {LR}; got 1e+39"),
     (["train", "--rule", "depth", "--base-depth", "1", "--beta", "1e300"],

@@ -24,9 +24,15 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     if int(value) > INT_MAX:
-        shown = repr(value) if int(value) < 10**30 else f"an integer of {len(str(int(value)))} digits"
-        raise ValueError(f"{name} must be an integer in [{minimum}, 2^63 - 1]; got {shown}")
+        raise ValueError(f"{name} must be an integer in [{minimum}, 2^63 - 1]; got {_shown(value)}")
     return int(value)
+
+
+def _shown(value) -> str:
+    """``repr(value)``, or its number of digits for an integer too long to read in a message."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**30:
+        return f"an integer of {len(str(abs(int(value))))} digits"
+    return repr(value)
 
 
 def lengthscale(value) -> float:
@@ -57,6 +63,7 @@ def hidden(value, width: int, block) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"hidden must be an integer >= 1 (the hidden width M: V is d x M, W is M x d) or None "
                          f"(M = width); got {value!r}")
+    positive_int("hidden", value)  # at most 2^63 - 1
     if not block.inner:
         raise ValueError(f"hidden must be None for block {block.name!r} ({block.formula}), which has no inner "
                          f"weights W: its g is in R^d, V is d x d; got hidden={value!r}")
@@ -66,7 +73,7 @@ def hidden(value, width: int, block) -> int:
 def seed(name: str, value) -> int:
     """A seed: an integer in [0, 2^63 - 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= SEED_MAX:
-        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {value!r}")
+        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {_shown(value)}")
     return int(value)
 
 
