@@ -392,6 +392,12 @@ API = [
      "rl.train(mk(), d, epochs=1, checkpoint=c)", "refuse", "epochs"),
     ("train checkpoint in a missing folder", "d = rl.get_data('digits'); rl.train(rl.ScaledResNet(4, 4, input_dim=64, "
      "output_dim=10, dtype=torch.float32), d, epochs=1, checkpoint='/nonexistent/dir/c.pt')", "refuse", "checkpoint"),
+    ("regularity complex", "rl.regularity(torch.ones(32, 4, 4, dtype=torch.complex64))", "refuse", "weights"),
+    ("regularity overflow", "rl.regularity(torch.full((32, 4, 4), 1e200, dtype=torch.float64))", "refuse",
+     "weights"),
+    ("ScaledResNet depth 1e400", "rl.ScaledResNet(10**400, 4)", "refuse", "depth"),
+    ("Smooth lengthscale 1e308", "rl.Smooth(4, 1, lengthscale=1e308)", "refuse", "lengthscale"),
+    ("leaky_relu slope 1e200", "rl.get_activation('leaky_relu:1e200')", "refuse", "activation"),
 ]
 
 

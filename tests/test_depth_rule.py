@@ -24,7 +24,11 @@ def test_rule_none_is_lr0_at_every_depth():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(lr0=0.0), "lr0 must be a real number in \\(0.0, inf\\]"),
+    (dict(lr0=0.0), "lr0 must be a real number in \\(0.0, 1e\\+30\\]"),
+    (dict(lr0=1e31), "lr0 must be a real number in \\(0.0, 1e\\+30\\]; got 1e\\+31"),
+    (dict(beta=1e300), r"the rule's lr = lr0 \(depth / base_depth\)\^gamma = 0.1 \(16 / 8\)\^2e\+300 = inf must be in "
+                       r"\(0, 1e\+30\]: choose another lr0, beta or base_depth"),
+    (dict(beta=-600.0), r"\(16 / 8\)\^-1201 = 0 must be in \(0, 1e\+30\]"),
     (dict(base_depth=0), "base_depth must be an integer >= 1; got 0"),
     (dict(base_depth=None), "base_depth must be given with rule 'depth'"),
     (dict(rule="mup"), "rule must be one of"),

@@ -122,6 +122,12 @@ def test_a_crash_is_not_hidden_by_an_earlier_runs_claims(tmp_path, made):
     assert [(c["claim"], c["passed"]) for c in claims] == [("crash ran to completion and wrote its claims", False)]
 
 
+def test_a_claim_named_twice_runs_once(tmp_path, made):
+    folder = made[0].parent / "validation"
+    claims = report(tmp_path, scripts=["crash", "crash.py", "crash"], progress=False, validation_dir=folder)
+    assert [c["script"] for c in claims] == ["crash"]
+
+
 def test_a_claims_json_of_no_verdicts_fails_its_claim(tmp_path):
     """A claims.json whose entries are not verdicts (a key missing) is read as a failing claim that says why."""
     folder = tmp_path / "validation"

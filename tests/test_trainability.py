@@ -50,7 +50,9 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
 
 def test_a_depth_beyond_memory_is_refused_naming_it_before_the_folder_is_made(tmp_path, capsys):
     out = tmp_path / "t"
-    assert main(["trainability", "--depth", str(2**63), "--out", str(out)]) == 2
+    assert main(["trainability", "--depth", str(2**62), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reslimit: error: depth=9223372036854775808 needs about")
+    assert len(err) == 1 and err[0].startswith(f"reslimit: error: depth={2**62} needs about")
+    assert main(["trainability", "--depth", str(2**63), "--out", str(out)]) == 2  # past any int64
+    assert capsys.readouterr().err == f"reslimit: error: depth must be an integer in [2, 2^63 - 1]; got {2**63}\n"
     assert not out.exists()

@@ -12,12 +12,47 @@ import torch
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed's range, as numpy's and Python's generators take it too
+INT_MAX = 2**63 - 1  # a count (depth, width, epochs...) above this fits no int64 tensor size nor a float's exactness
+LR_MAX = 1e30  # learning rates: float32 optimizers multiply gradients by lr (float32 overflows at 3.4e38)
+LENGTHSCALE = (1e-300, 1e300)  # the smooth path's arithmetic (c l, c / (h l)) stays finite inside
+SLOPE_MAX = 100.0  # |slope| of "leaky_relu:<slope>": beyond it a deep network's states overflow float64
+SLOPE = f"a slope in [-{SLOPE_MAX:g}, {SLOPE_MAX:g}]"  # what leaky_relu:<slope> takes, for errors
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
+    """An integer in [minimum, 2^63 - 1] (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if int(value) > INT_MAX:
+        raise ValueError(f"{name} must be an integer in [{minimum}, 2^63 - 1]; got {_shown(value)}")
     return int(value)
+
+
+def _shown(value) -> str:
+    """``repr(value)``, or its number of digits for an integer too long to read in a message."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**30:
+        return f"an integer of {len(str(abs(int(value))))} digits"
+    return repr(value)
+
+
+def lengthscale(value) -> float:
+    """The length scale l of a smooth path: a real in [1e-300, 1e300]."""
+    return real("lengthscale", value, low=LENGTHSCALE[0], high=LENGTHSCALE[1])
+
+
+def leaky_slope(spec) -> float | None:
+    """The slope s of ``spec`` = "leaky_relu:<s>" when it is a number with |s| <= 100; None otherwise (the caller
+    names what it takes)."""
+    try:
+        slope = float(spec.split(":", 1)[1])
+    except (ValueError, IndexError, AttributeError):
+        return None
+    return slope if abs(slope) <= SLOPE_MAX else None  # nan and +-inf fail too
+
+
+def learning_rate(name: str, value) -> float:
+    """A learning rate: a real in (0, 1e30]."""
+    return real(name, value, low=0.0, high=LR_MAX, low_open=True)
 
 
 def hidden(value, width: int, block) -> int:
@@ -28,6 +63,7 @@ def hidden(value, width: int, block) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"hidden must be an integer >= 1 (the hidden width M: V is d x M, W is M x d) or None "
                          f"(M = width); got {value!r}")
+    positive_int("hidden", value)  # at most 2^63 - 1
     if not block.inner:
         raise ValueError(f"hidden must be None for block {block.name!r} ({block.formula}), which has no inner "
                          f"weights W: its g is in R^d, V is d x d; got hidden={value!r}")
@@ -37,7 +73,7 @@ def hidden(value, width: int, block) -> int:
 def seed(name: str, value) -> int:
     """A seed: an integer in [0, 2^63 - 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= SEED_MAX:
-        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {value!r}")
+        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1]; got {_shown(value)}")
     return int(value)
 
 
@@ -68,6 +104,14 @@ def folder(name: str, value) -> Path:
     return Path(value)
 
 
+def file_in_folder(name: str, value) -> Path:
+    """A file to write: a non-empty path (:func:`folder`) whose folder exists."""
+    path = folder(name, value)
+    if not path.resolve().parent.is_dir():
+        raise ValueError(f"{name}: the folder of {str(path)!r} does not exist; create it or write elsewhere")
+    return path
+
+
 def npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of the .npz file at ``path``, read without unpickling (``np.load(allow_pickle=False)``), as a dict.
 
@@ -75,14 +119,36 @@ def npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     pickle) is refused by its first bytes, before numpy would take it for a pickle and say so; the ValueError
     says what the file holds, and the caller names the file.
     """
-    with open(path, "rb") as f:
+    with open(path, "rb") as f:  # ours to close, also when a damaged zip makes np.load raise
         head = f.read(6)
-    if head.startswith(b"\x93NUMPY"):
-        raise ValueError("it holds a single array (an .npy file), not an archive of named arrays")
-    if not head.startswith(b"PK"):
-        raise ValueError(f"it is not np.savez's zip of arrays: it starts {head!r}")
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+        if head.startswith(b"\x93NUMPY"):
+            raise ValueError("it holds a single array (an .npy file), not an archive of named arrays")
+        if not head.startswith(b"PK"):
+            raise ValueError(f"it is not np.savez's zip of arrays: it starts {head!r}")
+        f.seek(0)
+        with np.load(f, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+
+
+def real_array(name: str, value) -> np.ndarray:
+    """``value`` (an array, a tensor, nested lists) as a numpy array of real numbers or bools, all finite; a
+    ValueError naming ``name`` for a ragged, complex, string or object array, or a NaN or an inf."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
+        value = value.detach().cpu()
+        value = (value if value.dtype in (torch.float32, torch.float64) or not value.is_floating_point()
+                 else value.double()).numpy()
+    try:
+        value = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be an array of real numbers; got ragged {type(value).__name__}") from None
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers; got an array of dtype {value.dtype}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = "NaN" if np.isnan(value).any() else "inf"
+        raise ValueError(f"{name} must hold finite numbers; it contains {bad}")
+    return value
 
 
 def dtype(value) -> torch.dtype:

@@ -74,7 +74,8 @@ class Grid:
             raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
         self.batch_size = _checks.positive_int("batch_size", batch_size)
         self.seeds = [_checks.seed("seeds", s) for s in seeds]
-        self.lr = torch.tensor([[_checks.real(name, v, low=0.0, low_open=name == "lrs") for v in values]
+        self.lr = torch.tensor([[_checks.real(name, v, low=0.0, high=_checks.LR_MAX, low_open=name == "lrs")
+                                 for v in values]
                                 for name, values in (("lrs", lrs), ("layer_lrs", layer_lrs))],
                                dtype=net.dtype, device=net.device)  # (2, E): the blocks' rates, the layers' rates
         sets = list({id(d): d for d in data}.values())

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from . import _checks
 from ._types import ActivationSpec
 
 Tensor = torch.Tensor
@@ -105,15 +106,13 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(spec: ActivationSpec) -> Activation:
-    """An :class:`Activation` from a name in ACTIVATIONS, "leaky_relu:<slope>", a callable, or itself."""
+    """An :class:`Activation` from a name in ACTIVATIONS, "leaky_relu:<slope>" (|slope| <= 100), a callable, or
+    itself."""
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, str) and spec.startswith("leaky_relu:"):
-        try:
-            slope = float(spec.split(":", 1)[1])
-        except ValueError:
-            slope = float("nan")
-        if abs(slope) < float("inf"):  # neither nan nor +-inf
+        slope = _checks.leaky_slope(spec)
+        if slope is not None:
             return _leaky_relu(slope)
     elif isinstance(spec, str) and spec in ACTIVATIONS:
         return ACTIVATIONS[spec]
@@ -121,7 +120,7 @@ def get_activation(spec: ActivationSpec) -> Activation:
         return _from_callable(spec)
     raise ValueError(
         f"activation must be one of {', '.join(repr(k) for k in ACTIVATIONS)}, 'leaky_relu:<slope>' "
-        f"(a finite slope) or a callable; got {spec!r}"
+        f"({_checks.SLOPE}) or a callable; got {spec!r}"
     )
 
 

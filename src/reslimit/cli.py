@@ -13,7 +13,8 @@
     reslimit regularity run.npz [--key W]
 
 Exit status: 0 on success; 2 on bad input (argparse's usage errors, and a ValueError or TypeError raised by
-the package: a bad depth, width, beta, block, activation, option...); 1 when a verdict fails or on any
+the package: a bad depth, width, beta, block, activation, option...; and a full disk, said as "no space left on
+the device of DIR"); 1 when a verdict fails or on any
 other error (a file that cannot be written, torch's RuntimeError, MemoryError...); 130 on Ctrl-C. An error
 is printed as one line ``reslimit: error: <message>`` on stderr, without a traceback, as argparse's own
 errors are; an interrupt as ``reslimit: <message>`` (``reslimit: interrupted`` when it has none).
@@ -28,9 +29,11 @@ the library's default applies: defaults live once, in the signatures of :func:`r
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -57,8 +60,10 @@ from .train import run as train_run
 # the integer ones (depths, steps) also start:stop:xK, geometric (8:1024:x2).
 GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
          "hursts": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
-         "lrs": {"low": 0.0, "low_open": True}, "lr0s": {"low": 0.0, "low_open": True, "geometric": True},
+         "lrs": {"low": 0.0, "high": _checks.LR_MAX, "low_open": True},
+         "lr0s": {"low": 0.0, "high": _checks.LR_MAX, "low_open": True, "geometric": True},
          "steps": {"low": 1, "integer": True}}
+DISK_FULL = ("enforce fail at inline_container", "No space left")  # torch.save's words for a full disk
 
 
 def main(argv=None) -> int:
@@ -85,8 +90,19 @@ def main(argv=None) -> int:
     except Exception as err:
         if args.debug or os.environ.get("RESLIMIT_DEBUG") == "1":
             raise
-        print(f"reslimit: error: {_message(err)}", file=sys.stderr)
-        return 2 if isinstance(err, (ValueError, TypeError)) else 1
+        full = _disk_full(err)
+        where = getattr(args, "out", None) or getattr(args, "save", None) or os.getcwd()
+        print(f"reslimit: error: no space left on the device of {where} ({_message(err)}); free some and rerun the "
+              "same command" if full else f"reslimit: error: {_message(err)}", file=sys.stderr)
+        return 2 if full or isinstance(err, (ValueError, TypeError)) else 1
+
+
+def _disk_full(err: Exception) -> bool:
+    """Whether ``err`` says the disk is full: an OSError ENOSPC, or torch.save's RuntimeError ("enforce fail at
+    inline_container.cc", where its writer ran out of room)."""
+    if isinstance(err, OSError):
+        return err.errno == errno.ENOSPC
+    return isinstance(err, RuntimeError) and any(text in str(err) for text in DISK_FULL)
 
 
 def _one_line(err: BaseException) -> str:
@@ -110,6 +126,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, its usage errors as one line like the package's own: ``reslimit: error: <message> (see --help)``."""
 
     def error(self, message):
+        flag = re.fullmatch(r"argument (--[\w-]+): expected one argument", message)
+        if flag:  # argparse takes a value such as -0,1 for an option: it must be glued to its flag
+            message += f"; a value that starts with '-' is given as {flag[1]}=VALUE (e.g. {flag[1]}=-0,1)"
         print(f"reslimit: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 

@@ -14,6 +14,7 @@ its vector field ``field`` and the limits (keys of :data:`reslimit.limits.LIMITS
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -66,6 +67,20 @@ class ContinuousLimit(OnPaths):
 
     def extra_repr(self) -> str:
         return f"block={self.block!r}, outer={self.outer!r}, inner={self.inner!r}, steps={self.steps}"
+
+    def scaled(self, field: Tensor, t: float) -> Tensor:
+        """s(t) ``field`` (``field`` itself without ``scale``); a ValueError naming scale if s(t) is not a finite
+        real (the solvers would step to NaN times)."""
+        if self.scale is None:
+            return field
+        value = self.scale(t)
+        try:
+            s = float(value)
+        except (TypeError, ValueError):
+            s = math.nan
+        if not math.isfinite(s):
+            raise ValueError(f"scale must return a finite real s(t); got scale({t!r}) = {value!r}")
+        return field * s
 
     def inner_weights(self, t: float) -> Tensor | None:
         """W(t) = X_inner(t) / sqrt(d), shape (E, M, d); None without inner weights (res-1)."""

@@ -60,6 +60,7 @@ from ._rng import KeyedNormal, mix, substream
 from ._types import Device, DType, States, Times
 from .continuous import solver_steps
 from .init import layer_scheme
+from .ode import solver_options
 from .paths import Members, Stacked, WeightPath, make_path
 from .resnet import _linear, _scaling
 
@@ -494,11 +495,8 @@ class CustomODE(nn.Module):
                                  f"every parameter; parameter {name!r} has a {type(path).__name__} path, which "
                                  f"drives {drives}")
         self.block, self.paths, self.width = block, paths, paths.width
-        self.method, self.rtol, self.atol = method, rtol, atol
         self.steps = None if steps is None else solver_steps(steps)
-        if self.steps is not None:
-            options = {"step_size": 1.0 / self.steps} | (options or {})
-        self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
+        self.method, self.rtol, self.atol, self.options = solver_options(method, rtol, atol, options, self.steps)
         self.nfe = 0
         self._grid: dict[str, Tensor] | None = None  # theta at the half steps j / (2N), drawn on the first call
 

@@ -209,7 +209,7 @@ def _build(arrays: dict, where: str, *, task, seed, test_fraction, dtype, name) 
         given, missing = ("X_test", "y_test") if arrays["y_test"] is None else ("y_test", "X_test")
         raise ValueError(f"{label(given)} was given without {label(missing)}: give both to keep a test split, "
                          "or neither to split X and y")
-    X, y = _features(label("X"), arrays["X"]), _numbers(label("y"), arrays["y"])
+    X, y = _features(label("X"), arrays["X"]), _checks.real_array(label("y"), arrays["y"])
     _same_rows(label("X"), X, label("y"), y)
     if len(X) < MIN_SAMPLES:
         raise ValueError(f"{label('X')} has {len(X)} rows; at least {MIN_SAMPLES} are needed")
@@ -217,7 +217,8 @@ def _build(arrays: dict, where: str, *, task, seed, test_fraction, dtype, name) 
         task = "classification" if y.dtype.kind in "biu" else "regression"
     split = arrays["X_test"] is not None
     if split:
-        X_test, y_test = _features(label("X_test"), arrays["X_test"]), _numbers(label("y_test"), arrays["y_test"])
+        X_test = _features(label("X_test"), arrays["X_test"])
+        y_test = _checks.real_array(label("y_test"), arrays["y_test"])
         _same_rows(label("X_test"), X_test, label("y_test"), y_test)
         if len(X_test) == 0 or X_test.shape[1] != X.shape[1]:
             raise ValueError(f"{label('X_test')} must have rows of {label('X')}'s {X.shape[1]} features; "
@@ -246,8 +247,7 @@ def _build(arrays: dict, where: str, *, task, seed, test_fraction, dtype, name) 
     if not split:
         train, test = _split(label("y"), None if classes is None else y, classes, len(X), test_fraction, seed)
         X, X_test, y, y_test = X[train], X[test], y[train], y[test]
-    mean, std = X.mean(0), X.std(0)
-    std[X.min(0) == X.max(0)] = 1.0  # constant features: only centred
+    mean, std = _statistics(label("X"), X)
     X, X_test = (X - mean) / std, (X_test - mean) / std
     target = torch.int64 if classes is not None else dtype
     return Dataset(torch.as_tensor(X, dtype=dtype), torch.as_tensor(y, dtype=target),
@@ -256,31 +256,34 @@ def _build(arrays: dict, where: str, *, task, seed, test_fraction, dtype, name) 
                    None if classes is None else tuple(c.item() for c in classes))
 
 
-def _numbers(name: str, value) -> np.ndarray:
-    """``value`` (an array, a tensor, nested lists) as a numpy array of real numbers or bools, all finite."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        value = np.asarray(value)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be an array of real numbers; got ragged {type(value).__name__}") from None
-    if value.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers; got an array of dtype {value.dtype}")
-    if value.dtype.kind == "f" and not np.isfinite(value).all():
-        bad = "NaN" if np.isnan(value).any() else "inf"
-        raise ValueError(f"{name} must hold finite numbers; it contains {bad}")
-    return value
-
-
 def _features(name: str, value) -> np.ndarray:
     """Features as float64 (n, features): 2-D as given, (n, h, w, ...) flattened."""
-    X = _numbers(name, value)
+    X = _checks.real_array(name, value)
     if X.ndim < 2:
         raise ValueError(f"{name} must be 2-D (n, features), or (n, h, w, ...) images to flatten; got shape "
                          f"{X.shape}" + (" (one feature per row: X.reshape(-1, 1))" if X.ndim == 1 else ""))
     if X.shape[1:].count(0):
         raise ValueError(f"{name} must have at least one feature; got shape {X.shape}")
+    if len(X) == 0:
+        raise ValueError(f"{name} has no rows; at least {MIN_SAMPLES} are needed")
     return X.reshape(len(X), -1).astype(np.float64)
+
+
+def _statistics(name: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-feature mean and std of the training rows ``X``, std 1 for a constant feature; a ValueError naming
+    ``name`` and the feature whose std float64 cannot hold (values so small that it underflows, or so large
+    that their squares overflow)."""
+    with np.errstate(all="ignore"):
+        mean, std = X.mean(0), X.std(0)
+    constant = X.min(0) == X.max(0)
+    bad = ~constant & ~((std >= np.finfo(np.float64).tiny) & np.isfinite(std) & np.isfinite(mean))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}'s feature {j} (of the training rows) has a std float64 cannot hold (values from "
+                         f"{X[:, j].min():.3g} to {X[:, j].max():.3g}); rescale it to magnitudes between 1e-150 and "
+                         "1e150")
+    std[constant] = 1.0  # constant features: only centred
+    return mean, std
 
 
 def _same_rows(x_name: str, X: np.ndarray, y_name: str, y: np.ndarray) -> None:

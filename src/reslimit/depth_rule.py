@@ -22,6 +22,8 @@ rate alone -0.01 [-0.05, 0.05]. Rule "none": lr = lr0 for every layer at every d
 
 from __future__ import annotations
 
+import math
+
 from . import _checks
 
 RULES = ("none", "depth")
@@ -43,7 +45,7 @@ def learning_rate(lr0: float, *, depth: int, base_depth: int | None, beta: float
         ValueError: lr0 <= 0 or not finite, depth or base_depth < 1, base_depth missing under "depth" or given
             under "none" (which would ignore it), an unknown rule or optimizer.
     """
-    lr0 = _checks.real("lr0", lr0, low=0.0, low_open=True)
+    lr0 = _checks.learning_rate("lr0", lr0)
     depth = _checks.positive_int("depth", depth)
     rule = _checks.choice("rule", rule, RULES)
     gamma = exponent(beta, optimizer)
@@ -55,4 +57,11 @@ def learning_rate(lr0: float, *, depth: int, base_depth: int | None, beta: float
     if base_depth is None:
         raise ValueError("base_depth must be given with rule 'depth': the depth lr0 was tuned at (an integer >= 1)")
     base_depth = _checks.positive_int("base_depth", base_depth)
-    return lr0 * (depth / base_depth) ** gamma
+    try:
+        lr = lr0 * (depth / base_depth) ** gamma
+    except OverflowError:
+        lr = math.inf
+    if not 0 < lr <= _checks.LR_MAX:
+        raise ValueError(f"the rule's lr = lr0 (depth / base_depth)^gamma = {lr0:g} ({depth} / {base_depth})^{gamma:g} "
+                         f"= {lr:g} must be in (0, {_checks.LR_MAX:g}]: choose another lr0, beta or base_depth")
+    return lr

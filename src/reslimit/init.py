@@ -80,14 +80,11 @@ def kappa(activation: str | None) -> float:
         return 0.5
     if activation == "leaky_relu":
         return (1 + _LEAKY_SLOPE**2) / 2
-    if isinstance(activation, str) and activation.startswith("leaky_relu:"):
-        try:
-            slope = float(activation.split(":", 1)[1])
-        except ValueError:
-            slope = math.nan
-        if math.isfinite(slope):
-            return (1 + slope**2) / 2
-    raise ValueError(f"activation must be None or one of {', '.join(repr(a) for a in ACTIVATIONS)} (a finite slope); "
+    slope = _checks.leaky_slope(activation) if isinstance(activation, str) and activation.startswith("leaky_relu:") \
+        else None
+    if slope is not None:
+        return (1 + slope**2) / 2
+    raise ValueError(f"activation must be None or one of {', '.join(repr(a) for a in ACTIVATIONS)} ({_checks.SLOPE}); "
                      f"got {activation!r}")
 
 

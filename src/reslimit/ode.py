@@ -10,7 +10,8 @@ Euler scheme of order 1: max_k ||H_{k/L} - h_k|| <= c / L (Marion et al. 2022, P
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 
 import torch
 import torchdiffeq
@@ -54,11 +55,7 @@ class NeuralODE(ContinuousLimit):
                  scale: Callable[[float], float] | None = None, hidden: int | None = None):
         super().__init__(block=block, activation=activation, outer=outer, inner=inner, steps=steps, device=device,
                          scale=scale, hidden=hidden)
-        self.method, self.rtol, self.atol = method, rtol, atol
-        if self.steps is not None:
-            options = {"step_size": 1.0 / self.steps} | (options or {})
-        # adaptive steps must not probe the path past t = 1, where it is not defined
-        self.options = {"step_t": torch.tensor([1.0])} if options is None and method == "dopri5" else options
+        self.method, self.rtol, self.atol, self.options = solver_options(method, rtol, atol, options, self.steps)
         self.nfe = 0
 
     def field(self, t: float | Tensor, h: Tensor) -> Tensor:
@@ -66,7 +63,7 @@ class NeuralODE(ContinuousLimit):
         self.nfe += 1
         s = float(t)
         field = torch.bmm(self.block.g(h, self.inner_weights(s)), self.outer.evaluate(s).mT) / self.hidden**0.5
-        return field if self.scale is None else field * float(self.scale(s))
+        return self.scaled(field, s)
 
     def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts``, from H(0) = ``h0``: shape (len(ts), E, n, d). Differentiable.
@@ -85,3 +82,28 @@ class NeuralODE(ContinuousLimit):
         H = torchdiffeq.odeint(self.field, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol,
                                options=self.options)
         return H[1:] if late else H
+
+
+_SOLVERS = importlib.import_module("torchdiffeq._impl.odeint").SOLVERS  # the methods odeint takes, by name
+
+
+def solver_options(method, rtol: float, atol: float, options: Mapping | None,
+                   steps: int | None) -> tuple[str, float, float, dict | None]:
+    """(method, rtol, atol, options) for ``torchdiffeq.odeint``, checked: a method it has, tolerances real and >= 0
+    (not both 0: an adaptive step would shrink to nothing), ``options`` None or a dict whose ``step_size``, if any,
+    is a real in (0, 1]; a ValueError naming the argument otherwise. ``steps`` N sets the step 1/N (an option's
+    step_size wins); dopri5 without options gets step_t = 1, so that its adaptive steps never probe the path past
+    t = 1, where it is not defined."""
+    method = _checks.choice("method", method, tuple(_SOLVERS))
+    rtol, atol = _checks.real("rtol", rtol, low=0.0), _checks.real("atol", atol, low=0.0)
+    if rtol == atol == 0:
+        raise ValueError("rtol and atol must not both be 0 (the adaptive step would shrink to nothing); got 0 and 0")
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict of torchdiffeq's solver options or None; got {options!r}")
+    if options is not None and "step_size" in options:
+        _checks.real("options['step_size']", options["step_size"], low=0.0, high=1.0, low_open=True)
+    if steps is not None:
+        options = {"step_size": 1.0 / steps} | dict(options or {})
+    if options is None and method == "dopri5":
+        return method, rtol, atol, {"step_t": torch.tensor([1.0])}
+    return method, rtol, atol, None if options is None else dict(options)

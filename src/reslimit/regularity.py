@@ -38,6 +38,7 @@ from .blocks import get_block
 
 MIN_LAYERS = 8  # the fewest layers measured: the default lags 1, 2 then have 7 and 5 second differences
 MIN_COLUMNS = 4  # the confidence interval resamples columns: fewer give no interval worth the name
+_LARGEST = 1e100  # entries above: the squares of the path's second differences could overflow
 _ZERO = 1e-12  # a column's variogram below (_ZERO m rms(V))^2 is rounding: its path is linear (or m-periodic)
 
 
@@ -116,10 +117,8 @@ def _as_array(weights) -> np.ndarray:
         if len(shapes) > 1:
             raise ValueError(f"weights must be layers of one shape (ragged shapes {sorted(shapes)} given)")
         array = np.stack(layers)
-    elif isinstance(weights, torch.Tensor):
-        array = weights.detach().cpu().to(torch.float64).numpy()
-    elif isinstance(weights, np.ndarray):
-        array = weights.astype(np.float64)
+    elif isinstance(weights, (torch.Tensor, np.ndarray)):
+        array = _checks.real_array("weights", weights).astype(np.float64)
     else:
         raise ValueError(f"weights must be a tensor or array (L, ..., p, q) or a list of layers; "
                          f"got {type(weights).__name__}")
@@ -127,16 +126,17 @@ def _as_array(weights) -> np.ndarray:
         raise ValueError(f"weights must have shape (L, ..., p, q): layers of matrices; got shape {array.shape}")
     if array.shape[0] < MIN_LAYERS:
         raise ValueError(f"weights must have at least {MIN_LAYERS} layers; got {array.shape[0]}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("weights must be finite; found NaN or inf")
+    if array.size == 0:
+        raise ValueError(f"weights must have at least one column (batch members x p x q); got shape {array.shape}")
+    if np.abs(array).max() > _LARGEST:
+        raise ValueError(f"weights must have entries of magnitude at most {_LARGEST:g} (the variogram squares sums "
+                         f"of them); got max |weights| = {np.abs(array).max():.3g}")
     return array
 
 
 def _as_array_layer(k: int, layer) -> np.ndarray:
-    if isinstance(layer, torch.Tensor):
-        return layer.detach().cpu().to(torch.float64).numpy()
-    if isinstance(layer, np.ndarray):
-        return layer.astype(np.float64)
+    if isinstance(layer, (torch.Tensor, np.ndarray)):
+        return _checks.real_array(f"weights[{k}]", layer).astype(np.float64)
     raise ValueError(f"weights[{k}] must be a tensor or array; got {type(layer).__name__}")
 
 
@@ -293,5 +293,8 @@ def describe_file(path: str | os.PathLike, key: str = "V", **options) -> str:
     if key not in archive:
         raise ValueError(f"key {key!r} is not an array of {str(path)!r}; it has {', '.join(archive)}")
     weights = archive[key]
-    result = regularity(weights, **options)
+    try:
+        result = regularity(weights, **options)
+    except ValueError as err:
+        raise ValueError(f"{path} [{key}]: {err}") from None
     return f"{path} [{key}] shape {weights.shape}\n{result.summary()}"

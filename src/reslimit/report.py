@@ -79,7 +79,7 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
         cwd = folder.resolve().parent
         available = {p.stem: [sys.executable, str(p.resolve().relative_to(cwd))] for p in sorted(folder.glob("*.py"))}
         where = str(folder)
-    names = list(available) if scripts is None else [Path(s).stem for s in scripts]
+    names = list(available) if scripts is None else list(dict.fromkeys(Path(s).stem for s in scripts))  # once each
     missing = [n for n in names if n not in available]
     if missing:
         raise ValueError(f"scripts (--only) must name claims of {where}; there is no {', '.join(missing)} "

@@ -137,7 +137,7 @@ class NeuralSDE(ContinuousLimit):
         M = self.hidden
         g = self.block.g(h, self.inner_weights(float(t))).reshape(E * n, M, 1)
         out = torch.bmm(dx.reshape(E * n, d, M), g).view(E, n, d) / M**0.5
-        return out if self.scale is None else out * float(self.scale(float(t)))
+        return self.scaled(out, float(t))
 
     def solve(self, h0: States, ts: Times | None = None, *, steps: int | None = None,
               every: int | None = None) -> Tensor:

@@ -67,7 +67,7 @@ class Simulation:
         """
         if self.states is None:
             raise ValueError("save needs every state h_k: run simulate(..., states=True) or simulate(..., save=PATH)")
-        path = _check_save(path)
+        path = _checks.file_in_folder("save", path)
         net = self.net
         arrays: dict[str, Any] = {"V": net.V, "h": self.states} | ({"W": net.W} if net.inner is not None else {})
         tmp = Path(f"{path}.tmp")
@@ -113,7 +113,7 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     if save is not None:
-        save = _check_save(save)  # refused before the run, not after it
+        save = _checks.file_in_folder("save", save)  # refused before the run, not after it
     keep = bool(states) or save is not None
     if init == "iid":
         options: dict[str, Any] = {"dist": dist}
@@ -157,10 +157,3 @@ def simulate(*, block: str = "res3", init: str = "iid", depth: int = 100, width:
         run.save(save)
     return run
 
-
-def _check_save(path) -> Path:
-    """A .npz path whose folder exists (ValueError naming save otherwise)."""
-    path = _checks.folder("save", path)
-    if not path.resolve().parent.is_dir():
-        raise ValueError(f"save: the folder of {str(path)!r} does not exist; create it or save elsewhere")
-    return path

@@ -46,7 +46,7 @@ class PathSpec:
         kind: a key of :data:`reslimit.PATHS` ("iid", "brownian", "smooth", "fbm"); the flag ``--init``.
         dist: law of i.i.d. entries ("gaussian", "uniform", "rademacher"); iid only.
         hurst: Hurst index H in (0, 1); fbm only.
-        lengthscale: > 0; smooth only.
+        lengthscale: in [1e-300, 1e300]; smooth only.
         resolution: grid of the fractional Brownian path, >= 1; fbm only.
 
     None leaves an option to the path's default; an option the kind does not take is refused.
@@ -77,7 +77,7 @@ class PathSpec:
         if self.hurst is not None:
             _checks.real("hurst", self.hurst, low=0.0, high=1.0, low_open=True, high_open=True)
         if self.lengthscale is not None:
-            _checks.real("lengthscale", self.lengthscale, low=0.0, low_open=True)
+            _checks.lengthscale(self.lengthscale)
         if self.resolution is not None:
             _checks.positive_int("resolution", self.resolution)
 

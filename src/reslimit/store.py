@@ -116,9 +116,18 @@ def read_json(path, advice: str) -> dict:
 
 def read_manifest(out) -> dict:
     """``out``/manifest.json as a dict; ValueError naming the file if it is not a JSON object."""
-    path = Path(out) / MANIFEST
-    return read_json(path, f"delete it (a sweep rebuilds it from its ledger {path.parent / 'points.jsonl'}) or "
-                           "choose another directory")
+    return read_record(Path(out) / MANIFEST)
+
+
+def read_record(path) -> dict:
+    """A study's record ``path`` (a manifest) as a dict; a ValueError naming the file if it is not a JSON object,
+    with the advice of its folder: a sweep's ledger or train's checkpoint rebuilds it, else the same command."""
+    path = Path(path)
+    ledger, checkpoint = path.parent / "points.jsonl", path.parent / "checkpoint.pt"
+    source = (f"a sweep rebuilds it from its ledger {ledger}" if ledger.exists() else
+              f"train rebuilds it from its checkpoint {checkpoint}" if checkpoint.exists() else
+              "the same command writes it anew")
+    return read_json(path, f"delete it ({source}) or choose another directory")
 
 
 def update_manifest(out, **entries) -> None:

@@ -106,7 +106,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
             then the norm of the gradient of all the block's parameters, ``grad_norm_W`` None, and its snapshots
             hold each parameter by name). Trained in place.
         data: a :class:`reslimit.data.Dataset` (``reslimit.data.get_data("digits")``...).
-        epochs: >= 1.  lr: > 0.  batch_size: >= 1 (the last batch of an epoch may be smaller).
+        epochs: >= 1.  lr: in (0, 1e30].  batch_size: >= 1 (the last batch of an epoch may be smaller).
         layer_lr: the rate of the input and output layers A, B, >= 0 (None: ``lr``; the depth rule's lr0, whose
             step does not scale with depth, :mod:`reslimit.depth_rule`).
         optimizer: "sgd" (with ``momentum`` in [0, 1)) or "adam".
@@ -129,7 +129,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
            else torch.optim.Adam(groups, lr=lr))
     history = History(params=params)
     if checkpoint is not None:
-        checkpoint = _checks.folder("checkpoint", checkpoint)
+        checkpoint = _checks.file_in_folder("checkpoint", checkpoint)
         if checkpoint.exists():
             history = _resume(checkpoint, net, opt, params)
     if not history.rows:
@@ -216,10 +216,11 @@ def _settings(*, epochs, lr, batch_size, optimizer, momentum=0.0, seed=0, snapsh
               layer_lr=None) -> dict:
     """The training settings checked: a ValueError naming the first bad one (``layer_lr`` recorded only where
     given, so that the settings of earlier versions stay as they were)."""
-    layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0)}
+    layers = {} if layer_lr is None else {"layer_lr": _checks.real("layer_lr", layer_lr, low=0.0,
+                                                                   high=_checks.LR_MAX)}
     if optimizer == "adam" and momentum:
         raise ValueError(f"momentum is SGD's; got momentum={momentum!r} with optimizer 'adam'")
-    return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.real("lr", lr, low=0.0, low_open=True),
+    return {"epochs": _checks.positive_int("epochs", epochs), "lr": _checks.learning_rate("lr", lr),
             "batch_size": _checks.positive_int("batch_size", batch_size),
             "optimizer": _checks.choice("optimizer", optimizer, OPTIMIZERS),
             "momentum": _checks.real("momentum", momentum, low=0.0, high=1.0, high_open=True),
@@ -357,7 +358,7 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
     weights.pt holds every parameter by name; the regularity and weights.png read the block's first parameter
     (a vector as a column).
     """
-    lr0 = _checks.real("lr", lr, low=0.0, low_open=True)
+    lr0 = _checks.learning_rate("lr", lr)
     lr = learning_rate(lr0, depth=_checks.positive_int("depth", depth), base_depth=base_depth, beta=beta,
                        optimizer=optimizer, rule=rule)
     _settings(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
@@ -416,22 +417,33 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         except KeyboardInterrupt as err:  # the checkpoint holds every finished epoch
             raise KeyboardInterrupt(f"interrupted: the epochs finished are kept in {folder / 'checkpoint.pt'}; "
                                     f"rerun the same command to resume") from err
-        store.write_rows(folder / "history.csv", history.rows)
-        first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
-        torch.save({"before": first, "after": last}, folder / "weights.pt")
-        exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
-        history.plot(folder / "training.png")
-        from . import plots
-
-        plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
-                             exponents={k: v for k, v in exponents.items() if v is not None})
-        final = history.final
-        store.write_manifest(folder, params, study=KIND, **recorded(params), **engine,
-                             status="diverged" if history.diverged else "complete",
-                             epochs_done=final["epoch"], test_loss=final["test_loss"],
-                             test_accuracy=final["test_accuracy"],
-                             regularity={k: None if v is None else list(v) for k, v in exponents.items()})
+        try:
+            _finish(folder, params, history, engine)
+        except KeyboardInterrupt as err:  # training is over: the rerun only writes what follows from it
+            raise KeyboardInterrupt(f"interrupted while writing the results: every epoch is kept in "
+                                    f"{folder / 'checkpoint.pt'}; rerun the same command to write history.csv, "
+                                    f"weights.pt, the figures and the manifest") from err
     return history
+
+
+def _finish(folder: Path, params: dict, history: History, engine: dict) -> None:
+    """What follows from a finished training: history.csv, weights.pt, training.png, weights.png, manifest.json
+    (``engine``: the kernel and thread count it ran under)."""
+    store.write_rows(folder / "history.csv", history.rows)
+    first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
+    torch.save({"before": first, "after": last}, folder / "weights.pt")
+    exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
+    history.plot(folder / "training.png")
+    from . import plots
+
+    plots.weights_figure(_main(first), _main(last), path=folder / "weights.png",
+                         exponents={k: v for k, v in exponents.items() if v is not None})
+    final = history.final
+    store.write_manifest(folder, params, study=KIND, **recorded(params), **engine,
+                         status="diverged" if history.diverged else "complete",
+                         epochs_done=final["epoch"], test_loss=final["test_loss"],
+                         test_accuracy=final["test_accuracy"],
+                         regularity={k: None if v is None else list(v) for k, v in exponents.items()})
 
 
 def _started(out: Folder) -> dict | None:

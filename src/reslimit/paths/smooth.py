@@ -77,7 +77,7 @@ class Smooth(_LipschitzPath):
     def __init__(self, width: int, ensemble: int = 1, *, lengthscale: float = 0.1, seed: int = 0, std: float = 1.0,
                  dtype: DType = torch.float64, device: Device = "cpu", cols: int | None = None):
         super().__init__(width, ensemble, seed=seed, std=std, dtype=dtype, device=device, cols=cols)
-        self._lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
+        self._lengthscale = _checks.lengthscale(lengthscale)
         step = 2.0 * math.pi / (1.0 + _C * self._lengthscale)
         n = math.ceil(_C / (step * self._lengthscale))
         self._require_features(2 * n + 1)

@@ -220,7 +220,7 @@ def converge(limit: str = "sde", *, block: str = "res1", activation: str | None 
         hurst = limit.beta(HURST if hurst is None else hurst)
     elif hurst is not None:
         raise ValueError(f"hurst is for limit 'fbm' only; got hurst={hurst!r} with limit {limit.name!r}")
-    lengthscale = _checks.real("lengthscale", lengthscale, low=0.0, low_open=True)
+    lengthscale = _checks.lengthscale(lengthscale)
     dtype = _checks.dtype(dtype)
     device = _checks.device("device", device)
     chunk = samples if chunk is None else _checks.positive_int("chunk", chunk)

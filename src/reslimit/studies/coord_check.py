@@ -61,7 +61,8 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
     """The coordinate check as a sweep: one point per depth, its (rule, seed) members trained as one ensemble.
 
     Args:
-        steps: the step counts t >= 1 after which the changes are measured.  lr0: > 0, the rate at the base depth.
+        steps: the step counts t >= 1 after which the changes are measured.  lr0: in (0, 1e30], the rate at the
+            base depth.
         The others as :func:`reslimit.studies.transfer.study`'s.
     """
     steps = sorted(dict.fromkeys(_checks.positive_int("steps", t) for t in steps))
@@ -71,7 +72,7 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
                              hurst=hurst, lengthscale=lengthscale, depths=depths, seeds=seeds, seed=seed,
                              batch_size=batch_size, optimizer=optimizer, momentum=momentum, base_depth=base_depth,
                              rules=rules, data=data, dtype=dtype)
-    params |= {"steps": steps, "lr0": _checks.real("lr0", lr0, low=0.0, low_open=True)}
+    params |= {"steps": steps, "lr0": _checks.learning_rate("lr0", lr0)}
     engine = require(params, len(params["rules"]) * params["seeds"], steps[-1], f"steps={steps[-1]}")
     return Study("coord_check", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
 

@@ -114,7 +114,7 @@ def critical_periods(*, deficits=(10, 20, 40), recovery: int = 20, seeds=(0, 1, 
         raise ValueError(f"deficits and seeds must be non-empty; got deficits={deficits}, seeds={seeds}")
     params = dict(deficits=deficits, recovery=_checks.positive_int("recovery", recovery), seeds=seeds,
                   depth=_checks.positive_int("depth", depth), width=_checks.positive_int("width", width),
-                  beta=_checks.real("beta", beta, low=0.0), lr=_checks.real("lr", lr, low=0.0, low_open=True),
+                  beta=_checks.real("beta", beta, low=0.0), lr=_checks.learning_rate("lr", lr),
                   batch_size=_checks.positive_int("batch_size", batch_size), factor=factor, data=data, block="res3",
                   activation="relu", init="iid", optimizer="sgd",
                   deficit=_checks.choice("deficit", deficit, ("blur", "dropout")),

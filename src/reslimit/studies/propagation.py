@@ -215,8 +215,8 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
         try:
             activation(name)
         except ValueError:
-            raise ValueError(f"activations must be names among {', '.join(repr(a) for a in init.ACTIVATIONS)} (a "
-                             f"finite slope); got {name!r}") from None
+            raise ValueError(f"activations must be names among {', '.join(repr(a) for a in init.ACTIVATIONS)} "
+                             f"({_checks.SLOPE}); got {name!r}") from None
     for name in inits:
         _checks.choice("inits", name, init.SCHEMES + tuple(init.ALIASES))
     inits = [init.scheme_name(s) for s in inits]

@@ -191,8 +191,7 @@ def _holder(folder: Path, name: str, record: str, key: str, params: dict) -> str
     """What in ``folder``'s records keeps the writer ``name`` out (another study, other params), None if nothing."""
     records = sorted({store.MANIFEST, record} | {k.manifest for k in KINDS.values()})
     for found in (r for r in records if (folder / r).is_file()):
-        manifest = store.read_json(folder / found, f"delete it (a sweep rebuilds it from its ledger "
-                                                   f"{folder / LEDGER}) or choose another directory")
+        manifest = store.read_record(folder / found)
         other = study_of(manifest, found)
         if found != record or other not in (None, name):
             writer = f", written by {KINDS[other].writer}" if isinstance(other, str) and other in KINDS else ""

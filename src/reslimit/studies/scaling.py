@@ -225,7 +225,7 @@ def study(init="iid", block="res3", activation="relu", betas=(0.25, 0.5, 1.0), d
     params = {"init": init, "block": block, "activation": activation, "betas": betas, "depths": depths,
               "width": _checks.positive_int("width", width), "ensemble": _checks.positive_int("ensemble", ensemble),
               "samples": _checks.positive_int("samples", samples), "seed": _checks.seed("seed", seed),
-              "hurst": hurst, "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
+              "hurst": hurst, "lengthscale": _checks.lengthscale(lengthscale),
               "dtype": _checks.choice("dtype", dtype, tuple(DTYPES)), "dist": dist,
               "device": str(_checks.device("device", device))}
     state = params["ensemble"] * len(betas) * params["samples"] * params["width"] * DTYPES[params["dtype"]].itemsize

@@ -93,7 +93,7 @@ def study(block="res3", activation="relu", hursts=HURSTS, betas=BETAS, depth=128
               "hursts": _grid("hursts", hursts, low=0.0, high=1.0, low_open=True, high_open=True),
               "betas": sorted(_grid("betas", betas, low=0.0)),
               "depth": _checks.positive_int("depth", depth, 2),
-              "lrs": sorted(_grid("lrs", lrs, low=0.0, low_open=True)),
+              "lrs": sorted(_grid("lrs", lrs, low=0.0, high=_checks.LR_MAX, low_open=True)),
               "epochs": _checks.positive_int("epochs", epochs), "width": _checks.positive_int("width", width),
               "batch_size": _checks.positive_int("batch_size", batch_size),
               "data": _checks.choice("data", data, DATA), "seed": _checks.seed("seed", seed),

@@ -81,7 +81,8 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
     Args:
         width: d, the width of h.  depths: L of the depth series, >= 1, at least two.  widths: M of the width
             series, >= 1, at least two.  ref_factor: >= 2, (L_ref, M_ref) = ref_factor x (max depths, max widths).
-        lengthscale: > 0, of the smooth path.  lr0: > 0, the mean-field rate.  steps: >= 1 of gradient descent.
+        lengthscale: in [1e-300, 1e300], of the smooth path.  lr0: in (0, 1e30], the mean-field rate.  steps: >= 1
+            of gradient descent.
         seeds: independent paths and pools (seed, seed + 1, ...), >= 2 for an interval.  seed: the first.
         samples: n of ``reslimit.data.synthetic`` (80% train, 20% test), >= 10.  data_seed: its seed.
 
@@ -99,8 +100,8 @@ def study(*, width: int = 8, depths=DEPTHS, widths=WIDTHS, ref_factor: int = 4, 
                          f"{ref_factor}")
     params = {"width": _checks.positive_int("width", width), "depths": depths, "widths": widths,
               "ref_factor": ref_factor, "ref_depth": ref_factor * depths[-1], "ref_width": ref_factor * widths[-1],
-              "lengthscale": _checks.real("lengthscale", lengthscale, low=0.0, low_open=True),
-              "lr0": _checks.real("lr0", lr0, low=0.0, low_open=True), "steps": _checks.positive_int("steps", steps),
+              "lengthscale": _checks.lengthscale(lengthscale),
+              "lr0": _checks.learning_rate("lr0", lr0), "steps": _checks.positive_int("steps", steps),
               "seeds": _checks.positive_int("seeds", seeds), "seed": _checks.seed("seed", seed),
               "samples": _checks.positive_int("samples", samples), "data_seed": _checks.seed("data_seed", data_seed),
               "block": "res2", "activation": "tanh", "init": "smooth", "beta": 1.0}

@@ -91,7 +91,7 @@ def study(*, block: str | CustomBlock = "res3", activation: str | None = None, w
         metric: the loss the best lr0 minimises, "train_loss" (the last epoch's mean) or "test_loss".
         data: "digits" or "synthetic".  dtype: "float32" or "float64".
     """
-    lr0s = sorted(dict.fromkeys(_checks.real("lr0s", v, low=0.0, low_open=True) for v in lr0s))
+    lr0s = sorted(dict.fromkeys(_checks.learning_rate("lr0s", v) for v in lr0s))
     if len(lr0s) < 3:
         raise ValueError(f"lr0s must hold at least three learning rates (a minimum refined between two "
                          f"neighbours); got {lr0s}")
