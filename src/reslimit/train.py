@@ -15,7 +15,6 @@ training. A non-finite loss stops the run: it is recorded as diverged at that ep
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +122,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
            else torch.optim.Adam(groups, lr=lr))
     history = History(params=params)
     if checkpoint is not None:
-        checkpoint = _checks.folder("checkpoint", checkpoint)
+        checkpoint = store.unlinked(_checks.folder("checkpoint", checkpoint))  # never read or written through a link
         if checkpoint.exists():
             history = _resume(checkpoint, net, opt, params)
     if not history.rows:
@@ -278,11 +277,11 @@ def _weights(net) -> dict[str, torch.Tensor]:
 
 
 def _save(path: Path, net, opt, history: History) -> None:
-    """Write the checkpoint under a temporary name and rename it into place: a kill leaves the previous one."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"params": history.params, "net": net.state_dict(), "optimizer": opt.state_dict(),
-                "rows": history.rows, "snapshots": history.snapshots}, tmp)
-    os.replace(tmp, path)
+    """Write the checkpoint under a fresh temporary name and rename it into place (:func:`reslimit.store.replacing`):
+    a kill leaves the previous one, and no write follows a link."""
+    with store.replacing(path) as f:
+        torch.save({"params": history.params, "net": net.state_dict(), "optimizer": opt.state_dict(),
+                    "rows": history.rows, "snapshots": history.snapshots}, f)
 
 
 def _resume(path: Path, net, opt, params: dict) -> History:
@@ -377,7 +376,7 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
         params["momentum"] = momentum
     _check(net, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
            seed=seed)  # no folder yet
-    with store.writing(out) as folder:
+    with store.writing(out, *OUTPUTS) as folder:  # a link among them refused before the epochs, not after
         store.prepare(folder, params)
         store.write_manifest(folder, params, study=KIND, **recorded(params), status="running")
         try:
@@ -389,7 +388,8 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
                                     f"rerun the same command to resume") from err
         store.write_rows(folder / "history.csv", history.rows)
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
-        torch.save({"before": first, "after": last}, folder / "weights.pt")
+        with store.replacing(folder / "weights.pt") as f:
+            torch.save({"before": first, "after": last}, f)
         exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
         history.plot(folder / "training.png")
         from . import plots
@@ -403,6 +403,10 @@ def run(out: Folder, *, data: str = "digits", block: str | CustomBlock = "res3",
                              test_accuracy=final["test_accuracy"],
                              regularity={k: None if v is None else list(v) for k, v in exponents.items()})
     return history
+
+
+OUTPUTS = ("manifest.json", "checkpoint.pt", "history.csv", "weights.pt", "training.png", "training.pdf",
+           "weights.png", "weights.pdf")  # what run writes in its folder
 
 
 def _main(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+from .. import store
 from ._generate import write_scripts, write_table
 from ._verdict import Verdict
 
@@ -112,7 +113,7 @@ def run(name: str, out, *, quick: bool = True, command: str | None = None) -> li
                               str(out)])
     verdicts = [v if v.command is not None else replace(v, command=command) for v in verdicts]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "claims.json").write_text(json.dumps([v.to_dict() for v in verdicts], indent=2) + "\n")
+    store.write_text(out / "claims.json", json.dumps([v.to_dict() for v in verdicts], indent=2) + "\n")
     return verdicts
 
 

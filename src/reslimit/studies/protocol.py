@@ -22,7 +22,6 @@ was fitted on) is object, each cell typed as read_rows types it.
 from __future__ import annotations
 
 import csv
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -199,7 +198,7 @@ class Result:
                 raise ValueError(f"out {str(folder)!r} holds other files ({', '.join(other)}); choose an empty "
                                  f"directory, nothing was overwritten")
             for name in names:  # the manifest last: it makes the folder a study's
-                shutil.copyfile(self.folder / name, folder / name)
+                store.write_bytes(folder / name, (self.folder / name).read_bytes())  # through no link
         return folder
 
     def __repr__(self) -> str:
