@@ -383,11 +383,8 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     and kept only when it has every symbol used here. One that fails either check is rebuilt; a rebuild that
     fails too returns why, and the torch loop serves the pass.
     """
-    compiler = os.environ.get("CC", "cc")
-    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
-    sources = b"".join(source.read_bytes() for source in _SOURCES)
-    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
-    path = _cache_folder() / f"kernel_{ctype}_{key}.so"
+    compiler, flags, name = _recipe(ctype)
+    path = _cache_folder() / name
     damage = None
     if path.exists() or _digest_file(path).exists():
         lib = _verified(path)
@@ -401,6 +398,16 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     lib = _verified(path)
     return lib if isinstance(lib, ctypes.CDLL) else f"the rebuilt kernel {path} does not verify: {lib}" + (
         f" ({damage})" if damage else "")
+
+
+def _recipe(ctype: str) -> tuple[str, list[str], str]:
+    """(the compiler, its flags, the library's file name ``kernel_<ctype>_<key>.so``) of the kernel for ``ctype``:
+    the key hashes the sources, the compiler, the flags and the CPU."""
+    compiler = os.environ.get("CC", "cc")
+    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
+    sources = b"".join(source.read_bytes() for source in _SOURCES)
+    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    return compiler, flags, f"kernel_{ctype}_{key}.so"
 
 
 def _digest_file(path: Path) -> Path:

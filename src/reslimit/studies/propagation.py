@@ -251,7 +251,8 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
               for net in networks for a in activations for s in inits}
     result = Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
     if out is not None:
-        with store.writing(out) as folder:
+        # a link among its files refused before any is written
+        with store.writing(out, "results.csv", store.MANIFEST, "propagation.png", "propagation.pdf") as folder:
             store.write_rows(folder / "results.csv", result.rows())
             store.write_manifest(folder, params, study=KIND, figure="propagation.png")
             result.plot(folder)
