@@ -26,6 +26,7 @@ from typing import IO, Any
 from filelock import FileLock, Timeout
 
 from . import _checks
+from ._types import Folder
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -67,7 +68,7 @@ def writing(out, *names: str) -> Iterator[Path]:
         lock.release()
 
 
-def unlinked(path) -> Path:
+def unlinked(path: Folder) -> Path:
     """``path`` as a Path, if it is not a symbolic link (it need not exist); ValueError naming it otherwise."""
     path = Path(path)
     if path.is_symlink():
@@ -77,7 +78,7 @@ def unlinked(path) -> Path:
 
 
 @contextmanager
-def replacing(path, mode: str = "wb") -> Iterator[IO[Any]]:
+def replacing(path: Folder, mode: str = "wb") -> Iterator[IO[Any]]:
     """A file opened in ``mode`` ("wb" or "w") whose bytes replace ``path`` atomically when the block ends.
 
     The file is ``.<name>.<random>.tmp`` in ``path``'s folder, created with O_CREAT|O_EXCL|O_NOFOLLOW (a fresh
@@ -99,13 +100,13 @@ def replacing(path, mode: str = "wb") -> Iterator[IO[Any]]:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(path, data: bytes) -> None:
+def write_bytes(path: Folder, data: bytes) -> None:
     """Replace ``path`` by ``data`` atomically, through no link (:func:`replacing`)."""
     with replacing(path) as f:
         f.write(data)
 
 
-def append_bytes(path, data: bytes) -> None:
+def append_bytes(path: Folder, data: bytes) -> None:
     """Append ``data`` to ``path`` (created if missing) and flush it to disk; ValueError naming ``path`` if it is a
     symbolic link (:func:`unlinked`; opened with O_NOFOLLOW besides, so a link planted meanwhile is not followed)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -115,7 +116,7 @@ def append_bytes(path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def write_text(path, text: str) -> None:
+def write_text(path: Folder, text: str) -> None:
     """Replace ``path`` by ``text`` (UTF-8) atomically, through no link (:func:`replacing`)."""
     write_bytes(path, text.encode("utf-8"))
 
