@@ -346,6 +346,21 @@ def test_a_claim_folder_that_is_a_link_is_refused(tmp_path):
     assert list(elsewhere.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, sub", [("ode_rate", "res3"), ("coord_check", "adam_iid")])
+def test_a_claim_refuses_a_link_in_its_folder_before_any_work(tmp_path, name, sub):
+    """A claim's studies write in OUT/<block> (ode_rate) or OUT/<setting> (coord_check): a link there is refused
+    in one line, nothing written where it leads."""
+    from reslimit.claims import main as claims_main
+
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / sub).symlink_to(elsewhere)
+    with pytest.raises(SystemExit) as exit_:
+        claims_main([name, "--quick", "--out", str(out)])
+    assert exit_.value.code == 2 and list(elsewhere.iterdir()) == []
+
+
 def test_the_cache_folder_made_is_private(monkeypatch, tmp_path):
     """Made with mode 0o700 (no build needed to see it: the folder is made first)."""
     monkeypatch.setenv("RESLIMIT_CACHE", str(tmp_path / "new" / "cache"))

@@ -97,12 +97,17 @@ def run(name: str, out, *, quick: bool = True, command: str | None = None) -> li
     line that reproduces it; claims.json is the list of :meth:`Verdict.to_dict`.
 
     Raises:
-        ValueError: ``name`` is not a key of :data:`CLAIMS`.
+        ValueError: ``name`` is not a key of :data:`CLAIMS`, or ``out`` holds a symbolic link (a claim's studies
+            write in folders of ``out`` it names, which a link would lead out of ``out``), before any work.
         TypeError: the claim's check returned something other than a list of :class:`Verdict`.
     """
     if name not in CLAIMS:
         raise ValueError(f"name must be a claim of reslimit.claims ({', '.join(CLAIMS)}); got {name!r}")
     out = Path(out)
+    links = sorted(p.name for p in out.iterdir() if p.is_symlink()) if out.is_dir() else []
+    if links:
+        raise ValueError(f"out {str(out)!r} holds symbolic links ({', '.join(links)}); a claim writes no file through "
+                         f"a link: remove them or choose another folder")
     claim = CLAIMS[name]
     verdicts = claim.check(out, **(claim.quick if quick else claim.full))
     wrong = [type(v).__name__ for v in verdicts if not isinstance(v, Verdict)]
