@@ -30,6 +30,7 @@ from ._types import Folder
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+_CREATE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)  # never via a link
 
 
 class Busy(ValueError):
@@ -88,8 +89,7 @@ def replacing(path: Folder, mode: str = "wb") -> Iterator[IO[Any]]:
     """
     path = unlinked(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(tmp, flags, 0o666)  # the umask applies, as to any file the user creates
+    fd = os.open(tmp, _CREATE | os.O_EXCL, 0o666)  # the umask applies, as to any file the user creates
     try:
         with open(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
             yield f
@@ -109,8 +109,7 @@ def write_bytes(path: Folder, data: bytes) -> None:
 def append_bytes(path: Folder, data: bytes) -> None:
     """Append ``data`` to ``path`` (created if missing) and flush it to disk; ValueError naming ``path`` if it is a
     symbolic link (:func:`unlinked`; opened with O_NOFOLLOW besides, so a link planted meanwhile is not followed)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    with open(os.open(unlinked(path), flags, 0o666), "ab") as f:
+    with open(os.open(unlinked(path), _CREATE | os.O_APPEND, 0o666), "ab") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
