@@ -193,6 +193,21 @@ def test_a_link_to_a_library_others_may_write_is_never_opened(monkeypatch, tmp_p
     assert not marker.exists()
 
 
+def test_a_planted_library_in_another_users_folder_is_never_opened(monkeypatch, tmp_path):
+    """A private folder (0o700) that is another user's (tests cannot chown: this process is made to see itself as
+    another uid): refused by its owner, the library never opened."""
+    cache, marker = tmp_path / "cache", tmp_path / "marker"
+    cache.mkdir(mode=0o700)
+    _plant_library(cache, marker)
+    me = os.getuid()
+    monkeypatch.setattr(native, "_uid", lambda: me + 1)
+    got = _status_with_cache(monkeypatch, cache)
+    assert got == (f"torch loop (could not build the kernel: no private folder for the compiled kernel: {cache} "
+                   f"belongs to uid {me}, not to this user (uid {me + 1}): refused, as it may hold another's code; "
+                   f"set RESLIMIT_CACHE to a folder of your own)")
+    assert not marker.exists()
+
+
 def test_the_temp_folder_fallback_refuses_a_folder_made_first_by_another(monkeypatch, tmp_path):
     """The home cannot be written, and TMPDIR/reslimit-<uid> exists already, mode 777, a library planted in it:
     refused (never opened, never built into); the torch loop serves."""

@@ -519,7 +519,9 @@ def _cache_folder() -> Path:
     if os.environ.get("RESLIMIT_CACHE"):
         folders = [Path(os.environ["RESLIMIT_CACHE"])]
     else:
-        folders = [Path.home() / ".cache" / "reslimit", Path(tempfile.gettempdir()) / f"reslimit-{_uid()}"]
+        user = _uid()
+        folders = [Path.home() / ".cache" / "reslimit",
+                   Path(tempfile.gettempdir()) / f"reslimit-{'user' if user is None else user}"]
     why = []
     for folder in folders:
         try:
