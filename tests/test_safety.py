@@ -62,7 +62,7 @@ def _pickle_file(path: Path, marker: Path) -> None:
 
 
 def _bare_pickle(path: Path, marker: Path) -> None:
-    path.write_bytes(pickle.dumps(Marker(marker)))  # pickle.load or np.load(allow_pickle=True) would run it
+    path.write_bytes(pickle.dumps(Marker(marker), protocol=2))  # pickle.load or np.load(allow_pickle=True) would run it
 
 
 def _object_npz(path: Path, marker: Path) -> None:
