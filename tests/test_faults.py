@@ -131,14 +131,14 @@ def test_a_ctrl_c_while_a_point_is_written_counts_it_with_the_kept_ones(tmp_path
     # landed between point 1's ledger line and its count. Here it lands there every time.
     from reslimit.studies import sweep
 
-    append = sweep._append
+    append = sweep.store.append_bytes
 
     def interrupted_append(path, data):
         append(path, data)
         if path.name == sweep.LEDGER and json.loads(data)["point"] == 1:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(sweep, "_append", interrupted_append)
+    monkeypatch.setattr(sweep.store, "append_bytes", interrupted_append)
     with pytest.raises(sweep.Interrupted) as info:
         run_study(study(), tmp_path, progress=False)
     assert info.value.done == len(_ledger(tmp_path)) == 2

@@ -137,9 +137,10 @@ def test_the_graph_resolves_relative_function_local_and_package_imports(tmp_path
     assert cycles(graph(root, "pkg")) == []
 
 
-def test_plots_imports_only_theory():
-    """plots draws results it is given: it may use theory's closed forms, never studies, compare or cli."""
-    assert graph()["reslimit.plots"] <= {"reslimit.theory"}
+def test_plots_imports_only_theory_and_store():
+    """plots draws results it is given: it may use theory's closed forms and store's safe writes of its files,
+    never studies, compare or cli."""
+    assert graph()["reslimit.plots"] <= {"reslimit.theory", "reslimit.store"}
 
 
 def test_nothing_in_the_library_chooses_a_matplotlib_backend():

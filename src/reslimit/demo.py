@@ -123,7 +123,7 @@ class DemoResult(list):
             manifest = {**store.stamp(KIND), "command": "reslimit demo",
                         "settings": self.settings, "reslimit": versions["reslimit"],
                         "torch": versions["torch"], "numpy": versions["numpy"]}
-            (folder / "demo.json").write_text(json.dumps(manifest, indent=2))
+            store.write_text(folder / "demo.json", json.dumps(manifest, indent=2))
 
 
 def run_demo(*, blocks=DEMO["blocks"], betas=DEMO["betas"], depths=DEMO["depths"], width=DEMO["width"],
@@ -198,7 +198,7 @@ def format_table(rows: list[dict]) -> str:
 
 def write_csv(rows: list[dict], path) -> None:
     """Write the rows to ``path`` as CSV with the columns of :data:`CSV_COLUMNS`."""
-    with open(path, "w", newline="") as f:
+    with store.replacing(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

@@ -21,12 +21,19 @@ and the next layer's weights prefetched: torch's batched GEMMs stall on every la
 their threads after every kernel (benchmarks/README.md). It is compiled, with ``random.c`` (the generator of
 ``reslimit._rng``), with the system C compiler
 (``$CC``, default ``cc``) into a cache folder (``$RESLIMIT_CACHE``, default ``~/.cache/reslimit``, else
-one in the temp folder) the first time a pass needs it (seconds per dtype: 7 s of CPU on a loaded 2-core machine), as
-``kernel_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its sha256 in
-``kernel_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
-concurrent processes never see half a library. A cached library is opened only once its bytes match the
-recorded sha256, and kept only with every symbol the Python side calls: a truncated, overwritten or
-foreign file, or a missing digest, is rebuilt once instead of loaded. Where building fails, or with
+``reslimit-<uid>`` in the temp folder) the first time a pass needs it (seconds per dtype: 7 s of CPU on a loaded
+2-core machine), as ``kernel_<ctype>_<key>.so`` (the key hashes the sources, compiler, flags and CPU) with its
+sha256 in ``kernel_<ctype>_<key>.so.sha256``. Both are written under temporary names and renamed into place, so
+concurrent processes never see half a library.
+
+A library runs code when it is opened (its constructors), so the cache is trusted for who may write it, not for
+what it says of itself: the folder (created with mode 0o700) must be this user's own and writable by no one
+else, and so must the library (checked with lstat, then stat where a link leads): a folder or library of
+another user, or one that the group or anyone may write (a folder someone else made first in the temp folder,
+a chmod 777), is refused, and the torch loop serves, :func:`status` saying why. The sha256 beside a library is
+then only an integrity check: a cached library is opened only once its bytes match it, and kept only with
+every symbol the Python side calls: a truncated, overwritten or foreign file, or a missing digest, is rebuilt
+once instead of loaded. Where building fails, or with
 ``RESLIMIT_NATIVE=0``, the engine runs its torch loop instead, with the same results up to rounding:
 :func:`status` says which and why, :func:`engine` which one serves a given block.
 """
@@ -38,6 +45,7 @@ import hashlib
 import math
 import os
 import platform
+import stat
 import subprocess
 import tempfile
 import threading
@@ -375,11 +383,8 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
     and kept only when it has every symbol used here. One that fails either check is rebuilt; a rebuild that
     fails too returns why, and the torch loop serves the pass.
     """
-    compiler = os.environ.get("CC", "cc")
-    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
-    sources = b"".join(source.read_bytes() for source in _SOURCES)
-    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
-    path = _cache_folder() / f"kernel_{ctype}_{key}.so"
+    compiler, flags, name = _recipe(ctype)
+    path = _cache_folder() / name
     damage = None
     if path.exists() or _digest_file(path).exists():
         lib = _verified(path)
@@ -395,6 +400,16 @@ def _kernel(ctype: str) -> ctypes.CDLL | str:
         f" ({damage})" if damage else "")
 
 
+def _recipe(ctype: str) -> tuple[str, list[str], str]:
+    """(the compiler, its flags, the library's file name ``kernel_<ctype>_<key>.so``) of the kernel for ``ctype``:
+    the key hashes the sources, the compiler, the flags and the CPU."""
+    compiler = os.environ.get("CC", "cc")
+    flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", f"-DT={ctype}"]
+    sources = b"".join(source.read_bytes() for source in _SOURCES)
+    key = hashlib.sha256(sources + " ".join([compiler, *flags, _cpu()]).encode()).hexdigest()[:16]
+    return compiler, flags, f"kernel_{ctype}_{key}.so"
+
+
 def _digest_file(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -404,9 +419,13 @@ def _sha256(path: Path) -> str:
 
 
 def _verified(path: Path) -> ctypes.CDLL | str:
-    """The library at ``path`` once loaded, if its bytes match the recorded sha256 and it has every symbol
-    the Python side calls; else why not (it is not opened at all unless the digest matches)."""
+    """The library at ``path`` once loaded, if it is this user's own and private (:func:`_untrusted`), its bytes
+    match the recorded sha256 and it has every symbol the Python side calls; else why not (it is not opened at
+    all unless it is private and the digest matches)."""
     try:
+        distrust = _untrusted(path)
+        if distrust:
+            return distrust
         recorded = _digest_file(path).read_text().split()
         actual = _sha256(path)
     except (OSError, UnicodeDecodeError) as error:
@@ -471,6 +490,7 @@ def _build(compiler: str, flags: list[str], path: Path) -> None:
                 break
         else:
             raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
+        os.chmod(built, 0o755)  # the compiler's mode under the user's umask may let the group write it
         _fsync(built)
         digest.write_text(f"{_sha256(built)}  {path.name}\n")
         _fsync(digest)
@@ -493,20 +513,46 @@ def _fsync(path: Path) -> None:
 
 
 def _cache_folder() -> Path:
-    """$RESLIMIT_CACHE, else ~/.cache/reslimit, else (a home that cannot be written) one in the temp folder."""
+    """$RESLIMIT_CACHE, else ~/.cache/reslimit, else (a home that cannot be written) reslimit-<uid> in the temp
+    folder: the first that can be made (mode 0o700) and written, if it is this user's own and private
+    (:func:`_untrusted`); OSError saying why of each otherwise (the torch loop then serves)."""
     if os.environ.get("RESLIMIT_CACHE"):
         folders = [Path(os.environ["RESLIMIT_CACHE"])]
     else:
-        user = os.getuid() if hasattr(os, "getuid") else "user"
-        folders = [Path.home() / ".cache" / "reslimit", Path(tempfile.gettempdir()) / f"reslimit-{user}"]
+        user = _uid()
+        folders = [Path.home() / ".cache" / "reslimit",
+                   Path(tempfile.gettempdir()) / f"reslimit-{'user' if user is None else user}"]
+    why = []
     for folder in folders:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            why.append(f"{folder} cannot be made ({error.strerror})")
             continue
-        if os.access(folder, os.W_OK):
+        distrust = _untrusted(folder) or (None if os.access(folder, os.W_OK) else f"{folder} cannot be written")
+        if distrust is None:
             return folder
-    raise OSError(f"no writable folder for the compiled kernel among {', '.join(map(str, folders))}")
+        why.append(distrust)
+    raise OSError(f"no private folder for the compiled kernel: {'; '.join(why)}")
+
+
+def _uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None  # None: a system without POSIX owners
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why ``path`` (the cache folder or a library in it) may hold a stranger's code: it (lstat: a link itself) or
+    what it leads to (stat) belongs to another user, or may be written by the group or anyone (a link's own mode
+    aside); None when both are this user's own and private."""
+    uid = _uid()
+    for where, info in (("", os.lstat(path)), (" (where its link leads)", os.stat(path))):
+        if uid is not None and info.st_uid != uid:
+            return (f"{path}{where} belongs to uid {info.st_uid}, not to this user (uid {uid}): refused, as it "
+                    f"may hold another's code; set RESLIMIT_CACHE to a folder of your own")
+        if info.st_mode & 0o022 and not stat.S_ISLNK(info.st_mode):
+            return (f"{path}{where} may be written by others (mode {stat.S_IMODE(info.st_mode):o}): refused, as it "
+                    f"may hold another's code; chmod go-w it, or set RESLIMIT_CACHE to a private folder")
+    return None
 
 
 def _cpu() -> str:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure as _MplFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import theory
+from . import store, theory
 
 
 class Figure(_MplFigure):
@@ -859,10 +859,12 @@ def _save(fig, out, name) -> Figure:
 
 
 def save(fig, path) -> list[Path]:
-    """Save ``fig`` as ``path`` (PNG) and beside it as PDF; return the two paths. The figure stays usable."""
+    """Save ``fig`` as ``path`` (PNG) and beside it as PDF, each through a fresh temporary file renamed into place
+    (:func:`reslimit.store.replacing`: no write follows a link); return the two paths. The figure stays usable."""
     paths = [Path(path).with_suffix(".png"), Path(path).with_suffix(".pdf")]
     for p in paths:
-        fig.savefig(p, dpi=120)
+        with store.replacing(p) as f:
+            fig.savefig(f, format=p.suffix[1:], dpi=120)
     return paths
 
 

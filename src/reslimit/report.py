@@ -1,9 +1,12 @@
 """``reslimit report``: check every claim of the theory and gather the verdicts into one self-contained page.
 
 Each claim of :data:`reslimit.claims.CLAIMS` runs in its own process, as
-``python -m reslimit.claims NAME --quick|--full --out OUT/NAME``, which writes ``OUT/NAME/claims.json``; so the
+``python -P -m reslimit.claims NAME --quick|--full --out OUT/NAME``, which writes ``OUT/NAME/claims.json``; so the
 report needs the installed package only, not the source checkout. A folder of scripts can be run instead
-(``validation_dir``: each ``NAME.py`` as ``python NAME.py --quick|--full --out OUT/NAME``). The report writes
+(``validation_dir``: each ``NAME.py`` as ``python -P DIR/NAME.py --quick|--full --out OUT/NAME``, by absolute
+paths). Each process starts in a fresh empty folder of its own (``tempfile.mkdtemp``, removed after), and
+``-P`` (Python 3.11+) keeps that folder and the script's own off ``sys.path``: a ``numpy.py`` or ``reslimit/``
+planted in OUT or beside the scripts is never imported. The report writes
 ``OUT/claims.json`` (every claim), copies each figure (PNG, and the PDF beside it when there is one) into
 ``OUT/figures/``, and writes ``OUT/index.html``: the table of claims, then one section per claim with its figure
 (embedded as a base64 data URI) and the command that reproduces it. The page makes no external request, so it
@@ -26,6 +29,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -38,6 +42,7 @@ from .studies.protocol import claimed
 
 VERSIONED = ("reslimit", "torch", "numpy", "scipy", "matplotlib", "torchdiffeq", "torchsde")
 TAIL_CHARS = 3000  # how much of a crashed claim's output goes into its failing verdict
+SAFE_PATH = ["-P"] if sys.version_info >= (3, 11) else []  # no script folder or working folder on sys.path
 
 
 def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None, workers=None) -> list[dict]:
@@ -54,8 +59,8 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
         progress: echo each claim's output to stderr (as it runs with one worker, when it ends with more).
         workers: claims run at a time, >= 1 (default: the number of cores; module docstring), at most the number
             of claims (one claim alone runs with torch's own threads and no OMP_NUM_THREADS).
-        validation_dir: a folder of scripts to run instead of the package's claims, each from the folder's
-            parent as ``python DIR/NAME.py --quick|--full --out OUT/NAME``.
+        validation_dir: a folder of scripts to run instead of the package's claims, each as
+            ``python -P DIR/NAME.py --quick|--full --out OUT/NAME`` (absolute paths; module docstring).
 
     Returns:
         Every claim, each a dict: :meth:`reslimit.claims.Verdict.to_dict` (claim, source, theory, measured,
@@ -70,14 +75,13 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
     cores = os.cpu_count() or 1
     workers = cores if workers is None else _checks.positive_int("workers", workers)
     if validation_dir is None:
-        available = {name: [sys.executable, "-m", "reslimit.claims", name] for name in CLAIMS}
-        where, cwd = "reslimit.claims", None
+        available = {name: [sys.executable, *SAFE_PATH, "-m", "reslimit.claims", name] for name in CLAIMS}
+        where = "reslimit.claims"
     else:
         folder = Path(validation_dir)
         if not folder.is_dir():
             raise ValueError(f"validation_dir must be a folder of scripts; there is no folder {str(folder)!r}")
-        cwd = folder.resolve().parent
-        available = {p.stem: [sys.executable, str(p.resolve().relative_to(cwd))] for p in sorted(folder.glob("*.py"))}
+        available = {p.stem: [sys.executable, *SAFE_PATH, str(p.resolve())] for p in sorted(folder.glob("*.py"))}
         where = str(folder)
     names = list(available) if scripts is None else list(dict.fromkeys(Path(s).stem for s in scripts))  # once each
     missing = [n for n in names if n not in available]
@@ -96,7 +100,7 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
         def one(i: int, name: str) -> list[dict]:
             if progress:
                 print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
-            return _run(name, available[name], cwd, out / name, quick, progress, threads, stream=workers == 1)
+            return _run(name, available[name], out / name, quick, progress, threads, stream=workers == 1)
 
         with ThreadPoolExecutor(workers) as pool:
             runs = [pool.submit(one, i, name) for i, name in enumerate(names, 1)]
@@ -106,22 +110,22 @@ def report(out, *, quick=True, scripts=None, progress=True, validation_dir=None,
                 pool.shutdown(cancel_futures=True)
                 raise KeyboardInterrupt(f"interrupted: no report written in {out}; rerun the same command") from None
         _copy_figures(claims, out / "figures")
-        (out / "claims.json").write_text(json.dumps(claims, indent=2, default=str) + "\n")
-        (out / "index.html").write_text(_html(claims, quick), encoding="utf-8")
+        store.write_text(out / "claims.json", json.dumps(claims, indent=2, default=str) + "\n")
+        store.write_text(out / "index.html", _html(claims, quick))
     return claims
 
 
-def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, progress: bool, env: dict,
-         stream: bool) -> list[dict]:
-    """Run one claim's process (``argv`` + size + --out, in ``cwd``, default ``out``, with ``env`` added to the
-    environment), its output logged to ``out/output.log`` and echoed to stderr with ``progress`` (as it comes
-    with ``stream``, else at the end); return its claims."""
-    out.mkdir(parents=True, exist_ok=True)
+def _run(name: str, argv: list[str], out: Path, quick: bool, progress: bool, env: dict, stream: bool) -> list[dict]:
+    """Run one claim's process (``argv`` + size + --out ``out``, absolute, in a fresh empty folder of its own, with
+    ``env`` added to the environment), its output logged to ``out/output.log`` and echoed to stderr with
+    ``progress`` (as it comes with ``stream``, else at the end); return its claims, a relative figure read as
+    relative to ``out``."""
+    store.unlinked(out).mkdir(parents=True, exist_ok=True)  # a link planted as OUT/NAME would lead the claim out
     (out / "claims.json").unlink(missing_ok=True)  # a crash must not leave an earlier run's verdicts to be read
     argv = [*argv, "--quick" if quick else "--full", "--out", str(out)]
     chunks = []
-    with subprocess.Popen(argv, cwd=cwd or out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env=os.environ | env) as proc:
+    with tempfile.TemporaryDirectory(prefix="reslimit-claim-") as cwd, subprocess.Popen(
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ | env) as proc:
         while chunk := os.read(proc.stdout.fileno(), 65536):
             chunks.append(chunk)
             if progress and stream:
@@ -129,12 +133,12 @@ def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, p
                 sys.stderr.flush()
     text = b"".join(chunks).decode(errors="replace")
     if proc.returncode in (130, -signal.SIGINT):  # Ctrl-C: its log kept, its output not echoed after the fact
-        (out / "output.log").write_text(text)
+        store.write_text(out / "output.log", text)
         raise KeyboardInterrupt(name)
     if progress and not stream:
         sys.stderr.write(f"{name}:\n{text}")
         sys.stderr.flush()
-    (out / "output.log").write_text(text)
+    store.write_text(out / "output.log", text)
     command = " ".join([*(f"{k}={v}" for k, v in env.items()), shlex.join(["python", *argv[1:]])])
     try:
         verdicts = [Verdict.from_dict(c) for c in json.loads((out / "claims.json").read_text())]
@@ -146,7 +150,7 @@ def _run(name: str, argv: list[str], cwd: Path | None, out: Path, quick: bool, p
     claims = []
     for v in verdicts:
         if v.figure and not Path(v.figure).is_absolute():
-            v = replace(v, figure=str((cwd or out) / v.figure))
+            v = replace(v, figure=str(out / v.figure))
         claims.append((v if v.command is not None else replace(v, command=command)).to_dict() | {"script": name})
     return claims
 
@@ -159,14 +163,14 @@ def _copy_figures(claims: list[dict], folder: Path) -> None:
         if png is None or not png.is_file():
             continue
         if png not in copies:
-            folder.mkdir(parents=True, exist_ok=True)
+            store.unlinked(folder).mkdir(parents=True, exist_ok=True)
             run_dir = folder.parent / c["script"]
             stem = "_".join(png.relative_to(run_dir).with_suffix("").parts) if png.is_relative_to(run_dir) \
                 else png.stem
             copies[png] = folder / f"{c['script']}_{stem}.png"
-            copies[png].write_bytes(png.read_bytes())
+            store.write_bytes(copies[png], png.read_bytes())
             if png.with_suffix(".pdf").is_file():
-                copies[png].with_suffix(".pdf").write_bytes(png.with_suffix(".pdf").read_bytes())
+                store.write_bytes(copies[png].with_suffix(".pdf"), png.with_suffix(".pdf").read_bytes())
         c["figure_copy"] = str(copies[png])
 
 

@@ -16,9 +16,7 @@ Every number derives from one seed through the sub-streams of ``reslimit._rng.ST
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,22 +60,18 @@ class Simulation:
     def save(self, path: Folder) -> None:
         """Write ``path`` (.npz): V, W (res2, res3), h (every state), alpha, beta and params (a JSON string).
 
-        Written under a temporary name and renamed into place once whole, so a Ctrl-C or a full disk leaves
-        no half-written run. Needs the states: ``simulate(..., states=True)`` or ``save=path``.
+        Written under a fresh temporary name and renamed into place once whole (:func:`reslimit.store.replacing`),
+        so a Ctrl-C or a full disk leaves no half-written run and no write follows a link. Needs the states:
+        ``simulate(..., states=True)`` or ``save=path``.
         """
         if self.states is None:
             raise ValueError("save needs every state h_k: run simulate(..., states=True) or simulate(..., save=PATH)")
         path = _checks.file_in_folder("save", path)
         net = self.net
         arrays: dict[str, Any] = {"V": net.V, "h": self.states} | ({"W": net.W} if net.inner is not None else {})
-        tmp = Path(f"{path}.tmp")
-        try:
-            with open(tmp, "wb") as f:  # a file object: np.savez then adds no suffix
-                fields: dict[str, Any] = {"alpha": net.alpha, "beta": net.beta, "params": json.dumps(self.params)}
-                np.savez(f, **fields, **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with store.replacing(path) as f:  # a file object: np.savez then adds no suffix
+            fields: dict[str, Any] = {"alpha": net.alpha, "beta": net.beta, "params": json.dumps(self.params)}
+            np.savez(f, **fields, **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
 
 
 @takes_specs

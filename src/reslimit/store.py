@@ -5,6 +5,10 @@ A study directory holds ``manifest.json`` with a "params" entry and the "study" 
 command, of other parameters or of a user's files is refused with a ValueError before anything is written
 (:func:`reslimit.studies.protocol.claimed`, the guard every writer goes through). One process at a time writes a
 directory: :func:`writing` holds its ``.lock``.
+
+Every file the package writes goes through :func:`replacing`: a fresh temporary name in the target's folder,
+created with O_CREAT|O_EXCL|O_NOFOLLOW (never an existing file, never through a link), renamed over the target
+once whole; a target that is a symbolic link is refused, so no write follows a link out of its folder.
 """
 
 from __future__ import annotations
@@ -13,17 +17,21 @@ import csv
 import json
 import os
 import platform
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
 from . import _checks
+from ._types import Folder
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+_CREATE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)  # never via a link
 
 
 class Busy(ValueError):
@@ -31,20 +39,25 @@ class Busy(ValueError):
 
 
 @contextmanager
-def writing(out) -> Iterator[Path]:
+def writing(out, *names: str) -> Iterator[Path]:
     """Hold ``out``/.lock (``out`` created if needed) while the block writes ``out``; yields ``out`` as a Path.
+    ``names``: files the block will write in ``out``, refused at once, before any work, if one is a symbolic link
+    (:func:`unlinked`), as the lock is.
 
     The lock is the operating system's (flock on POSIX), so the kernel releases it when its holder exits or
     is killed: a killed writer leaves no stale lock. Reentrant within a process (a study that holds it may
     call run_study, which takes it again).
 
     Raises:
-        Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is empty or a file.
+        Busy (a ValueError) at once if another process holds the lock; ValueError if ``out`` is empty or a file,
+        or naming the lock or one of ``names`` that is a symbolic link.
     """
     out = _checks.folder("out", out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a directory; {str(out)!r} is a file")
     out.mkdir(parents=True, exist_ok=True)
+    for name in (LOCK, *names):  # the lock too: filelock opens it with O_TRUNC, which would empty a link's target
+        unlinked(out / name)
     lock = FileLock(out.resolve() / LOCK, timeout=0, is_singleton=True)
     try:
         lock.acquire()
@@ -55,6 +68,57 @@ def writing(out) -> Iterator[Path]:
         yield out
     finally:
         lock.release()
+
+
+def unlinked(path: Folder) -> Path:
+    """``path`` as a Path, if it is not a symbolic link (it need not exist); ValueError naming it otherwise."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)!r}); reslimit writes no file through a "
+                         f"link: remove it or choose another folder")
+    return path
+
+
+@contextmanager
+def replacing(path: Folder, mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file opened in ``mode`` ("wb" or "w") whose bytes replace ``path`` atomically when the block ends.
+
+    The file is ``.<name>.<random>.tmp`` in ``path``'s folder, created with O_CREAT|O_EXCL|O_NOFOLLOW (a fresh
+    file: nothing planted under that name is opened, no link followed), flushed to disk and renamed over
+    ``path`` (os.replace, which replaces a name, never writes through it); an error in the block removes it
+    and leaves ``path`` as it was. ValueError naming ``path`` if it is a symbolic link (:func:`unlinked`).
+    """
+    path = unlinked(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, _CREATE | os.O_EXCL, 0o666)  # the umask applies, as to any file the user creates
+    try:
+        with open(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Folder, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically, through no link (:func:`replacing`)."""
+    with replacing(path) as f:
+        f.write(data)
+
+
+def append_bytes(path: Folder, data: bytes) -> None:
+    """Append ``data`` to ``path`` (created if missing) and flush it to disk; ValueError naming ``path`` if it is a
+    symbolic link (:func:`unlinked`; opened with O_NOFOLLOW besides, so a link planted meanwhile is not followed)."""
+    with open(os.open(unlinked(path), _CREATE | os.O_APPEND, 0o666), "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_text(path: Folder, text: str) -> None:
+    """Replace ``path`` by ``text`` (UTF-8) atomically, through no link (:func:`replacing`)."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def versions() -> dict:
@@ -69,14 +133,11 @@ def versions() -> dict:
 
 
 def write_rows(path, rows: list[dict]) -> None:
-    """Write tidy rows to a CSV file atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    """Write tidy rows to a CSV file atomically, through no link (:func:`replacing`)."""
+    with replacing(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def stamp(study) -> dict:
@@ -96,9 +157,7 @@ def write_manifest(out, params: dict, *, study=None, **entries) -> None:
 
 
 def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def read_json(path, advice: str) -> dict:

@@ -129,7 +129,7 @@ def train(net: ScaledResNet | CustomResNet, data: Dataset, *, epochs: int = 10, 
            else torch.optim.Adam(groups, lr=lr))
     history = History(params=params)
     if checkpoint is not None:
-        checkpoint = _checks.file_in_folder("checkpoint", checkpoint)
+        checkpoint = store.unlinked(_checks.file_in_folder("checkpoint", checkpoint))  # never through a link
         if checkpoint.exists():
             history = _resume(checkpoint, net, opt, params)
     if not history.rows:
@@ -297,11 +297,11 @@ def _weights(net) -> dict[str, torch.Tensor]:
 
 
 def _save(path: Path, net, opt, history: History) -> None:
-    """Write the checkpoint under a temporary name and rename it into place: a kill leaves the previous one."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"params": history.params, "net": net.state_dict(), "optimizer": opt.state_dict(),
-                "rows": history.rows, "snapshots": history.snapshots}, tmp)
-    os.replace(tmp, path)
+    """Write the checkpoint under a fresh temporary name and rename it into place (:func:`reslimit.store.replacing`):
+    a kill leaves the previous one, and no write follows a link."""
+    with store.replacing(path) as f:
+        torch.save({"params": history.params, "net": net.state_dict(), "optimizer": opt.state_dict(),
+                    "rows": history.rows, "snapshots": history.snapshots}, f)
 
 
 def _resume(path: Path, net, opt, params: dict) -> History:
@@ -431,7 +431,8 @@ def _finish(folder: Path, params: dict, history: History, engine: dict) -> None:
     (``engine``: the kernel and thread count it ran under)."""
     store.write_rows(folder / "history.csv", history.rows)
     first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
-    torch.save({"before": first, "after": last}, folder / "weights.pt")
+    with store.replacing(folder / "weights.pt") as f:
+        torch.save({"before": first, "after": last}, f)
     exponents = {name: _exponent(_main(w)) for name, w in (("before", first), ("after", last))}
     history.plot(folder / "training.png")
     from . import plots

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+from .. import store
 from ._generate import write_scripts, write_table
 from ._verdict import Verdict
 
@@ -96,12 +97,17 @@ def run(name: str, out, *, quick: bool = True, command: str | None = None) -> li
     line that reproduces it; claims.json is the list of :meth:`Verdict.to_dict`.
 
     Raises:
-        ValueError: ``name`` is not a key of :data:`CLAIMS`.
+        ValueError: ``name`` is not a key of :data:`CLAIMS`, or ``out`` holds a symbolic link (a claim's studies
+            write in folders of ``out`` it names, which a link would lead out of ``out``), before any work.
         TypeError: the claim's check returned something other than a list of :class:`Verdict`.
     """
     if name not in CLAIMS:
         raise ValueError(f"name must be a claim of reslimit.claims ({', '.join(CLAIMS)}); got {name!r}")
     out = Path(out)
+    links = sorted(p.name for p in out.iterdir() if p.is_symlink()) if out.is_dir() else []
+    if links:
+        raise ValueError(f"out {str(out)!r} holds symbolic links ({', '.join(links)}); a claim writes no file through "
+                         f"a link: remove them or choose another folder")
     claim = CLAIMS[name]
     verdicts = claim.check(out, **(claim.quick if quick else claim.full))
     wrong = [type(v).__name__ for v in verdicts if not isinstance(v, Verdict)]
@@ -112,7 +118,7 @@ def run(name: str, out, *, quick: bool = True, command: str | None = None) -> li
                               str(out)])
     verdicts = [v if v.command is not None else replace(v, command=command) for v in verdicts]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "claims.json").write_text(json.dumps([v.to_dict() for v in verdicts], indent=2) + "\n")
+    store.write_text(out / "claims.json", json.dumps([v.to_dict() for v in verdicts], indent=2) + "\n")
     return verdicts
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
+from .. import store
+
 
 class Claim(Protocol):
     """What is written from a claim (:class:`reslimit.claims.Claim` has these and more)."""
@@ -53,7 +55,7 @@ def write_scripts(folder, claims: Mapping[str, Claim]) -> tuple[list[Path], list
         path = folder / f"{name}.py"
         text = script(claim)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            store.write_text(path, text)
         written.append(path)
     removed = [p for p in sorted(folder.glob("*.py"))
                if p.stem not in claims and MARKER in p.read_text(encoding="utf-8", errors="replace").splitlines()]
@@ -87,5 +89,5 @@ def write_table(path, claims: Mapping[str, Claim]) -> Path:
     """Write :func:`table` of ``claims`` to ``path`` (its folder created); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(table(claims), encoding="utf-8")
+    store.write_text(path, table(claims))
     return path

@@ -21,9 +21,9 @@ underfitting", ICML 2023.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
+from .. import store
 from ..studies.critical_periods import critical_periods
 from ._verdict import Verdict
 
@@ -69,8 +69,5 @@ def check(out: Path, *, deficits, recovery, seeds, dropout_deficits=()) -> list[
 def _write(out: Path, name: str, result) -> None:
     """``out/NAME.csv`` (the rows), ``out/NAME_summary.csv`` and the figure of ``result``."""
     for stem, rows in ((name, result.rows), (f"{name}_summary", result.summary())):
-        with open(out / f"{stem}.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        store.write_rows(out / f"{stem}.csv", rows)
     result.plot(out)

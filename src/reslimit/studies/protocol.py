@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,8 +165,10 @@ def claimed(out: Folder, kind: Kind | str, params: dict, *, files: Iterable[str]
         name, record, key, writes = kind.name, kind.manifest, kind.params, [kind.table, kind.manifest, *kind.files,
                                                                             *files]
     settings = json.loads(json.dumps(params))
+    for file in writes if folder.is_dir() else ():
+        store.unlinked(folder / file)  # a link among its files is named as such, before it is read as a record
     _refuse(folder, name, record, key, settings, writes)
-    with store.writing(folder) as held:
+    with store.writing(folder, *writes) as held:  # a link among its files refused too
         _refuse(held, name, record, key, settings, writes)
         yield held
 
@@ -289,7 +290,7 @@ class Result:
                 raise ValueError(f"out {str(folder)!r} holds other files ({', '.join(other)}); choose an empty "
                                  f"directory, nothing was overwritten")
             for name in names:  # the manifest last: it makes the folder a study's
-                shutil.copyfile(self.folder / name, folder / name)
+                store.write_bytes(folder / name, (self.folder / name).read_bytes())  # through no link
         return folder
 
     def __repr__(self) -> str:

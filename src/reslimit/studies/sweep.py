@@ -382,9 +382,9 @@ class _Results:
         entry = {"point": i, "rows": len(rows)}
         if rows:
             entry["sha256"] = _digest(self.header, lines)
-            _append(self.csv, prefix + lines)
+            store.append_bytes(self.csv, prefix + lines)
         entry["study"] = self.key
-        _append(self.ledger, (json.dumps(entry) + "\n").encode())
+        store.append_bytes(self.ledger, (json.dumps(entry) + "\n").encode())
         self.done.add(i)
 
     def sort(self) -> None:
@@ -394,11 +394,11 @@ class _Results:
         body = lines[1:]
         rows = sorted(body, key=lambda line: _index(_fields(line)[0]))  # stable: a point's rows keep their order
         if rows != body:
-            _replace(self.csv, lines[0] + b"".join(rows))
+            store.write_bytes(self.csv, lines[0] + b"".join(rows))
         entries, _ = _lines(self.ledger)
         ledger = sorted(entries, key=lambda line: json.loads(line)["point"])
         if ledger != entries:
-            _replace(self.ledger, b"".join(ledger))
+            store.write_bytes(self.ledger, b"".join(ledger))
 
 
 def _columns(rows: list) -> list[str]:
@@ -460,22 +460,6 @@ def _digest(header: bytes, lines: bytes) -> str:
     return hashlib.sha256(header + lines).hexdigest()
 
 
-def _append(path: Path, data: bytes) -> None:
-    with open(path, "ab") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _lines(path: Path) -> tuple[list[bytes], bool]:
     """The complete lines of a file (each with its newline) and whether it ends in a line cut short."""
     data = path.read_bytes() if path.exists() else b""
@@ -527,8 +511,8 @@ def _recover(results: Path, ledger: Path, n: int, key: str) -> tuple[bytes | Non
     kept = [line for line, i in zip(body, owner) if i in done]
     lost_rows = sum(len(groups.get(i, ())) for i in lost)
     header = header if kept else None
-    _replace(results, header + b"".join(kept) if kept else b"")
-    _replace(ledger, b"".join((json.dumps(entries[i]) + "\n").encode() for i in sorted(done)))
+    store.write_bytes(results, header + b"".join(kept) if kept else b"")
+    store.write_bytes(ledger, b"".join((json.dumps(entries[i]) + "\n").encode() for i in sorted(done)))
     dropped = [what for count, what in (
         (cut, "a line cut short at the end"),
         (bad_header, "an unreadable header"),
