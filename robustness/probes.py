@@ -209,8 +209,10 @@ COMMANDS = {
         "--optimizer": choice("sgd", "adam"), "--batch-size": lambda t: positive(t, 2000), "--seed": seed,
         "--dtype": choice("float32", "float64"), "--device": choice("cpu"), "--out": path_rule,
         "--hidden": lambda t: positive(t, 256), "--momentum": real(low=0.0, high=1.0, high_open=True),
-        "--rule": choice("none", "depth"), "--base-depth": lambda t: positive(t, 10**4),
+        "--rule": choice("none", "depth"), "--base-depth": never,  # read only with --rule depth
     }),
+    "train --rule depth": (["--rule", "depth", "--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"],
+                           {"--base-depth": lambda t: positive(t, 10**4)}),
     # options of another choice (issue 27, class 4): refused whatever their value
     "train --init iid": (["--init", "iid", "--depth", "4", "--width", "4", "--epochs", "1", "--out", "{out}"],
                          {"--hurst": never, "--lengthscale": never}),
@@ -226,8 +228,9 @@ COMMANDS = {
                                                                                      ran="either"),
         "--seeds": lambda t: positive(t, 4), "--epochs": lambda t: positive(t, 2),
         "--base-depth": lambda t: positive(t, 10**4), "--momentum": real(low=0.0, high=1.0, high_open=True),
-        "--hidden": lambda t: positive(t, 64), "--width": lambda t: positive(t, 64), "--beta": real(low=0.0),
-        "--rules": choices("none", "depth"), "--out": path_rule,
+        "--hidden": lambda t: positive(t, 64), "--width": lambda t: positive(t, 64),
+        "--beta": lambda t: "either" if real(low=0.0)(t) == "accept" and _float(t) > 10 else real(low=0.0)(t),
+        "--rules": choices("none", "depth"), "--out": path_rule,  # a huge beta: the rule's lr overflows, refused
     }),
     "coord-check": (["--depths", "2,4", "--width", "4", "--steps", "1,2", "--seeds", "1", "--out", "{out}"], {
         "--depths": grid(low=1, integer=True, big=64, ran="either"), "--steps": grid(low=1, integer=True, big=20),

@@ -151,3 +151,18 @@ def test_same_rows_in_process_in_a_pool_and_on_dask(tmp_path):
     assert np.array_equal(losses[0], losses[1], equal_nan=True) and np.array_equal(losses[0], losses[2],
                                                                                    equal_nan=True)
     assert np.isnan(losses[0]).any() and np.isfinite(losses[0]).any()  # lr0 = 1 diverges at L = 4: both kinds
+
+
+def test_every_run_diverged_is_said_and_drawn_not_a_crash(tmp_path, capsys):
+    """lr0s that all diverge (transfer) and a lr0 that does (coord-check): exit 0, the rows say diverged, the
+    summary says so, and the figure is drawn (an empty log axis cannot be: it says "every run diverged")."""
+    assert main(["transfer", "--depths", "2,4", "--width", "4", "--lr0s", "2:8:3", "--seeds", "1", "--epochs", "1",
+                 "--out", str(tmp_path / "t")]) == 0
+    out = capsys.readouterr().out
+    assert "rule depth: best lr0 L=2: every lr0 diverged, L=4: every lr0 diverged" in out
+    rows = (tmp_path / "t" / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 3 and all(",True," in r for r in rows[1:])
+    assert (tmp_path / "t" / "transfer.png").stat().st_size > 10_000
+    assert main(["coord-check", "--depths", "2,4", "--width", "4", "--steps", "1,2", "--seeds", "1", "--lr0", "1000",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "coord_check.png").stat().st_size > 10_000

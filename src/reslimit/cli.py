@@ -447,7 +447,8 @@ def _transfer(args) -> int:
     """``reslimit transfer``: run or resume the sweep, print the best lr0 per depth and rule, and the slopes."""
     result = transfer_study.transfer(**_given(args))
     for rule in result.params["rules"]:
-        best = ", ".join(f"L={b['depth']}: {b['lr0']:.3g}{' (' + b['edge'] + ' edge)' if b['edge'] else ''}"
+        best = ", ".join(f"L={b['depth']}: " + ("every lr0 diverged" if b["edge"] == "none" else f"{b['lr0']:.3g}"
+                                                  + (f" ({b['edge']} edge)" if b["edge"] else ""))
                          for b in result.best[rule])
         s = result.slope[rule]
         print(f"rule {rule}: best lr0 {best}; slope of log2(best lr0) on log2(L) {s['slope']:.3f} "

@@ -15,6 +15,7 @@ Targets are not rescaled. Splits are made by ``sklearn.model_selection.train_tes
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import zipfile
@@ -106,9 +107,17 @@ def digits(*, seed: int = 0, test_fraction: float = 0.2, dtype: DType = torch.fl
     Split stratified by class, ``random_state = seed mod 2^32``; test_fraction 0.2 gives 1,437 training and
     360 test images. Pixels are standardised with the training split's statistics (module docstring).
     """
-    X, y = load_digits(return_X_y=True)
+    X, y = _digits()
     return from_arrays(X, y, task="classification", seed=seed, test_fraction=test_fraction, dtype=dtype,
                        name="digits")
+
+
+@functools.cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits, read once a process (a sweep splits them once per seed and depth), read-only."""
+    X, y = load_digits(return_X_y=True)
+    X.flags.writeable = y.flags.writeable = False
+    return X, y
 
 
 def synthetic(*, n: int = 1000, input_dim: int = 8, output_dim: int = 1, depth: int = 8, width: int = 32,

@@ -811,6 +811,7 @@ def transfer_figure(result, out=None) -> Figure:
                  f"{params['init']} weights, {params['optimizer']}"
                  + (f" (momentum {params['momentum']:g})" if params["momentum"] else "")
                  + f", {params['epochs']} epochs on {params['data']}")
+    _nothing_to_draw(fig)
     fig.tight_layout()
     return _save(fig, out, "transfer")
 
@@ -830,7 +831,7 @@ def coord_check_figure(result, out=None) -> Figure:
     for ax, q in zip(axes, names):
         for i, t in enumerate(params["steps"]):
             for rule in params["rules"]:
-                size, s = np.nanmean(result.size[q, rule, t], 0), result.slope[q, rule, t]
+                size, s = _mean_of_finite(result.size[q, rule, t]), result.slope[q, rule, t]
                 style = "-" if rule == "depth" else "--"
                 ax.plot(depths, size, style + "o", color=f"C{i}", ms=4,
                         label=f"t = {t}, rule {rule}: slope {s['slope']:.2f}")
@@ -847,8 +848,28 @@ def coord_check_figure(result, out=None) -> Figure:
     fig.suptitle(f"coordinate check: {params['block']} ({params['activation']}), d = {params['width']}, beta = "
                  f"{params['beta']:g}, {params['init']} weights, {params['optimizer']}, lr0 = {params['lr0']:g} at "
                  f"L0 = {params['base_depth']}")
+    _nothing_to_draw(fig)
     fig.tight_layout()
     return _save(fig, out, "coord_check")
+
+
+def _mean_of_finite(values) -> np.ndarray:
+    """The mean over axis 0 of the finite values, NaN where none is (no warning for an all-diverged column)."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    count = finite.sum(0)
+    return np.where(count > 0, np.where(finite, values, 0.0).sum(0) / np.maximum(count, 1), np.nan)
+
+
+def _nothing_to_draw(fig) -> None:
+    """Say so on each log axis of ``fig`` that holds no positive finite value (every run diverged): an empty log
+    axis cannot be drawn, so it goes back to linear with a note in its middle."""
+    for ax in fig.axes:
+        values = [np.asarray(line.get_ydata(), dtype=float) for line in ax.lines]
+        if ax.get_yscale() == "log" and not any((np.isfinite(v) & (v > 0)).any() for v in values):
+            ax.set_yscale("linear")
+            ax.text(0.5, 0.5, "every run diverged:\nnothing to draw", transform=ax.transAxes, ha="center",
+                    va="center", color="0.3")
 
 
 def _save(fig, out, name) -> Figure:
