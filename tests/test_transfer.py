@@ -166,3 +166,36 @@ def test_every_run_diverged_is_said_and_drawn_not_a_crash(tmp_path, capsys):
     assert main(["coord-check", "--depths", "2,4", "--width", "4", "--steps", "1,2", "--seeds", "1", "--lr0", "1000",
                  "--out", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "coord_check.png").stat().st_size > 10_000
+
+
+def test_a_resume_under_another_thread_count_says_so_and_records_both(tmp_path, monkeypatch, capsys):
+    """A threaded study (its rows follow torch's thread count in the last digits) interrupted after one point and
+    resumed with another count: one note on stderr, the manifest's threads [first, second]; a rerun under a count
+    already recorded says nothing."""
+    import torch
+
+    argv = ["transfer", "--depths", "2,4", "--width", "4", "--lr0s", "0.01,0.1,1", "--seeds", "1", "--epochs", "1",
+            "--out", str(tmp_path)]
+    compute, calls = T.compute_point, []
+
+    def once(params, point):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(point)
+        return compute(params, point)
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setattr(T, "compute_point", once)
+        assert main(argv) == 130
+        monkeypatch.setattr(T, "compute_point", compute)
+        capsys.readouterr()
+        torch.set_num_threads(2)
+        assert main(argv) == 0
+        err = capsys.readouterr().err
+        assert "finished points were computed with 1 torch thread(s) a point, the rest will be with 2" in err
+        assert json.loads((tmp_path / "manifest.json").read_text())["threads"] == [1, 2]
+        assert main(argv) == 0 and "note" not in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)

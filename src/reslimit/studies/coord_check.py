@@ -74,7 +74,8 @@ def study(*, block: str = "res3", activation: str | None = None, width: int = 32
                              rules=rules, data=data, dtype=dtype)
     params |= {"steps": steps, "lr0": _checks.learning_rate("lr0", lr0)}
     engine = require(params, len(params["rules"]) * params["seeds"], steps[-1], f"steps={steps[-1]}")
-    return Study("coord_check", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
+    return Study("coord_check", params, [{"depth": L} for L in params["depths"]], compute_point, engine,
+                 threaded=True)  # batched training on torch's GEMMs: the last digits follow the thread count
 
 
 def compute_point(params: dict, point: dict) -> list[dict]:

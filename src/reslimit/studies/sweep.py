@@ -80,6 +80,10 @@ class Study:
             torch's default dtype, so that every executor gives the same numbers.
         engine: what computes the rows, "compiled" (the kernel of native.py) or "torch" (the torch loop);
             stored in the manifest, and a resume with another engine is refused.
+        threaded: its rows depend in their last digits on torch's thread count (a point that trains in batched
+            ensembles on torch's GEMMs: transfer, coord-check). The manifest records the threads each run's points
+            computed with, and a resume with another count says so on stderr (the rows then differ from an
+            uninterrupted run's in the last digits; a point on one thread, :func:`one_thread`, does not).
     """
 
     name: str
@@ -87,6 +91,7 @@ class Study:
     points: list[dict]
     compute: Callable[[dict, dict], list[dict]]
     engine: str = "torch"
+    threaded: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not isinstance(self.params, dict) or not callable(self.compute) \
@@ -140,9 +145,12 @@ def run_study(study: Study, out, *, workers: int | None = None, scheduler: str |
         kept = _kept_entries(out, study, grid, key)
         claim = {**kept, **recorded(study.params), "points": len(grid), "grid": grid, "engine": study.engine,
                  "results": RESULTS, "ledger": LEDGER}
-        store.write_manifest(out, study.params, study=kind, **claim, complete=False)
         results = _Results(out, len(grid), key)
         todo = [i for i in range(len(grid)) if i not in results.done]
+        if study.threaded and todo:
+            claim["threads"] = _threads_note(out, kept.get("threads"), _point_threads(workers, scheduler),
+                                             bool(results.done))
+        store.write_manifest(out, study.params, study=kind, **claim, complete=False)
         try:
             with tqdm(total=len(grid), initial=len(grid) - len(todo), unit="point", desc=study.name,
                       disable=not progress) as bar, \
@@ -170,6 +178,34 @@ def finishing(study: Study, out):
         raise
     except KeyboardInterrupt as err:
         raise Interrupted(len(study.points), len(study.points), out) from err
+
+
+def _point_threads(workers: int | None, scheduler: str | None) -> int | None:
+    """The torch threads a point computes with: this process's, a pool worker's (cores // workers), None on a
+    cluster (its workers' own)."""
+    if scheduler is not None:
+        return None
+    if workers is None:
+        import torch
+
+        return torch.get_num_threads()
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _threads_note(out: Path, was, now: int | None, resumed: bool) -> list:
+    """The thread counts of a threaded study's runs that finished points (``was``, the manifest's, if ``resumed``)
+    and this one's; on a resume under a count not among them, one line on stderr saying the last digits may
+    differ."""
+    was = [t for t in was if t is None or isinstance(t, int)] if isinstance(was, list) and resumed else []
+    if was and now not in was:
+        print(f"reslimit: note: {out}'s finished points were computed with {' and '.join(map(_count, was))} torch "
+              f"thread(s) a point, the rest will be with {_count(now)}: their last digits may differ from an "
+              f"uninterrupted run's (the same --workers as before keeps them equal)", file=sys.stderr)
+    return was + ([now] if now not in was else [])
+
+
+def _count(threads: int | None) -> str:
+    return "a cluster's" if threads is None else str(threads)
 
 
 def check_executor(workers, scheduler) -> None:

@@ -104,7 +104,8 @@ def study(*, block: str | CustomBlock = "res3", activation: str | None = None, w
                "metric": _checks.choice("metric", metric, METRICS)}
     engine = require(params, len(_members(params, params["depths"][-1])), params["epochs"],  # >= 1 step an epoch
                      f"epochs={params['epochs']}")
-    return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine)
+    return Study("transfer", params, [{"depth": L} for L in params["depths"]], compute_point, engine,
+                 threaded=True)  # batched training on torch's GEMMs: the last digits follow the thread count
 
 
 def training_params(*, block, activation, width, hidden, beta, init, hurst, lengthscale, depths, seeds, seed,
