@@ -620,8 +620,8 @@ GEOMETRIC = "a geometric range start:stop:xK needs"
     ("1:4:3", 0, [1, 2, 4]),
     ("4:16:3", 0, [4, 10, 16]),  # grids that do not nest: the reference on the grid of their lcm, 80
     ("2:8:x2", 0, [2, 4, 8]),
-    ("8,x", 2, "--depths must be a comma list or start:stop:num (num >= 1) of integers in [1, inf]; got '8,x'"),
-    ("0:8:3", 2, "0 is outside [1, inf]"),
+    ("8,x", 2, "--depths must be a comma list or start:stop:num (num >= 1) of integers in [1, 2^63 - 1]; got '8,x'"),
+    ("0:8:3", 2, "0 is outside [1, 2^63 - 1]"),
     ("4:nan:3", 2, "'nan' is not a finite number"),
     ("", 2, "it is empty"),
     ("8:1024:x1", 2, f"got '8:1024:x1': {GEOMETRIC} an integer factor K >= 2, not 'x1'"),
@@ -635,6 +635,9 @@ GEOMETRIC = "a geometric range start:stop:xK needs"
     ("8:1000:x2", 2, f"{GEOMETRIC} a stop that is start x K^n: 1000 is not 8 x 2^n (the nearest are 512 and 1024: "
      "8:512:x2 or 8:1024:x2)"),
     ("8:1024:y2", 2, "num must be an integer in [1, 10000], not 'y2' (or xK, K >= 2, for a geometric range"),
+    ("4," + "1" + "0" * 400, 2, "got '4,1000000000'... (403 characters): an integer of 401 digits is outside [1, "
+     "2^63 - 1]"),  # named by its length, in one line
+    (f"2:{2**64}:3", 2, "1.8446744073709552e+19 is outside [1, 2^63 - 1]"),  # before numpy casts it to int64
 ])
 def test_converge_depths_grid(tmp_path, capsys, depths, code, expected):
     out = tmp_path / "c"

@@ -246,7 +246,9 @@ def test_format_grid_reads_back(values, text):
     ("0:1:2.5", {}, r"num must be an integer in \[1, 10000\], not '2.5'"),
     ("0,0.5", {"low": 0, "low_open": True}, r"0.0 is outside \(0, inf\]"),
     ("0.5,1", {"high": 1, "high_open": True}, r"1.0 is outside \[-inf, 1\)"),
-    ("0,10", {"integer": True}, r"0 is outside \[1, inf\]"),
+    ("0,10", {"integer": True}, r"0 is outside \[1, 2\^63 - 1\]"),
+    ("1," + "1" * 400, {"integer": True}, r"an integer of 400 digits is outside \[1, 2\^63 - 1\]"),
+    (f"2:{2**64}:3", {"integer": True}, r"1.8446744073709552e\+19 is outside \[1, 2\^63 - 1\]"),
     ("2.5", {"integer": True}, "2.5 is not an integer"),
     ("8:1024:x1", {"integer": True}, "a geometric range start:stop:xK needs an integer factor K >= 2, not 'x1'"),
     ("8:1024:x0", {"integer": True}, "a geometric range start:stop:xK needs an integer factor K >= 2, not 'x0'"),
@@ -259,7 +261,8 @@ def test_format_grid_reads_back(values, text):
     ("0.5:8:x2", {}, r"start:stop:xK \(a geometric range\) is for integer grids such as --depths; use start:stop:num"),
 ])
 def test_parse_grid_errors_name_the_argument(text, kwargs, says):
-    with pytest.raises(ValueError, match=rf"^--grid must be .* got {text!r}: {says}"):
+    shown = re.escape(repr(text)) if len(text) <= 40 else re.escape(f"{text[:12]!r}... ({len(text)} characters)")
+    with pytest.raises(ValueError, match=rf"^--grid must be .* got {shown}: {says}"):
         parse_grid("--grid", text, **kwargs)
 
 

@@ -8,6 +8,13 @@ import math
 import numpy as np
 
 MAX_VALUES = 10_000  # values one grid may hold (a study runs every point of the product of its grids)
+INT_MAX = 2**63 - 1  # the largest integer of an integer grid (a count that fits an int64)
+
+
+def _short(text) -> str:
+    """``text`` as repr, its middle left out past 40 characters (a 400-digit number is named by its length)."""
+    return repr(text) if not isinstance(text, str) or len(text) <= 40 else \
+        f"{text[:12]!r}... ({len(text)} characters)"
 
 
 def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, high_open=False,
@@ -28,22 +35,31 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
     """
     if integer and (low is None or low < 1):
         low, low_open = 1, False
+    if integer and high is None:
+        high = INT_MAX  # a count fits an int64
     kind = "integers" if integer else "reals"
     interval = (f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
-                f"{'inf' if high is None else high}{')' if high_open else ']'}")
+                f"{'inf' if high is None else '2^63 - 1' if high == INT_MAX else high}{')' if high_open else ']'}")
 
     def fail(why: str):
         raise ValueError(f"{name} must be a comma list or start:stop:num (num >= 1) of {kind} in {interval}; "
-                         f"got {text!r}: {why}")
+                         f"got {_short(text)}: {why}")
 
     def number(item: str) -> float:
         try:
             value = float(item)
         except ValueError:
-            fail(f"{item.strip()!r} is not a number")
+            fail(f"{_short(item.strip())} is not a number")
         if not math.isfinite(value):
-            fail(f"{item.strip()!r} is not a finite number")
+            digits = item.strip().lstrip("+-")
+            fail(f"an integer of {len(digits)} digits is outside {interval}" if digits.isdigit() else
+                 f"{_short(item.strip())} is not a finite number")
         return value
+
+    def inside(v: float) -> None:
+        if (low is not None and (v < low or (low_open and v == low))) or \
+                (high is not None and (v > high or (high_open and v == high))):
+            fail(f"{v!r} is outside {interval}")
 
     if not isinstance(text, str) or not text.strip():
         fail("it is empty")
@@ -52,6 +68,8 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
         if len(parts) != 3:
             fail("a range needs exactly start:stop:num")
         start, stop, count = number(parts[0]), number(parts[1]), parts[2].strip()
+        if integer and max(start, stop) > high:  # before numpy casts it to int64
+            fail(f"{max(start, stop)!r} is outside {interval}")
         values = (_powers(start, stop, count, integer, fail) if count.startswith("x") else
                   _linear(start, stop, count, integer, geometric, fail))
     else:
@@ -63,9 +81,7 @@ def parse_grid(name: str, text: str, *, low=None, high=None, low_open=False, hig
                 fail(f"{next(v for v in values if v != int(v))!r} is not an integer")
             values = [int(v) for v in values]
     for v in values:
-        if (low is not None and (v < low or (low_open and v == low))) or \
-                (high is not None and (v > high or (high_open and v == high))):
-            fail(f"{v!r} is outside {interval}")
+        inside(v)
     return list(dict.fromkeys(values))
 
 
