@@ -278,6 +278,13 @@ class BlockPaths:
         """name -> theta_name(t) = c reshape(vec(X(t) / sqrt(n))[:N], shape): (E, *shape), for smooth paths."""
         return {name: self._read(name, p.evaluate(t) / p.width**0.5) for name, p in self.paths.items()}
 
+    def inputs(self, h0: States, ts: Times) -> tuple[Tensor, Tensor]:
+        """``h0`` as states (E, n, d) and ``ts`` as times in [0, 1], checked against these paths' ensemble, width,
+        dtype and device (a limit's solve starts so)."""
+        h0 = _checks.state("h0", h0, ensemble=self.ensemble, width=self.width, dtype=self.dtype, device=self.device,
+                           owner="the paths")
+        return h0, _checks.times("ts", ts, dtype=self.dtype, device=self.device)
+
     def __repr__(self) -> str:
         return f"BlockPaths({self.block!r}, {self.width}, {self.paths!r})"
 
@@ -524,10 +531,7 @@ class CustomODE(nn.Module):
 
     def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts`` from H(0) = ``h0`` (E, n, d) or (n, d): shape (len(ts), E, n, d). Differentiable."""
-        paths = self.paths
-        h0 = _checks.state("h0", h0, ensemble=paths.ensemble, width=self.width, dtype=paths.dtype,
-                           device=paths.device, owner="the paths")
-        ts = _checks.times("ts", ts, dtype=paths.dtype, device=paths.device)
+        h0, ts = self.paths.inputs(h0, ts)
         late = bool(ts[0] > 0)
         ts = torch.cat([ts.new_zeros(1), ts]) if late else ts
         H = torchdiffeq.odeint(self.field, h0, ts, method=self.method, rtol=self.rtol, atol=self.atol,
@@ -617,10 +621,7 @@ class CustomSDE(nn.Module):
 
     def solve(self, h0: States, ts: Times) -> Tensor:
         """H at the times ``ts``, each on the grid k/N: shape (len(ts), E, n, d). Differentiable in h0."""
-        paths = self.paths
-        h = _checks.state("h0", h0, ensemble=paths.ensemble, width=self.width, dtype=paths.dtype,
-                          device=paths.device, owner="the paths")
-        ts = _checks.times("ts", ts, dtype=paths.dtype, device=paths.device)
+        h, ts = self.paths.inputs(h0, ts)
         ks = _checks.on_grid("ts", ts, self.steps, f"the scheme (steps={self.steps})")
         wanted = dict.fromkeys(ks)
         out = {0: h} if 0 in wanted else {}

@@ -44,6 +44,7 @@ from ..rates import Rate, fit_rate
 from ..regularity import regularity
 from ..resnet import ScaledResNet
 from ..train import train
+from .sweep import one_thread
 
 LR0 = 0.01  # Adam's rate at beta = 1 (see the module docstring)
 SETTINGS = (("smooth", 1.0), ("iid", 1.0), ("iid", 0.5))  # (init, beta) of Figure 8
@@ -106,7 +107,8 @@ def weights_study(out: Path, *, depth: int, width: int, epochs: int, seed: int =
         net = network(data, depth, width, init, beta, seed)
         lr = learning_rate(depth, beta)
         start = time.perf_counter()
-        history = _one_thread(train, net, data, epochs=epochs, lr=lr, optimizer="adam", seed=seed)
+        with one_thread():  # (64, d) x (d, d) products: too small to share between threads
+            history = train(net, data, epochs=epochs, lr=lr, optimizer="adam", seed=seed)
         seconds = time.perf_counter() - start
         before, after = history.snapshots[0]["V"], history.snapshots[max(history.snapshots)]["V"]
         row = {"init": init, "beta": beta, "depth": depth, "width": width, "lr": lr, "epochs": epochs,
@@ -169,14 +171,15 @@ def ode_study(out: Path, *, depths, width: int, epochs: int, samples: int, facto
     errors, rows, changes = [], [], []
     for L in depths:
         net = network(data, L, width, "smooth", 1.0, seed)
-        history = _one_thread(train, net, data, epochs=epochs, lr=learning_rate(L, 1.0), optimizer="adam",
-                              seed=seed)
+        with one_thread():
+            history = train(net, data, epochs=epochs, lr=learning_rate(L, 1.0), optimizer="adam", seed=seed)
         first, last = history.snapshots[0], history.snapshots[max(history.snapshots)]
         with torch.no_grad():
             h = net.trajectory(x)[:, 0]  # (L + 1, M, d)
             ode = NeuralODE(block="res3", activation="relu", outer=interpolated(last["V"]),
                             inner=interpolated(last["W"]), method="rk4", steps=factor * L)
-            H = _one_thread(ode.solve, net.embed(x), torch.arange(L + 1, dtype=torch.float64) / L)[:, 0]
+            with one_thread():
+                H = ode.solve(net.embed(x), torch.arange(L + 1, dtype=torch.float64) / L)[:, 0]
         errors.append(compare.path_error(H, h).numpy())
         changes.append(interpolate(last["V"] - first["V"], grid))
         lipschitz = {k: float(L * (w[1:] - w[:-1]).flatten(1).norm(dim=1).max() * w.shape[-1] ** 0.5)
@@ -199,18 +202,6 @@ def ode_study(out: Path, *, depths, width: int, epochs: int, samples: int, facto
     store.write_rows(out / "depths.csv", rows)
     plots.trained_ode_figure(result.depths, result.errors, result.rate, rows, out / "trained_ode.png")
     return result
-
-
-def _one_thread(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` on one torch thread: the (64, d) x (d, d) products of training and of the solver
-    are far too small to share, and on a loaded machine each shared one waits milliseconds for other threads
-    (4 to 10 times slower on 2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def distance_slope(rows: list[dict]) -> float:
