@@ -395,3 +395,16 @@ def test_propagation_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("reslimit: error: inits must be one of") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_the_console_script_ignores_a_late_ctrl_c_once_its_command_returned():
+    """reslimit's entry point (pyproject, python -m reslimit) is cli.run: the command's status, then SIGINT ignored
+    while the interpreter exits (a pool joined at exit), so a finished run is not reported killed by SIGINT."""
+    code = ("import signal, sys; from reslimit.cli import run; "
+            "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler; "
+            "c = run(['simulate', '--depth', '2', '--width', '2', '--ensemble', '2', '--samples', '2']); "
+            "assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN; sys.exit(c)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    entry = Path(__file__).parent.parent / "pyproject.toml"
+    assert 'reslimit = "reslimit.cli:run"' in entry.read_text()

@@ -128,3 +128,20 @@ def test_claims_at_small_sizes(tmp_path):
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 4 * 3 * 9  # networks x activations x inits x layers 0..8
     assert CLAIMS["propagation"].check is claim.check and CLAIMS["propagation"].quick["width"] == 128
+
+
+def test_ctrl_c_says_nothing_was_written(tmp_path, monkeypatch, capsys):
+    """Interrupted mid-pass: exit 130 and one line saying nothing was written and how to go on; no results file."""
+    from reslimit.cli import main
+    from reslimit.studies import propagation as module
+
+    def interrupted(params, progress):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_measure", interrupted)
+    out = tmp_path / "p"
+    assert main(["propagation", "--depth", "4", "--width", "8", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"reslimit: interrupted: nothing written in {out} (its files come once every pass is done); rerun the "
+        "same command")
+    assert not (out / "results.csv").exists() and not (out / "manifest.json").exists()

@@ -34,6 +34,7 @@ import inspect
 import math
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -66,8 +67,17 @@ GRIDS = {"betas": {"low": 0.0}, "depths": {"low": 1, "integer": True},
 DISK_FULL = ("enforce fail at inline_container", "No space left")  # torch.save's words for a full disk
 
 
+def run(argv: list[str] | None = None) -> int:
+    """The ``reslimit`` console script and ``python -m reslimit``: :func:`main`, then Ctrl-C ignored while the
+    process exits. A command's files are written when it returns; a Ctrl-C while the interpreter shuts down (a
+    pool's workers joined) would otherwise end a finished run as killed by SIGINT, its status lost."""
+    code = main(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
 def main(argv=None) -> int:
-    """The ``reslimit`` console script.
+    """What the ``reslimit`` console script runs (:func:`run`), in-process.
 
     Args:
         argv: the arguments after the program name (default ``sys.argv[1:]``).

@@ -238,7 +238,11 @@ def propagation(depth: int = 100, width: int = 500, activations=ACTIVATIONS, ini
     if out is None:
         return _measure(params, progress)
     with claimed(out, KIND, params) as folder:  # refused before anything is computed
-        result = _measure(params, progress)
+        try:
+            result = _measure(params, progress)
+        except KeyboardInterrupt as err:  # nothing is kept: the files are written once every layer is done
+            raise KeyboardInterrupt(f"interrupted: nothing written in {folder} (its files come once every pass "
+                                    f"is done); rerun the same command") from err
         store.write_rows(folder / "results.csv", result.rows())
         store.write_manifest(folder, params, study=KIND, figure="propagation.png")
         result.plot(folder)
@@ -262,19 +266,18 @@ def _measure(params: dict, progress: bool) -> Propagation:
     bound = np.full((len(activations), len(inits), depth + 1), math.nan)
     paths = {name: IID(width, ensemble, dist=DISTS[dist], seed=substream(seed, name)) for name in ("inner", "outer")}
     scale = torch.tensor([init.path_std(s, width) for _, s in combos], dtype=torch.float64)  # sqrt(n var)
-    bar = tqdm(total=2 * len(networks) * depth, desc="propagation", unit="layer", disable=not progress)
-    for n, network in enumerate(networks):
-        run = _mlp if network == "mlp" else _resnet
-        with one_thread():  # small matrices: OpenMP's workers spin against each other on a loaded machine
-            ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha, bar.update)
-        for c, (a, s) in enumerate(combos):
-            i, j = activations.index(a), inits.index(s)
-            act_ms[n, i, j], grad_ms[n, i, j] = ms[c], gms[c]
-            act_std[n, i, j] = np.sqrt(np.maximum(ms[c].mean(0) - mean[c].mean(0) ** 2, 0.0))
-            hidden[n, i, j], grad[n, i, j] = hid[c], gr[c]
-            if br is not None:
-                bound[i, j] = br[c]
-    bar.close()
+    with tqdm(total=2 * len(networks) * depth, desc="propagation", unit="layer", disable=not progress) as bar:
+        for n, network in enumerate(networks):
+            run = _mlp if network == "mlp" else _resnet
+            with one_thread():  # small matrices: OpenMP's workers spin against each other on a loaded machine
+                ms, mean, gms, hid, gr, br = run(paths, combos, scale, x0, g, depth, alpha, bar.update)
+            for c, (a, s) in enumerate(combos):
+                i, j = activations.index(a), inits.index(s)
+                act_ms[n, i, j], grad_ms[n, i, j] = ms[c], gms[c]
+                act_std[n, i, j] = np.sqrt(np.maximum(ms[c].mean(0) - mean[c].mean(0) ** 2, 0.0))
+                hidden[n, i, j], grad[n, i, j] = hid[c], gr[c]
+                if br is not None:
+                    bound[i, j] = br[c]
     theory = {(net, a, s): mean_field(net, a, init.path_std(s, width) ** 2, depth, alpha)
               for net in networks for a in activations for s in inits}
     return Propagation(params, act_ms, act_std, grad_ms, hidden, grad, bound, theory)
